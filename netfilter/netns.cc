@@ -1,0 +1,97 @@
+#include "netfilter/netns.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/nsfs.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+
+namespace probesnat::netfilter {
+namespace {
+
+std::string ErrnoText(int err) { return std::strerror(err); }
+
+}  // namespace
+
+absl::StatusOr<UniqueFd> OpenNetns(const std::string& path) {
+  if (path.empty()) {
+    return absl::InvalidArgumentError("network namespace path is empty");
+  }
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) {
+    int err = errno;
+    if (err == ENOENT || err == ENOTDIR) {
+      return absl::NotFoundError(absl::StrCat("network namespace ", path, " does not exist"));
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot open network namespace ", path, ": ", ErrnoText(err)));
+  }
+  int type = ::ioctl(fd.get(), NS_GET_NSTYPE);
+  if (type < 0 || type != CLONE_NEWNET) {
+    return absl::InvalidArgumentError(absl::StrCat(path, " is not a network namespace"));
+  }
+  return fd;
+}
+
+absl::Status RunInNetns(int netns_fd, absl::FunctionRef<absl::Status()> fn) {
+  absl::Status result;
+  std::thread worker([&] {
+    UniqueFd home(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+    if (!home.valid()) {
+      result = absl::InternalError(
+          absl::StrCat("cannot open own network namespace: ", ErrnoText(errno)));
+      return;
+    }
+    if (::setns(netns_fd, CLONE_NEWNET) != 0) {
+      result = absl::InvalidArgumentError(
+          absl::StrCat("cannot enter network namespace: ", ErrnoText(errno)));
+      return;
+    }
+    result = fn();
+    if (::setns(home.get(), CLONE_NEWNET) != 0) {
+      std::fprintf(stderr, "probesnat: cannot return to the host network namespace: %s\n",
+                   ErrnoText(errno).c_str());
+      std::abort();
+    }
+  });
+  worker.join();
+  return result;
+}
+
+absl::Status RunInNetns(const std::string& path, absl::FunctionRef<absl::Status()> fn) {
+  absl::StatusOr<UniqueFd> fd = OpenNetns(path);
+  if (!fd.ok()) {
+    return fd.status();
+  }
+  absl::Status st = RunInNetns(fd->get(), fn);
+  if (!st.ok()) {
+    return absl::Status(st.code(), absl::StrCat(st.message(), " (namespace ", path, ")"));
+  }
+  return st;
+}
+
+absl::StatusOr<UniqueFd> SocketInNetns(int netns_fd, int domain, int type, int protocol) {
+  UniqueFd sock;
+  absl::Status st = RunInNetns(netns_fd, [&]() -> absl::Status {
+    sock.reset(::socket(domain, type | SOCK_CLOEXEC, protocol));
+    if (!sock.valid()) {
+      return absl::InternalError(absl::StrCat("socket(): ", ErrnoText(errno)));
+    }
+    return absl::OkStatus();
+  });
+  if (!st.ok()) {
+    return st;
+  }
+  return sock;
+}
+
+}  // namespace probesnat::netfilter
