@@ -1,0 +1,103 @@
+#include "integration/harness/kernel_state.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cstdio>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "integration/harness/topology.h"
+#include "netfilter/rules_spec.h"
+
+namespace probesnat::integration {
+
+absl::StatusOr<std::string> NftTables(const std::string& ns) { return CaptureIn(ns, "nft list tables"); }
+
+absl::StatusOr<bool> HasProbesnatTable(const std::string& ns) {
+  absl::StatusOr<std::string> tables = NftTables(ns);
+  if (!tables.ok()) {
+    return tables.status();
+  }
+  return absl::StrContains(*tables, absl::StrCat(" ", netfilter::kTableName, "\n")) ||
+         absl::EndsWith(*tables, absl::StrCat(" ", netfilter::kTableName));
+}
+
+std::string NftTableText(const std::string& ns, const std::string& family, const std::string& name) {
+  absl::StatusOr<std::string> text =
+      CaptureIn(ns, absl::StrCat("nft list table ", family, " ", name, " 2>/dev/null"));
+  return text.ok() ? *text : "";
+}
+
+bool MentionsAddress(const std::string& text, const std::string& ip) {
+  auto is_addr_char = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) || c == '.' || c == ':'; };
+  for (size_t pos = text.find(ip); pos != std::string::npos; pos = text.find(ip, pos + 1)) {
+    bool left_ok = pos == 0 || !is_addr_char(text[pos - 1]);
+    size_t end = pos + ip.size();
+    bool right_ok = end >= text.size() || !is_addr_char(text[end]);
+    if (left_ok && right_ok) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool ProbesnatTableMentions(const std::string& ns, const std::string& ip) {
+  return MentionsAddress(NftTableText(ns, "inet", netfilter::kTableName), ip);
+}
+
+}  // namespace probesnat::integration
+
+namespace probesnat::integration {
+
+absl::Status NftApply(const std::string& ns, const std::string& ruleset) {
+  char path[] = "/tmp/psnt-nft-XXXXXX";
+  int fd = ::mkstemp(path);
+  if (fd < 0) {
+    return absl::InternalError("mkstemp failed");
+  }
+  FILE* f = ::fdopen(fd, "w");
+  std::fwrite(ruleset.data(), 1, ruleset.size(), f);
+  std::fclose(f);
+  absl::Status st = RunIn(ns, absl::StrCat("nft -f ", path));
+  ::unlink(path);
+  return st;
+}
+
+std::map<std::string, std::string> SplitTables(const std::string& ruleset) {
+  std::map<std::string, std::string> tables;
+  std::string current;
+  std::string text;
+  for (absl::string_view line : absl::StrSplit(ruleset, '\n')) {
+    if (current.empty()) {
+      if (absl::StartsWith(line, "table ")) {
+        absl::string_view header = line;
+        absl::ConsumeSuffix(&header, " {");
+        current = std::string(header);
+        text = absl::StrCat(line, "\n");
+      }
+      continue;
+    }
+    absl::StrAppend(&text, line, "\n");
+    if (line == "}") {
+      tables[current] = text;
+      current.clear();
+    }
+  }
+  return tables;
+}
+
+absl::StatusOr<std::map<std::string, std::string>> ForeignTables(const std::string& ns) {
+  absl::StatusOr<std::string> ruleset = CaptureIn(ns, "nft list ruleset");
+  if (!ruleset.ok()) {
+    return ruleset.status();
+  }
+  std::map<std::string, std::string> tables = SplitTables(*ruleset);
+  tables.erase(absl::StrCat("table inet ", netfilter::kTableName));
+  return tables;
+}
+
+}  // namespace probesnat::integration

@@ -1,0 +1,32 @@
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace probesnat::integration {
+
+// `nft list tables` inside namespace `ns`.
+absl::StatusOr<std::string> NftTables(const std::string& ns);
+// Whether namespace `ns` holds probesnat's table (table inet probesnat).
+absl::StatusOr<bool> HasProbesnatTable(const std::string& ns);
+// `nft list table <family> <name>` inside `ns`; empty when the table does not exist.
+std::string NftTableText(const std::string& ns, const std::string& family, const std::string& name);
+// Whether `ip` appears as a whole address in probesnat's table in `ns` (i.e. is a set element there,
+// since the host table's rules name no pod address).
+bool ProbesnatTableMentions(const std::string& ns, const std::string& ip);
+// Whether `text` contains `ip` as a whole address (not as the prefix of a longer one).
+bool MentionsAddress(const std::string& text, const std::string& ip);
+
+// Loads `ruleset` (nft syntax) inside `ns` with `nft -f`.
+absl::Status NftApply(const std::string& ns, const std::string& ruleset);
+
+// Splits `nft list ruleset` output into its tables: "table inet foo" -> the table's full text.
+std::map<std::string, std::string> SplitTables(const std::string& ruleset);
+
+// Every table in `ns` other than probesnat's, as SplitTables returns them.
+absl::StatusOr<std::map<std::string, std::string>> ForeignTables(const std::string& ns);
+
+}  // namespace probesnat::integration
