@@ -1,0 +1,194 @@
+#include "netfilter/nft_readback.h"
+
+#include <libnftnl/gen.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace probesnat::netfilter {
+namespace {
+
+constexpr int kAttempts = 5;
+
+bool Is(const char* a, const std::string& b) { return a != nullptr && b == a; }
+
+absl::StatusOr<uint32_t> Generation(NftSocket& socket) {
+  uint32_t id = 0;
+  absl::Status st = socket.Request(
+      NFT_MSG_GETGEN, NFPROTO_UNSPEC, 0, "the ruleset generation", [](nlmsghdr*) {},
+      [&](const nlmsghdr* nlh) -> absl::Status {
+        nftnl_gen* gen = nftnl_gen_alloc();
+        if (nftnl_gen_nlmsg_parse(nlh, gen) < 0) {
+          nftnl_gen_free(gen);
+          return absl::UnavailableError("cannot parse the ruleset generation");
+        }
+        id = nftnl_gen_get_u32(gen, NFTNL_GEN_ID);
+        nftnl_gen_free(gen);
+        return absl::OkStatus();
+      });
+  if (!st.ok()) {
+    return st;
+  }
+  return id;
+}
+
+absl::Status ReadOnce(NftSocket& socket, const std::string& name,
+                      const std::vector<std::string>& element_sets, NftTableState& state) {
+  const std::string label = TableLabel(name);
+  state = NftTableState{};
+  state.table.name = name;
+
+  NftnlTablePtr request(nftnl_table_alloc());
+  nftnl_table_set_u32(request.get(), NFTNL_TABLE_FAMILY, NFPROTO_INET);
+  nftnl_table_set_str(request.get(), NFTNL_TABLE_NAME, name.c_str());
+  absl::Status st = socket.Request(
+      NFT_MSG_GETTABLE, NFPROTO_INET, 0, label,
+      [&](nlmsghdr* nlh) { nftnl_table_nlmsg_build_payload(nlh, request.get()); },
+      [&](const nlmsghdr* nlh) -> absl::Status {
+        NftnlTablePtr t(nftnl_table_alloc());
+        if (nftnl_table_nlmsg_parse(nlh, t.get()) < 0) {
+          return absl::UnavailableError(absl::StrCat("cannot parse ", label));
+        }
+        state.present = true;
+        state.table.flags = nftnl_table_get_u32(t.get(), NFTNL_TABLE_FLAGS);
+        return absl::OkStatus();
+      });
+  if (absl::IsNotFound(st)) {
+    return absl::OkStatus();
+  }
+  if (!st.ok()) {
+    return st;
+  }
+
+  NftnlChainPtr chain_filter(nftnl_chain_alloc());
+  nftnl_chain_set_str(chain_filter.get(), NFTNL_CHAIN_TABLE, name.c_str());
+  st = socket.Request(
+      NFT_MSG_GETCHAIN, NFPROTO_INET, NLM_F_DUMP, absl::StrCat("the chains of ", label),
+      [&](nlmsghdr* nlh) { nftnl_chain_nlmsg_build_payload(nlh, chain_filter.get()); },
+      [&](const nlmsghdr* nlh) -> absl::Status {
+        NftnlChainPtr c(nftnl_chain_alloc());
+        if (nftnl_chain_nlmsg_parse(nlh, c.get()) < 0) {
+          return absl::UnavailableError(absl::StrCat("cannot parse a chain of ", label));
+        }
+        if (Is(nftnl_chain_get_str(c.get(), NFTNL_CHAIN_TABLE), name)) {
+          state.table.chains.push_back(std::move(c));
+        }
+        return absl::OkStatus();
+      });
+  if (!st.ok()) {
+    return st;
+  }
+
+  NftnlRulePtr rule_filter(nftnl_rule_alloc());
+  nftnl_rule_set_str(rule_filter.get(), NFTNL_RULE_TABLE, name.c_str());
+  st = socket.Request(
+      NFT_MSG_GETRULE, NFPROTO_INET, NLM_F_DUMP, absl::StrCat("the rules of ", label),
+      [&](nlmsghdr* nlh) { nftnl_rule_nlmsg_build_payload(nlh, rule_filter.get()); },
+      [&](const nlmsghdr* nlh) -> absl::Status {
+        NftnlRulePtr r(nftnl_rule_alloc());
+        if (nftnl_rule_nlmsg_parse(nlh, r.get()) < 0) {
+          return absl::UnavailableError(absl::StrCat("cannot parse a rule of ", label));
+        }
+        if (Is(nftnl_rule_get_str(r.get(), NFTNL_RULE_TABLE), name)) {
+          state.table.rules.push_back(NftRule{std::move(r), ""});
+        }
+        return absl::OkStatus();
+      });
+  if (!st.ok()) {
+    return st;
+  }
+
+  NftnlSetPtr set_filter(nftnl_set_alloc());
+  nftnl_set_set_str(set_filter.get(), NFTNL_SET_TABLE, name.c_str());
+  st = socket.Request(
+      NFT_MSG_GETSET, NFPROTO_INET, NLM_F_DUMP, absl::StrCat("the sets of ", label),
+      [&](nlmsghdr* nlh) { nftnl_set_nlmsg_build_payload(nlh, set_filter.get()); },
+      [&](const nlmsghdr* nlh) -> absl::Status {
+        NftnlSetPtr s(nftnl_set_alloc());
+        if (nftnl_set_nlmsg_parse(nlh, s.get()) < 0) {
+          return absl::UnavailableError(absl::StrCat("cannot parse a set of ", label));
+        }
+        if (Is(nftnl_set_get_str(s.get(), NFTNL_SET_TABLE), name)) {
+          state.table.sets.push_back(std::move(s));
+        }
+        return absl::OkStatus();
+      });
+  if (!st.ok()) {
+    return st;
+  }
+
+  for (const std::string& set_name : element_sets) {
+    bool exists = false;
+    for (const NftnlSetPtr& s : state.table.sets) {
+      exists = exists || Is(nftnl_set_get_str(s.get(), NFTNL_SET_NAME), set_name);
+    }
+    if (!exists) {
+      continue;
+    }
+    NftnlSetPtr holder(nftnl_set_alloc());
+    nftnl_set_set_u32(holder.get(), NFTNL_SET_FAMILY, NFPROTO_INET);
+    nftnl_set_set_str(holder.get(), NFTNL_SET_TABLE, name.c_str());
+    nftnl_set_set_str(holder.get(), NFTNL_SET_NAME, set_name.c_str());
+    std::string what = absl::StrCat("the elements of set ", set_name, " of ", label);
+    st = socket.Request(
+        NFT_MSG_GETSETELEM, NFPROTO_INET, NLM_F_DUMP, what,
+        [&](nlmsghdr* nlh) { nftnl_set_elems_nlmsg_build_payload(nlh, holder.get()); },
+        [&](const nlmsghdr* nlh) -> absl::Status {
+          if (nftnl_set_elems_nlmsg_parse(nlh, holder.get()) < 0) {
+            return absl::UnavailableError(absl::StrCat("cannot parse ", what));
+          }
+          return absl::OkStatus();
+        });
+    if (!st.ok()) {
+      return st;
+    }
+    std::vector<std::string>& keys = state.elements[set_name];
+    nftnl_set_elems_iter* it = nftnl_set_elems_iter_create(holder.get());
+    for (nftnl_set_elem* e = nftnl_set_elems_iter_cur(it); e != nullptr;
+         e = nftnl_set_elems_iter_next(it)) {
+      uint32_t len = 0;
+      const void* key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
+      if (key != nullptr) {
+        keys.emplace_back(static_cast<const char*>(key), len);
+      }
+    }
+    nftnl_set_elems_iter_destroy(it);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<NftTableState> ReadTable(NftSocket& socket, const std::string& name,
+                                        const std::vector<std::string>& element_sets) {
+  absl::Status last;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    absl::StatusOr<uint32_t> before = Generation(socket);
+    if (!before.ok()) {
+      return before.status();
+    }
+    NftTableState state;
+    last = ReadOnce(socket, name, element_sets, state);
+    if (absl::IsAborted(last)) {
+      continue;
+    }
+    if (!last.ok()) {
+      return last;
+    }
+    absl::StatusOr<uint32_t> after = Generation(socket);
+    if (!after.ok()) {
+      return after.status();
+    }
+    if (*before == *after) {
+      return state;
+    }
+    last = absl::AbortedError(absl::StrCat("the ruleset kept changing while reading ",
+                                           TableLabel(name), " in the ", socket.where()));
+  }
+  return absl::UnavailableError(last.message());
+}
+
+}  // namespace probesnat::netfilter

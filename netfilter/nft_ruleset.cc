@@ -1,0 +1,272 @@
+#include "netfilter/nft_ruleset.h"
+
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+
+#include <algorithm>
+#include <array>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "netfilter/nft_rule_builder.h"
+
+namespace probesnat::netfilter {
+namespace {
+
+// nft's named priorities.
+constexpr int32_t kPrioMangle = -150;
+constexpr int32_t kPrioDstNat = -100;
+constexpr int32_t kPrioSrcNat = 100;
+
+// nft's datatype ids for set keys.
+constexpr uint32_t kTypeIpv4Addr = 7;
+constexpr uint32_t kTypeIpv6Addr = 8;
+
+constexpr char kNatPostrouting[] = "nat_postrouting";
+constexpr char kManglePrerouting[] = "mangle_prerouting";
+constexpr char kMangleOutput[] = "mangle_output";
+constexpr char kNatPrerouting[] = "nat_prerouting";
+constexpr char kNatOutput[] = "nat_output";
+
+NftnlChainPtr BaseChain(const std::string& table, const char* name, const char* type,
+                        uint32_t hook, int32_t prio) {
+  NftnlChainPtr c(nftnl_chain_alloc());
+  nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_FAMILY, NFPROTO_INET);
+  nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TABLE, table.c_str());
+  nftnl_chain_set_str(c.get(), NFTNL_CHAIN_NAME, name);
+  nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TYPE, type);
+  nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_HOOKNUM, hook);
+  nftnl_chain_set_s32(c.get(), NFTNL_CHAIN_PRIO, prio);
+  nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_POLICY, NF_ACCEPT);
+  return c;
+}
+
+NftnlSetPtr AddressSet(const std::string& table, const char* name, bool v4) {
+  NftnlSetPtr s(nftnl_set_alloc());
+  nftnl_set_set_u32(s.get(), NFTNL_SET_FAMILY, NFPROTO_INET);
+  nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, table.c_str());
+  nftnl_set_set_str(s.get(), NFTNL_SET_NAME, name);
+  nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_TYPE, v4 ? kTypeIpv4Addr : kTypeIpv6Addr);
+  nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_LEN, v4 ? 4 : 16);
+  nftnl_set_set_u32(s.get(), NFTNL_SET_FLAGS, 0);
+  // The kernel requires a transaction-local id for a new set.
+  nftnl_set_set_u32(s.get(), NFTNL_SET_ID, v4 ? 1 : 2);
+  return s;
+}
+
+std::string Hex(uint32_t v) { return absl::StrFormat("0x%08x", v); }
+
+const char* IpKeyword(const IpAddress& a) { return a.is_v4() ? "ip" : "ip6"; }
+
+IpAddress Loopback(IpAddress::Family family) {
+  if (family == IpAddress::Family::kV4) {
+    return IpAddress::V4({127, 0, 0, 1});
+  }
+  std::array<uint8_t, 16> one{};
+  one[15] = 1;
+  return IpAddress::V6(one);
+}
+
+std::string RenderExprs(const nftnl_rule* rule) {
+  std::string out;
+  nftnl_expr_iter* it = nftnl_expr_iter_create(rule);
+  char buf[1024];
+  for (nftnl_expr* e = nftnl_expr_iter_next(it); e != nullptr; e = nftnl_expr_iter_next(it)) {
+    buf[0] = '\0';
+    nftnl_expr_snprintf(buf, sizeof(buf), e, NFTNL_OUTPUT_DEFAULT, 0);
+    absl::StrAppend(&out, "  [ ", nftnl_expr_get_str(e, NFTNL_EXPR_NAME), " ", buf, " ]\n");
+  }
+  nftnl_expr_iter_destroy(it);
+  return out;
+}
+
+const char* StrOrEmpty(const char* s) { return s == nullptr ? "" : s; }
+
+}  // namespace
+
+std::string TableLabel(const std::string& name) { return absl::StrCat("table inet ", name); }
+
+NftTable BuildHostTable(const HostRules& rules) {
+  NftTable t;
+  t.name = kTableName;
+  t.sets.push_back(AddressSet(t.name, kHostSetV4, true));
+  t.sets.push_back(AddressSet(t.name, kHostSetV6, false));
+  t.chains.push_back(
+      BaseChain(t.name, kNatPostrouting, "nat", NF_INET_POST_ROUTING, kPrioSrcNat - 10));
+  for (const auto& [family, set, probe] :
+       {std::tuple{IpAddress::Family::kV4, kHostSetV4, rules.probe_v4},
+        std::tuple{IpAddress::Family::kV6, kHostSetV6, rules.probe_v6}}) {
+    t.rules.push_back(NftRule{
+        NftRuleBuilder(t.name, kNatPostrouting)
+            .L4ProtoTcp()
+            .DaddrInSet(family, set)
+            .HasLocalSocket()
+            .SnatTo(probe)
+            .Build(),
+        absl::StrCat("meta l4proto tcp ", IpKeyword(probe), " daddr @", set,
+                     " meta skuid >= 0 snat ", IpKeyword(probe), " to ", probe.ToString())});
+  }
+  return t;
+}
+
+NftTable BuildPodTable(const PodRules& r) {
+  NftTable t;
+  t.name = kTableName;
+  t.chains.push_back(
+      BaseChain(t.name, kManglePrerouting, "filter", NF_INET_PRE_ROUTING, kPrioMangle));
+  t.chains.push_back(BaseChain(t.name, kMangleOutput, "route", NF_INET_LOCAL_OUT, kPrioMangle));
+  t.chains.push_back(BaseChain(t.name, kNatPrerouting, "nat", NF_INET_PRE_ROUTING, kPrioDstNat));
+  t.chains.push_back(BaseChain(t.name, kNatOutput, "nat", NF_INET_LOCAL_OUT, kPrioDstNat));
+
+  auto add = [&](NftRuleBuilder& b, std::string text) {
+    t.rules.push_back(NftRule{b.Build(), std::move(text)});
+  };
+  const std::string mark_not_proxy =
+      absl::StrCat("meta mark & ", Hex(r.proxy_mask), " != ", Hex(r.proxy_mark));
+
+  {
+    NftRuleBuilder b(t.name, kManglePrerouting);
+    b.MetaMarkMasked(r.proxy_mask, r.proxy_mark, true)
+        .CtMarkSetMasked(r.connection_mask, r.connection_mark);
+    add(b, absl::StrCat("meta mark & ", Hex(r.proxy_mask), " == ", Hex(r.proxy_mark),
+                        " ct mark set ct mark & ", Hex(~r.connection_mask), " | ",
+                        Hex(r.connection_mark)));
+  }
+  {
+    NftRuleBuilder b(t.name, kMangleOutput);
+    b.CtMarkMasked(r.connection_mask, r.connection_mark, true).MetaMarkSetFromCtMark();
+    add(b, absl::StrCat("ct mark & ", Hex(r.connection_mask), " == ", Hex(r.connection_mark),
+                        " meta mark set ct mark"));
+  }
+
+  // nat prerouting: probes and tunnel traffic pass, other inbound TCP is captured.
+  for (const IpAddress& probe : {r.probe_v4, r.probe_v6}) {
+    NftRuleBuilder b(t.name, kNatPrerouting);
+    b.L4ProtoTcp().Saddr(probe, true).Accept();
+    add(b, absl::StrCat("meta l4proto tcp ", IpKeyword(probe), " saddr ", probe.ToString(),
+                        " accept"));
+  }
+  {
+    NftRuleBuilder b(t.name, kNatPrerouting);
+    b.L4ProtoTcp().TcpDport(r.tunnel_port).Accept();
+    add(b, absl::StrCat("tcp dport ", r.tunnel_port, " accept"));
+  }
+  if (r.inbound_capture) {
+    for (IpAddress::Family f : {IpAddress::Family::kV4, IpAddress::Family::kV6}) {
+      IpAddress lo = Loopback(f);
+      NftRuleBuilder b(t.name, kNatPrerouting);
+      b.L4ProtoTcp()
+          .Daddr(lo, false)
+          .MetaMarkMasked(r.proxy_mask, r.proxy_mark, false)
+          .RedirectToPort(r.inbound_capture_port);
+      add(b, absl::StrCat("meta l4proto tcp ", IpKeyword(lo), " daddr != ", lo.ToString(), " ",
+                          mark_not_proxy, " redirect to :", r.inbound_capture_port));
+    }
+  }
+
+  // nat output: probe replies, proxy connections and loopback pass; other outbound TCP is captured.
+  for (const IpAddress& probe : {r.probe_v4, r.probe_v6}) {
+    NftRuleBuilder b(t.name, kNatOutput);
+    b.L4ProtoTcp().Daddr(probe, true).Accept();
+    add(b, absl::StrCat("meta l4proto tcp ", IpKeyword(probe), " daddr ", probe.ToString(),
+                        " accept"));
+  }
+  {
+    NftRuleBuilder b(t.name, kNatOutput);
+    b.L4ProtoTcp().CtMarkMasked(r.connection_mask, r.connection_mark, true).Accept();
+    add(b, absl::StrCat("meta l4proto tcp ct mark & ", Hex(r.connection_mask), " == ",
+                        Hex(r.connection_mark), " accept"));
+  }
+  for (IpAddress::Family f : {IpAddress::Family::kV4, IpAddress::Family::kV6}) {
+    IpAddress lo = Loopback(f);
+    NftRuleBuilder b(t.name, kNatOutput);
+    b.OifName("lo").Daddr(lo, false).Accept();
+    add(b, absl::StrCat("oifname \"lo\" ", IpKeyword(lo), " daddr != ", lo.ToString(), " accept"));
+  }
+  if (r.outbound_capture) {
+    for (IpAddress::Family f : {IpAddress::Family::kV4, IpAddress::Family::kV6}) {
+      IpAddress lo = Loopback(f);
+      NftRuleBuilder b(t.name, kNatOutput);
+      b.L4ProtoTcp()
+          .Daddr(lo, false)
+          .MetaMarkMasked(r.proxy_mask, r.proxy_mark, false)
+          .RedirectToPort(r.outbound_capture_port);
+      add(b, absl::StrCat("meta l4proto tcp ", IpKeyword(lo), " daddr != ", lo.ToString(), " ",
+                          mark_not_proxy, " redirect to :", r.outbound_capture_port));
+    }
+  }
+  return t;
+}
+
+std::string RenderTable(const NftTable& table) {
+  std::string out = absl::StrCat("table inet ", table.name, " flags ", table.flags, "\n");
+  std::map<std::string, std::string> chains;
+  for (const NftnlChainPtr& c : table.chains) {
+    const nftnl_chain* p = c.get();
+    std::string& text = chains[StrOrEmpty(nftnl_chain_get_str(p, NFTNL_CHAIN_NAME))];
+    absl::StrAppend(&text, "chain ", StrOrEmpty(nftnl_chain_get_str(p, NFTNL_CHAIN_NAME)));
+    if (nftnl_chain_is_set(p, NFTNL_CHAIN_HOOKNUM)) {
+      absl::StrAppend(&text, " type ", StrOrEmpty(nftnl_chain_get_str(p, NFTNL_CHAIN_TYPE)),
+                      " hook ", nftnl_chain_get_u32(p, NFTNL_CHAIN_HOOKNUM), " prio ",
+                      nftnl_chain_get_s32(p, NFTNL_CHAIN_PRIO), " policy ",
+                      nftnl_chain_get_u32(p, NFTNL_CHAIN_POLICY));
+    }
+    absl::StrAppend(&text, "\n");
+  }
+  for (const NftRule& r : table.rules) {
+    const char* chain = StrOrEmpty(nftnl_rule_get_str(r.rule.get(), NFTNL_RULE_CHAIN));
+    absl::StrAppend(&chains[chain], " rule\n", RenderExprs(r.rule.get()));
+  }
+  for (const auto& [name, text] : chains) {
+    absl::StrAppend(&out, text);
+  }
+  std::map<std::string, std::string> sets;
+  for (const NftnlSetPtr& s : table.sets) {
+    std::string name = StrOrEmpty(nftnl_set_get_str(s.get(), NFTNL_SET_NAME));
+    sets[name] = absl::StrCat("set ", name, " key_type ",
+                              nftnl_set_get_u32(s.get(), NFTNL_SET_KEY_TYPE), " key_len ",
+                              nftnl_set_get_u32(s.get(), NFTNL_SET_KEY_LEN), " flags ",
+                              nftnl_set_get_u32(s.get(), NFTNL_SET_FLAGS), "\n");
+  }
+  for (const auto& [name, text] : sets) {
+    absl::StrAppend(&out, text);
+  }
+  return out;
+}
+
+void AppendReplaceTable(NftBatch& batch, NftTable& table) {
+  const std::string label = TableLabel(table.name);
+  NftnlTablePtr t(nftnl_table_alloc());
+  nftnl_table_set_u32(t.get(), NFTNL_TABLE_FAMILY, NFPROTO_INET);
+  nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, table.name.c_str());
+  batch.AddTable(NFT_MSG_NEWTABLE, NLM_F_CREATE, t.get(), label);
+  batch.AddTable(NFT_MSG_DELTABLE, 0, t.get(), label);
+  nftnl_table_set_u32(t.get(), NFTNL_TABLE_FLAGS, table.flags);
+  batch.AddTable(NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_EXCL, t.get(), label);
+  for (NftnlSetPtr& s : table.sets) {
+    batch.AddSet(NFT_MSG_NEWSET, NLM_F_CREATE | NLM_F_EXCL, s.get(),
+                 absl::StrCat("set ", nftnl_set_get_str(s.get(), NFTNL_SET_NAME), " of ", label));
+  }
+  for (NftnlChainPtr& c : table.chains) {
+    batch.AddChain(NFT_MSG_NEWCHAIN, NLM_F_CREATE | NLM_F_EXCL, c.get(),
+                   absl::StrCat("chain ", nftnl_chain_get_str(c.get(), NFTNL_CHAIN_NAME), " of ",
+                                label));
+  }
+  for (NftRule& r : table.rules) {
+    batch.AddRule(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, r.rule.get(),
+                  absl::StrCat("rule \"", r.text, "\" in chain ",
+                               nftnl_rule_get_str(r.rule.get(), NFTNL_RULE_CHAIN), " of ", label));
+  }
+}
+
+void AppendDeleteTable(NftBatch& batch, const std::string& name) {
+  const std::string label = TableLabel(name);
+  NftnlTablePtr t(nftnl_table_alloc());
+  nftnl_table_set_u32(t.get(), NFTNL_TABLE_FAMILY, NFPROTO_INET);
+  nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, name.c_str());
+  batch.AddTable(NFT_MSG_NEWTABLE, NLM_F_CREATE, t.get(), label);
+  batch.AddTable(NFT_MSG_DELTABLE, 0, t.get(), label);
+}
+
+}  // namespace probesnat::netfilter

@@ -1,0 +1,50 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "netfilter/nft_batch.h"
+#include "netfilter/nftnl_ptr.h"
+#include "netfilter/rules_spec.h"
+
+namespace probesnat::netfilter {
+
+// Sets of the host table holding enrolled pod addresses.
+inline constexpr char kHostSetV4[] = "pods_v4";
+inline constexpr char kHostSetV6[] = "pods_v6";
+
+struct NftRule {
+  NftnlRulePtr rule;
+  std::string text;  // the rule in nft syntax, for messages
+};
+
+// One inet table as libnftnl objects: what we want the kernel to hold, or what it holds.
+struct NftTable {
+  std::string name;
+  uint32_t flags = 0;
+  std::vector<NftnlChainPtr> chains;
+  std::vector<NftRule> rules;  // grouped by chain, in order
+  std::vector<NftnlSetPtr> sets;  // definitions only
+};
+
+// table inet probesnat for the host namespace: the enrolled-pod sets (empty) and the SNAT rules.
+NftTable BuildHostTable(const HostRules& rules);
+// table inet probesnat for a pod namespace (DESIGN.md "In-pod behaviour").
+NftTable BuildPodTable(const PodRules& rules);
+
+// A canonical text of the table's flags, chains (by name, with their rules in order) and set
+// definitions, without handles, positions, counters, use counts or elements: equal texts mean the
+// kernel holds what we asked for.
+std::string RenderTable(const NftTable& table);
+
+// Label of the table in messages: "table inet probesnat".
+std::string TableLabel(const std::string& name);
+
+// Appends to `batch` the messages that create `table` from scratch, replacing any table of that
+// name atomically (add, delete, add: the first add makes the delete valid if it is absent).
+void AppendReplaceTable(NftBatch& batch, NftTable& table);
+// Appends add + delete of the table: deletes it whether it exists or not.
+void AppendDeleteTable(NftBatch& batch, const std::string& name);
+
+}  // namespace probesnat::netfilter

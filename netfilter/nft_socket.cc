@@ -1,0 +1,266 @@
+#include "netfilter/nft_socket.h"
+
+#include <errno.h>
+#include <libmnl/libmnl.h>
+#include <libnftnl/common.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "netfilter/netns.h"
+
+namespace probesnat::netfilter {
+namespace {
+
+constexpr size_t kReceiveBufferSize = 65536;
+constexpr int kSocketBufferBytes = 4 << 20;
+// The kernel answers a batch synchronously while sendmsg() runs; this only bounds a missing answer.
+constexpr int kAnswerTimeoutMs = 2000;
+
+std::string ErrnoText(int err) { return std::strerror(err); }
+
+// The kernel's extended-ack text (NLMSGERR_ATTR_MSG) of an NLMSG_ERROR message, if any.
+std::string ExtackMessage(const nlmsghdr* nlh) {
+  if ((nlh->nlmsg_flags & NLM_F_ACK_TLVS) == 0) {
+    return {};
+  }
+  const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
+  size_t offset = MNL_NLMSG_HDRLEN + sizeof(nlmsgerr);
+  if ((nlh->nlmsg_flags & NLM_F_CAPPED) == 0) {
+    offset += err->msg.nlmsg_len - sizeof(nlmsghdr);
+  }
+  const char* end = reinterpret_cast<const char*>(nlh) + nlh->nlmsg_len;
+  const auto* attr = reinterpret_cast<const nlattr*>(reinterpret_cast<const char*>(nlh) + offset);
+  while (reinterpret_cast<const char*>(attr) + sizeof(nlattr) <= end &&
+         mnl_attr_ok(attr, static_cast<int>(end - reinterpret_cast<const char*>(attr)))) {
+    if (mnl_attr_get_type(attr) == NLMSGERR_ATTR_MSG &&
+        mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) == 0) {
+      return mnl_attr_get_str(attr);
+    }
+    attr = mnl_attr_next(attr);
+  }
+  return {};
+}
+
+}  // namespace
+
+NftSocket::NftSocket(UniqueFd fd, std::string where)
+    : fd_(std::move(fd)), where_(std::move(where)), rx_(kReceiveBufferSize) {
+  timespec now{};
+  ::clock_gettime(CLOCK_MONOTONIC, &now);
+  next_seq_ = static_cast<uint32_t>(now.tv_nsec ^ now.tv_sec) & 0x7fffffff;
+}
+
+absl::StatusOr<NftSocket> NftSocket::Open(std::string where) {
+  UniqueFd fd(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER));
+  if (!fd.valid()) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot open a netfilter netlink socket in the ", where, ": ",
+                     ErrnoText(errno)));
+  }
+  return Configure(std::move(fd), std::move(where));
+}
+
+absl::StatusOr<NftSocket> NftSocket::OpenIn(int netns_fd, std::string where) {
+  absl::StatusOr<UniqueFd> fd = SocketInNetns(netns_fd, AF_NETLINK, SOCK_RAW, NETLINK_NETFILTER);
+  if (!fd.ok()) {
+    return absl::Status(fd.status().code(),
+                        absl::StrCat("cannot open a netfilter netlink socket in the ", where, ": ",
+                                     fd.status().message()));
+  }
+  return Configure(*std::move(fd), std::move(where));
+}
+
+absl::StatusOr<NftSocket> NftSocket::Configure(UniqueFd fd, std::string where) {
+  int one = 1;
+  // Acks carry only the header of the refused message, plus the kernel's text if it has one.
+  ::setsockopt(fd.get(), SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
+  ::setsockopt(fd.get(), SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
+  int bytes = kSocketBufferBytes;
+  if (::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(bytes)) != 0) {
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
+  }
+  if (::setsockopt(fd.get(), SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof(bytes)) != 0) {
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
+  }
+  sockaddr_nl local{};
+  local.nl_family = AF_NETLINK;
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0) {
+    return absl::UnavailableError(absl::StrCat("cannot bind a netfilter netlink socket in the ",
+                                               where, ": ", ErrnoText(errno)));
+  }
+  return NftSocket(std::move(fd), std::move(where));
+}
+
+void NftSocket::DrainStale() {
+  while (::recv(fd_.get(), rx_.data(), rx_.size(), MSG_DONTWAIT) > 0) {
+  }
+}
+
+absl::Status NftSocket::SendAll(absl::string_view bytes, absl::string_view what) {
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  ssize_t sent;
+  do {
+    sent = ::sendto(fd_.get(), bytes.data(), bytes.size(), 0, reinterpret_cast<sockaddr*>(&kernel),
+                    sizeof(kernel));
+  } while (sent < 0 && errno == EINTR);
+  if (sent < 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot send ", what, " to the kernel in the ", where_, ": ", ErrnoText(errno)));
+  }
+  if (static_cast<size_t>(sent) != bytes.size()) {
+    return absl::UnavailableError(
+        absl::StrCat("short send of ", what, " to the kernel in the ", where_));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status NftSocket::Commit(NftBatch& batch) {
+  if (batch.empty()) {
+    return absl::OkStatus();
+  }
+  DrainStale();
+  absl::string_view bytes = batch.Finish();
+  next_seq_ = batch.end_seq() + 1;
+  if (absl::Status st = SendAll(bytes, "an nftables transaction"); !st.ok()) {
+    return st;
+  }
+
+  const uint32_t first = batch.first_seq() + 1;
+  const size_t count = batch.message_count();
+  std::vector<bool> answered(count, false);
+  size_t pending = count;
+  std::vector<std::string> refusals;
+  while (pending > 0) {
+    ssize_t n = ::recv(fd_.get(), rx_.data(), rx_.size(), MSG_DONTWAIT);
+    if (n < 0) {
+      int err = errno;
+      if (err == EINTR) {
+        continue;
+      }
+      if (err == EAGAIN || err == EWOULDBLOCK) {
+        if (!refusals.empty()) {
+          break;  // a refused batch is not committed; the remaining answers add nothing
+        }
+        pollfd p{fd_.get(), POLLIN, 0};
+        int ready = ::poll(&p, 1, kAnswerTimeoutMs);
+        if (ready > 0 || (ready < 0 && errno == EINTR)) {
+          continue;
+        }
+        return absl::UnavailableError(
+            absl::StrCat("the kernel did not answer ", pending, " of ", count,
+                         " messages of an nftables transaction in the ", where_,
+                         "; its outcome is unknown"));
+      }
+      return absl::UnavailableError(absl::StrCat("cannot read the kernel's answer in the ",
+                                                 where_, ": ", ErrnoText(err)));
+    }
+    int len = static_cast<int>(n);
+    for (const auto* nlh = reinterpret_cast<const nlmsghdr*>(rx_.data()); mnl_nlmsg_ok(nlh, len);
+         nlh = mnl_nlmsg_next(nlh, &len)) {
+      if (nlh->nlmsg_type != NLMSG_ERROR || nlh->nlmsg_seq < first ||
+          nlh->nlmsg_seq >= first + count) {
+        continue;
+      }
+      size_t index = nlh->nlmsg_seq - first;
+      if (answered[index]) {
+        continue;
+      }
+      answered[index] = true;
+      --pending;
+      const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
+      if (err->error != 0) {
+        std::string text = absl::StrCat(batch.LabelOf(nlh->nlmsg_seq), ": ", ErrnoText(-err->error));
+        if (std::string extack = ExtackMessage(nlh); !extack.empty()) {
+          absl::StrAppend(&text, " (", extack, ")");
+        }
+        refusals.push_back(std::move(text));
+      }
+    }
+  }
+  if (!refusals.empty()) {
+    return absl::UnavailableError(absl::StrCat("the kernel refused the nftables transaction in the ",
+                                               where_, ": ", absl::StrJoin(refusals, "; ")));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status NftSocket::Request(uint16_t nft_msg_type, uint16_t family, uint16_t nlm_flags,
+                                absl::string_view what,
+                                absl::FunctionRef<void(nlmsghdr*)> build_payload,
+                                absl::FunctionRef<absl::Status(const nlmsghdr*)> on_reply) {
+  DrainStale();
+  const uint32_t seq = next_seq_++;
+  alignas(nlmsghdr) char request[MNL_SOCKET_BUFFER_SIZE];
+  nlmsghdr* req = nftnl_nlmsg_build_hdr(request, nft_msg_type, family, nlm_flags, seq);
+  build_payload(req);
+  if (absl::Status st = SendAll(absl::string_view(request, req->nlmsg_len), what); !st.ok()) {
+    return st;
+  }
+  bool interrupted = false;
+  while (true) {
+    pollfd p{fd_.get(), POLLIN, 0};
+    int ready = ::poll(&p, 1, kAnswerTimeoutMs);
+    if (ready < 0 && errno == EINTR) {
+      continue;
+    }
+    if (ready <= 0) {
+      return absl::UnavailableError(
+          absl::StrCat("the kernel did not answer a request for ", what, " in the ", where_));
+    }
+    ssize_t n = ::recv(fd_.get(), rx_.data(), rx_.size(), MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN) {
+        continue;
+      }
+      return absl::UnavailableError(absl::StrCat("cannot read ", what, " in the ", where_, ": ",
+                                                 ErrnoText(errno)));
+    }
+    int len = static_cast<int>(n);
+    for (const auto* nlh = reinterpret_cast<const nlmsghdr*>(rx_.data()); mnl_nlmsg_ok(nlh, len);
+         nlh = mnl_nlmsg_next(nlh, &len)) {
+      if (nlh->nlmsg_seq != seq) {
+        continue;
+      }
+      if (nlh->nlmsg_flags & NLM_F_DUMP_INTR) {
+        interrupted = true;
+      }
+      if (nlh->nlmsg_type == NLMSG_DONE) {
+        if (interrupted) {
+          return absl::AbortedError(
+              absl::StrCat("the ruleset changed while reading ", what, " in the ", where_));
+        }
+        return absl::OkStatus();
+      }
+      if (nlh->nlmsg_type == NLMSG_ERROR) {
+        const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
+        if (err->error == 0) {
+          return absl::OkStatus();
+        }
+        if (err->error == -ENOENT) {
+          return absl::NotFoundError(absl::StrCat(what, " does not exist in the ", where_));
+        }
+        if (err->error == -EINTR) {
+          return absl::AbortedError(
+              absl::StrCat("the ruleset changed while reading ", what, " in the ", where_));
+        }
+        return absl::UnavailableError(absl::StrCat("the kernel refused to list ", what, " in the ",
+                                                   where_, ": ", ErrnoText(-err->error)));
+      }
+      if (absl::Status st = on_reply(nlh); !st.ok()) {
+        return st;
+      }
+      if ((nlh->nlmsg_flags & NLM_F_MULTI) == 0) {
+        return absl::OkStatus();
+      }
+    }
+  }
+}
+
+}  // namespace probesnat::netfilter

@@ -1,0 +1,207 @@
+#include "netfilter/nftables_backend.h"
+
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+
+#include <algorithm>
+#include <mutex>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "netfilter/netns.h"
+#include "netfilter/nft_readback.h"
+#include "netfilter/nft_ruleset.h"
+#include "netfilter/nft_socket.h"
+
+namespace probesnat::netfilter {
+namespace {
+
+const char* HostSetFor(const IpAddress& a) { return a.is_v4() ? kHostSetV4 : kHostSetV6; }
+
+// A set holding exactly the element `key`, ready for a NEWSETELEM/DELSETELEM message.
+NftnlSetPtr ElementMessage(const char* set_name, const IpAddress& key) {
+  NftnlSetPtr s(nftnl_set_alloc());
+  nftnl_set_set_u32(s.get(), NFTNL_SET_FAMILY, NFPROTO_INET);
+  nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, kTableName);
+  nftnl_set_set_str(s.get(), NFTNL_SET_NAME, set_name);
+  nftnl_set_elem* e = nftnl_set_elem_alloc();
+  nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key.data(), static_cast<uint32_t>(key.size()));
+  nftnl_set_elem_add(s.get(), e);
+  return s;
+}
+
+std::string ElementLabel(const char* set_name, const IpAddress& key) {
+  return absl::StrCat("element ", key.ToString(), " of set ", set_name, " of ",
+                      TableLabel(kTableName));
+}
+
+std::string PodWhere(const std::string& netns_path) {
+  return absl::StrCat("network namespace ", netns_path);
+}
+
+class NftablesBackend : public Backend {
+ public:
+  explicit NftablesBackend(NftSocket host) : host_(std::move(host)) {}
+
+  absl::Status EnsureHost(const HostRules& rules) override {
+    std::lock_guard<std::mutex> lock(host_mu_);
+    absl::StatusOr<NftTableState> state = ReadTable(host_, kTableName, {kHostSetV4, kHostSetV6});
+    if (!state.ok()) {
+      return state.status();
+    }
+    NftTable desired = BuildHostTable(rules);
+    if (state->present && RenderTable(state->table) == RenderTable(desired)) {
+      return absl::OkStatus();
+    }
+    NftBatch batch = host_.NewBatch();
+    AppendReplaceTable(batch, desired);
+    // The replacement keeps the enrolled addresses: they are re-added in the same transaction.
+    for (const IpAddress& member : Members(*state)) {
+      NftnlSetPtr s = ElementMessage(HostSetFor(member), member);
+      batch.AddSetElems(NFT_MSG_NEWSETELEM, NLM_F_CREATE, s.get(),
+                        ElementLabel(HostSetFor(member), member));
+    }
+    return host_.Commit(batch);
+  }
+
+  absl::Status UpdateHostMembers(const std::vector<IpAddress>& add,
+                                 const std::vector<IpAddress>& remove) override {
+    std::lock_guard<std::mutex> lock(host_mu_);
+    NftBatch batch = host_.NewBatch();
+    for (const IpAddress& a : add) {
+      NftnlSetPtr s = ElementMessage(HostSetFor(a), a);
+      batch.AddSetElems(NFT_MSG_NEWSETELEM, NLM_F_CREATE, s.get(), ElementLabel(HostSetFor(a), a));
+    }
+    // Adding before deleting makes the delete valid whether or not the element was there
+    // (DESTROYSETELEM would need Linux 6.3). An address in both lists ends up removed.
+    for (const IpAddress& a : remove) {
+      NftnlSetPtr s = ElementMessage(HostSetFor(a), a);
+      batch.AddSetElems(NFT_MSG_NEWSETELEM, NLM_F_CREATE, s.get(), ElementLabel(HostSetFor(a), a));
+      batch.AddSetElems(NFT_MSG_DELSETELEM, 0, s.get(), ElementLabel(HostSetFor(a), a));
+    }
+    return host_.Commit(batch);
+  }
+
+  absl::StatusOr<HostObservation> ObserveHost(const HostRules& rules) override {
+    std::lock_guard<std::mutex> lock(host_mu_);
+    absl::StatusOr<NftTableState> state = ReadTable(host_, kTableName, {kHostSetV4, kHostSetV6});
+    if (!state.ok()) {
+      return state.status();
+    }
+    HostObservation obs;
+    obs.table_present = state->present;
+    obs.rules_match =
+        state->present && RenderTable(state->table) == RenderTable(BuildHostTable(rules));
+    obs.members = Members(*state);
+    return obs;
+  }
+
+  absl::Status RemoveHost() override {
+    std::lock_guard<std::mutex> lock(host_mu_);
+    NftBatch batch = host_.NewBatch();
+    AppendDeleteTable(batch, kTableName);
+    return host_.Commit(batch);
+  }
+
+  absl::Status ApplyPod(const std::string& netns_path, const PodRules& rules) override {
+    absl::StatusOr<NftSocket> socket = PodSocket(netns_path);
+    if (!socket.ok()) {
+      return socket.status();
+    }
+    NftTable desired = BuildPodTable(rules);
+    NftBatch batch = socket->NewBatch();
+    AppendReplaceTable(batch, desired);
+    return socket->Commit(batch);
+  }
+
+  absl::Status RemovePod(const std::string& netns_path) override {
+    absl::StatusOr<NftSocket> socket = PodSocket(netns_path);
+    if (absl::IsNotFound(socket.status())) {
+      return absl::OkStatus();
+    }
+    if (!socket.ok()) {
+      return socket.status();
+    }
+    NftBatch batch = socket->NewBatch();
+    AppendDeleteTable(batch, kTableName);
+    return socket->Commit(batch);
+  }
+
+  absl::StatusOr<PodObservation> ObservePod(const std::string& netns_path,
+                                            const PodRules& rules) override {
+    PodObservation obs;
+    absl::StatusOr<NftSocket> socket = PodSocket(netns_path);
+    if (absl::IsNotFound(socket.status())) {
+      return obs;
+    }
+    if (!socket.ok()) {
+      return socket.status();
+    }
+    obs.namespace_exists = true;
+    absl::StatusOr<NftTableState> state = ReadTable(*socket, kTableName, {});
+    if (!state.ok()) {
+      return state.status();
+    }
+    obs.table_present = state->present;
+    obs.rules_match =
+        state->present && RenderTable(state->table) == RenderTable(BuildPodTable(rules));
+    return obs;
+  }
+
+ private:
+  static absl::StatusOr<NftSocket> PodSocket(const std::string& netns_path) {
+    absl::StatusOr<UniqueFd> ns = OpenNetns(netns_path);
+    if (!ns.ok()) {
+      return ns.status();
+    }
+    return NftSocket::OpenIn(ns->get(), PodWhere(netns_path));
+  }
+
+  // Addresses in our host sets whose length fits the set's family, sorted.
+  static std::vector<IpAddress> Members(const NftTableState& state) {
+    std::vector<IpAddress> out;
+    for (const auto& [set, keys] : state.elements) {
+      for (const std::string& key : keys) {
+        if (set == kHostSetV4 && key.size() == 4) {
+          std::array<uint8_t, 4> b;
+          std::copy(key.begin(), key.end(), b.begin());
+          out.push_back(IpAddress::V4(b));
+        } else if (set == kHostSetV6 && key.size() == 16) {
+          std::array<uint8_t, 16> b;
+          std::copy(key.begin(), key.end(), b.begin());
+          out.push_back(IpAddress::V6(b));
+        }
+      }
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  std::mutex host_mu_;
+  NftSocket host_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Backend>> MakeNftablesBackend() {
+  absl::StatusOr<NftSocket> host = NftSocket::Open("host network namespace");
+  if (!host.ok()) {
+    return host.status();
+  }
+  return std::make_unique<NftablesBackend>(*std::move(host));
+}
+
+absl::StatusOr<std::unique_ptr<Backend>> MakeNftablesBackend(const std::string& host_netns_path) {
+  absl::StatusOr<UniqueFd> ns = OpenNetns(host_netns_path);
+  if (!ns.ok()) {
+    return ns.status();
+  }
+  absl::StatusOr<NftSocket> host =
+      NftSocket::OpenIn(ns->get(), absl::StrCat("host network namespace ", host_netns_path));
+  if (!host.ok()) {
+    return host.status();
+  }
+  return std::make_unique<NftablesBackend>(*std::move(host));
+}
+
+}  // namespace probesnat::netfilter
