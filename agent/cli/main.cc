@@ -1,0 +1,62 @@
+// probesnatctl: operator CLI for the probesnat NetworkPolicy engine.
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "agent/cli/check_command.h"
+#include "agent/cli/eval_command.h"
+
+int main(int argc, char** argv) {
+  using probesnat::cli::CheckArgs;
+  using probesnat::cli::EvalArgs;
+  CLI::App app{"probesnatctl: NetworkPolicy evaluation and mesh-compatibility checks"};
+  app.require_subcommand(1);
+
+  CLI::App* policy = app.add_subcommand("policy", "NetworkPolicy tools");
+  policy->require_subcommand(1);
+  EvalArgs eval;
+  bool no_node_exemption = false;
+  CLI::App* eval_cmd = policy->add_subcommand(
+      "eval", "Evaluate connections under upstream NetworkPolicy semantics (JSONL in, JSONL out)");
+  eval_cmd->add_option("--cluster", eval.clusters, "Manifest file or directory (repeatable)")
+      ->required();
+  eval_cmd->add_option("--queries", eval.queries,
+                       "JSONL file of {\"from\",\"to\",\"port\",\"protocol\"} (- for stdin)");
+  eval_cmd->add_option("--from", eval.from, "Source: ns/pod or IP");
+  eval_cmd->add_option("--to", eval.to, "Destination: ns/pod or IP");
+  eval_cmd->add_option("--port", eval.port, "Destination port");
+  eval_cmd->add_option("--protocol", eval.protocol, "TCP (default), UDP or SCTP");
+  eval_cmd->add_flag("--no-node-exemption", no_node_exemption,
+                     "Do not apply the upstream rule that a pod's own node may always reach it");
+
+  CheckArgs check;
+  CLI::App* check_cmd = app.add_subcommand(
+      "check", "Report what enrolling pods in the mesh breaks under the cluster's NetworkPolicies");
+  check_cmd->add_option("--cluster", check.clusters, "Manifest file or directory (repeatable)")
+      ->required();
+  check_cmd->add_option("--pod", check.pods, "ns/name of a pod to enroll (repeatable)");
+  check_cmd->add_option("--namespace,-n", check.namespace_name, "Enroll every pod of a namespace");
+  check_cmd->add_option("--selector,-l", check.selector, "Enroll pods matching a label selector");
+  check_cmd->add_option("--probe-port", check.probe_ports,
+                        "Port kubelet probes (repeatable; manifest probes are always included)");
+  check_cmd->add_option("--enrolled", check.enrolled, "ns/name already in the mesh (repeatable)");
+  check_cmd->add_option("--enrolled-namespace", check.enrolled_namespaces,
+                        "Namespace already in the mesh (repeatable)");
+  check_cmd->add_option("--output,-o", check.output, "text (default), json or yaml");
+  check_cmd->add_option("--probe-address-v4", check.probe_v4, "Probe SNAT address (IPv4)");
+  check_cmd->add_option("--probe-address-v6", check.probe_v6, "Probe SNAT address (IPv6)");
+  check_cmd->add_option("--tunnel-port", check.tunnel_port, "HBONE tunnel port");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  if (eval_cmd->parsed()) {
+    eval.own_node_always_allowed = !no_node_exemption;
+    return probesnat::cli::RunEval(eval, std::cin, std::cout, std::cerr);
+  }
+  if (check_cmd->parsed()) return probesnat::cli::RunCheck(check, std::cout, std::cerr);
+  return 2;
+}

@@ -1,0 +1,59 @@
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "agent/policy/evaluator.h"
+#include "agent/policy/policy_fix.h"
+
+namespace probesnat::policy {
+
+enum class Severity { kInfo = 1, kWarning = 2, kError = 3 };
+enum class FindingKind { kHboneIngress = 1, kHboneEgress = 2, kProbeIngress = 3 };
+absl::string_view SeverityName(Severity s);
+absl::string_view FindingKindName(FindingKind k);
+
+struct AnalysisOptions {
+  Ip probe_v4;  // default 169.254.7.127
+  Ip probe_v6;  // default fd16:9254:7127:1337:ffff:ffff:ffff:ffff
+  int tunnel_port = 15008;
+  std::vector<int> extra_probe_ports;  // probed on every subject, besides its own probes
+  AnalysisOptions();
+};
+
+struct Finding {
+  Severity severity = Severity::kError;
+  FindingKind kind = FindingKind::kHboneIngress;
+  std::string subject;  // "ns/pod"
+  std::string policy_namespace;
+  std::string policy_name;
+  int rule_index = -1;  // index in spec.ingress / spec.egress; -1 for the policy as a whole
+  Direction direction = Direction::kIngress;
+  std::string message;
+  std::vector<std::string> affected_peers;  // "ns/pod" or CIDR
+  bool cni_dependent = false;
+  std::string fix_yaml;  // the corrected policy (all fixes this report asks of it)
+};
+
+struct PolicyFix {
+  std::string policy_namespace;
+  std::string policy_name;
+  std::string yaml;
+};
+
+struct Report {
+  std::vector<std::string> subjects;
+  std::vector<std::string> notes;  // e.g. hostNetwork pods that cannot be enrolled
+  std::vector<Finding> findings;
+  std::vector<PolicyFix> fixes;  // one per policy, in policy order
+  bool compatible() const;       // no WARNING or ERROR finding
+};
+
+// What enrolling `subjects` (pod indices) in the mesh breaks, given that `enrolled` (pod indices;
+// the subjects are added) are or will be in the mesh. See DESIGN.md "NetworkPolicy compatibility"
+// and SEMANTICS.md.
+Report Analyze(const Evaluator& evaluator, const std::vector<int>& subjects,
+               const std::vector<int>& enrolled, const AnalysisOptions& options);
+
+}  // namespace probesnat::policy

@@ -1,0 +1,105 @@
+#include "agent/policy/model.h"
+
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/ascii.h"
+
+namespace probesnat::policy {
+
+absl::string_view ProtocolName(Protocol p) {
+  switch (p) {
+    case Protocol::kTCP:
+      return "TCP";
+    case Protocol::kUDP:
+      return "UDP";
+    case Protocol::kSCTP:
+      return "SCTP";
+  }
+  return "?";
+}
+
+std::optional<Protocol> ParseProtocol(absl::string_view name) {
+  std::string upper = absl::AsciiStrToUpper(name);
+  if (upper == "TCP") return Protocol::kTCP;
+  if (upper == "UDP") return Protocol::kUDP;
+  if (upper == "SCTP") return Protocol::kSCTP;
+  return std::nullopt;
+}
+
+absl::string_view DirectionName(Direction d) {
+  return d == Direction::kIngress ? "ingress" : "egress";
+}
+
+std::optional<Ip> Pod::IpOfFamily(IpFamily f) const {
+  for (const Ip& ip : ips) {
+    if (ip.family() == f) return ip;
+  }
+  return std::nullopt;
+}
+
+std::vector<int> Pod::ProbePorts() const {
+  std::set<int> out;
+  for (const ProbeTarget& t : probes) {
+    if (t.name.empty()) {
+      if (t.number > 0) out.insert(t.number);
+      continue;
+    }
+    for (const ContainerPort& cp : ports) {
+      if (cp.name == t.name && cp.protocol == Protocol::kTCP) out.insert(cp.port);
+    }
+  }
+  return {out.begin(), out.end()};
+}
+
+bool IpBlock::Matches(const Ip& ip) const {
+  if (!cidr.Contains(ip)) return false;
+  return std::none_of(except.begin(), except.end(), [&](const Cidr& e) { return e.Contains(ip); });
+}
+
+namespace {
+
+void EnsureNamespace(std::vector<Namespace>* namespaces, const std::string& name) {
+  for (const Namespace& n : *namespaces) {
+    if (n.name == name) return;
+  }
+  namespaces->push_back({name, {{std::string(kNamespaceNameLabel), name}}});
+}
+
+}  // namespace
+
+void Cluster::UpsertPod(Pod pod) {
+  EnsureNamespace(&namespaces, pod.ns);
+  for (Pod& p : pods) {
+    if (p.ns == pod.ns && p.name == pod.name) {
+      p = std::move(pod);
+      return;
+    }
+  }
+  pods.push_back(std::move(pod));
+}
+
+void Cluster::UpsertPolicy(NetworkPolicy policy) {
+  EnsureNamespace(&namespaces, policy.ns);
+  for (NetworkPolicy& p : policies) {
+    if (p.ns == policy.ns && p.name == policy.name) {
+      p = std::move(policy);
+      return;
+    }
+  }
+  policies.push_back(std::move(policy));
+}
+
+void Cluster::AddImplicitNamespaces() {
+  std::set<std::string> known;
+  for (const Namespace& n : namespaces) known.insert(n.name);
+  auto ensure = [&](const std::string& name) {
+    if (known.insert(name).second) {
+      namespaces.push_back({name, {{std::string(kNamespaceNameLabel), name}}});
+    }
+  };
+  for (const Pod& p : pods) ensure(p.ns);
+  for (const NetworkPolicy& p : policies) ensure(p.ns);
+}
+
+}  // namespace probesnat::policy
