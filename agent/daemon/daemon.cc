@@ -1,0 +1,81 @@
+#include "agent/daemon/daemon.h"
+
+#include <utility>
+
+#include "agent/daemon/log_format.h"
+#include "spdlog/spdlog.h"
+
+namespace probesnat::daemon {
+
+Daemon::Daemon(const DaemonConfig& config, DaemonDeps deps)
+    : config_(config), deps_(std::move(deps)) {
+  ReconcilerOptions options;
+  options.host_rules = config_.host_rules();
+  options.pod_rules = config_.pod_rules();
+  options.readback_after_apply = config_.readback_after_apply;
+  reconciler_ = std::make_unique<Reconciler>(*deps_.backend, options, events_);
+  EnrollmentServiceOptions service;
+  service.validation.allowed_netns_roots = config_.allowed_netns_roots;
+  service.policy_mode = config_.policy_mode;
+  service.policy_gate = deps_.policy_gate;
+  enrollment_ = std::make_unique<EnrollmentService>(*reconciler_, service);
+}
+
+absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config, DaemonDeps deps) {
+  if (deps.backend == nullptr) return absl::InvalidArgumentError("no netfilter backend");
+  std::unique_ptr<Daemon> d(new Daemon(config, std::move(deps)));
+  if (absl::Status st = d->reconciler_->EnsureHost(); st.ok()) {
+    spdlog::info("host table ensured (probe addresses {} and {})", config.probe_v4.ToString(),
+                 config.probe_v6.ToString());
+  } else {
+    spdlog::error("creating the host table failed: {}; NOT_SERVING until a retry succeeds",
+                  st.message());
+  }
+  std::vector<grpc::Service*> services = {d->enrollment_.get()};
+  services.insert(services.end(), d->deps_.extra_services.begin(), d->deps_.extra_services.end());
+  absl::StatusOr<std::unique_ptr<GrpcServerHost>> server =
+      GrpcServerHost::Start(ServerEndpoints{config.socket_path, config.listen_tcp}, services);
+  if (!server.ok()) return server.status();
+  d->server_ = *std::move(server);
+  d->server_->SetServing(d->reconciler_->host_ready());
+  if (config.resync_interval > absl::ZeroDuration()) {
+    d->drift_check_ = std::make_unique<PeriodicTask>(config.resync_interval,
+                                                     [raw = d.get()] { raw->CheckDrift(); });
+  }
+  if (!config.listen_tcp.empty()) {
+    spdlog::info("also serving on {} (port {})", config.listen_tcp, d->server_->tcp_port());
+  }
+  spdlog::info("probesnatd ready on {}", config.socket_path);
+  return d;
+}
+
+Daemon::~Daemon() { Stop(); }
+
+void Daemon::CheckDrift() {
+  ResyncReport report = reconciler_->Resync();
+  if (report.host_repairs + report.pod_repairs + report.retries + report.failures > 0) {
+    spdlog::info("drift check: host repairs={} pod repairs={} retries={} failures={}",
+                 report.host_repairs, report.pod_repairs, report.retries, report.failures);
+  }
+  server_->SetServing(reconciler_->host_ready());
+}
+
+void Daemon::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (server_ != nullptr) server_->SetServing(false);
+  events_.Close();
+  drift_check_.reset();
+  if (server_ != nullptr) server_->Shutdown(absl::Seconds(2));
+  if (config_.cleanup_on_exit) {
+    if (absl::Status st = reconciler_->RemoveAll(); st.ok()) {
+      spdlog::info("cleanup on exit: removed every pod table and the host table");
+    } else {
+      spdlog::error("cleanup on exit incomplete: {}", st.message());
+    }
+  } else {
+    spdlog::info("exiting; rules stay in place (cleanup-on-exit is off)");
+  }
+}
+
+}  // namespace probesnat::daemon

@@ -1,0 +1,54 @@
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "agent/daemon/daemon_config.h"
+#include "agent/daemon/enrollment_service.h"
+#include "agent/daemon/grpc_server_host.h"
+#include "agent/daemon/periodic_task.h"
+#include "agent/daemon/reconciler.h"
+#include "agent/daemon/status_event_hub.h"
+#include "agent/policy_gate.h"
+#include "netfilter/backend.h"
+
+namespace probesnat::daemon {
+
+// What the daemon is built from; all pointers must outlive the Daemon.
+struct DaemonDeps {
+  netfilter::Backend* backend = nullptr;           // required: the only way to the kernel
+  const agent::PolicyGate* policy_gate = nullptr;  // null: the policy check finds nothing
+  std::vector<grpc::Service*> extra_services;      // e.g. probesnat.v1.Policy
+};
+
+// probesnatd assembled: reconciler, Enrollment service, health, reflection, drift check.
+class Daemon {
+ public:
+  // Ensures the host table (health is SERVING once it exists; the drift check retries), starts
+  // serving, logs "probesnatd ready on <socket>".
+  static absl::StatusOr<std::unique_ptr<Daemon>> Start(const DaemonConfig& config, DaemonDeps deps);
+  ~Daemon();
+
+  // Graceful stop: NOT_SERVING, ends Watch streams, stops the drift check and the server; removes
+  // every table only with cleanup_on_exit.
+  void Stop();
+
+  Reconciler& reconciler() { return *reconciler_; }
+  int tcp_port() const { return server_->tcp_port(); }
+
+ private:
+  Daemon(const DaemonConfig& config, DaemonDeps deps);
+  void CheckDrift();
+
+  const DaemonConfig config_;
+  DaemonDeps deps_;
+  StatusEventHub events_;
+  std::unique_ptr<Reconciler> reconciler_;
+  std::unique_ptr<EnrollmentService> enrollment_;
+  std::unique_ptr<GrpcServerHost> server_;
+  std::unique_ptr<PeriodicTask> drift_check_;
+  bool stopped_ = false;
+};
+
+}  // namespace probesnat::daemon

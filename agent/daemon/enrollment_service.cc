@@ -1,0 +1,177 @@
+#include "agent/daemon/enrollment_service.h"
+
+#include <chrono>
+#include <utility>
+
+#include "absl/strings/str_join.h"
+#include "agent/daemon/grpc_status.h"
+#include "agent/daemon/log_format.h"
+#include "spdlog/spdlog.h"
+
+namespace probesnat::daemon {
+namespace {
+
+// Microseconds since `start`, for the request log.
+class Stopwatch {
+ public:
+  int64_t micros() const {
+    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
+                                                                 start_)
+        .count();
+  }
+
+ private:
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+};
+
+std::string Ips(const v1::Pod& pod) { return absl::StrJoin(pod.ips(), ","); }
+
+}  // namespace
+
+EnrollmentService::EnrollmentService(Reconciler& reconciler, EnrollmentServiceOptions options)
+    : reconciler_(reconciler), options_(std::move(options)) {}
+
+grpc::Status EnrollmentService::Enroll(grpc::ServerContext* ctx, const v1::EnrollRequest* req,
+                                       v1::EnrollResponse* resp) {
+  Stopwatch watch;
+  const v1::Pod& pod = req->pod();
+  auto log = [&](const absl::Status& st, const std::string& result, size_t findings) {
+    auto level = st.ok() ? spdlog::level::info : spdlog::level::warn;
+    spdlog::log(level,
+                "enroll uid={} pod={}/{} ips={} netns={} result={} findings={} latency={}us{}{}",
+                pod.uid(), pod.namespace_(), pod.name(), Ips(pod), pod.netns_path(), result,
+                findings, watch.micros(), st.ok() ? "" : " error=", st.message());
+  };
+  absl::StatusOr<DesiredPod> desired = ValidatePod("pod", pod, options_.validation);
+  if (!desired.ok()) {
+    log(desired.status(), "INVALID_ARGUMENT", 0);
+    return ToGrpcStatus(desired.status());
+  }
+  PolicyMode mode = ResolvePolicyMode(req->policy_mode(), options_.policy_mode);
+  Admission admission = AdmitPod(pod, mode, options_.policy_gate);
+  if (admission.refused) {
+    absl::Status refused = absl::FailedPreconditionError(admission.refusal);
+    log(refused, "REFUSED_BY_POLICY", admission.findings.size());
+    return ToGrpcStatus(refused);
+  }
+  size_t findings = admission.findings.size();
+  absl::StatusOr<v1::PodStatus> status =
+      reconciler_.Enroll(*std::move(desired), std::move(admission.findings));
+  if (!status.ok()) {
+    log(status.status(), absl::StatusCodeToString(status.status().code()), findings);
+    return ToGrpcStatus(status.status());
+  }
+  log(absl::OkStatus(), v1::PodPhase_Name(status->phase()), findings);
+  *resp->mutable_status() = *std::move(status);
+  return grpc::Status::OK;
+}
+
+grpc::Status EnrollmentService::Unenroll(grpc::ServerContext* ctx, const v1::UnenrollRequest* req,
+                                         v1::UnenrollResponse* resp) {
+  Stopwatch watch;
+  absl::Status valid = ValidateUid("uid", req->uid());
+  absl::StatusOr<bool> was_enrolled =
+      valid.ok() ? reconciler_.Unenroll(req->uid()) : absl::StatusOr<bool>(valid);
+  const absl::Status& st = was_enrolled.status();
+  spdlog::log(
+      st.ok() ? spdlog::level::info : spdlog::level::warn,
+      "unenroll uid={} result={} latency={}us{}{}", req->uid(),
+      st.ok() ? (*was_enrolled ? "REMOVED" : "NOT_ENROLLED") : absl::StatusCodeToString(st.code()),
+      watch.micros(), st.ok() ? "" : " error=", st.message());
+  if (!st.ok()) return ToGrpcStatus(st);
+  resp->set_was_enrolled(*was_enrolled);
+  return grpc::Status::OK;
+}
+
+grpc::Status EnrollmentService::Sync(grpc::ServerContext* ctx, const v1::SyncRequest* req,
+                                     v1::SyncResponse* resp) {
+  Stopwatch watch;
+  std::vector<DesiredPod> pods;
+  pods.reserve(req->pods_size());
+  absl::Status invalid;
+  for (int i = 0; i < req->pods_size() && invalid.ok(); ++i) {
+    absl::StatusOr<DesiredPod> pod =
+        ValidatePod(absl::StrCat("pods[", i, "]"), req->pods(i), options_.validation);
+    if (pod.ok()) {
+      pods.push_back(*std::move(pod));
+    } else {
+      invalid = pod.status();
+    }
+  }
+  if (invalid.ok()) invalid = ValidateDistinctPods(pods);
+  if (!invalid.ok()) {
+    spdlog::warn("sync pods={} result=INVALID_ARGUMENT latency={}us error={}", req->pods_size(),
+                 watch.micros(), invalid.message());
+    return ToGrpcStatus(invalid);
+  }
+  PolicyMode mode = ResolvePolicyMode(req->policy_mode(), options_.policy_mode);
+  std::vector<SyncItem> items;
+  items.reserve(pods.size());
+  for (DesiredPod& pod : pods) {
+    Admission admission = AdmitPod(pod.pod, mode, options_.policy_gate);
+    items.push_back(SyncItem{std::move(pod), std::move(admission)});
+  }
+  SyncOutcome outcome = reconciler_.Sync(std::move(items));
+  int applied = 0;
+  for (v1::PodStatus& s : outcome.statuses) {
+    const v1::Pod& pod = s.pod();
+    spdlog::log(s.phase() == v1::POD_PHASE_APPLIED ? spdlog::level::info : spdlog::level::warn,
+                "sync: uid={} pod={}/{} ips={} netns={} result={}{}{}", pod.uid(), pod.namespace_(),
+                pod.name(), Ips(pod), pod.netns_path(), v1::PodPhase_Name(s.phase()),
+                s.reason().empty() ? "" : " reason=", s.reason());
+    applied += s.phase() == v1::POD_PHASE_APPLIED;
+    *resp->add_statuses() = std::move(s);
+  }
+  for (std::string& uid : outcome.removed_uids) {
+    spdlog::info("sync: uid={} result=REMOVED", uid);
+    resp->add_removed_uids(std::move(uid));
+  }
+  spdlog::info("sync pods={} applied={} failed={} removed={} latency={}us", req->pods_size(),
+               applied, req->pods_size() - applied, resp->removed_uids_size(), watch.micros());
+  return grpc::Status::OK;
+}
+
+grpc::Status EnrollmentService::List(grpc::ServerContext* ctx, const v1::ListRequest* req,
+                                     v1::ListResponse* resp) {
+  for (v1::PodStatus& s : reconciler_.List()) *resp->add_pods() = std::move(s);
+  return grpc::Status::OK;
+}
+
+grpc::Status EnrollmentService::Get(grpc::ServerContext* ctx, const v1::GetRequest* req,
+                                    v1::PodStatus* resp) {
+  if (absl::Status st = ValidateUid("uid", req->uid()); !st.ok()) return ToGrpcStatus(st);
+  absl::StatusOr<v1::PodStatus> status = reconciler_.Get(req->uid());
+  if (!status.ok()) return ToGrpcStatus(status.status());
+  *resp = *std::move(status);
+  return grpc::Status::OK;
+}
+
+grpc::Status EnrollmentService::Watch(grpc::ServerContext* ctx, const v1::WatchRequest* req,
+                                      grpc::ServerWriter<v1::Event>* writer) {
+  std::shared_ptr<StatusSubscription> sub = reconciler_.Watch(req->initial_state());
+  struct Unwatch {
+    Reconciler& r;
+    std::shared_ptr<StatusSubscription>& s;
+    ~Unwatch() { r.Unwatch(s); }
+  } unwatch{reconciler_, sub};
+  spdlog::debug("watch started (initial_state={})", req->initial_state());
+  v1::Event event;
+  while (!ctx->IsCancelled()) {
+    switch (sub->Pop(options_.watch_poll, event.mutable_status())) {
+      case StatusSubscription::Next::kEvent:
+        if (!writer->Write(event)) return grpc::Status::OK;  // the client went away
+        break;
+      case StatusSubscription::Next::kTimeout:
+        break;
+      case StatusSubscription::Next::kClosed:
+        return grpc::Status::OK;  // the agent is shutting down
+      case StatusSubscription::Next::kOverflowed:
+        return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                            "this watcher fell too far behind and missed events; watch again "
+                            "with initial_state to resynchronise");
+    }
+  }
+  return grpc::Status(grpc::StatusCode::CANCELLED, "watch cancelled");
+}
+
+}  // namespace probesnat::daemon

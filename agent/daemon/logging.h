@@ -1,0 +1,10 @@
+#pragma once
+
+#include "spdlog/common.h"
+
+namespace probesnat::daemon {
+
+// spdlog to stderr, one line per event, UTC timestamps.
+void ConfigureLogging(spdlog::level::level_enum level);
+
+}  // namespace probesnat::daemon

@@ -1,0 +1,84 @@
+// probesnatd: the probesnat node agent. See DaemonConfig for the options.
+#include <signal.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "agent/daemon/daemon.h"
+#include "agent/daemon/daemon_config.h"
+#include "agent/daemon/log_format.h"
+#include "agent/daemon/logging.h"
+#include "spdlog/spdlog.h"
+#ifdef PROBESNAT_HAVE_NFTABLES_BACKEND
+#include "netfilter/nftables_backend.h"
+#endif
+
+namespace {
+
+constexpr int kExitConfigError = 2;
+constexpr int kExitStartupError = 1;
+
+absl::StatusOr<std::unique_ptr<probesnat::netfilter::Backend>> MakeBackend() {
+#ifdef PROBESNAT_HAVE_NFTABLES_BACKEND
+  return probesnat::netfilter::MakeNftablesBackend();
+#else
+  return absl::UnimplementedError("this probesnatd was built without the nftables backend");
+#endif
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace probesnat::daemon;
+  // Block the termination signals before any thread exists, then wait for them with sigwait.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  std::vector<std::string> args(argv, argv + argc);
+  absl::StatusOr<ConfigOutcome> outcome = ParseDaemonConfig(args, ProcessEnvironment());
+  if (!outcome.ok()) {
+    std::fprintf(stderr, "probesnatd: %s\nRun probesnatd --help for the options.\n",
+                 std::string(outcome.status().message()).c_str());
+    return kExitConfigError;
+  }
+  if (outcome->exit_now) {
+    std::fputs(outcome->output.c_str(), stdout);
+    return 0;
+  }
+  const DaemonConfig& config = outcome->config;
+  ConfigureLogging(config.log_level);
+  for (const std::string& warning : config.warnings) spdlog::warn("config: {}", warning);
+  spdlog::info(
+      "probesnatd starting: socket={} listen-tcp={} probe-v4={} probe-v6={} tunnel-port={} "
+      "inbound-port={} outbound-port={} proxy-mark=0x{:x}/0x{:x} connection-mark=0x{:x}/0x{:x} "
+      "policy-mode={} resync-interval={} cleanup-on-exit={} allowed-netns-roots={}",
+      config.socket_path, config.listen_tcp.empty() ? "-" : config.listen_tcp,
+      config.probe_v4.ToString(), config.probe_v6.ToString(), config.tunnel_port,
+      config.inbound_port, config.outbound_port, config.proxy_mark, config.proxy_mask,
+      config.connection_mark, config.connection_mask, PolicyModeName(config.policy_mode),
+      absl::FormatDuration(config.resync_interval), config.cleanup_on_exit,
+      fmt::join(config.allowed_netns_roots, ","));
+
+  absl::StatusOr<std::unique_ptr<probesnat::netfilter::Backend>> backend = MakeBackend();
+  if (!backend.ok()) {
+    spdlog::error("cannot open the netfilter backend: {}", backend.status().message());
+    return kExitStartupError;
+  }
+  DaemonDeps deps;
+  deps.backend = backend->get();
+  absl::StatusOr<std::unique_ptr<Daemon>> daemon = Daemon::Start(config, std::move(deps));
+  if (!daemon.ok()) {
+    spdlog::error("cannot start: {}", daemon.status().message());
+    return kExitStartupError;
+  }
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  spdlog::info("received {}, shutting down", strsignal(sig));
+  (*daemon)->Stop();
+  return 0;
+}

@@ -1,0 +1,65 @@
+#include "agent/daemon/policy_admission.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace probesnat::daemon {
+
+const char* PolicyModeName(PolicyMode mode) {
+  switch (mode) {
+    case PolicyMode::kOff:
+      return "off";
+    case PolicyMode::kWarn:
+      return "warn";
+    case PolicyMode::kEnforce:
+      return "enforce";
+  }
+  return "?";
+}
+
+PolicyMode ResolvePolicyMode(v1::PolicyMode requested, PolicyMode configured) {
+  switch (requested) {
+    case v1::POLICY_MODE_OFF:
+      return PolicyMode::kOff;
+    case v1::POLICY_MODE_WARN:
+      return PolicyMode::kWarn;
+    case v1::POLICY_MODE_ENFORCE:
+      return PolicyMode::kEnforce;
+    default:
+      return configured;
+  }
+}
+
+Admission AdmitPod(const v1::Pod& pod, PolicyMode mode, const agent::PolicyGate* gate) {
+  Admission admission;
+  if (mode == PolicyMode::kOff || gate == nullptr) {
+    return admission;
+  }
+  admission.findings = gate->Check(pod);
+  if (mode != PolicyMode::kEnforce) {
+    return admission;
+  }
+  std::string text;
+  int blocking = 0;
+  for (const v1::Finding& f : admission.findings) {
+    if (!agent::IsBlocking(f)) {
+      continue;
+    }
+    ++blocking;
+    std::string rule = f.rule_index() < 0 ? std::string("(whole policy)")
+                                          : absl::StrCat(f.direction(), " rule ", f.rule_index());
+    absl::StrAppend(&text, "\n  - NetworkPolicy ", f.policy_namespace(), "/", f.policy_name(), ", ",
+                    rule, " (", v1::Severity_Name(f.severity()), "): ", f.message());
+  }
+  if (blocking > 0) {
+    admission.refused = true;
+    admission.refusal =
+        absl::StrCat("enrollment of ", pod.namespace_(), "/", pod.name(), " (uid ", pod.uid(),
+                     ") refused in policy mode enforce: ", blocking,
+                     " NetworkPolicy finding(s) would break mesh traffic or probes;"
+                     " apply the fixes from the Policy.Check RPC or enroll with policy mode warn:",
+                     text);
+  }
+  return admission;
+}
+
+}  // namespace probesnat::daemon

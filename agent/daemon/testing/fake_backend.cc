@@ -1,0 +1,167 @@
+#include "agent/daemon/testing/fake_backend.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+
+namespace probesnat::daemon::testing {
+
+FakeBackend::FakeBackend() = default;
+
+absl::Status FakeBackend::TakeInjected(Op op) {
+  ++calls_[op];
+  auto it = injected_.find(op);
+  if (it == injected_.end() || it->second.empty()) {
+    return absl::OkStatus();
+  }
+  absl::Status st = it->second.front();
+  it->second.erase(it->second.begin());
+  return st;
+}
+
+void FakeBackend::FailNext(Op op, absl::Status status, int times) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (int i = 0; i < times; ++i) injected_[op].push_back(status);
+}
+
+absl::Status FakeBackend::EnsureHost(const netfilter::HostRules& rules) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (absl::Status st = TakeInjected(Op::kEnsureHost); !st.ok()) return st;
+  if (!host_present_) members_.clear();
+  host_present_ = true;
+  host_rules_match_ = true;
+  return absl::OkStatus();
+}
+
+absl::Status FakeBackend::UpdateHostMembers(const std::vector<netfilter::IpAddress>& add,
+                                            const std::vector<netfilter::IpAddress>& remove) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (absl::Status st = TakeInjected(Op::kUpdateHostMembers); !st.ok()) return st;
+  if (!host_present_) {
+    return absl::UnavailableError("table inet probesnat does not exist in the host namespace");
+  }
+  for (const auto& ip : remove) members_.erase(ip);
+  for (const auto& ip : add) members_.insert(ip);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<netfilter::HostObservation> FakeBackend::ObserveHost(
+    const netfilter::HostRules& rules) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (absl::Status st = TakeInjected(Op::kObserveHost); !st.ok()) return st;
+  netfilter::HostObservation obs;
+  obs.table_present = host_present_;
+  obs.rules_match = host_present_ && host_rules_match_;
+  if (host_present_) obs.members.assign(members_.begin(), members_.end());
+  return obs;
+}
+
+absl::Status FakeBackend::RemoveHost() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (absl::Status st = TakeInjected(Op::kRemoveHost); !st.ok()) return st;
+  host_present_ = false;
+  members_.clear();
+  return absl::OkStatus();
+}
+
+absl::Status FakeBackend::ApplyPod(const std::string& netns_path,
+                                   const netfilter::PodRules& rules) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (absl::Status st = TakeInjected(Op::kApplyPod); !st.ok()) return st;
+  if (namespaces_.count(netns_path) == 0) {
+    return absl::NotFoundError(absl::StrCat("network namespace ", netns_path, " does not exist"));
+  }
+  pod_tables_[netns_path] = PodTable{rules, false};
+  return absl::OkStatus();
+}
+
+absl::Status FakeBackend::RemovePod(const std::string& netns_path) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (absl::Status st = TakeInjected(Op::kRemovePod); !st.ok()) return st;
+  pod_tables_.erase(netns_path);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<netfilter::PodObservation> FakeBackend::ObservePod(
+    const std::string& netns_path, const netfilter::PodRules& rules) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (absl::Status st = TakeInjected(Op::kObservePod); !st.ok()) return st;
+  netfilter::PodObservation obs;
+  obs.namespace_exists = namespaces_.count(netns_path) > 0;
+  auto it = pod_tables_.find(netns_path);
+  obs.table_present = obs.namespace_exists && it != pod_tables_.end();
+  obs.rules_match = obs.table_present && !it->second.edited && it->second.rules == rules;
+  return obs;
+}
+
+void FakeBackend::AddNamespace(const std::string& netns_path) {
+  std::lock_guard<std::mutex> lock(mu_);
+  namespaces_.insert(netns_path);
+}
+
+void FakeBackend::DeleteNamespace(const std::string& netns_path) {
+  std::lock_guard<std::mutex> lock(mu_);
+  namespaces_.erase(netns_path);
+  pod_tables_.erase(netns_path);
+}
+
+void FakeBackend::DeleteHostTable() {
+  std::lock_guard<std::mutex> lock(mu_);
+  host_present_ = false;
+  members_.clear();
+}
+
+void FakeBackend::EditHostRules() {
+  std::lock_guard<std::mutex> lock(mu_);
+  host_rules_match_ = false;
+}
+
+void FakeBackend::AddHostMember(const netfilter::IpAddress& ip) {
+  std::lock_guard<std::mutex> lock(mu_);
+  members_.insert(ip);
+}
+
+void FakeBackend::DeletePodTable(const std::string& netns_path) {
+  std::lock_guard<std::mutex> lock(mu_);
+  pod_tables_.erase(netns_path);
+}
+
+void FakeBackend::EditPodTable(const std::string& netns_path) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = pod_tables_.find(netns_path);
+  if (it != pod_tables_.end()) it->second.edited = true;
+}
+
+bool FakeBackend::host_table_present() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return host_present_;
+}
+
+std::set<netfilter::IpAddress> FakeBackend::host_members() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return members_;
+}
+
+std::optional<netfilter::PodRules> FakeBackend::pod_table(const std::string& netns_path) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = pod_tables_.find(netns_path);
+  if (it == pod_tables_.end()) return std::nullopt;
+  return it->second.rules;
+}
+
+int FakeBackend::calls(Op op) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = calls_.find(op);
+  return it == calls_.end() ? 0 : it->second;
+}
+
+int FakeBackend::mutating_calls() const {
+  int n = 0;
+  for (Op op :
+       {Op::kEnsureHost, Op::kUpdateHostMembers, Op::kRemoveHost, Op::kApplyPod, Op::kRemovePod}) {
+    n += calls(op);
+  }
+  return n;
+}
+
+}  // namespace probesnat::daemon::testing
