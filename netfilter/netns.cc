@@ -94,4 +94,28 @@ absl::StatusOr<UniqueFd> SocketInNetns(int netns_fd, int domain, int type, int p
   return sock;
 }
 
+absl::StatusOr<UniqueFd> SocketInNetnsOnCallingThread(int netns_fd, int domain, int type,
+                                                      int protocol) {
+  UniqueFd home(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+  if (!home.valid()) {
+    return absl::InternalError(
+        absl::StrCat("cannot open own network namespace: ", ErrnoText(errno)));
+  }
+  if (::setns(netns_fd, CLONE_NEWNET) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot enter network namespace: ", ErrnoText(errno)));
+  }
+  UniqueFd sock(::socket(domain, type | SOCK_CLOEXEC, protocol));
+  int socket_errno = errno;
+  if (::setns(home.get(), CLONE_NEWNET) != 0) {
+    std::fprintf(stderr, "probesnat: cannot return to the original network namespace: %s\n",
+                 ErrnoText(errno).c_str());
+    std::abort();
+  }
+  if (!sock.valid()) {
+    return absl::InternalError(absl::StrCat("socket(): ", ErrnoText(socket_errno)));
+  }
+  return sock;
+}
+
 }  // namespace probesnat::netfilter

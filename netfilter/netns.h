@@ -26,4 +26,11 @@ absl::Status RunInNetns(const std::string& path, absl::FunctionRef<absl::Status(
 // Creates a socket inside the namespace (e.g. a netlink socket for that namespace).
 absl::StatusOr<UniqueFd> SocketInNetns(int netns_fd, int domain, int type, int protocol);
 
+// Same result as SocketInNetns, without a helper thread: the calling thread enters the namespace,
+// creates the socket and returns at once (nothing else runs on it meanwhile). Saves a thread
+// creation and a wake-up, which matter on a loaded node. Aborts the process if the thread cannot
+// return to its namespace, like RunInNetns.
+absl::StatusOr<UniqueFd> SocketInNetnsOnCallingThread(int netns_fd, int domain, int type,
+                                                      int protocol);
+
 }  // namespace probesnat::netfilter

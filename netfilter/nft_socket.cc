@@ -67,7 +67,8 @@ absl::StatusOr<NftSocket> NftSocket::Open(std::string where) {
 }
 
 absl::StatusOr<NftSocket> NftSocket::OpenIn(int netns_fd, std::string where) {
-  absl::StatusOr<UniqueFd> fd = SocketInNetns(netns_fd, AF_NETLINK, SOCK_RAW, NETLINK_NETFILTER);
+  absl::StatusOr<UniqueFd> fd =
+      SocketInNetnsOnCallingThread(netns_fd, AF_NETLINK, SOCK_RAW, NETLINK_NETFILTER);
   if (!fd.ok()) {
     return absl::Status(fd.status().code(),
                         absl::StrCat("cannot open a netfilter netlink socket in the ", where, ": ",

@@ -29,6 +29,8 @@ class NftSocket {
   NftSocket& operator=(NftSocket&&) = default;
 
   const std::string& where() const { return where_; }
+  // Gives up the descriptor (e.g. to close it elsewhere); the socket is unusable afterwards.
+  UniqueFd ReleaseFd() && { return std::move(fd_); }
 
   // A batch whose sequence numbers continue this socket's.
   NftBatch NewBatch() const { return NftBatch(next_seq_); }

@@ -12,6 +12,7 @@
 #include "netfilter/nft_readback.h"
 #include "netfilter/nft_ruleset.h"
 #include "netfilter/nft_socket.h"
+#include "netfilter/nft_socket_pool.h"
 
 namespace probesnat::netfilter {
 namespace {
@@ -33,10 +34,6 @@ NftnlSetPtr ElementMessage(const char* set_name, const IpAddress& key) {
 std::string ElementLabel(const char* set_name, const IpAddress& key) {
   return absl::StrCat("element ", key.ToString(), " of set ", set_name, " of ",
                       TableLabel(kTableName));
-}
-
-std::string PodWhere(const std::string& netns_path) {
-  return absl::StrCat("network namespace ", netns_path);
 }
 
 class NftablesBackend : public Backend {
@@ -104,41 +101,46 @@ class NftablesBackend : public Backend {
   }
 
   absl::Status ApplyPod(const std::string& netns_path, const PodRules& rules) override {
-    absl::StatusOr<NftSocket> socket = PodSocket(netns_path);
-    if (!socket.ok()) {
-      return socket.status();
+    absl::StatusOr<NftSocketPool::Lease> lease = pod_sockets_.Acquire(netns_path);
+    if (!lease.ok()) {
+      return lease.status();
     }
     NftTable desired = BuildPodTable(rules);
-    NftBatch batch = socket->NewBatch();
+    NftBatch batch = lease->socket.NewBatch();
     AppendReplaceTable(batch, desired);
-    return socket->Commit(batch);
+    absl::Status st = lease->socket.Commit(batch);
+    Finish(*std::move(lease), st);
+    return st;
   }
 
   absl::Status RemovePod(const std::string& netns_path) override {
-    absl::StatusOr<NftSocket> socket = PodSocket(netns_path);
-    if (absl::IsNotFound(socket.status())) {
+    absl::StatusOr<NftSocketPool::Lease> lease = pod_sockets_.Acquire(netns_path);
+    if (absl::IsNotFound(lease.status())) {
       return absl::OkStatus();
     }
-    if (!socket.ok()) {
-      return socket.status();
+    if (!lease.ok()) {
+      return lease.status();
     }
-    NftBatch batch = socket->NewBatch();
+    NftBatch batch = lease->socket.NewBatch();
     AppendDeleteTable(batch, kTableName);
-    return socket->Commit(batch);
+    absl::Status st = lease->socket.Commit(batch);
+    Finish(*std::move(lease), st);
+    return st;
   }
 
   absl::StatusOr<PodObservation> ObservePod(const std::string& netns_path,
                                             const PodRules& rules) override {
     PodObservation obs;
-    absl::StatusOr<NftSocket> socket = PodSocket(netns_path);
-    if (absl::IsNotFound(socket.status())) {
+    absl::StatusOr<NftSocketPool::Lease> lease = pod_sockets_.Acquire(netns_path);
+    if (absl::IsNotFound(lease.status())) {
       return obs;
     }
-    if (!socket.ok()) {
-      return socket.status();
+    if (!lease.ok()) {
+      return lease.status();
     }
     obs.namespace_exists = true;
-    absl::StatusOr<NftTableState> state = ReadTable(*socket, kTableName, {});
+    absl::StatusOr<NftTableState> state = ReadTable(lease->socket, kTableName, {});
+    Finish(*std::move(lease), state.status());
     if (!state.ok()) {
       return state.status();
     }
@@ -149,12 +151,13 @@ class NftablesBackend : public Backend {
   }
 
  private:
-  static absl::StatusOr<NftSocket> PodSocket(const std::string& netns_path) {
-    absl::StatusOr<UniqueFd> ns = OpenNetns(netns_path);
-    if (!ns.ok()) {
-      return ns.status();
+  // A socket whose last exchange failed may hold unread answers: it is not reused.
+  void Finish(NftSocketPool::Lease lease, const absl::Status& outcome) {
+    if (outcome.ok()) {
+      pod_sockets_.Return(std::move(lease));
+    } else {
+      pod_sockets_.Discard(std::move(lease));
     }
-    return NftSocket::OpenIn(ns->get(), PodWhere(netns_path));
   }
 
   // Addresses in our host sets whose length fits the set's family, sorted.
@@ -179,6 +182,7 @@ class NftablesBackend : public Backend {
 
   std::mutex host_mu_;
   NftSocket host_;
+  NftSocketPool pod_sockets_;
 };
 
 }  // namespace
