@@ -147,8 +147,8 @@ absl::Status ReadOnce(NftSocket& socket, const std::string& name,
     }
     std::vector<std::string>& keys = state.elements[set_name];
     nftnl_set_elems_iter* it = nftnl_set_elems_iter_create(holder.get());
-    for (nftnl_set_elem* e = nftnl_set_elems_iter_cur(it); e != nullptr;
-         e = nftnl_set_elems_iter_next(it)) {
+    // iter_next returns the current element, then advances.
+    while (nftnl_set_elem* e = nftnl_set_elems_iter_next(it)) {
       uint32_t len = 0;
       const void* key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
       if (key != nullptr) {

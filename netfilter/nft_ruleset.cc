@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
 #include "netfilter/nft_rule_builder.h"
 
 namespace probesnat::netfilter {
@@ -75,7 +76,8 @@ std::string RenderExprs(const nftnl_rule* rule) {
   for (nftnl_expr* e = nftnl_expr_iter_next(it); e != nullptr; e = nftnl_expr_iter_next(it)) {
     buf[0] = '\0';
     nftnl_expr_snprintf(buf, sizeof(buf), e, NFTNL_OUTPUT_DEFAULT, 0);
-    absl::StrAppend(&out, "  [ ", nftnl_expr_get_str(e, NFTNL_EXPR_NAME), " ", buf, " ]\n");
+    absl::StrAppend(&out, "  [ ", nftnl_expr_get_str(e, NFTNL_EXPR_NAME), " ",
+                    absl::StripTrailingAsciiWhitespace(buf), " ]\n");
   }
   nftnl_expr_iter_destroy(it);
   return out;

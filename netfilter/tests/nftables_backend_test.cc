@@ -1,0 +1,682 @@
+// The nftables backend against the real kernel, inside network namespaces created by the test
+// (the machine's own namespace is never touched; the "host" side is a namespace too).
+#include "netfilter/nftables_backend.h"
+
+#include <fcntl.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "gtest/gtest.h"
+#include "netfilter/netns.h"
+#include "netfilter/nft_readback.h"
+#include "netfilter/nft_ruleset.h"
+#include "netfilter/nft_socket.h"
+#include "netfilter/testing/scoped_netns.h"
+
+namespace probesnat::netfilter {
+namespace {
+
+using ::probesnat::netfilter::testing::Run;
+using ::probesnat::netfilter::testing::RunAndCapture;
+using testing::ScopedNetns;
+
+#define REQUIRE_ROOT()                                                                        \
+  if (::geteuid() != 0) {                                                                     \
+    GTEST_SKIP() << "needs root: creates network namespaces and nftables tables in them";     \
+  }
+
+IpAddress Ip(const char* text) { return *IpAddress::Parse(text); }
+
+std::string Nft(const ScopedNetns& ns, const std::string& args) {
+  absl::StatusOr<std::string> out =
+      RunAndCapture(absl::StrCat("ip netns exec ", ns.name(), " nft ", args));
+  EXPECT_TRUE(out.ok()) << out.status();
+  return out.ok() ? *out : "";
+}
+
+void NftOrDie(const ScopedNetns& ns, const std::string& args) {
+  ASSERT_TRUE(testing::Run(absl::StrCat("ip netns exec ", ns.name(), " nft ", args)).ok()) << args;
+}
+
+// nft prints with tabs; the goldens below are written with two spaces per level.
+std::string Tabs(const std::string& text) { return absl::StrReplaceAll(text, {{"  ", "\t"}}); }
+
+constexpr char kHostGolden[] = R"(table inet probesnat {
+  set pods_v4 {
+    type ipv4_addr
+  }
+
+  set pods_v6 {
+    type ipv6_addr
+  }
+
+  chain nat_postrouting {
+    type nat hook postrouting priority srcnat - 10; policy accept;
+    meta l4proto tcp ip daddr @pods_v4 meta skuid >= 0 snat ip to 169.254.7.127
+    meta l4proto tcp ip6 daddr @pods_v6 meta skuid >= 0 snat ip6 to fd16:9254:7127:1337:ffff:ffff:ffff:ffff
+  }
+}
+)";
+
+constexpr char kHostGoldenCustomWithMembers[] = R"(table inet probesnat {
+  set pods_v4 {
+    type ipv4_addr
+    elements = { 10.1.0.7 }
+  }
+
+  set pods_v6 {
+    type ipv6_addr
+    elements = { fd00:1::7 }
+  }
+
+  chain nat_postrouting {
+    type nat hook postrouting priority srcnat - 10; policy accept;
+    meta l4proto tcp ip daddr @pods_v4 meta skuid >= 0 snat ip to 169.254.99.1
+    meta l4proto tcp ip6 daddr @pods_v6 meta skuid >= 0 snat ip6 to fd00:99::1
+  }
+}
+)";
+
+constexpr char kPodGolden[] = R"(table inet probesnat {
+  chain mangle_prerouting {
+    type filter hook prerouting priority mangle; policy accept;
+    meta mark & 0x00000fff == 0x00000539 ct mark set ct mark & 0xfffff111 | 0x00000111
+  }
+
+  chain mangle_output {
+    type route hook output priority mangle; policy accept;
+    ct mark & 0x00000fff == 0x00000111 meta mark set ct mark
+  }
+
+  chain nat_prerouting {
+    type nat hook prerouting priority dstnat; policy accept;
+    meta l4proto tcp ip saddr 169.254.7.127 accept
+    meta l4proto tcp ip6 saddr fd16:9254:7127:1337:ffff:ffff:ffff:ffff accept
+    tcp dport 15008 accept
+    meta l4proto tcp ip daddr != 127.0.0.1 meta mark & 0x00000fff != 0x00000539 redirect to :15006
+    meta l4proto tcp ip6 daddr != ::1 meta mark & 0x00000fff != 0x00000539 redirect to :15006
+  }
+
+  chain nat_output {
+    type nat hook output priority -100; policy accept;
+    meta l4proto tcp ip daddr 169.254.7.127 accept
+    meta l4proto tcp ip6 daddr fd16:9254:7127:1337:ffff:ffff:ffff:ffff accept
+    meta l4proto tcp ct mark & 0x00000fff == 0x00000111 accept
+    oifname "lo" ip daddr != 127.0.0.1 accept
+    oifname "lo" ip6 daddr != ::1 accept
+    meta l4proto tcp ip daddr != 127.0.0.1 meta mark & 0x00000fff != 0x00000539 redirect to :15001
+    meta l4proto tcp ip6 daddr != ::1 meta mark & 0x00000fff != 0x00000539 redirect to :15001
+  }
+}
+)";
+
+// Non-default values, inbound capture off.
+constexpr char kPodGoldenCustomNoInbound[] = R"(table inet probesnat {
+  chain mangle_prerouting {
+    type filter hook prerouting priority mangle; policy accept;
+    meta mark & 0x000000ff == 0x00000042 ct mark set ct mark & 0xfffff2ff | 0x00000200
+  }
+
+  chain mangle_output {
+    type route hook output priority mangle; policy accept;
+    ct mark & 0x00000f00 == 0x00000200 meta mark set ct mark
+  }
+
+  chain nat_prerouting {
+    type nat hook prerouting priority dstnat; policy accept;
+    meta l4proto tcp ip saddr 169.254.99.1 accept
+    meta l4proto tcp ip6 saddr fd00:99::1 accept
+    tcp dport 16008 accept
+  }
+
+  chain nat_output {
+    type nat hook output priority -100; policy accept;
+    meta l4proto tcp ip daddr 169.254.99.1 accept
+    meta l4proto tcp ip6 daddr fd00:99::1 accept
+    meta l4proto tcp ct mark & 0x00000f00 == 0x00000200 accept
+    oifname "lo" ip daddr != 127.0.0.1 accept
+    oifname "lo" ip6 daddr != ::1 accept
+    meta l4proto tcp ip daddr != 127.0.0.1 meta mark & 0x000000ff != 0x00000042 redirect to :16001
+    meta l4proto tcp ip6 daddr != ::1 meta mark & 0x000000ff != 0x00000042 redirect to :16001
+  }
+}
+)";
+
+constexpr char kPodGoldenNoCapture[] = R"(table inet probesnat {
+  chain mangle_prerouting {
+    type filter hook prerouting priority mangle; policy accept;
+    meta mark & 0x00000fff == 0x00000539 ct mark set ct mark & 0xfffff111 | 0x00000111
+  }
+
+  chain mangle_output {
+    type route hook output priority mangle; policy accept;
+    ct mark & 0x00000fff == 0x00000111 meta mark set ct mark
+  }
+
+  chain nat_prerouting {
+    type nat hook prerouting priority dstnat; policy accept;
+    meta l4proto tcp ip saddr 169.254.7.127 accept
+    meta l4proto tcp ip6 saddr fd16:9254:7127:1337:ffff:ffff:ffff:ffff accept
+    tcp dport 15008 accept
+  }
+
+  chain nat_output {
+    type nat hook output priority -100; policy accept;
+    meta l4proto tcp ip daddr 169.254.7.127 accept
+    meta l4proto tcp ip6 daddr fd16:9254:7127:1337:ffff:ffff:ffff:ffff accept
+    meta l4proto tcp ct mark & 0x00000fff == 0x00000111 accept
+    oifname "lo" ip daddr != 127.0.0.1 accept
+    oifname "lo" ip6 daddr != ::1 accept
+  }
+}
+)";
+
+constexpr char kForeignTable[] = R"(table ip foreign {
+  chain input {
+    type filter hook input priority filter; policy accept;
+    tcp dport 22 counter packets 0 bytes 0 accept
+  }
+  chain postrouting {
+    type nat hook postrouting priority srcnat; policy accept;
+    oifname "eth9" masquerade
+  }
+}
+table inet other {
+  set s {
+    type ipv4_addr
+    elements = { 10.0.0.1 }
+  }
+  chain c {
+    ip daddr @s drop
+  }
+}
+)";
+
+HostRules CustomHostRules() {
+  HostRules r;
+  r.probe_v4 = Ip("169.254.99.1");
+  r.probe_v6 = Ip("fd00:99::1");
+  return r;
+}
+
+PodRules CustomPodRules() {
+  PodRules r;
+  r.probe_v4 = Ip("169.254.99.1");
+  r.probe_v6 = Ip("fd00:99::1");
+  r.tunnel_port = 16008;
+  r.inbound_capture_port = 16006;
+  r.outbound_capture_port = 16001;
+  r.proxy_mark = 0x42;
+  r.proxy_mask = 0xff;
+  r.connection_mark = 0x200;
+  r.connection_mask = 0xf00;
+  r.inbound_capture = false;
+  return r;
+}
+
+class NftablesBackendTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    REQUIRE_ROOT();
+    ScopedNetns::RemoveStale();
+    absl::StatusOr<ScopedNetns> host = ScopedNetns::Create("host");
+    ASSERT_TRUE(host.ok()) << host.status();
+    host_.emplace(*std::move(host));
+    absl::StatusOr<ScopedNetns> pod = ScopedNetns::Create("pod");
+    ASSERT_TRUE(pod.ok()) << pod.status();
+    pod_.emplace(*std::move(pod));
+    absl::StatusOr<std::unique_ptr<Backend>> backend = MakeNftablesBackend(host_->path());
+    ASSERT_TRUE(backend.ok()) << backend.status();
+    backend_ = *std::move(backend);
+  }
+
+  void TearDown() override {
+    backend_.reset();  // closes its sockets before the namespaces go
+  }
+
+  Backend& backend() { return *backend_; }
+
+  std::optional<ScopedNetns> host_;
+  std::optional<ScopedNetns> pod_;
+  std::unique_ptr<Backend> backend_;
+};
+
+TEST_F(NftablesBackendTest, EnsureHostCreatesTheGoldenTable) {
+  ASSERT_TRUE(backend().EnsureHost(HostRules{}).ok());
+  EXPECT_EQ(Nft(*host_, "list table inet probesnat"), Tabs(kHostGolden));
+  // Nothing but our table.
+  EXPECT_EQ(Nft(*host_, "list tables"), "table inet probesnat\n");
+}
+
+TEST_F(NftablesBackendTest, EnsureHostWithOtherValuesReplacesRulesAndKeepsMembers) {
+  ASSERT_TRUE(backend().EnsureHost(HostRules{}).ok());
+  ASSERT_TRUE(backend().UpdateHostMembers({Ip("10.1.0.7"), Ip("fd00:1::7")}, {}).ok());
+  absl::Status st = backend().EnsureHost(CustomHostRules());
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_EQ(Nft(*host_, "list table inet probesnat"), Tabs(kHostGoldenCustomWithMembers));
+}
+
+TEST_F(NftablesBackendTest, EnsureHostLeavesAMatchingTableAlone) {
+  ASSERT_TRUE(backend().EnsureHost(HostRules{}).ok());
+  std::string with_handles = Nft(*host_, "-a list table inet probesnat");
+  ASSERT_TRUE(backend().EnsureHost(HostRules{}).ok());
+  EXPECT_EQ(Nft(*host_, "-a list table inet probesnat"), with_handles);
+}
+
+TEST_F(NftablesBackendTest, ObserveHostReportsAbsentPresentDriftedAndMembers) {
+  absl::StatusOr<HostObservation> obs = backend().ObserveHost(HostRules{});
+  ASSERT_TRUE(obs.ok()) << obs.status();
+  EXPECT_FALSE(obs->table_present);
+  EXPECT_FALSE(obs->rules_match);
+  EXPECT_TRUE(obs->members.empty());
+
+  ASSERT_TRUE(backend().EnsureHost(HostRules{}).ok());
+  ASSERT_TRUE(
+      backend().UpdateHostMembers({Ip("10.0.0.9"), Ip("fd00::2"), Ip("10.0.0.1")}, {}).ok());
+  obs = backend().ObserveHost(HostRules{});
+  ASSERT_TRUE(obs.ok()) << obs.status();
+  EXPECT_TRUE(obs->table_present);
+  EXPECT_TRUE(obs->rules_match);
+  EXPECT_EQ(obs->members,
+            (std::vector<IpAddress>{Ip("10.0.0.1"), Ip("10.0.0.9"), Ip("fd00::2")}));
+
+  // Other rules asked for: no match.
+  obs = backend().ObserveHost(CustomHostRules());
+  ASSERT_TRUE(obs.ok());
+  EXPECT_TRUE(obs->table_present);
+  EXPECT_FALSE(obs->rules_match);
+
+  // Someone adds a rule to our chain.
+  NftOrDie(*host_, "add rule inet probesnat nat_postrouting counter");
+  obs = backend().ObserveHost(HostRules{});
+  ASSERT_TRUE(obs.ok());
+  EXPECT_TRUE(obs->table_present);
+  EXPECT_FALSE(obs->rules_match);
+  // EnsureHost repairs it and keeps the members.
+  ASSERT_TRUE(backend().EnsureHost(HostRules{}).ok());
+  obs = backend().ObserveHost(HostRules{});
+  ASSERT_TRUE(obs.ok());
+  EXPECT_TRUE(obs->rules_match);
+  EXPECT_EQ(obs->members.size(), 3u);
+
+  // Someone replaces a set with one of another type: drift, and its members are not ours.
+  NftOrDie(*host_,
+           "'flush chain inet probesnat nat_postrouting; delete set inet probesnat pods_v6; "
+           "add set inet probesnat pods_v6 { type inet_service; }'");
+  obs = backend().ObserveHost(HostRules{});
+  ASSERT_TRUE(obs.ok());
+  EXPECT_FALSE(obs->rules_match);
+  ASSERT_TRUE(backend().EnsureHost(HostRules{}).ok());
+  obs = backend().ObserveHost(HostRules{});
+  ASSERT_TRUE(obs.ok());
+  EXPECT_TRUE(obs->rules_match);
+  EXPECT_EQ(obs->members, (std::vector<IpAddress>{Ip("10.0.0.1"), Ip("10.0.0.9")}));
+
+  // Someone deletes our table.
+  NftOrDie(*host_, "delete table inet probesnat");
+  obs = backend().ObserveHost(HostRules{});
+  ASSERT_TRUE(obs.ok());
+  EXPECT_FALSE(obs->table_present);
+  EXPECT_FALSE(obs->rules_match);
+  EXPECT_TRUE(obs->members.empty());
+}
+
+TEST_F(NftablesBackendTest, UpdateHostMembersIsIdempotent) {
+  ASSERT_TRUE(backend().EnsureHost(HostRules{}).ok());
+  auto members = [&] {
+    absl::StatusOr<HostObservation> obs = backend().ObserveHost(HostRules{});
+    EXPECT_TRUE(obs.ok()) << obs.status();
+    return obs.ok() ? obs->members : std::vector<IpAddress>{};
+  };
+  std::vector<IpAddress> both = {Ip("10.2.0.1"), Ip("fd00:2::1")};
+  ASSERT_TRUE(backend().UpdateHostMembers(both, {}).ok());
+  absl::Status st = backend().UpdateHostMembers(both, {});  // already there
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_EQ(members(), both);
+
+  st = backend().UpdateHostMembers({}, {Ip("10.9.9.9"), Ip("fd00:9::9")});  // never there
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_EQ(members(), both);
+
+  st = backend().UpdateHostMembers({Ip("10.2.0.2")}, {Ip("fd00:2::1")});
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_EQ(members(), (std::vector<IpAddress>{Ip("10.2.0.1"), Ip("10.2.0.2")}));
+
+  st = backend().UpdateHostMembers({}, {Ip("fd00:2::1"), Ip("10.2.0.1")});  // one already gone
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_EQ(members(), (std::vector<IpAddress>{Ip("10.2.0.2")}));
+
+  // In both lists: removal wins.
+  st = backend().UpdateHostMembers({Ip("10.2.0.3")}, {Ip("10.2.0.3")});
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_EQ(members(), (std::vector<IpAddress>{Ip("10.2.0.2")}));
+
+  // The host rule count never grows with members.
+  std::vector<IpAddress> many;
+  for (int i = 0; i < 200; ++i) {
+    many.push_back(IpAddress::V4({10, 3, static_cast<uint8_t>(i / 250), static_cast<uint8_t>(i % 250)}));
+  }
+  ASSERT_TRUE(backend().UpdateHostMembers(many, {}).ok());
+  EXPECT_EQ(members().size(), 201u);
+  std::string listing = Nft(*host_, "list chain inet probesnat nat_postrouting");
+  size_t snat_rules = 0;
+  for (size_t pos = listing.find(" snat ip"); pos != std::string::npos;
+       pos = listing.find(" snat ip", pos + 1)) {
+    ++snat_rules;
+  }
+  EXPECT_EQ(snat_rules, 2u);
+}
+
+TEST_F(NftablesBackendTest, UpdateHostMembersWithoutOurTableNamesTheSet) {
+  absl::Status st = backend().UpdateHostMembers({Ip("10.4.0.1")}, {});
+  EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << st;
+  EXPECT_TRUE(absl::StrContains(st.message(),
+                                "element 10.4.0.1 of set pods_v4 of table inet probesnat"))
+      << st;
+  EXPECT_TRUE(absl::StrContains(st.message(), host_->path())) << st;
+  EXPECT_TRUE(absl::StrContains(st.message(), "No such file or directory")) << st;
+}
+
+TEST_F(NftablesBackendTest, RemoveHostDeletesOnlyOurTable) {
+  ASSERT_TRUE(backend().RemoveHost().ok());  // absent is fine
+  ASSERT_TRUE(backend().EnsureHost(HostRules{}).ok());
+  ASSERT_TRUE(backend().RemoveHost().ok());
+  EXPECT_EQ(Nft(*host_, "list tables"), "");
+  ASSERT_TRUE(backend().RemoveHost().ok());
+}
+
+TEST_F(NftablesBackendTest, ApplyPodCreatesTheGoldenTables) {
+  absl::Status st = backend().ApplyPod(pod_->path(), PodRules{});
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_EQ(Nft(*pod_, "list table inet probesnat"), Tabs(kPodGolden));
+
+  st = backend().ApplyPod(pod_->path(), CustomPodRules());
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_EQ(Nft(*pod_, "list table inet probesnat"), Tabs(kPodGoldenCustomNoInbound));
+
+  PodRules no_capture;
+  no_capture.inbound_capture = false;
+  no_capture.outbound_capture = false;
+  st = backend().ApplyPod(pod_->path(), no_capture);
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_EQ(Nft(*pod_, "list table inet probesnat"), Tabs(kPodGoldenNoCapture));
+
+  st = backend().ApplyPod(pod_->path(), PodRules{});
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_EQ(Nft(*pod_, "list table inet probesnat"), Tabs(kPodGolden));
+  EXPECT_EQ(Nft(*pod_, "list tables"), "table inet probesnat\n");
+  // The host namespace is not touched by pod operations.
+  EXPECT_EQ(Nft(*host_, "list tables"), "");
+}
+
+// nft itself compiles the golden text into the kernel; what it installs equals what we install.
+TEST_F(NftablesBackendTest, NftCompilesTheGoldenTextToOurBytecode) {
+  struct Case {
+    std::string golden;
+    NftTable ours;
+  };
+  std::vector<Case> cases;
+  cases.push_back({kHostGolden, BuildHostTable(HostRules{})});
+  cases.push_back({kPodGolden, BuildPodTable(PodRules{})});
+  cases.push_back({kPodGoldenCustomNoInbound, BuildPodTable(CustomPodRules())});
+  for (Case& c : cases) {
+    absl::StatusOr<ScopedNetns> scratch = ScopedNetns::Create("nft");
+    ASSERT_TRUE(scratch.ok()) << scratch.status();
+    std::string file = absl::StrCat("/tmp/", scratch->name(), ".nft");
+    FILE* f = std::fopen(file.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs(c.golden.c_str(), f);
+    std::fclose(f);
+    absl::Status st = testing::Run(absl::StrCat("ip netns exec ", scratch->name(), " nft -f ", file));
+    std::remove(file.c_str());
+    ASSERT_TRUE(st.ok()) << st;
+
+    absl::StatusOr<UniqueFd> ns = OpenNetns(scratch->path());
+    ASSERT_TRUE(ns.ok());
+    absl::StatusOr<NftSocket> socket = NftSocket::OpenIn(ns->get(), "scratch");
+    ASSERT_TRUE(socket.ok()) << socket.status();
+    absl::StatusOr<NftTableState> state = ReadTable(*socket, kTableName, {});
+    ASSERT_TRUE(state.ok()) << state.status();
+    ASSERT_TRUE(state->present);
+    EXPECT_EQ(RenderTable(state->table), RenderTable(c.ours)) << c.golden;
+  }
+}
+
+TEST_F(NftablesBackendTest, ObservePodReportsNamespaceTableAndDrift) {
+  absl::StatusOr<PodObservation> obs = backend().ObservePod("/run/netns/psnt-does-not-exist", PodRules{});
+  ASSERT_TRUE(obs.ok()) << obs.status();
+  EXPECT_FALSE(obs->namespace_exists);
+  EXPECT_FALSE(obs->table_present);
+
+  obs = backend().ObservePod(pod_->path(), PodRules{});
+  ASSERT_TRUE(obs.ok()) << obs.status();
+  EXPECT_TRUE(obs->namespace_exists);
+  EXPECT_FALSE(obs->table_present);
+  EXPECT_FALSE(obs->rules_match);
+
+  ASSERT_TRUE(backend().ApplyPod(pod_->path(), PodRules{}).ok());
+  obs = backend().ObservePod(pod_->path(), PodRules{});
+  ASSERT_TRUE(obs.ok());
+  EXPECT_TRUE(obs->table_present);
+  EXPECT_TRUE(obs->rules_match);
+
+  PodRules other;
+  other.outbound_capture = false;
+  obs = backend().ObservePod(pod_->path(), other);
+  ASSERT_TRUE(obs.ok());
+  EXPECT_TRUE(obs->table_present);
+  EXPECT_FALSE(obs->rules_match);
+
+  // Someone deletes one of our rules.
+  std::string listing = Nft(*pod_, "-a list chain inet probesnat nat_prerouting");
+  size_t pos = listing.find("tcp dport 15008 accept # handle ");
+  ASSERT_NE(pos, std::string::npos) << listing;
+  std::string handle = listing.substr(pos + std::string("tcp dport 15008 accept # handle ").size());
+  handle = handle.substr(0, handle.find('\n'));
+  NftOrDie(*pod_, absl::StrCat("delete rule inet probesnat nat_prerouting handle ", handle));
+  obs = backend().ObservePod(pod_->path(), PodRules{});
+  ASSERT_TRUE(obs.ok());
+  EXPECT_TRUE(obs->table_present);
+  EXPECT_FALSE(obs->rules_match);
+
+  // Someone changes a chain's priority.
+  ASSERT_TRUE(backend().ApplyPod(pod_->path(), PodRules{}).ok());
+  NftOrDie(*pod_,
+           "'delete chain inet probesnat mangle_output; add chain inet probesnat mangle_output "
+           "{ type route hook output priority 0; }; add rule inet probesnat mangle_output ct mark "
+           "& 0xfff == 0x111 meta mark set ct mark'");
+  obs = backend().ObservePod(pod_->path(), PodRules{});
+  ASSERT_TRUE(obs.ok());
+  EXPECT_FALSE(obs->rules_match);
+
+  // Someone deletes our table.
+  NftOrDie(*pod_, "delete table inet probesnat");
+  obs = backend().ObservePod(pod_->path(), PodRules{});
+  ASSERT_TRUE(obs.ok());
+  EXPECT_TRUE(obs->namespace_exists);
+  EXPECT_FALSE(obs->table_present);
+  EXPECT_FALSE(obs->rules_match);
+}
+
+TEST_F(NftablesBackendTest, ForeignTablesAreNeverTouched) {
+  std::string file = absl::StrCat("/tmp/", host_->name(), "-foreign.nft");
+  FILE* f = std::fopen(file.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  std::fputs(kForeignTable, f);
+  std::fclose(f);
+  for (const ScopedNetns* ns : {&*host_, &*pod_}) {
+    NftOrDie(*ns, absl::StrCat("-f ", file));
+  }
+  std::remove(file.c_str());
+  auto foreign = [&](const ScopedNetns& ns) {
+    return Nft(ns, "-a list table ip foreign") + Nft(ns, "-a list table inet other");
+  };
+  const std::string host_before = foreign(*host_);
+  const std::string pod_before = foreign(*pod_);
+  ASSERT_TRUE(absl::StrContains(host_before, "masquerade")) << host_before;
+
+  ASSERT_TRUE(backend().EnsureHost(HostRules{}).ok());
+  ASSERT_TRUE(backend().UpdateHostMembers({Ip("10.0.0.1"), Ip("fd00::1")}, {}).ok());
+  ASSERT_TRUE(backend().EnsureHost(CustomHostRules()).ok());
+  ASSERT_TRUE(backend().UpdateHostMembers({}, {Ip("10.0.0.1")}).ok());
+  ASSERT_TRUE(backend().ObserveHost(HostRules{}).ok());
+  ASSERT_TRUE(backend().ApplyPod(pod_->path(), PodRules{}).ok());
+  ASSERT_TRUE(backend().ApplyPod(pod_->path(), CustomPodRules()).ok());
+  ASSERT_TRUE(backend().ObservePod(pod_->path(), PodRules{}).ok());
+  EXPECT_EQ(foreign(*host_), host_before);
+  EXPECT_EQ(foreign(*pod_), pod_before);
+
+  ASSERT_TRUE(backend().RemovePod(pod_->path()).ok());
+  ASSERT_TRUE(backend().RemoveHost().ok());
+  EXPECT_EQ(foreign(*host_), host_before);
+  EXPECT_EQ(foreign(*pod_), pod_before);
+  EXPECT_EQ(Nft(*host_, "list tables"), "table ip foreign\ntable inet other\n");
+  EXPECT_EQ(Nft(*pod_, "list tables"), "table ip foreign\ntable inet other\n");
+}
+
+TEST_F(NftablesBackendTest, RemovePodDeletesOurTableAndToleratesAbsence) {
+  ASSERT_TRUE(backend().ApplyPod(pod_->path(), PodRules{}).ok());
+  ASSERT_TRUE(backend().RemovePod(pod_->path()).ok());
+  EXPECT_EQ(Nft(*pod_, "list tables"), "");
+  EXPECT_TRUE(backend().RemovePod(pod_->path()).ok());  // no table
+  EXPECT_TRUE(backend().RemovePod("/run/netns/psnt-does-not-exist").ok());
+  EXPECT_TRUE(backend().RemovePod("/nonexistent-dir/ns").ok());
+}
+
+TEST_F(NftablesBackendTest, NamespacePathErrors) {
+  const std::string missing = "/run/netns/psnt-does-not-exist";
+  absl::Status st = backend().ApplyPod(missing, PodRules{});
+  EXPECT_EQ(st.code(), absl::StatusCode::kNotFound) << st;
+  EXPECT_TRUE(absl::StrContains(st.message(), missing)) << st;
+  EXPECT_EQ(MakeNftablesBackend(missing).status().code(), absl::StatusCode::kNotFound);
+
+  char regular[] = "/tmp/psnt-regular-XXXXXX";
+  int fd = ::mkstemp(regular);
+  ASSERT_GE(fd, 0);
+  ::close(fd);
+  st = backend().ApplyPod(regular, PodRules{});
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+  EXPECT_TRUE(absl::StrContains(st.message(), regular)) << st;
+  EXPECT_EQ(backend().RemovePod(regular).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(backend().ObservePod(regular, PodRules{}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(MakeNftablesBackend(regular).status().code(), absl::StatusCode::kInvalidArgument);
+  // Another kind of namespace is not a network namespace either.
+  EXPECT_EQ(backend().ApplyPod("/proc/self/ns/uts", PodRules{}).code(),
+            absl::StatusCode::kInvalidArgument);
+  ::unlink(regular);
+}
+
+// A table inet probesnat owned by another netlink socket (NFT_TABLE_F_OWNER): the kernel refuses
+// to let anyone else modify it.
+TEST_F(NftablesBackendTest, KernelRefusalIsUnavailableAndNamesTheObjectAndNamespace) {
+  absl::StatusOr<UniqueFd> ns = OpenNetns(pod_->path());
+  ASSERT_TRUE(ns.ok());
+  absl::StatusOr<NftSocket> owner = NftSocket::OpenIn(ns->get(), "test owner");
+  ASSERT_TRUE(owner.ok()) << owner.status();
+  {
+    NftnlTablePtr t(nftnl_table_alloc());
+    nftnl_table_set_u32(t.get(), NFTNL_TABLE_FAMILY, NFPROTO_INET);
+    nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, kTableName);
+    nftnl_table_set_u32(t.get(), NFTNL_TABLE_FLAGS, NFT_TABLE_F_OWNER);
+    NftBatch batch = owner->NewBatch();
+    batch.AddTable(NFT_MSG_NEWTABLE, NLM_F_CREATE, t.get(), "owned table");
+    ASSERT_TRUE(owner->Commit(batch).ok());
+  }
+  absl::Status st = backend().ApplyPod(pod_->path(), PodRules{});
+  EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << st;
+  EXPECT_TRUE(absl::StrContains(st.message(), "table inet probesnat: Operation not permitted"))
+      << st;
+  EXPECT_TRUE(absl::StrContains(st.message(), pod_->path())) << st;
+  EXPECT_EQ(backend().RemovePod(pod_->path()).code(), absl::StatusCode::kUnavailable);
+  // Refused as a whole: the owned table is still there, empty.
+  std::string owned = Nft(*pod_, "list table inet probesnat");
+  EXPECT_TRUE(absl::StrContains(owned, "flags owner")) << owned;
+  EXPECT_FALSE(absl::StrContains(owned, "chain")) << owned;
+
+  // Once its owner is gone the kernel removes it, and we can apply.
+  *owner = std::move(*NftSocket::Open("placeholder"));
+  st = backend().ApplyPod(pod_->path(), PodRules{});
+  EXPECT_TRUE(st.ok()) << st;
+  EXPECT_EQ(Nft(*pod_, "list table inet probesnat"), Tabs(kPodGolden));
+}
+
+// A batch is applied all or nothing, and a refusal is attributed to the message that caused it
+// by its sequence number.
+TEST_F(NftablesBackendTest, RefusedBatchChangesNothingAndNamesOnlyTheFailingMessage) {
+  ASSERT_TRUE(backend().EnsureHost(HostRules{}).ok());
+  const std::string before = Nft(*host_, "-a list table inet probesnat");
+
+  absl::StatusOr<UniqueFd> ns = OpenNetns(host_->path());
+  ASSERT_TRUE(ns.ok());
+  absl::StatusOr<NftSocket> socket = NftSocket::OpenIn(ns->get(), "host under test");
+  ASSERT_TRUE(socket.ok());
+  NftTable replacement = BuildHostTable(CustomHostRules());
+  NftBatch batch = socket->NewBatch();
+  AppendReplaceTable(batch, replacement);
+  // A 3-byte key for an ipv4_addr set.
+  NftnlSetPtr bad(nftnl_set_alloc());
+  nftnl_set_set_u32(bad.get(), NFTNL_SET_FAMILY, NFPROTO_INET);
+  nftnl_set_set_str(bad.get(), NFTNL_SET_TABLE, kTableName);
+  nftnl_set_set_str(bad.get(), NFTNL_SET_NAME, kHostSetV4);
+  nftnl_set_elem* e = nftnl_set_elem_alloc();
+  const uint8_t key[3] = {10, 0, 0};
+  nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, sizeof(key));
+  nftnl_set_elem_add(bad.get(), e);
+  batch.AddSetElems(NFT_MSG_NEWSETELEM, NLM_F_CREATE, bad.get(), "the malformed element");
+  NftnlSetPtr good(nftnl_set_alloc());
+  nftnl_set_set_u32(good.get(), NFTNL_SET_FAMILY, NFPROTO_INET);
+  nftnl_set_set_str(good.get(), NFTNL_SET_TABLE, kTableName);
+  nftnl_set_set_str(good.get(), NFTNL_SET_NAME, kHostSetV4);
+  nftnl_set_elem* g = nftnl_set_elem_alloc();
+  const uint8_t good_key[4] = {10, 0, 0, 1};
+  nftnl_set_elem_set(g, NFTNL_SET_ELEM_KEY, good_key, sizeof(good_key));
+  nftnl_set_elem_add(good.get(), g);
+  batch.AddSetElems(NFT_MSG_NEWSETELEM, NLM_F_CREATE, good.get(), "a well-formed element");
+
+  absl::Status st = socket->Commit(batch);
+  EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << st;
+  EXPECT_TRUE(absl::StrContains(st.message(), "host under test")) << st;
+  EXPECT_TRUE(absl::StrContains(st.message(), "the malformed element: ")) << st;
+  EXPECT_FALSE(absl::StrContains(st.message(), "well-formed")) << st;
+  EXPECT_FALSE(absl::StrContains(st.message(), "chain nat_postrouting")) << st;
+  EXPECT_EQ(Nft(*host_, "-a list table inet probesnat"), before);
+
+  // The same socket is usable afterwards.
+  NftBatch ok_batch = socket->NewBatch();
+  ok_batch.AddSetElems(NFT_MSG_NEWSETELEM, NLM_F_CREATE, good.get(), "a well-formed element");
+  st = socket->Commit(ok_batch);
+  EXPECT_TRUE(st.ok()) << st;
+}
+
+TEST_F(NftablesBackendTest, HostBackendWorksInTheCallingNamespace) {
+  // MakeNftablesBackend() binds to the caller's namespace; run it on a thread inside the test
+  // host namespace so the machine's own namespace is never touched.
+  absl::Status st = RunInNetns(host_->path(), [&]() -> absl::Status {
+    absl::StatusOr<std::unique_ptr<Backend>> b = MakeNftablesBackend();
+    if (!b.ok()) {
+      return b.status();
+    }
+    if (absl::Status s = (*b)->EnsureHost(HostRules{}); !s.ok()) {
+      return s;
+    }
+    return (*b)->UpdateHostMembers({Ip("10.5.0.1")}, {});
+  });
+  ASSERT_TRUE(st.ok()) << st;
+  absl::StatusOr<HostObservation> obs = backend().ObserveHost(HostRules{});
+  ASSERT_TRUE(obs.ok());
+  EXPECT_TRUE(obs->rules_match);
+  EXPECT_EQ(obs->members, std::vector<IpAddress>{Ip("10.5.0.1")});
+}
+
+}  // namespace
+}  // namespace probesnat::netfilter
