@@ -45,8 +45,12 @@ bool MentionsAddress(const std::string& text, const std::string& ip) {
   return false;
 }
 
+std::string ProbesnatTableText(const std::string& ns) {
+  return NftTableText(ns, "inet", netfilter::kTableName);
+}
+
 bool ProbesnatTableMentions(const std::string& ns, const std::string& ip) {
-  return MentionsAddress(NftTableText(ns, "inet", netfilter::kTableName), ip);
+  return MentionsAddress(ProbesnatTableText(ns), ip);
 }
 
 }  // namespace probesnat::integration

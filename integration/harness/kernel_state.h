@@ -14,6 +14,8 @@ absl::StatusOr<std::string> NftTables(const std::string& ns);
 absl::StatusOr<bool> HasProbesnatTable(const std::string& ns);
 // `nft list table <family> <name>` inside `ns`; empty when the table does not exist.
 std::string NftTableText(const std::string& ns, const std::string& family, const std::string& name);
+// probesnat's table (inet) in `ns` as `nft list table` prints it; empty when absent.
+std::string ProbesnatTableText(const std::string& ns);
 // Whether `ip` appears as a whole address in probesnat's table in `ns` (i.e. is a set element there,
 // since the host table's rules name no pod address).
 bool ProbesnatTableMentions(const std::string& ns, const std::string& ip);

@@ -18,6 +18,15 @@ absl::StatusOr<std::string> CaptureIn(const std::string& ns, const std::string& 
 
 namespace {
 
+// IPv6 link-local addresses on fresh veths are tentative for a second or two (DAD); until then the
+// node cannot send neighbour solicitations for forwarded packets, which delays the first SYN. The
+// namespaces are private point-to-point links, so duplicate detection is switched off in them before
+// any veth exists (the setting is per namespace).
+std::string NoDadCommand(const std::string& ns) {
+  return absl::StrCat("ip netns exec ", ns,
+                      " sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0");
+}
+
 // Runs every command in order; stops at the first failure.
 absl::Status RunAll(const std::vector<std::string>& commands) {
   for (const std::string& c : commands) {
@@ -40,6 +49,7 @@ absl::StatusOr<std::unique_ptr<Topology>> Topology::Create(const Options& option
   const std::string n = t->node_->name();
   // Forwarding is switched on inside the node namespace only (the sysctl files are per namespace).
   absl::Status st = RunAll({
+      NoDadCommand(n),
       absl::StrCat("ip netns exec ", n, " sysctl -qw net.ipv4.ip_forward=1"),
       absl::StrCat("ip netns exec ", n, " sysctl -qw net.ipv6.conf.all.forwarding=1"),
       // New namespaces may inherit a strict reverse-path filter from the machine; a node with
@@ -79,6 +89,7 @@ absl::Status Topology::AddPod(int index) {
   const std::string p = pod.name();
   const std::string& v = pod.node_if;
   absl::Status st = RunAll({
+      NoDadCommand(p),
       absl::StrCat("ip -n ", n, " link add ", v, " type veth peer name eth0 netns ", p),
       absl::StrCat("ip -n ", n, " addr add ", kNodeV4, "/32 dev ", v),
       absl::StrCat("ip -n ", n, " -6 addr add ", kNodeV6, "/128 dev ", v, " nodad"),
@@ -106,6 +117,7 @@ absl::Status Topology::AddOutside() {
   const std::string n = node_->name();
   const std::string o = outside_->name();
   return RunAll({
+      NoDadCommand(o),
       absl::StrCat("ip -n ", n, " link add vout type veth peer name eth0 netns ", o),
       absl::StrCat("ip -n ", n, " addr add ", kNodeOutsideV4, "/24 dev vout"),
       absl::StrCat("ip -n ", n, " -6 addr add ", kNodeOutsideV6, "/64 dev vout nodad"),

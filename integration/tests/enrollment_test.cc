@@ -4,7 +4,9 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -20,7 +22,7 @@ class EnrollmentTest : public AgentTest {
     absl::StatusOr<bool> table = HasProbesnatTable(a().name());
     ASSERT_TRUE(table.ok()) << table.status();
     EXPECT_FALSE(*table) << "probesnat table left in pod A:\n" << NftTables(a().name()).value_or("");
-    const std::string host = NftTableText(topo_->node().name(), "inet", netfilter::kTableName);
+    const std::string host = ProbesnatTableText(topo_->node().name());
     for (const std::string& ip : ips) {
       EXPECT_FALSE(MentionsAddress(host, ip)) << ip << " is in the node's set:\n" << host;
     }
@@ -43,7 +45,7 @@ class EnrollmentTest : public AgentTest {
     absl::StatusOr<bool> table = HasProbesnatTable(ns);
     ASSERT_TRUE(table.ok()) << table.status();
     EXPECT_TRUE(*table) << "no probesnat table in " << ns;
-    const std::string host = NftTableText(topo_->node().name(), "inet", netfilter::kTableName);
+    const std::string host = ProbesnatTableText(topo_->node().name());
     for (const std::string& ip : pod.ips()) {
       EXPECT_TRUE(MentionsAddress(host, ip)) << ip << " is not in the node's set:\n" << host;
     }
@@ -58,9 +60,9 @@ TEST_F(EnrollmentTest, EnrollPutsTablesAndSetMembersInPlace) {
   EXPECT_EQ(resp.status().pod().uid(), kUidA);
   ExpectEnrolledInKernel(PodA(), a().name());
   // Idempotent: the same request again is OK and changes nothing.
-  const std::string before = NftTableText(a().name(), "inet", netfilter::kTableName);
+  const std::string before = ProbesnatTableText(a().name());
   ASSERT_TRUE(Enroll(*stub_, PodA()).ok());
-  EXPECT_EQ(NftTableText(a().name(), "inet", netfilter::kTableName), before);
+  EXPECT_EQ(ProbesnatTableText(a().name()), before);
   probesnat::v1::ListResponse list;
   ASSERT_TRUE(List(*stub_, &list).ok());
   ASSERT_EQ(list.pods_size(), 1);
@@ -73,18 +75,18 @@ TEST_F(EnrollmentTest, UnenrollRestoresNodeAddressAndLeavesForeignTablesAlone) {
   PSNT_ASSERT_OK(NftApply(node,
                           "table inet other_owner {\n"
                           "  set blocked { type ipv4_addr; elements = { 192.0.2.1, 192.0.2.2 } }\n"
-                          "  chain fwd { type filter hook forward priority 10; policy accept;\n"
+                          "  chain other_forward { type filter hook forward priority 10; policy accept;\n"
                           "    ip saddr @blocked drop\n"
                           "    tcp dport 9999 meta mark set 0x42\n"
                           "  }\n"
-                          "  chain post { type nat hook postrouting priority 50; policy accept;\n"
+                          "  chain other_postrouting { type nat hook postrouting priority 50; policy accept;\n"
                           "    ip daddr 192.0.2.3 masquerade\n"
                           "  }\n"
                           "}\n"));
   PSNT_ASSERT_OK(RunIn(a().name(), "iptables -t filter -A INPUT -p tcp --dport 9999 -j DROP"));
   PSNT_ASSERT_OK(NftApply(a().name(),
                           "table ip6 other_owner {\n"
-                          "  chain out { type filter hook output priority 5; policy accept;\n"
+                          "  chain other_output { type filter hook output priority 5; policy accept;\n"
                           "    tcp dport 9998 reject\n"
                           "  }\n"
                           "}\n"));
@@ -126,7 +128,7 @@ TEST_F(EnrollmentTest, RejectsMissingUid) {
 }
 
 TEST_F(EnrollmentTest, RejectsMalformedUid) {
-  for (const std::string uid : {"../../etc/passwd", "has space", std::string(300, 'x'), std::string("a\nb")}) {
+  for (const std::string& uid : std::vector<std::string>{"../../etc/passwd", "has space", std::string(300, 'x'), "a\nb"}) {
     probesnat::v1::Pod pod = PodA();
     pod.set_uid(uid);
     ExpectRejected(pod, {});
@@ -140,13 +142,29 @@ TEST_F(EnrollmentTest, RejectsMissingIps) {
 }
 
 TEST_F(EnrollmentTest, RejectsInvalidIp) {
-  for (const std::string ip : {"10.244.1.300", "not-an-ip", "10.244.1.10/32", "fd00:244:1::zz", ""}) {
+  for (const std::string& ip : std::vector<std::string>{"10.244.1.300", "not-an-ip", "10.244.1.10/32", "fd00:244:1::zz", ""}) {
     probesnat::v1::Pod pod = PodA();
     pod.clear_ips();
     pod.add_ips(ip);
     pod.add_ips(a().v6);
     ExpectRejected(pod, {});
   }
+}
+
+// A pod claiming the probe address would have its own traffic mistaken for kubelet's probes (the
+// probe address bypasses mesh security), and node probes to it would be SNATed to itself.
+TEST_F(EnrollmentTest, RejectsProbeAddressAsPodIpV4) {
+  probesnat::v1::Pod pod = PodA();
+  pod.clear_ips();
+  pod.add_ips(kProbeV4);
+  ExpectRejected(pod, {kProbeV4});
+}
+
+TEST_F(EnrollmentTest, RejectsProbeAddressAsPodIpV6) {
+  probesnat::v1::Pod pod = PodA();
+  pod.clear_ips();
+  pod.add_ips(kProbeV6);
+  ExpectRejected(pod, {kProbeV6});
 }
 
 TEST_F(EnrollmentTest, RejectsTwoIpsOfOneFamily) {
@@ -203,7 +221,7 @@ TEST_F(EnrollmentTest, ReEnrollWithNewIpsUpdatesTheSet) {
   ExpectEnrolledInKernel(PodA(), a().name());
   probesnat::v1::Pod moved = MakePod(kUidA, {"10.244.1.11", "fd00:244:1::11"}, a().path(), "pod-a");
   MustEnroll(moved);
-  const std::string host = NftTableText(topo_->node().name(), "inet", netfilter::kTableName);
+  const std::string host = ProbesnatTableText(topo_->node().name());
   EXPECT_FALSE(MentionsAddress(host, a().v4)) << host;
   EXPECT_FALSE(MentionsAddress(host, a().v6)) << host;
   EXPECT_TRUE(MentionsAddress(host, "10.244.1.11")) << host;
@@ -230,7 +248,7 @@ TEST_F(EnrollmentTest, UnenrollAfterNamespaceIsGone) {
   grpc::Status st = Unenroll(*stub_, kUidA, &resp);
   EXPECT_TRUE(st.ok()) << Describe(st);
   EXPECT_TRUE(resp.was_enrolled());
-  const std::string host = NftTableText(topo_->node().name(), "inet", netfilter::kTableName);
+  const std::string host = ProbesnatTableText(topo_->node().name());
   EXPECT_FALSE(MentionsAddress(host, v4)) << host;
   EXPECT_FALSE(MentionsAddress(host, v6)) << host;
 }
@@ -250,7 +268,7 @@ TEST_F(EnrollmentTest, SyncToSubsetRemovesTheOthers) {
   absl::StatusOr<bool> b_table = HasProbesnatTable(b().name());
   ASSERT_TRUE(b_table.ok());
   EXPECT_FALSE(*b_table);
-  const std::string host = NftTableText(topo_->node().name(), "inet", netfilter::kTableName);
+  const std::string host = ProbesnatTableText(topo_->node().name());
   EXPECT_FALSE(MentionsAddress(host, b().v4)) << host;
   EXPECT_FALSE(MentionsAddress(host, b().v6)) << host;
   probesnat::v1::ListResponse list;

@@ -37,7 +37,13 @@ std::unique_ptr<Listener> TopologyTest::Listen(int fd, uint16_t port) {
 std::optional<Accepted> TopologyTest::ConnectAndAccept(int fd, const std::string& ip, uint16_t port,
                                                        Listener& listener, const ConnectOptions& options) {
   Endpoint to{ip, port};
+  const absl::Time start = absl::Now();
   absl::StatusOr<Connection> c = Connect(fd, to, options);
+  const absl::Duration took = absl::Now() - start;
+  if (took > absl::Milliseconds(500)) {
+    // A SYN was retransmitted (the first was dropped somewhere): worth knowing, not a failure.
+    std::cout << "[ SLOW     ] connect to " << to.ToString() << " took " << absl::FormatDuration(took) << "\n";
+  }
   EXPECT_TRUE(c.ok()) << "connect to " << to.ToString() << ": " << c.status();
   if (!c.ok()) {
     return std::nullopt;
