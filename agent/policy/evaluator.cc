@@ -91,6 +91,10 @@ absl::StatusOr<Endpoint> Evaluator::Resolve(absl::string_view ref) const {
     }
     return e;
   }
+  if (Cidr::Parse(ref).ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", ref, "\" is a CIDR; an endpoint is one IP address or \"namespace/pod\""));
+  }
   size_t slash = ref.find('/');
   if (slash == absl::string_view::npos || slash == 0 || slash + 1 == ref.size() ||
       ref.find('/', slash + 1) != absl::string_view::npos) {
