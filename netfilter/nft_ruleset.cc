@@ -89,6 +89,15 @@ const char* StrOrEmpty(const char* s) { return s == nullptr ? "" : s; }
 
 std::string TableLabel(const std::string& name) { return absl::StrCat("table inet ", name); }
 
+// Host: SNAT to the probe address only what provably comes from a local socket. `meta skuid`
+// (the `socket` expression is not allowed in postrouting) evaluates only for a packet carrying a
+// full socket of this namespace that is owned by a process (sk->sk_socket->file); otherwise the
+// kernel ends the rule without a match. Forwarded packets carry no socket: ip_forward() drops any
+// that do, and a veth crossing from a pod scrubs it; DNATed (NodePort) and to-be-masqueraded
+// packets are forwarded too, and kernel-generated packets (RSTs) use sockets without a file.
+// So `meta skuid >= 0` is a stateless "local process socket" test that needs no mark bits that
+// could clash with the CNI's or kube-proxy's. Only the first packet of a connection reaches a nat
+// chain; priority srcnat - 10 runs before kube-proxy's masquerade (srcnat).
 NftTable BuildHostTable(const HostRules& rules) {
   NftTable t;
   t.name = kTableName;

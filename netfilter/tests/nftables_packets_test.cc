@@ -1,0 +1,319 @@
+// Real TCP connections through the rules the nftables backend installs. Topology, all in
+// namespaces the test creates and removes:
+//
+//   outside 10.200.2.2 ── vout │ node │ vpod ── pod 10.200.1.2 (enrolled), 10.200.1.3 (not)
+//           fd00:2::2          │      │         fd00:1::2 (enrolled),  fd00:1::3 (not)
+//                    10.200.2.1/fd00:2::1  10.200.1.1/fd00:1::1, forwarding on
+//
+// The node namespace plays the host: node-originated connections to enrolled pod addresses must
+// arrive from the probe address; anything the node forwards (routed, DNATed, masqueraded) must not.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "netfilter/netns.h"
+#include "netfilter/nftables_backend.h"
+#include "netfilter/testing/scoped_netns.h"
+
+namespace probesnat::netfilter {
+namespace {
+
+using ::probesnat::netfilter::testing::ScopedNetns;
+
+constexpr int kTimeoutMs = 3000;
+
+IpAddress Ip(const char* text) { return *IpAddress::Parse(text); }
+
+absl::Status Sh(const std::string& command) { return ::probesnat::netfilter::testing::Run(command); }
+
+sockaddr_storage SockAddr(const IpAddress& ip, uint16_t port, socklen_t* len) {
+  sockaddr_storage ss{};
+  if (ip.is_v4()) {
+    auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons(port);
+    std::memcpy(&sin->sin_addr, ip.data(), 4);
+    *len = sizeof(sockaddr_in);
+  } else {
+    auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    sin6->sin6_family = AF_INET6;
+    sin6->sin6_port = htons(port);
+    std::memcpy(&sin6->sin6_addr, ip.data(), 16);
+    *len = sizeof(sockaddr_in6);
+  }
+  return ss;
+}
+
+std::string AddressOf(const sockaddr_storage& ss) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (ss.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr, buf, sizeof(buf));
+  } else {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr, buf, sizeof(buf));
+  }
+  return buf;
+}
+
+// A TCP listener on the wildcard address of `family` inside a namespace.
+absl::StatusOr<UniqueFd> Listen(const ScopedNetns& ns, IpAddress::Family family, uint16_t port) {
+  absl::StatusOr<UniqueFd> nsfd = OpenNetns(ns.path());
+  if (!nsfd.ok()) {
+    return nsfd.status();
+  }
+  bool v4 = family == IpAddress::Family::kV4;
+  absl::StatusOr<UniqueFd> fd = SocketInNetns(nsfd->get(), v4 ? AF_INET : AF_INET6, SOCK_STREAM, 0);
+  if (!fd.ok()) {
+    return fd.status();
+  }
+  int one = 1;
+  ::setsockopt(fd->get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (!v4) {
+    ::setsockopt(fd->get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  }
+  socklen_t len;
+  sockaddr_storage any = SockAddr(v4 ? IpAddress::V4({0, 0, 0, 0}) : IpAddress::V6({}), port, &len);
+  if (::bind(fd->get(), reinterpret_cast<sockaddr*>(&any), len) != 0 ||
+      ::listen(fd->get(), 16) != 0) {
+    return absl::InternalError(absl::StrCat("listen on port ", port, ": ", std::strerror(errno)));
+  }
+  return fd;
+}
+
+// Connects from a socket created in `from`; returns the connected socket.
+absl::StatusOr<UniqueFd> Connect(const ScopedNetns& from, const IpAddress& to, uint16_t port,
+                                 uint32_t mark = 0) {
+  absl::StatusOr<UniqueFd> nsfd = OpenNetns(from.path());
+  if (!nsfd.ok()) {
+    return nsfd.status();
+  }
+  absl::StatusOr<UniqueFd> fd = SocketInNetns(nsfd->get(), to.is_v4() ? AF_INET : AF_INET6,
+                                              SOCK_STREAM | SOCK_NONBLOCK, 0);
+  if (!fd.ok()) {
+    return fd.status();
+  }
+  if (mark != 0 && ::setsockopt(fd->get(), SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0) {
+    return absl::InternalError(absl::StrCat("SO_MARK: ", std::strerror(errno)));
+  }
+  socklen_t len;
+  sockaddr_storage dst = SockAddr(to, port, &len);
+  if (::connect(fd->get(), reinterpret_cast<sockaddr*>(&dst), len) != 0 && errno != EINPROGRESS) {
+    return absl::UnavailableError(absl::StrCat("connect: ", std::strerror(errno)));
+  }
+  pollfd p{fd->get(), POLLOUT, 0};
+  if (::poll(&p, 1, kTimeoutMs) != 1) {
+    return absl::DeadlineExceededError(absl::StrCat("connect to ", to.ToString(), " timed out"));
+  }
+  int err = 0;
+  socklen_t errlen = sizeof(err);
+  ::getsockopt(fd->get(), SOL_SOCKET, SO_ERROR, &err, &errlen);
+  if (err != 0) {
+    return absl::UnavailableError(absl::StrCat("connect to ", to.ToString(), ":", port, ": ",
+                                               std::strerror(err)));
+  }
+  return fd;
+}
+
+struct Accepted {
+  size_t listener;   // index into the listeners given to AcceptOne
+  std::string peer;  // source address the receiving socket sees
+};
+
+absl::StatusOr<Accepted> AcceptOne(const std::vector<const UniqueFd*>& listeners) {
+  std::vector<pollfd> fds;
+  for (const UniqueFd* l : listeners) {
+    fds.push_back(pollfd{l->get(), POLLIN, 0});
+  }
+  if (::poll(fds.data(), fds.size(), kTimeoutMs) <= 0) {
+    return absl::DeadlineExceededError("no listener accepted a connection");
+  }
+  for (size_t i = 0; i < fds.size(); ++i) {
+    if (fds[i].revents & POLLIN) {
+      sockaddr_storage peer{};
+      socklen_t len = sizeof(peer);
+      UniqueFd conn(::accept(fds[i].fd, reinterpret_cast<sockaddr*>(&peer), &len));
+      if (!conn.valid()) {
+        return absl::InternalError(absl::StrCat("accept: ", std::strerror(errno)));
+      }
+      return Accepted{i, AddressOf(peer)};
+    }
+  }
+  return absl::InternalError("poll returned without a readable listener");
+}
+
+class PacketTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) {
+      GTEST_SKIP() << "needs root: builds a namespace topology and sends real packets";
+    }
+    ScopedNetns::RemoveStale();
+    for (auto [slot, label] : {std::pair{&node_, "node"}, {&pod_, "pod"}, {&outside_, "out"}}) {
+      absl::StatusOr<ScopedNetns> ns = ScopedNetns::Create(label);
+      ASSERT_TRUE(ns.ok()) << ns.status();
+      slot->emplace(*std::move(ns));
+    }
+    const std::string n = node_->name(), p = pod_->name(), o = outside_->name();
+    std::vector<std::string> commands;
+    for (const std::string& ns : {n, p, o}) {
+      commands.push_back(absl::StrCat("ip netns exec ", ns,
+                                      " sysctl -qw net.ipv6.conf.all.accept_dad=0"
+                                      " net.ipv6.conf.default.accept_dad=0"));
+    }
+    commands.push_back(absl::StrCat("ip -n ", n, " link add vpod type veth peer name eth0 netns ", p));
+    commands.push_back(absl::StrCat("ip -n ", n, " link add vout type veth peer name eth0 netns ", o));
+    for (const char* a : {"10.200.1.1/24 dev vpod", "fd00:1::1/64 dev vpod nodad",
+                          "10.200.2.1/24 dev vout", "fd00:2::1/64 dev vout nodad"}) {
+      commands.push_back(absl::StrCat("ip -n ", n, " addr add ", a));
+    }
+    for (const char* a : {"10.200.1.2/24 dev eth0", "10.200.1.3/24 dev eth0",
+                          "fd00:1::2/64 dev eth0 nodad", "fd00:1::3/64 dev eth0 nodad"}) {
+      commands.push_back(absl::StrCat("ip -n ", p, " addr add ", a));
+    }
+    for (const char* a : {"10.200.2.2/24 dev eth0", "fd00:2::2/64 dev eth0 nodad"}) {
+      commands.push_back(absl::StrCat("ip -n ", o, " addr add ", a));
+    }
+    commands.push_back(absl::StrCat("ip -n ", n, " link set vpod up"));
+    commands.push_back(absl::StrCat("ip -n ", n, " link set vout up"));
+    commands.push_back(absl::StrCat("ip -n ", p, " link set eth0 up"));
+    commands.push_back(absl::StrCat("ip -n ", o, " link set eth0 up"));
+    commands.push_back(absl::StrCat("ip -n ", p, " route add default via 10.200.1.1"));
+    commands.push_back(absl::StrCat("ip -n ", p, " -6 route add default via fd00:1::1"));
+    commands.push_back(absl::StrCat("ip -n ", o, " route add default via 10.200.2.1"));
+    commands.push_back(absl::StrCat("ip -n ", o, " -6 route add default via fd00:2::1"));
+    // Forwarding on inside the node namespace only.
+    commands.push_back(absl::StrCat("ip netns exec ", n,
+                                    " sysctl -qw net.ipv4.ip_forward=1"
+                                    " net.ipv6.conf.all.forwarding=1"));
+    for (const std::string& c : commands) {
+      ASSERT_TRUE(Sh(c).ok()) << c;
+    }
+    absl::StatusOr<std::unique_ptr<Backend>> backend = MakeNftablesBackend(node_->path());
+    ASSERT_TRUE(backend.ok()) << backend.status();
+    backend_ = *std::move(backend);
+    ASSERT_TRUE(backend_->EnsureHost(HostRules{}).ok());
+    ASSERT_TRUE(backend_->UpdateHostMembers({Ip("10.200.1.2"), Ip("fd00:1::2")}, {}).ok());
+  }
+
+  void TearDown() override { backend_.reset(); }
+
+  void Nft(const ScopedNetns& ns, const std::string& script) {
+    ASSERT_TRUE(Sh(absl::StrCat("ip netns exec ", ns.name(), " nft '", script, "'")).ok()) << script;
+  }
+
+  // The source address the pod sees for a connection from `from` to dst:port (one listener per
+  // family on `port` in the pod).
+  std::string SourceSeenByPod(const ScopedNetns& from, const IpAddress& dst, uint16_t port,
+                              uint16_t listen_port) {
+    absl::StatusOr<UniqueFd> listener = Listen(*pod_, dst.family(), listen_port);
+    EXPECT_TRUE(listener.ok()) << listener.status();
+    if (!listener.ok()) return "";
+    absl::StatusOr<UniqueFd> client = Connect(from, dst, port);
+    EXPECT_TRUE(client.ok()) << client.status();
+    if (!client.ok()) return "";
+    absl::StatusOr<Accepted> got = AcceptOne({&*listener});
+    EXPECT_TRUE(got.ok()) << got.status();
+    return got.ok() ? got->peer : "";
+  }
+
+  std::optional<ScopedNetns> node_, pod_, outside_;
+  std::unique_ptr<Backend> backend_;
+};
+
+TEST_F(PacketTest, NodeOriginatedTcpToAnEnrolledPodComesFromTheProbeAddress) {
+  EXPECT_EQ(SourceSeenByPod(*node_, Ip("10.200.1.2"), 8080, 8080), "169.254.7.127");
+  EXPECT_EQ(SourceSeenByPod(*node_, Ip("fd00:1::2"), 8080, 8080),
+            "fd16:9254:7127:1337:ffff:ffff:ffff:ffff");
+}
+
+TEST_F(PacketTest, NodeOriginatedTcpToOtherAddressesIsNotRewritten) {
+  EXPECT_EQ(SourceSeenByPod(*node_, Ip("10.200.1.3"), 8080, 8080), "10.200.1.1");
+  EXPECT_EQ(SourceSeenByPod(*node_, Ip("fd00:1::3"), 8080, 8080), "fd00:1::1");
+  ASSERT_TRUE(backend_->UpdateHostMembers({}, {Ip("10.200.1.2"), Ip("fd00:1::2")}).ok());
+  EXPECT_EQ(SourceSeenByPod(*node_, Ip("10.200.1.2"), 8080, 8080), "10.200.1.1");
+  EXPECT_EQ(SourceSeenByPod(*node_, Ip("fd00:1::2"), 8080, 8080), "fd00:1::1");
+}
+
+TEST_F(PacketTest, ForwardedTrafficIsNotRewritten) {
+  EXPECT_EQ(SourceSeenByPod(*outside_, Ip("10.200.1.2"), 8080, 8080), "10.200.2.2");
+  EXPECT_EQ(SourceSeenByPod(*outside_, Ip("fd00:1::2"), 8080, 8080), "fd00:2::2");
+}
+
+TEST_F(PacketTest, NodePortStyleDnatIsNotRewritten) {
+  Nft(*node_,
+      "add table ip nodeport; add chain ip nodeport prerouting { type nat hook prerouting "
+      "priority dstnat; }; add rule ip nodeport prerouting tcp dport 30080 dnat to "
+      "10.200.1.2:8080; add table ip6 nodeport6; add chain ip6 nodeport6 prerouting { type nat "
+      "hook prerouting priority dstnat; }; add rule ip6 nodeport6 prerouting tcp dport 30080 "
+      "dnat to [fd00:1::2]:8080");
+  EXPECT_EQ(SourceSeenByPod(*outside_, Ip("10.200.2.1"), 30080, 8080), "10.200.2.2");
+  EXPECT_EQ(SourceSeenByPod(*outside_, Ip("fd00:2::1"), 30080, 8080), "fd00:2::2");
+}
+
+TEST_F(PacketTest, MasqueradedTrafficIsMasqueradedNotRewrittenAndNodeTrafficStillIs) {
+  // kube-proxy style: masquerade everything leaving towards the pods, at srcnat (100).
+  Nft(*node_,
+      "add table inet masq; add chain inet masq postrouting { type nat hook postrouting "
+      "priority srcnat; }; add rule inet masq postrouting oifname \"vpod\" masquerade");
+  EXPECT_EQ(SourceSeenByPod(*outside_, Ip("10.200.1.2"), 8080, 8080), "10.200.1.1");
+  EXPECT_EQ(SourceSeenByPod(*outside_, Ip("fd00:1::2"), 8080, 8080), "fd00:1::1");
+  // Our chain runs first (srcnat - 10), so node-originated probes keep the probe address.
+  EXPECT_EQ(SourceSeenByPod(*node_, Ip("10.200.1.2"), 8080, 8080), "169.254.7.127");
+  EXPECT_EQ(SourceSeenByPod(*node_, Ip("fd00:1::2"), 8080, 8080),
+            "fd16:9254:7127:1337:ffff:ffff:ffff:ffff");
+}
+
+// In-pod capture with the pod table, compactly (the end-to-end suite covers the rest).
+TEST_F(PacketTest, PodTableCapturesInboundAndOutboundAndLetsProbesAndTunnelThrough) {
+  ASSERT_TRUE(backend_->ApplyPod(pod_->path(), PodRules{}).ok());
+  absl::StatusOr<UniqueFd> app = Listen(*pod_, IpAddress::Family::kV4, 8080);
+  absl::StatusOr<UniqueFd> inbound = Listen(*pod_, IpAddress::Family::kV4, 15006);
+  absl::StatusOr<UniqueFd> tunnel = Listen(*pod_, IpAddress::Family::kV4, 15008);
+  absl::StatusOr<UniqueFd> outbound = Listen(*pod_, IpAddress::Family::kV4, 15001);
+  absl::StatusOr<UniqueFd> remote = Listen(*outside_, IpAddress::Family::kV4, 9090);
+  ASSERT_TRUE(app.ok() && inbound.ok() && tunnel.ok() && outbound.ok() && remote.ok());
+  const std::vector<const UniqueFd*> pod_listeners = {&*app, &*inbound, &*tunnel, &*outbound};
+  enum { kApp, kInbound, kTunnel, kOutbound };
+
+  struct Case {
+    const char* what;
+    const ScopedNetns* from;
+    const char* to;
+    uint16_t port;
+    uint32_t mark;
+    int want_listener;  // index in pod_listeners, or -1 for the outside listener
+    const char* want_peer;
+  };
+  const Case cases[] = {
+      {"plain inbound is captured", &*outside_, "10.200.1.2", 8080, 0, kInbound, "10.200.2.2"},
+      {"tunnel port reaches the tunnel listener", &*outside_, "10.200.1.2", 15008, 0, kTunnel,
+       "10.200.2.2"},
+      {"node probe bypasses capture", &*node_, "10.200.1.2", 8080, 0, kApp, "169.254.7.127"},
+      {"outbound is captured", &*pod_, "10.200.2.2", 9090, 0, kOutbound, "10.200.1.2"},
+      {"proxy-marked outbound is not", &*pod_, "10.200.2.2", 9090, 0x539, -1, "10.200.1.2"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    absl::StatusOr<UniqueFd> client = Connect(*c.from, Ip(c.to), c.port, c.mark);
+    ASSERT_TRUE(client.ok()) << client.status();
+    absl::StatusOr<Accepted> got =
+        c.want_listener >= 0 ? AcceptOne(pod_listeners) : AcceptOne({&*remote});
+    ASSERT_TRUE(got.ok()) << got.status();
+    if (c.want_listener >= 0) {
+      EXPECT_EQ(got->listener, static_cast<size_t>(c.want_listener));
+    }
+    EXPECT_EQ(got->peer, c.want_peer);
+  }
+}
+
+}  // namespace
+}  // namespace probesnat::netfilter
