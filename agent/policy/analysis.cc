@@ -137,7 +137,11 @@ class Analyzer {
     }
   }
 
-  bool ProbeOnly(const IpBlock& b) const { return probe4_.Contains(b.cidr) || probe6_.Contains(b.cidr); }
+  // Blocks that hold no pod that could tunnel: the probe addresses and link-local ranges.
+  bool ProbeOnly(const IpBlock& b) const {
+    return probe4_.Contains(b.cidr) || probe6_.Contains(b.cidr) || link_local4_.Contains(b.cidr) ||
+           link_local6_.Contains(b.cidr);
+  }
 
   // Some rule of `pod`'s ingress policies allows the tunnel port from everything `b` covers.
   bool TunnelCoversBlock(int pod, const IpBlock& b) const {
@@ -156,6 +160,18 @@ class Analyzer {
             if (!inside) ok = false;
           }
           if (ok) return true;
+        }
+      }
+    }
+    return false;
+  }
+
+  bool TunnelCoversEveryone(int pod) const {
+    const Pod& p = c_.pods[pod];
+    for (int pol : ev_.PoliciesSelecting(pod, Direction::kIngress)) {
+      for (const Rule& r : c_.policies[pol].ingress) {
+        if (r.peers.empty() && Evaluator::PortsMatch(r.ports, &p, opt_.tunnel_port, Protocol::kTCP)) {
+          return true;
         }
       }
     }
@@ -188,6 +204,11 @@ class Analyzer {
             return ev_.Allowed(s, Direction::kEgress, de, port, Protocol::kTCP, fam);
           });
           if (reaches) affected.push_back(c_.pods[s].Key());
+        }
+        if (only_src < 0 && rule.peers.empty() && !TunnelCoversEveryone(dst)) {
+          // No `from`: every source, in or out of the snapshot, may use these ports.
+          if (dp.ips.empty() || dp.HasFamily(IpFamily::kV4)) affected.push_back("0.0.0.0/0");
+          if (dp.HasFamily(IpFamily::kV6)) affected.push_back("::/0");
         }
         if (only_src < 0) {
           for (const Peer& peer : rule.peers) {
@@ -310,6 +331,8 @@ class Analyzer {
   const Cluster& c_;
   const AnalysisOptions& opt_;
   Cidr probe4_, probe6_;
+  Cidr link_local4_ = *Cidr::Parse("169.254.0.0/16");
+  Cidr link_local6_ = *Cidr::Parse("fe80::/10");
   std::map<Key, Finding> findings_;
   std::map<int, PolicyEdit> edits_;
 };
