@@ -1,0 +1,272 @@
+#include "agent/daemon/daemon_config.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace probesnat::daemon {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  ~ConfigTest() override {
+    if (!yaml_path_.empty()) std::remove(yaml_path_.c_str());
+  }
+
+  absl::StatusOr<ConfigOutcome> Parse(std::vector<std::string> flags) {
+    flags.insert(flags.begin(), "probesnatd");
+    return ParseDaemonConfig(flags, [this](const std::string& name) -> std::optional<std::string> {
+      auto it = env_.find(name);
+      if (it == env_.end()) return std::nullopt;
+      return it->second;
+    });
+  }
+
+  std::string WriteYaml(const std::string& text) {
+    char tmpl[] = "/tmp/probesnatd-config-test-XXXXXX";
+    int fd = ::mkstemp(tmpl);
+    ::close(fd);
+    yaml_path_ = tmpl;
+    std::ofstream(yaml_path_) << text;
+    return yaml_path_;
+  }
+
+  // Expects INVALID_ARGUMENT mentioning each of `parts`.
+  void ExpectError(const std::vector<std::string>& flags, const std::vector<std::string>& parts) {
+    absl::StatusOr<ConfigOutcome> got = Parse(flags);
+    ASSERT_FALSE(got.ok()) << "accepted " << ::testing::PrintToString(flags);
+    EXPECT_EQ(got.status().code(), absl::StatusCode::kInvalidArgument);
+    for (const std::string& part : parts) {
+      EXPECT_THAT(std::string(got.status().message()), HasSubstr(part));
+    }
+  }
+
+  std::map<std::string, std::string> env_;
+  std::string yaml_path_;
+};
+
+TEST_F(ConfigTest, DefaultsMatchTheMeshProxy) {
+  absl::StatusOr<ConfigOutcome> got = Parse({});
+  ASSERT_TRUE(got.ok()) << got.status();
+  const DaemonConfig& c = got->config;
+  EXPECT_FALSE(got->exit_now);
+  EXPECT_EQ(c.probe_v4.ToString(), "169.254.7.127");
+  EXPECT_EQ(c.probe_v6.ToString(), "fd16:9254:7127:1337:ffff:ffff:ffff:ffff");
+  EXPECT_EQ(c.tunnel_port, 15008);
+  EXPECT_EQ(c.inbound_port, 15006);
+  EXPECT_EQ(c.outbound_port, 15001);
+  EXPECT_EQ(c.proxy_mark, 0x539u);
+  EXPECT_EQ(c.proxy_mask, 0xfffu);
+  EXPECT_EQ(c.connection_mark, 0x111u);
+  EXPECT_EQ(c.connection_mask, 0xfffu);
+  EXPECT_EQ(c.socket_path, "/run/probesnat/probesnat.sock");
+  EXPECT_TRUE(c.listen_tcp.empty());
+  EXPECT_EQ(c.log_level, spdlog::level::info);
+  EXPECT_THAT(c.allowed_netns_roots, ElementsAre("/run/netns", "/var/run/netns", "/proc"));
+  EXPECT_EQ(c.policy_mode, PolicyMode::kWarn);
+  EXPECT_FALSE(c.cleanup_on_exit);
+  EXPECT_EQ(c.resync_interval, absl::Seconds(5));
+  EXPECT_TRUE(c.warnings.empty());
+  EXPECT_EQ(c.pod_rules(), netfilter::PodRules{});
+  EXPECT_EQ(c.host_rules(), netfilter::HostRules{});
+}
+
+TEST_F(ConfigTest, FlagsSetEveryOption) {
+  absl::StatusOr<ConfigOutcome> got = Parse({"--probe-v4",
+                                             "169.254.1.1",
+                                             "--probe-v6",
+                                             "fe80::1234",
+                                             "--tunnel-port",
+                                             "16008",
+                                             "--inbound-port",
+                                             "16006",
+                                             "--outbound-port=16001",
+                                             "--proxy-mark",
+                                             "1337",
+                                             "--proxy-mask",
+                                             "0xFFFF",
+                                             "--connection-mark",
+                                             "0x220",
+                                             "--connection-mask",
+                                             "0xff0",
+                                             "--socket",
+                                             "/tmp/x/p.sock",
+                                             "--listen-tcp",
+                                             "[::1]:50071",
+                                             "--log-level",
+                                             "debug",
+                                             "--allowed-netns-root",
+                                             "/run/netns",
+                                             "--allowed-netns-root",
+                                             "/var/lib/cni/netns",
+                                             "--policy-mode",
+                                             "enforce",
+                                             "--cleanup-on-exit",
+                                             "--resync-interval",
+                                             "250ms"});
+  ASSERT_TRUE(got.ok()) << got.status();
+  const DaemonConfig& c = got->config;
+  EXPECT_EQ(c.probe_v4.ToString(), "169.254.1.1");
+  EXPECT_EQ(c.probe_v6.ToString(), "fe80::1234");
+  EXPECT_EQ(c.tunnel_port, 16008);
+  EXPECT_EQ(c.inbound_port, 16006);
+  EXPECT_EQ(c.outbound_port, 16001);
+  EXPECT_EQ(c.proxy_mark, 1337u);
+  EXPECT_EQ(c.proxy_mask, 0xffffu);
+  EXPECT_EQ(c.connection_mark, 0x220u);
+  EXPECT_EQ(c.connection_mask, 0xff0u);
+  EXPECT_EQ(c.socket_path, "/tmp/x/p.sock");
+  EXPECT_EQ(c.listen_tcp, "[::1]:50071");
+  EXPECT_EQ(c.log_level, spdlog::level::debug);
+  EXPECT_THAT(c.allowed_netns_roots, ElementsAre("/run/netns", "/var/lib/cni/netns"));
+  EXPECT_EQ(c.policy_mode, PolicyMode::kEnforce);
+  EXPECT_TRUE(c.cleanup_on_exit);
+  EXPECT_EQ(c.resync_interval, absl::Milliseconds(250));
+  EXPECT_EQ(c.pod_rules().tunnel_port, 16008);
+  EXPECT_EQ(c.pod_rules().proxy_mark, 1337u);
+  EXPECT_EQ(c.host_rules().probe_v4.ToString(), "169.254.1.1");
+  EXPECT_TRUE(c.warnings.empty());
+}
+
+TEST_F(ConfigTest, EnvironmentSetsOptions) {
+  env_["PROBESNAT_TUNNEL_PORT"] = "17008";
+  env_["PROBESNAT_ALLOWED_NETNS_ROOT"] = "/run/netns,/proc";
+  env_["PROBESNAT_CLEANUP_ON_EXIT"] = "true";
+  env_["PROBESNAT_POLICY_MODE"] = "off";
+  absl::StatusOr<ConfigOutcome> got = Parse({});
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->config.tunnel_port, 17008);
+  EXPECT_THAT(got->config.allowed_netns_roots, ElementsAre("/run/netns", "/proc"));
+  EXPECT_TRUE(got->config.cleanup_on_exit);
+  EXPECT_EQ(got->config.policy_mode, PolicyMode::kOff);
+}
+
+TEST_F(ConfigTest, YamlFileSetsOptions) {
+  std::string path = WriteYaml(
+      "socket: /tmp/y/p.sock\n"
+      "probe-v4: 169.254.9.9\n"
+      "proxy-mark: 0x600\n"
+      "allowed-netns-root: [/run/netns, /var/run/netns]\n"
+      "cleanup-on-exit: true\n"
+      "resync-interval: 10s\n");
+  absl::StatusOr<ConfigOutcome> got = Parse({"--config", path});
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->config.config_file, path);
+  EXPECT_EQ(got->config.socket_path, "/tmp/y/p.sock");
+  EXPECT_EQ(got->config.probe_v4.ToString(), "169.254.9.9");
+  EXPECT_EQ(got->config.proxy_mark, 0x600u);
+  EXPECT_THAT(got->config.allowed_netns_roots, ElementsAre("/run/netns", "/var/run/netns"));
+  EXPECT_TRUE(got->config.cleanup_on_exit);
+  EXPECT_EQ(got->config.resync_interval, absl::Seconds(10));
+}
+
+TEST_F(ConfigTest, FlagsBeatEnvironmentWhichBeatsTheFileWhichBeatsDefaults) {
+  std::string path = WriteYaml(
+      "tunnel-port: 11111\n"
+      "inbound-port: 11112\n"
+      "outbound-port: 11113\n"
+      "log-level: error\n");
+  env_["PROBESNAT_CONFIG"] = path;  // the file itself may come from the environment
+  env_["PROBESNAT_TUNNEL_PORT"] = "22221";
+  env_["PROBESNAT_INBOUND_PORT"] = "22222";
+  absl::StatusOr<ConfigOutcome> got = Parse({"--tunnel-port", "33331"});
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->config.tunnel_port, 33331);    // flag
+  EXPECT_EQ(got->config.inbound_port, 22222);   // environment over file
+  EXPECT_EQ(got->config.outbound_port, 11113);  // file over default
+  EXPECT_EQ(got->config.log_level, spdlog::level::err);
+  EXPECT_EQ(got->config.proxy_mark, 0x539u);  // default
+}
+
+TEST_F(ConfigTest, FlagCanTurnOffWhatTheFileTurnedOn) {
+  std::string path = WriteYaml("cleanup-on-exit: true\n");
+  absl::StatusOr<ConfigOutcome> got = Parse({"--config", path, "--cleanup-on-exit=false"});
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_FALSE(got->config.cleanup_on_exit);
+}
+
+TEST_F(ConfigTest, BadValuesNameTheOptionAndWhereTheValueCameFrom) {
+  ExpectError({"--tunnel-port", "0"}, {"tunnel-port", "\"0\"", "--tunnel-port", "1-65535"});
+  ExpectError({"--inbound-port", "65536"}, {"inbound-port", "1-65535"});
+  ExpectError({"--outbound-port", "http"}, {"outbound-port"});
+  ExpectError({"--probe-v4", "fd00::1"}, {"probe-v4", "not an IPv4 address"});
+  ExpectError({"--probe-v6", "169.254.7.127"}, {"probe-v6", "not an IPv6 address"});
+  ExpectError({"--probe-v4", "nonsense"}, {"probe-v4", "not an IP address"});
+  ExpectError({"--proxy-mark", "0xzz"}, {"proxy-mark", "hex"});
+  ExpectError({"--proxy-mark", "-1"}, {"proxy-mark"});
+  ExpectError({"--proxy-mark", "0x1000"}, {"proxy-mark", "outside", "proxy-mask"});
+  ExpectError({"--connection-mask", "0"}, {"connection-mask must not be 0"});
+  ExpectError({"--log-level", "verbose"}, {"log-level", "trace, debug, info, warn or error"});
+  ExpectError({"--policy-mode", "strict"}, {"policy-mode", "off, warn or enforce"});
+  ExpectError({"--socket", "relative.sock"}, {"socket", "absolute"});
+  ExpectError({"--socket", "/tmp/" + std::string(120, 'a')}, {"socket", "longer than"});
+  ExpectError({"--allowed-netns-root", "/run/../etc"}, {"allowed-netns-root", "normalized"});
+  ExpectError({"--allowed-netns-root", "/"}, {"allowed-netns-root"});
+  ExpectError({"--resync-interval", "soon"}, {"resync-interval", "not a duration"});
+  ExpectError({"--resync-interval", "1ms"}, {"resync-interval", "at least 100ms"});
+  ExpectError({"--tunnel-port", "15006"}, {"three different ports"});
+  ExpectError({"--no-such-flag"}, {"no-such-flag"});
+  env_["PROBESNAT_CLEANUP_ON_EXIT"] = "maybe";
+  ExpectError({}, {"cleanup-on-exit", "environment PROBESNAT_CLEANUP_ON_EXIT", "boolean"});
+}
+
+TEST_F(ConfigTest, ListenTcpMustBeLoopback) {
+  for (const char* ok : {"127.0.0.1:50071", "127.1.2.3:1", "[::1]:50071"}) {
+    absl::StatusOr<ConfigOutcome> got = Parse({"--listen-tcp", ok});
+    EXPECT_TRUE(got.ok()) << ok << ": " << got.status();
+  }
+  ExpectError({"--listen-tcp", "0.0.0.0:50071"}, {"listen-tcp", "not a loopback address"});
+  ExpectError({"--listen-tcp", "10.0.0.1:50071"}, {"not a loopback address"});
+  ExpectError({"--listen-tcp", "[::]:50071"}, {"not a loopback address"});
+  ExpectError({"--listen-tcp", "localhost:50071"}, {"not an IP address"});
+  ExpectError({"--listen-tcp", "::1:50071"}, {"[addr]:port"});
+  ExpectError({"--listen-tcp", "127.0.0.1"}, {"host:port"});
+  ExpectError({"--listen-tcp", "127.0.0.1:0"}, {"1-65535"});
+}
+
+TEST_F(ConfigTest, YamlProblemsAreReported) {
+  ExpectError({"--config", "/nonexistent/probesnat.yaml"}, {"cannot read config file"});
+  std::string path = WriteYaml("tunel-port: 15008\n");
+  ExpectError({"--config", path}, {"unknown key \"tunel-port\""});
+  path = WriteYaml("- a\n- b\n");
+  ExpectError({"--config", path}, {"expected a mapping"});
+  path = WriteYaml("socket: [a, b]\n");
+  ExpectError({"--config", path}, {"socket", "single value"});
+  path = WriteYaml("tunnel-port: 99999\n");
+  ExpectError({"--config", path}, {"tunnel-port", "key tunnel-port", "1-65535"});
+  path = WriteYaml("socket: : :\n");
+  ExpectError({"--config", path}, {"config file"});
+}
+
+TEST_F(ConfigTest, DoubtfulProbeAddressesProduceWarnings) {
+  absl::StatusOr<ConfigOutcome> got =
+      Parse({"--probe-v4", "10.0.0.1", "--probe-v6", "2001:db8::1"});
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_EQ(got->config.warnings.size(), 2u);
+  EXPECT_THAT(got->config.warnings[0], HasSubstr("not link-local"));
+  EXPECT_THAT(got->config.warnings[1], HasSubstr("neither link-local"));
+}
+
+TEST_F(ConfigTest, HelpAndVersionAskToExit) {
+  absl::StatusOr<ConfigOutcome> help = Parse({"--help"});
+  ASSERT_TRUE(help.ok());
+  EXPECT_TRUE(help->exit_now);
+  EXPECT_THAT(help->output, HasSubstr("--tunnel-port"));
+  EXPECT_THAT(help->output, HasSubstr("PROBESNAT_"));
+  absl::StatusOr<ConfigOutcome> version = Parse({"--version"});
+  ASSERT_TRUE(version.ok());
+  EXPECT_TRUE(version->exit_now);
+  EXPECT_THAT(version->output, HasSubstr("probesnatd"));
+}
+
+}  // namespace
+}  // namespace probesnat::daemon

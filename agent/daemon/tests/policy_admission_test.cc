@@ -1,0 +1,98 @@
+#include "agent/daemon/policy_admission.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace probesnat::daemon {
+namespace {
+
+using ::testing::HasSubstr;
+
+class ScriptedGate : public agent::PolicyGate {
+ public:
+  std::vector<v1::Finding> Check(const v1::Pod& pod) const override {
+    ++calls;
+    return findings;
+  }
+  std::vector<v1::Finding> findings;
+  mutable int calls = 0;
+};
+
+v1::Finding MakeFinding(v1::Severity severity, const std::string& name, int rule,
+                        const std::string& message) {
+  v1::Finding f;
+  f.set_severity(severity);
+  f.set_policy_namespace("shop");
+  f.set_policy_name(name);
+  f.set_rule_index(rule);
+  f.set_direction("ingress");
+  f.set_message(message);
+  return f;
+}
+
+v1::Pod Pod() {
+  v1::Pod p;
+  p.set_uid("u1");
+  p.set_namespace_("shop");
+  p.set_name("web");
+  return p;
+}
+
+TEST(PolicyModeTest, RequestModeWinsOverConfigured) {
+  EXPECT_EQ(ResolvePolicyMode(v1::POLICY_MODE_UNSPECIFIED, PolicyMode::kEnforce),
+            PolicyMode::kEnforce);
+  EXPECT_EQ(ResolvePolicyMode(v1::POLICY_MODE_OFF, PolicyMode::kEnforce), PolicyMode::kOff);
+  EXPECT_EQ(ResolvePolicyMode(v1::POLICY_MODE_WARN, PolicyMode::kOff), PolicyMode::kWarn);
+  EXPECT_EQ(ResolvePolicyMode(v1::POLICY_MODE_ENFORCE, PolicyMode::kWarn), PolicyMode::kEnforce);
+}
+
+TEST(AdmitPodTest, NoGateFindsNothing) {
+  Admission a = AdmitPod(Pod(), PolicyMode::kEnforce, nullptr);
+  EXPECT_FALSE(a.refused);
+  EXPECT_TRUE(a.findings.empty());
+}
+
+TEST(AdmitPodTest, OffDoesNotConsultTheGate) {
+  ScriptedGate gate;
+  gate.findings = {MakeFinding(v1::SEVERITY_ERROR, "deny", 0, "blocks 15008")};
+  Admission a = AdmitPod(Pod(), PolicyMode::kOff, &gate);
+  EXPECT_EQ(gate.calls, 0);
+  EXPECT_FALSE(a.refused);
+  EXPECT_TRUE(a.findings.empty());
+}
+
+TEST(AdmitPodTest, WarnAdmitsAndKeepsFindings) {
+  ScriptedGate gate;
+  gate.findings = {MakeFinding(v1::SEVERITY_ERROR, "deny", 0, "blocks 15008")};
+  Admission a = AdmitPod(Pod(), PolicyMode::kWarn, &gate);
+  EXPECT_FALSE(a.refused);
+  ASSERT_EQ(a.findings.size(), 1u);
+  EXPECT_EQ(a.findings[0].policy_name(), "deny");
+}
+
+TEST(AdmitPodTest, EnforceRefusesOnBlockingFindingsAndListsEach) {
+  ScriptedGate gate;
+  gate.findings = {MakeFinding(v1::SEVERITY_ERROR, "allow-web", 0, "port 15008 is not allowed"),
+                   MakeFinding(v1::SEVERITY_WARNING, "deny-all", -1, "probes from 169.254.7.127"),
+                   MakeFinding(v1::SEVERITY_INFO, "other", 2, "informational only")};
+  Admission a = AdmitPod(Pod(), PolicyMode::kEnforce, &gate);
+  EXPECT_TRUE(a.refused);
+  EXPECT_EQ(a.findings.size(), 3u);
+  EXPECT_THAT(a.refusal, HasSubstr("shop/web"));
+  EXPECT_THAT(a.refusal, HasSubstr("2 NetworkPolicy finding(s)"));
+  EXPECT_THAT(a.refusal, HasSubstr("shop/allow-web, ingress rule 0"));
+  EXPECT_THAT(a.refusal, HasSubstr("port 15008 is not allowed"));
+  EXPECT_THAT(a.refusal, HasSubstr("shop/deny-all, (whole policy)"));
+  EXPECT_THAT(a.refusal, ::testing::Not(HasSubstr("informational only")));
+}
+
+TEST(AdmitPodTest, EnforceAdmitsWhenOnlyInfoFindings) {
+  ScriptedGate gate;
+  gate.findings = {MakeFinding(v1::SEVERITY_INFO, "other", 0, "fyi")};
+  Admission a = AdmitPod(Pod(), PolicyMode::kEnforce, &gate);
+  EXPECT_FALSE(a.refused);
+  EXPECT_EQ(a.findings.size(), 1u);
+}
+
+}  // namespace
+}  // namespace probesnat::daemon

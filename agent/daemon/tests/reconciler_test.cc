@@ -1,0 +1,476 @@
+#include "agent/daemon/reconciler.h"
+
+#include <string>
+#include <vector>
+
+#include "agent/daemon/status_event_hub.h"
+#include "agent/daemon/testing/fake_backend.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace probesnat::daemon {
+namespace {
+
+using netfilter::IpAddress;
+using testing::FakeBackend;
+using Op = FakeBackend::Op;
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using ::testing::UnorderedElementsAre;
+
+IpAddress Ip(const std::string& s) { return *IpAddress::Parse(s); }
+
+DesiredPod MakePod(const std::string& uid, std::vector<std::string> ips, const std::string& netns) {
+  DesiredPod p;
+  p.pod.set_uid(uid);
+  p.pod.set_namespace_("default");
+  p.pod.set_name("pod-" + uid);
+  p.pod.set_netns_path(netns);
+  for (const std::string& ip : ips) {
+    p.pod.add_ips(ip);
+    p.ips.push_back(Ip(ip));
+  }
+  std::sort(p.ips.begin(), p.ips.end());
+  return p;
+}
+
+class ReconcilerTest : public ::testing::Test {
+ protected:
+  ReconcilerTest() : reconciler_(fake_, ReconcilerOptions{}, events_) {
+    for (const char* ns : {"/run/netns/a", "/run/netns/b", "/run/netns/c", "/run/netns/a2"}) {
+      fake_.AddNamespace(ns);
+    }
+  }
+
+  // Drains the events the reconciler published so far.
+  std::vector<v1::PodStatus> Events() {
+    std::vector<v1::PodStatus> out;
+    v1::PodStatus s;
+    while (watch_->Pop(absl::ZeroDuration(), &s) == StatusSubscription::Next::kEvent) {
+      out.push_back(s);
+    }
+    return out;
+  }
+
+  FakeBackend fake_;
+  StatusEventHub events_;
+  Reconciler reconciler_;
+  std::shared_ptr<StatusSubscription> watch_ = reconciler_.Watch(false);
+};
+
+TEST_F(ReconcilerTest, EnrollAddsHostMembersAndPodTableThenReportsApplied) {
+  absl::StatusOr<v1::PodStatus> st =
+      reconciler_.Enroll(MakePod("u1", {"10.0.0.1", "fd00::1"}, "/run/netns/a"), {});
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->phase(), v1::POD_PHASE_APPLIED);
+  EXPECT_EQ(st->generation(), 1u);
+  EXPECT_GT(st->updated().seconds(), 0);
+  EXPECT_TRUE(fake_.host_table_present());
+  EXPECT_THAT(fake_.host_members(), UnorderedElementsAre(Ip("10.0.0.1"), Ip("fd00::1")));
+  ASSERT_TRUE(fake_.pod_table("/run/netns/a").has_value());
+  EXPECT_EQ(*fake_.pod_table("/run/netns/a"), netfilter::PodRules{});
+  // One host transaction for the addresses, one pod transaction, one read-back.
+  EXPECT_EQ(fake_.calls(Op::kUpdateHostMembers), 1);
+  EXPECT_EQ(fake_.calls(Op::kApplyPod), 1);
+  EXPECT_EQ(fake_.calls(Op::kObservePod), 1);
+  std::vector<v1::PodStatus> events = Events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].phase(), v1::POD_PHASE_APPLIED);
+  EXPECT_EQ(events[0].pod().uid(), "u1");
+}
+
+TEST_F(ReconcilerTest, OverridesTurnCaptureOffInThePodRules) {
+  DesiredPod pod = MakePod("u1", {"10.0.0.1"}, "/run/netns/a");
+  pod.pod.mutable_overrides()->set_disable_inbound_capture(true);
+  ASSERT_TRUE(reconciler_.Enroll(pod, {}).ok());
+  ASSERT_TRUE(fake_.pod_table("/run/netns/a").has_value());
+  EXPECT_FALSE(fake_.pod_table("/run/netns/a")->inbound_capture);
+  EXPECT_TRUE(fake_.pod_table("/run/netns/a")->outbound_capture);
+}
+
+TEST_F(ReconcilerTest, IdenticalReEnrollIsANoOp) {
+  ASSERT_TRUE(reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {}).ok());
+  Events();
+  int before = fake_.mutating_calls();
+  absl::StatusOr<v1::PodStatus> again =
+      reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->phase(), v1::POD_PHASE_APPLIED);
+  EXPECT_EQ(again->generation(), 1u);
+  EXPECT_EQ(fake_.mutating_calls(), before);
+  EXPECT_THAT(Events(), IsEmpty());
+}
+
+TEST_F(ReconcilerTest, ReEnrollWithNewIpsRemovesTheOldOnesAndBumpsGeneration) {
+  ASSERT_TRUE(reconciler_.Enroll(MakePod("u1", {"10.0.0.1", "fd00::1"}, "/run/netns/a"), {}).ok());
+  absl::StatusOr<v1::PodStatus> st =
+      reconciler_.Enroll(MakePod("u1", {"10.0.0.2", "fd00::1"}, "/run/netns/a"), {});
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->generation(), 2u);
+  EXPECT_EQ(st->phase(), v1::POD_PHASE_APPLIED);
+  EXPECT_THAT(fake_.host_members(), UnorderedElementsAre(Ip("10.0.0.2"), Ip("fd00::1")));
+}
+
+TEST_F(ReconcilerTest, ReEnrollInANewNamespaceMovesThePodTable) {
+  ASSERT_TRUE(reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {}).ok());
+  ASSERT_TRUE(reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a2"), {}).ok());
+  EXPECT_FALSE(fake_.pod_table("/run/netns/a").has_value());
+  EXPECT_TRUE(fake_.pod_table("/run/netns/a2").has_value());
+  EXPECT_THAT(fake_.host_members(), ElementsAre(Ip("10.0.0.1")));
+}
+
+TEST_F(ReconcilerTest, MetadataOnlyChangeBumpsGenerationWithoutKernelCalls) {
+  ASSERT_TRUE(reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {}).ok());
+  int before = fake_.mutating_calls();
+  DesiredPod relabeled = MakePod("u1", {"10.0.0.1"}, "/run/netns/a");
+  (*relabeled.pod.mutable_labels())["app"] = "web";
+  absl::StatusOr<v1::PodStatus> st = reconciler_.Enroll(relabeled, {});
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->generation(), 2u);
+  EXPECT_EQ(st->pod().labels().at("app"), "web");
+  EXPECT_EQ(fake_.mutating_calls(), before);
+}
+
+TEST_F(ReconcilerTest, SameIpForAnotherUidIsFailedPreconditionAndChangesNothing) {
+  ASSERT_TRUE(reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {}).ok());
+  int before = fake_.mutating_calls();
+  absl::StatusOr<v1::PodStatus> st =
+      reconciler_.Enroll(MakePod("u2", {"10.0.0.1"}, "/run/netns/b"), {});
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(st.status().message()), ::testing::HasSubstr("10.0.0.1"));
+  EXPECT_THAT(std::string(st.status().message()), ::testing::HasSubstr("u1"));
+  EXPECT_EQ(fake_.mutating_calls(), before);
+  EXPECT_FALSE(reconciler_.Get("u2").ok());
+}
+
+TEST_F(ReconcilerTest, SameNamespaceForAnotherUidIsFailedPrecondition) {
+  ASSERT_TRUE(reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {}).ok());
+  absl::StatusOr<v1::PodStatus> st =
+      reconciler_.Enroll(MakePod("u2", {"10.0.0.2"}, "/run/netns/a"), {});
+  EXPECT_EQ(st.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(ReconcilerTest, StalePodWhoseNamespaceIsGoneIsEvictedWhenItsIpIsReused) {
+  ASSERT_TRUE(reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {}).ok());
+  Events();
+  fake_.DeleteNamespace("/run/netns/a");
+  absl::StatusOr<v1::PodStatus> st =
+      reconciler_.Enroll(MakePod("u2", {"10.0.0.1"}, "/run/netns/b"), {});
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(reconciler_.Get("u1").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(fake_.host_members(), ElementsAre(Ip("10.0.0.1")));
+  std::vector<v1::PodStatus> events = Events();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].pod().uid(), "u1");
+  EXPECT_EQ(events[0].phase(), v1::POD_PHASE_REMOVED);
+  EXPECT_EQ(events[1].pod().uid(), "u2");
+}
+
+TEST_F(ReconcilerTest, ApplyPodFailureRollsBackTheHostMembersAndReportsFailed) {
+  fake_.FailNext(Op::kApplyPod, absl::UnavailableError("netlink: Operation not permitted"));
+  absl::StatusOr<v1::PodStatus> st =
+      reconciler_.Enroll(MakePod("u1", {"10.0.0.1", "fd00::1"}, "/run/netns/a"), {});
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(st.status().message()), ::testing::HasSubstr("Operation not permitted"));
+  EXPECT_THAT(fake_.host_members(), IsEmpty());  // rolled back
+  EXPECT_FALSE(fake_.pod_table("/run/netns/a").has_value());
+  absl::StatusOr<v1::PodStatus> got = reconciler_.Get("u1");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->phase(), v1::POD_PHASE_FAILED);
+  EXPECT_THAT(got->reason(), ::testing::HasSubstr("applying the pod table failed"));
+  std::vector<v1::PodStatus> events = Events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].phase(), v1::POD_PHASE_FAILED);
+}
+
+TEST_F(ReconcilerTest, FailedUpdateKeepsThePreviouslyAppliedState) {
+  ASSERT_TRUE(reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {}).ok());
+  fake_.FailNext(Op::kApplyPod, absl::UnavailableError("boom"));
+  absl::StatusOr<v1::PodStatus> st =
+      reconciler_.Enroll(MakePod("u1", {"10.0.0.2"}, "/run/netns/a2"), {});
+  EXPECT_EQ(st.status().code(), absl::StatusCode::kUnavailable);
+  // The old address is back in the set, the new one is not; the old table is untouched.
+  EXPECT_THAT(fake_.host_members(), ElementsAre(Ip("10.0.0.1")));
+  EXPECT_TRUE(fake_.pod_table("/run/netns/a").has_value());
+  EXPECT_FALSE(fake_.pod_table("/run/netns/a2").has_value());
+}
+
+TEST_F(ReconcilerTest, HostUpdateFailureLeavesNothingBehind) {
+  fake_.FailNext(Op::kUpdateHostMembers, absl::UnavailableError("ENOBUFS"));
+  absl::StatusOr<v1::PodStatus> st =
+      reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {});
+  EXPECT_EQ(st.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(fake_.host_members(), IsEmpty());
+  EXPECT_EQ(fake_.calls(Op::kApplyPod), 0);
+}
+
+TEST_F(ReconcilerTest, ReadBackMismatchIsAFailure) {
+  fake_.FailNext(Op::kObservePod, absl::UnavailableError("dump interrupted"));
+  absl::StatusOr<v1::PodStatus> st =
+      reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {});
+  EXPECT_EQ(st.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(fake_.host_members(), IsEmpty());
+  EXPECT_EQ(reconciler_.Get("u1")->phase(), v1::POD_PHASE_FAILED);
+}
+
+TEST_F(ReconcilerTest, RetryAfterFailureApplies) {
+  fake_.FailNext(Op::kApplyPod, absl::UnavailableError("boom"));
+  ASSERT_FALSE(reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {}).ok());
+  absl::StatusOr<v1::PodStatus> st =
+      reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {});
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->phase(), v1::POD_PHASE_APPLIED);
+  EXPECT_EQ(st->generation(), 1u);  // the desired state did not change
+  EXPECT_TRUE(st->reason().empty());
+}
+
+TEST_F(ReconcilerTest, HostTableIsCreatedOnFirstEnrollWhenStartupFailed) {
+  fake_.FailNext(Op::kEnsureHost, absl::UnavailableError("no nf_tables"));
+  EXPECT_FALSE(reconciler_.EnsureHost().ok());
+  EXPECT_FALSE(reconciler_.host_ready());
+  ASSERT_TRUE(reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {}).ok());
+  EXPECT_TRUE(reconciler_.host_ready());
+  EXPECT_TRUE(fake_.host_table_present());
+}
+
+TEST_F(ReconcilerTest, UnenrollRemovesEverythingAndIsIdempotent) {
+  ASSERT_TRUE(reconciler_.Enroll(MakePod("u1", {"10.0.0.1", "fd00::1"}, "/run/netns/a"), {}).ok());
+  ASSERT_TRUE(reconciler_.Enroll(MakePod("u2", {"10.0.0.2"}, "/run/netns/b"), {}).ok());
+  Events();
+  absl::StatusOr<bool> removed = reconciler_.Unenroll("u1");
+  ASSERT_TRUE(removed.ok());
+  EXPECT_TRUE(*removed);
+  EXPECT_THAT(fake_.host_members(), ElementsAre(Ip("10.0.0.2")));
+  EXPECT_FALSE(fake_.pod_table("/run/netns/a").has_value());
+  EXPECT_TRUE(fake_.pod_table("/run/netns/b").has_value());
+  std::vector<v1::PodStatus> events = Events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].phase(), v1::POD_PHASE_REMOVED);
+  absl::StatusOr<bool> again = reconciler_.Unenroll("u1");
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(*again);
+  EXPECT_EQ(reconciler_.Get("u1").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(ReconcilerTest, UnenrollSucceedsWhenThePodNamespaceIsGone) {
+  ASSERT_TRUE(reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {}).ok());
+  fake_.DeleteNamespace("/run/netns/a");
+  absl::StatusOr<bool> removed = reconciler_.Unenroll("u1");
+  ASSERT_TRUE(removed.ok());
+  EXPECT_TRUE(*removed);
+  EXPECT_THAT(fake_.host_members(), IsEmpty());
+}
+
+TEST_F(ReconcilerTest, FailedUnenrollIsUnavailableAndFinishedByTheNextAttempt) {
+  ASSERT_TRUE(reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {}).ok());
+  fake_.FailNext(Op::kRemovePod, absl::UnavailableError("EBUSY"));
+  absl::StatusOr<bool> removed = reconciler_.Unenroll("u1");
+  EXPECT_EQ(removed.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(fake_.host_members(), IsEmpty());  // probes to it are no longer SNATed
+  EXPECT_EQ(reconciler_.Get("u1")->phase(), v1::POD_PHASE_FAILED);
+  removed = reconciler_.Unenroll("u1");
+  ASSERT_TRUE(removed.ok());
+  EXPECT_TRUE(*removed);
+  EXPECT_FALSE(fake_.pod_table("/run/netns/a").has_value());
+}
+
+TEST_F(ReconcilerTest, SyncEnrollsTheGivenSetAndRemovesTheRest) {
+  ASSERT_TRUE(reconciler_.Enroll(MakePod("old", {"10.0.0.9"}, "/run/netns/c"), {}).ok());
+  ASSERT_TRUE(reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {}).ok());
+  std::vector<SyncItem> items;
+  items.push_back({MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {}});
+  items.push_back({MakePod("u2", {"10.0.0.2"}, "/run/netns/b"), {}});
+  SyncOutcome out = reconciler_.Sync(std::move(items));
+  EXPECT_THAT(out.removed_uids, ElementsAre("old"));
+  ASSERT_EQ(out.statuses.size(), 2u);
+  EXPECT_EQ(out.statuses[0].pod().uid(), "u1");
+  EXPECT_EQ(out.statuses[0].phase(), v1::POD_PHASE_APPLIED);
+  EXPECT_EQ(out.statuses[1].pod().uid(), "u2");
+  EXPECT_EQ(out.statuses[1].phase(), v1::POD_PHASE_APPLIED);
+  EXPECT_THAT(fake_.host_members(), UnorderedElementsAre(Ip("10.0.0.1"), Ip("10.0.0.2")));
+  EXPECT_FALSE(fake_.pod_table("/run/netns/c").has_value());
+  EXPECT_EQ(reconciler_.List().size(), 2u);
+}
+
+TEST_F(ReconcilerTest, SyncLetsPodsSwapAddresses) {
+  ASSERT_TRUE(reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {}).ok());
+  ASSERT_TRUE(reconciler_.Enroll(MakePod("u2", {"10.0.0.2"}, "/run/netns/b"), {}).ok());
+  std::vector<SyncItem> items;
+  items.push_back({MakePod("u1", {"10.0.0.2"}, "/run/netns/a"), {}});
+  items.push_back({MakePod("u2", {"10.0.0.1"}, "/run/netns/b"), {}});
+  SyncOutcome out = reconciler_.Sync(std::move(items));
+  ASSERT_EQ(out.statuses.size(), 2u);
+  EXPECT_EQ(out.statuses[0].phase(), v1::POD_PHASE_APPLIED);
+  EXPECT_EQ(out.statuses[1].phase(), v1::POD_PHASE_APPLIED);
+  EXPECT_THAT(fake_.host_members(), UnorderedElementsAre(Ip("10.0.0.1"), Ip("10.0.0.2")));
+}
+
+TEST_F(ReconcilerTest, SyncRemovesHostMembersLeftByAPreviousRun) {
+  ASSERT_TRUE(reconciler_.EnsureHost().ok());
+  fake_.AddHostMember(Ip("10.9.9.9"));  // enrolled before a restart, no longer wanted
+  std::vector<SyncItem> items;
+  items.push_back({MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {}});
+  reconciler_.Sync(std::move(items));
+  EXPECT_THAT(fake_.host_members(), ElementsAre(Ip("10.0.0.1")));
+}
+
+TEST_F(ReconcilerTest, SyncReportsPerPodFailuresAndRefusals) {
+  fake_.FailNext(Op::kApplyPod, absl::UnavailableError("boom"));
+  std::vector<SyncItem> items;
+  items.push_back({MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {}});
+  Admission refused;
+  refused.refused = true;
+  refused.refusal = "refused by policy";
+  items.push_back({MakePod("u2", {"10.0.0.2"}, "/run/netns/b"), refused});
+  items.push_back({MakePod("u3", {"10.0.0.3"}, "/run/netns/c"), {}});
+  SyncOutcome out = reconciler_.Sync(std::move(items));
+  ASSERT_EQ(out.statuses.size(), 3u);
+  EXPECT_EQ(out.statuses[0].phase(), v1::POD_PHASE_FAILED);
+  EXPECT_THAT(out.statuses[0].reason(), ::testing::HasSubstr("boom"));
+  EXPECT_EQ(out.statuses[1].phase(), v1::POD_PHASE_FAILED);
+  EXPECT_EQ(out.statuses[1].reason(), "refused by policy");
+  EXPECT_EQ(out.statuses[2].phase(), v1::POD_PHASE_APPLIED);
+  EXPECT_THAT(fake_.host_members(), ElementsAre(Ip("10.0.0.3")));
+  EXPECT_FALSE(reconciler_.Get("u2").ok());  // a refused pod is not enrolled
+}
+
+TEST_F(ReconcilerTest, DriftCheckRecreatesADeletedHostTableWithItsMembers) {
+  ASSERT_TRUE(reconciler_.Enroll(MakePod("u1", {"10.0.0.1", "fd00::1"}, "/run/netns/a"), {}).ok());
+  fake_.DeleteHostTable();
+  ResyncReport report = reconciler_.Resync();
+  EXPECT_GE(report.host_repairs, 1);
+  EXPECT_TRUE(fake_.host_table_present());
+  EXPECT_THAT(fake_.host_members(), UnorderedElementsAre(Ip("10.0.0.1"), Ip("fd00::1")));
+}
+
+TEST_F(ReconcilerTest, DriftCheckRepairsEditedHostRulesAndMissingMembers) {
+  ASSERT_TRUE(reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {}).ok());
+  fake_.EditHostRules();
+  ResyncReport report = reconciler_.Resync();
+  EXPECT_GE(report.host_repairs, 1);
+  absl::StatusOr<netfilter::HostObservation> obs = fake_.ObserveHost({});
+  ASSERT_TRUE(obs.ok());
+  EXPECT_TRUE(obs->rules_match);
+  EXPECT_THAT(obs->members, ElementsAre(Ip("10.0.0.1")));
+}
+
+TEST_F(ReconcilerTest, DriftCheckReappliesADeletedOrEditedPodTable) {
+  ASSERT_TRUE(reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {}).ok());
+  ASSERT_TRUE(reconciler_.Enroll(MakePod("u2", {"10.0.0.2"}, "/run/netns/b"), {}).ok());
+  fake_.DeletePodTable("/run/netns/a");
+  fake_.EditPodTable("/run/netns/b");
+  ResyncReport report = reconciler_.Resync();
+  EXPECT_EQ(report.pod_repairs, 2);
+  EXPECT_EQ(report.failures, 0);
+  EXPECT_TRUE(fake_.pod_table("/run/netns/a").has_value());
+  absl::StatusOr<netfilter::PodObservation> b = fake_.ObservePod("/run/netns/b", {});
+  ASSERT_TRUE(b.ok());
+  EXPECT_TRUE(b->rules_match);
+}
+
+TEST_F(ReconcilerTest, DriftCheckWithNothingWrongChangesNothing) {
+  ASSERT_TRUE(reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {}).ok());
+  Events();
+  int before = fake_.mutating_calls();
+  ResyncReport report = reconciler_.Resync();
+  EXPECT_EQ(report.host_repairs + report.pod_repairs + report.retries + report.failures, 0);
+  EXPECT_EQ(fake_.mutating_calls(), before);
+  EXPECT_THAT(Events(), IsEmpty());
+}
+
+TEST_F(ReconcilerTest, DriftCheckRetriesFailedPods) {
+  fake_.FailNext(Op::kApplyPod, absl::UnavailableError("boom"));
+  ASSERT_FALSE(reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {}).ok());
+  Events();
+  ResyncReport report = reconciler_.Resync();
+  EXPECT_EQ(report.retries, 1);
+  EXPECT_EQ(reconciler_.Get("u1")->phase(), v1::POD_PHASE_APPLIED);
+  EXPECT_THAT(fake_.host_members(), ElementsAre(Ip("10.0.0.1")));
+  std::vector<v1::PodStatus> events = Events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].phase(), v1::POD_PHASE_APPLIED);
+}
+
+TEST_F(ReconcilerTest, DriftCheckWithdrawsAddressesOfAPodWhoseNamespaceVanished) {
+  ASSERT_TRUE(reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {}).ok());
+  fake_.DeleteNamespace("/run/netns/a");
+  reconciler_.Resync();
+  EXPECT_THAT(fake_.host_members(), IsEmpty());
+  absl::StatusOr<v1::PodStatus> got = reconciler_.Get("u1");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->phase(), v1::POD_PHASE_FAILED);
+  EXPECT_THAT(got->reason(), ::testing::HasSubstr("no longer exists"));
+}
+
+TEST_F(ReconcilerTest, DriftCheckFinishesAnIncompleteUnenroll) {
+  ASSERT_TRUE(reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {}).ok());
+  fake_.FailNext(Op::kRemovePod, absl::UnavailableError("EBUSY"));
+  ASSERT_FALSE(reconciler_.Unenroll("u1").ok());
+  reconciler_.Resync();
+  EXPECT_EQ(reconciler_.Get("u1").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_FALSE(fake_.pod_table("/run/netns/a").has_value());
+}
+
+TEST_F(ReconcilerTest, UnaccountedHostMembersAreKeptUntilTheFirstSync) {
+  ASSERT_TRUE(reconciler_.EnsureHost().ok());
+  fake_.AddHostMember(Ip("10.9.9.9"));  // re-adopted from a previous run
+  reconciler_.Resync();
+  EXPECT_THAT(fake_.host_members(), ElementsAre(Ip("10.9.9.9")));
+  reconciler_.Sync({});
+  fake_.AddHostMember(Ip("10.8.8.8"));  // someone else's edit after the Sync
+  reconciler_.Resync();
+  EXPECT_THAT(fake_.host_members(), IsEmpty());
+}
+
+TEST_F(ReconcilerTest, FindingsAreReportedAndRefreshedOnIdenticalReEnroll) {
+  v1::Finding f;
+  f.set_severity(v1::SEVERITY_WARNING);
+  f.set_policy_name("deny-all");
+  absl::StatusOr<v1::PodStatus> st =
+      reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {f});
+  ASSERT_TRUE(st.ok());
+  ASSERT_EQ(st->findings_size(), 1);
+  EXPECT_EQ(st->findings(0).policy_name(), "deny-all");
+  st = reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {});
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->findings_size(), 0);
+}
+
+TEST_F(ReconcilerTest, WatchWithInitialStateStartsWithEveryPod) {
+  ASSERT_TRUE(reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {}).ok());
+  ASSERT_TRUE(reconciler_.Enroll(MakePod("u2", {"10.0.0.2"}, "/run/netns/b"), {}).ok());
+  std::shared_ptr<StatusSubscription> w = reconciler_.Watch(true);
+  v1::PodStatus s;
+  ASSERT_EQ(w->Pop(absl::ZeroDuration(), &s), StatusSubscription::Next::kEvent);
+  EXPECT_EQ(s.pod().uid(), "u1");
+  ASSERT_EQ(w->Pop(absl::ZeroDuration(), &s), StatusSubscription::Next::kEvent);
+  EXPECT_EQ(s.pod().uid(), "u2");
+  EXPECT_EQ(w->Pop(absl::ZeroDuration(), &s), StatusSubscription::Next::kTimeout);
+  reconciler_.Unwatch(w);
+}
+
+TEST_F(ReconcilerTest, RemoveAllDeletesEveryTable) {
+  ASSERT_TRUE(reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {}).ok());
+  ASSERT_TRUE(reconciler_.RemoveAll().ok());
+  EXPECT_FALSE(fake_.host_table_present());
+  EXPECT_FALSE(fake_.pod_table("/run/netns/a").has_value());
+  EXPECT_TRUE(reconciler_.List().empty());
+}
+
+TEST(ReconcilerOptionsTest, ReadBackCanBeTurnedOff) {
+  FakeBackend fake;
+  fake.AddNamespace("/run/netns/a");
+  StatusEventHub hub;
+  ReconcilerOptions options;
+  options.readback_after_apply = false;
+  options.pod_rules.tunnel_port = 16008;
+  Reconciler r(fake, options, hub);
+  ASSERT_TRUE(r.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {}).ok());
+  EXPECT_EQ(fake.calls(Op::kObservePod), 0);
+  EXPECT_EQ(fake.pod_table("/run/netns/a")->tunnel_port, 16008);
+}
+
+}  // namespace
+}  // namespace probesnat::daemon
