@@ -33,8 +33,8 @@ void NftBatch::Add(uint16_t nft_msg_type, uint16_t family, uint16_t nlm_flags, s
   alignas(nlmsghdr) static thread_local std::array<char, kScratchSize> scratch;
   labels_.push_back(std::move(label));
   uint32_t seq = first_seq_ + static_cast<uint32_t>(labels_.size());
-  nlmsghdr* nlh = nftnl_nlmsg_build_hdr(scratch.data(), nft_msg_type, family,
-                                        nlm_flags | NLM_F_ACK, seq);
+  nlmsghdr* nlh =
+      nftnl_nlmsg_build_hdr(scratch.data(), nft_msg_type, family, nlm_flags | NLM_F_ACK, seq);
   build_payload(nlh);
   Append(nlh);
 }

@@ -17,12 +17,12 @@ class NftRuleBuilder {
   NftRuleBuilder(const std::string& table, const std::string& chain);
 
   // Matches; each one is an implicit AND with the ones before it.
-  NftRuleBuilder& L4ProtoTcp();                             // meta l4proto tcp
-  NftRuleBuilder& TcpDport(uint16_t port);                  // tcp dport PORT (needs L4ProtoTcp)
+  NftRuleBuilder& L4ProtoTcp();                              // meta l4proto tcp
+  NftRuleBuilder& TcpDport(uint16_t port);                   // tcp dport PORT (needs L4ProtoTcp)
   NftRuleBuilder& Saddr(const IpAddress& addr, bool equal);  // ip[6] saddr [!=] ADDR
   NftRuleBuilder& Daddr(const IpAddress& addr, bool equal);  // ip[6] daddr [!=] ADDR
   NftRuleBuilder& DaddrInSet(IpAddress::Family family, const std::string& set);
-  NftRuleBuilder& OifName(const std::string& name);         // oifname "NAME"
+  NftRuleBuilder& OifName(const std::string& name);  // oifname "NAME"
   NftRuleBuilder& MetaMarkMasked(uint32_t mask, uint32_t value, bool equal);
   NftRuleBuilder& CtMarkMasked(uint32_t mask, uint32_t value, bool equal);
   // meta skuid >= 0: true exactly when the packet belongs to a full socket of a process in this
@@ -30,8 +30,9 @@ class NftRuleBuilder {
   NftRuleBuilder& HasLocalSocket();
 
   // Statements.
-  NftRuleBuilder& CtMarkSetMasked(uint32_t keep_mask, uint32_t value);  // ct mark set ct mark & ~m | v
-  NftRuleBuilder& MetaMarkSetFromCtMark();                              // meta mark set ct mark
+  NftRuleBuilder& CtMarkSetMasked(uint32_t keep_mask,
+                                  uint32_t value);  // ct mark set ct mark & ~m | v
+  NftRuleBuilder& MetaMarkSetFromCtMark();          // meta mark set ct mark
   NftRuleBuilder& Accept();
   NftRuleBuilder& SnatTo(const IpAddress& addr);  // snat ip[6] to ADDR
   NftRuleBuilder& RedirectToPort(uint16_t port);  // redirect to :PORT

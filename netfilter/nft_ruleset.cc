@@ -30,8 +30,8 @@ constexpr char kMangleOutput[] = "mangle_output";
 constexpr char kNatPrerouting[] = "nat_prerouting";
 constexpr char kNatOutput[] = "nat_output";
 
-NftnlChainPtr BaseChain(const std::string& table, const char* name, const char* type,
-                        uint32_t hook, int32_t prio) {
+NftnlChainPtr BaseChain(const std::string& table, const char* name, const char* type, uint32_t hook,
+                        int32_t prio) {
   NftnlChainPtr c(nftnl_chain_alloc());
   nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_FAMILY, NFPROTO_INET);
   nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TABLE, table.c_str());
@@ -186,8 +186,8 @@ NftTable BuildPodTable(const PodRules& r) {
   {
     NftRuleBuilder b(t.name, kNatOutput);
     b.L4ProtoTcp().CtMarkMasked(r.connection_mask, r.connection_mark, true).Accept();
-    add(b, absl::StrCat("meta l4proto tcp ct mark & ", Hex(r.connection_mask), " == ",
-                        Hex(r.connection_mark), " accept"));
+    add(b, absl::StrCat("meta l4proto tcp ct mark & ", Hex(r.connection_mask),
+                        " == ", Hex(r.connection_mark), " accept"));
   }
   for (IpAddress::Family f : {IpAddress::Family::kV4, IpAddress::Family::kV6}) {
     IpAddress lo = Loopback(f);
@@ -235,10 +235,10 @@ std::string RenderTable(const NftTable& table) {
   std::map<std::string, std::string> sets;
   for (const NftnlSetPtr& s : table.sets) {
     std::string name = StrOrEmpty(nftnl_set_get_str(s.get(), NFTNL_SET_NAME));
-    sets[name] = absl::StrCat("set ", name, " key_type ",
-                              nftnl_set_get_u32(s.get(), NFTNL_SET_KEY_TYPE), " key_len ",
-                              nftnl_set_get_u32(s.get(), NFTNL_SET_KEY_LEN), " flags ",
-                              nftnl_set_get_u32(s.get(), NFTNL_SET_FLAGS), "\n");
+    sets[name] =
+        absl::StrCat("set ", name, " key_type ", nftnl_set_get_u32(s.get(), NFTNL_SET_KEY_TYPE),
+                     " key_len ", nftnl_set_get_u32(s.get(), NFTNL_SET_KEY_LEN), " flags ",
+                     nftnl_set_get_u32(s.get(), NFTNL_SET_FLAGS), "\n");
   }
   for (const auto& [name, text] : sets) {
     absl::StrAppend(&out, text);
@@ -260,9 +260,9 @@ void AppendReplaceTable(NftBatch& batch, NftTable& table) {
                  absl::StrCat("set ", nftnl_set_get_str(s.get(), NFTNL_SET_NAME), " of ", label));
   }
   for (NftnlChainPtr& c : table.chains) {
-    batch.AddChain(NFT_MSG_NEWCHAIN, NLM_F_CREATE | NLM_F_EXCL, c.get(),
-                   absl::StrCat("chain ", nftnl_chain_get_str(c.get(), NFTNL_CHAIN_NAME), " of ",
-                                label));
+    batch.AddChain(
+        NFT_MSG_NEWCHAIN, NLM_F_CREATE | NLM_F_EXCL, c.get(),
+        absl::StrCat("chain ", nftnl_chain_get_str(c.get(), NFTNL_CHAIN_NAME), " of ", label));
   }
   for (NftRule& r : table.rules) {
     batch.AddRule(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, r.rule.get(),

@@ -24,7 +24,7 @@ struct NftTable {
   std::string name;
   uint32_t flags = 0;
   std::vector<NftnlChainPtr> chains;
-  std::vector<NftRule> rules;  // grouped by chain, in order
+  std::vector<NftRule> rules;     // grouped by chain, in order
   std::vector<NftnlSetPtr> sets;  // definitions only
 };
 

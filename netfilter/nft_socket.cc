@@ -59,9 +59,8 @@ NftSocket::NftSocket(UniqueFd fd, std::string where)
 absl::StatusOr<NftSocket> NftSocket::Open(std::string where) {
   UniqueFd fd(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER));
   if (!fd.valid()) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot open a netfilter netlink socket in the ", where, ": ",
-                     ErrnoText(errno)));
+    return absl::UnavailableError(absl::StrCat("cannot open a netfilter netlink socket in the ",
+                                               where, ": ", ErrnoText(errno)));
   }
   return Configure(std::move(fd), std::move(where));
 }
@@ -112,8 +111,8 @@ absl::Status NftSocket::SendAll(absl::string_view bytes, absl::string_view what)
                     sizeof(kernel));
   } while (sent < 0 && errno == EINTR);
   if (sent < 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot send ", what, " to the kernel in the ", where_, ": ", ErrnoText(errno)));
+    return absl::UnavailableError(absl::StrCat("cannot send ", what, " to the kernel in the ",
+                                               where_, ": ", ErrnoText(errno)));
   }
   if (static_cast<size_t>(sent) != bytes.size()) {
     return absl::UnavailableError(
@@ -154,13 +153,12 @@ absl::Status NftSocket::Commit(NftBatch& batch) {
         if (ready > 0 || (ready < 0 && errno == EINTR)) {
           continue;
         }
-        return absl::UnavailableError(
-            absl::StrCat("the kernel did not answer ", pending, " of ", count,
-                         " messages of an nftables transaction in the ", where_,
-                         "; its outcome is unknown"));
+        return absl::UnavailableError(absl::StrCat(
+            "the kernel did not answer ", pending, " of ", count,
+            " messages of an nftables transaction in the ", where_, "; its outcome is unknown"));
       }
-      return absl::UnavailableError(absl::StrCat("cannot read the kernel's answer in the ",
-                                                 where_, ": ", ErrnoText(err)));
+      return absl::UnavailableError(
+          absl::StrCat("cannot read the kernel's answer in the ", where_, ": ", ErrnoText(err)));
     }
     int len = static_cast<int>(n);
     for (const auto* nlh = reinterpret_cast<const nlmsghdr*>(rx_.data()); mnl_nlmsg_ok(nlh, len);
@@ -177,7 +175,8 @@ absl::Status NftSocket::Commit(NftBatch& batch) {
       --pending;
       const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
       if (err->error != 0) {
-        std::string text = absl::StrCat(batch.LabelOf(nlh->nlmsg_seq), ": ", ErrnoText(-err->error));
+        std::string text =
+            absl::StrCat(batch.LabelOf(nlh->nlmsg_seq), ": ", ErrnoText(-err->error));
         if (std::string extack = ExtackMessage(nlh); !extack.empty()) {
           absl::StrAppend(&text, " (", extack, ")");
         }
@@ -186,8 +185,9 @@ absl::Status NftSocket::Commit(NftBatch& batch) {
     }
   }
   if (!refusals.empty()) {
-    return absl::UnavailableError(absl::StrCat("the kernel refused the nftables transaction in the ",
-                                               where_, ": ", absl::StrJoin(refusals, "; ")));
+    return absl::UnavailableError(
+        absl::StrCat("the kernel refused the nftables transaction in the ", where_, ": ",
+                     absl::StrJoin(refusals, "; ")));
   }
   return absl::OkStatus();
 }
@@ -220,8 +220,8 @@ absl::Status NftSocket::Request(uint16_t nft_msg_type, uint16_t family, uint16_t
       if (errno == EINTR || errno == EAGAIN) {
         continue;
       }
-      return absl::UnavailableError(absl::StrCat("cannot read ", what, " in the ", where_, ": ",
-                                                 ErrnoText(errno)));
+      return absl::UnavailableError(
+          absl::StrCat("cannot read ", what, " in the ", where_, ": ", ErrnoText(errno)));
     }
     int len = static_cast<int>(n);
     for (const auto* nlh = reinterpret_cast<const nlmsghdr*>(rx_.data()); mnl_nlmsg_ok(nlh, len);

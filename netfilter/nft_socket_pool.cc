@@ -28,7 +28,7 @@ absl::StatusOr<NftSocketPool::Lease> NftSocketPool::Acquire(const std::string& n
   if (!ns.ok()) {
     return ns.status();
   }
-  struct stat st{};
+  struct stat st {};
   if (::fstat(ns->get(), &st) != 0) {
     return absl::InvalidArgumentError(absl::StrCat("cannot stat network namespace ", netns_path));
   }
@@ -61,7 +61,8 @@ void NftSocketPool::StartWorkerLocked() {
 void NftSocketPool::Return(Lease lease) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    idle_.push_back(Idle{lease.netns_id, std::chrono::steady_clock::now(), std::move(lease.socket)});
+    idle_.push_back(
+        Idle{lease.netns_id, std::chrono::steady_clock::now(), std::move(lease.socket)});
     while (idle_.size() > max_idle_) {
       to_close_.push_back(std::move(idle_.front().socket).ReleaseFd());
       idle_.pop_front();

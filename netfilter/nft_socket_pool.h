@@ -60,7 +60,7 @@ class NftSocketPool {
   const size_t max_idle_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Idle> idle_;              // oldest first
+  std::deque<Idle> idle_;  // oldest first
   std::vector<UniqueFd> to_close_;
   bool stopping_ = false;
   std::thread worker_;

@@ -161,8 +161,8 @@ TEST(NftRuleset, PodTableWithoutCaptureHasNoRedirects) {
 
 TEST(NftRuleset, PodTableUsesConfiguredValues) {
   PodRules rules;
-  rules.tunnel_port = 16008;       // 0x3e88
-  rules.proxy_mark = 0x1;          // mask 0x7
+  rules.tunnel_port = 16008;  // 0x3e88
+  rules.proxy_mark = 0x1;     // mask 0x7
   rules.proxy_mask = 0x7;
   rules.connection_mark = 0x20;
   rules.connection_mask = 0xf0;

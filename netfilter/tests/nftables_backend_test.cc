@@ -29,9 +29,9 @@ using ::probesnat::netfilter::testing::Run;
 using ::probesnat::netfilter::testing::RunAndCapture;
 using testing::ScopedNetns;
 
-#define REQUIRE_ROOT()                                                                        \
-  if (::geteuid() != 0) {                                                                     \
-    GTEST_SKIP() << "needs root: creates network namespaces and nftables tables in them";     \
+#define REQUIRE_ROOT()                                                                    \
+  if (::geteuid() != 0) {                                                                 \
+    GTEST_SKIP() << "needs root: creates network namespaces and nftables tables in them"; \
   }
 
 IpAddress Ip(const char* text) { return *IpAddress::Parse(text); }
@@ -286,8 +286,7 @@ TEST_F(NftablesBackendTest, ObserveHostReportsAbsentPresentDriftedAndMembers) {
   ASSERT_TRUE(obs.ok()) << obs.status();
   EXPECT_TRUE(obs->table_present);
   EXPECT_TRUE(obs->rules_match);
-  EXPECT_EQ(obs->members,
-            (std::vector<IpAddress>{Ip("10.0.0.1"), Ip("10.0.0.9"), Ip("fd00::2")}));
+  EXPECT_EQ(obs->members, (std::vector<IpAddress>{Ip("10.0.0.1"), Ip("10.0.0.9"), Ip("fd00::2")}));
 
   // Other rules asked for: no match.
   obs = backend().ObserveHost(CustomHostRules());
@@ -363,7 +362,8 @@ TEST_F(NftablesBackendTest, UpdateHostMembersIsIdempotent) {
   // The host rule count never grows with members.
   std::vector<IpAddress> many;
   for (int i = 0; i < 200; ++i) {
-    many.push_back(IpAddress::V4({10, 3, static_cast<uint8_t>(i / 250), static_cast<uint8_t>(i % 250)}));
+    many.push_back(
+        IpAddress::V4({10, 3, static_cast<uint8_t>(i / 250), static_cast<uint8_t>(i % 250)}));
   }
   ASSERT_TRUE(backend().UpdateHostMembers(many, {}).ok());
   EXPECT_EQ(members().size(), 201u);
@@ -379,8 +379,8 @@ TEST_F(NftablesBackendTest, UpdateHostMembersIsIdempotent) {
 TEST_F(NftablesBackendTest, UpdateHostMembersWithoutOurTableNamesTheSet) {
   absl::Status st = backend().UpdateHostMembers({Ip("10.4.0.1")}, {});
   EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << st;
-  EXPECT_TRUE(absl::StrContains(st.message(),
-                                "element 10.4.0.1 of set pods_v4 of table inet probesnat"))
+  EXPECT_TRUE(
+      absl::StrContains(st.message(), "element 10.4.0.1 of set pods_v4 of table inet probesnat"))
       << st;
   EXPECT_TRUE(absl::StrContains(st.message(), host_->path())) << st;
   EXPECT_TRUE(absl::StrContains(st.message(), "No such file or directory")) << st;
@@ -436,7 +436,8 @@ TEST_F(NftablesBackendTest, NftCompilesTheGoldenTextToOurBytecode) {
     ASSERT_NE(f, nullptr);
     std::fputs(c.golden.c_str(), f);
     std::fclose(f);
-    absl::Status st = testing::Run(absl::StrCat("ip netns exec ", scratch->name(), " nft -f ", file));
+    absl::Status st =
+        testing::Run(absl::StrCat("ip netns exec ", scratch->name(), " nft -f ", file));
     std::remove(file.c_str());
     ASSERT_TRUE(st.ok()) << st;
 
@@ -452,7 +453,8 @@ TEST_F(NftablesBackendTest, NftCompilesTheGoldenTextToOurBytecode) {
 }
 
 TEST_F(NftablesBackendTest, ObservePodReportsNamespaceTableAndDrift) {
-  absl::StatusOr<PodObservation> obs = backend().ObservePod("/run/netns/psnt-does-not-exist", PodRules{});
+  absl::StatusOr<PodObservation> obs =
+      backend().ObservePod("/run/netns/psnt-does-not-exist", PodRules{});
   ASSERT_TRUE(obs.ok()) << obs.status();
   EXPECT_FALSE(obs->namespace_exists);
   EXPECT_FALSE(obs->table_present);

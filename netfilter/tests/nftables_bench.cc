@@ -68,11 +68,11 @@ int Main(int argc, char** argv) {
     return SocketInNetns(fd->get(), AF_NETLINK, SOCK_RAW, NETLINK_NETFILTER).status();
   });
   ok = ok && Measure("netns socket, calling thread", n, [&](int) -> absl::Status {
-    auto fd = OpenNetns(pod->path());
-    if (!fd.ok()) return fd.status();
-    return SocketInNetnsOnCallingThread(fd->get(), AF_NETLINK, SOCK_RAW, NETLINK_NETFILTER)
-        .status();
-  });
+         auto fd = OpenNetns(pod->path());
+         if (!fd.ok()) return fd.status();
+         return SocketInNetnsOnCallingThread(fd->get(), AF_NETLINK, SOCK_RAW, NETLINK_NETFILTER)
+             .status();
+       });
   // Enrolment: each ApplyPod targets another pod's namespace.
   std::vector<testing::ScopedNetns> pods;
   for (int i = 0; i < 64; ++i) {
@@ -86,8 +86,8 @@ int Main(int argc, char** argv) {
   ok = ok && Measure("ApplyPod, 64 pods round-robin", n,
                      [&](int i) { return b.ApplyPod(pods[i % pods.size()].path(), rules); });
   ok = ok && Measure("ObservePod, 64 pods round-robin", n, [&](int i) {
-    return b.ObservePod(pods[i % pods.size()].path(), rules).status();
-  });
+         return b.ObservePod(pods[i % pods.size()].path(), rules).status();
+       });
   ok = ok && Measure("RemovePod, 64 pods round-robin", n,
                      [&](int i) { return b.RemovePod(pods[i % pods.size()].path()); });
   // The same namespace back to back: the kernel's deferred release of the previous transaction
@@ -96,11 +96,11 @@ int Main(int argc, char** argv) {
                      [&](int) { return b.ApplyPod(pod->path(), rules); });
   ok = ok && Measure("EnsureHost (unchanged)", n, [&](int) { return b.EnsureHost(HostRules{}); });
   ok = ok && Measure("UpdateHostMembers add v4+v6", n, [&](int i) {
-    auto v4 = IpAddress::V4({10, 1, static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)});
-    auto v6 = IpAddress::V6({0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                             static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)});
-    return b.UpdateHostMembers({v4, v6}, {});
-  });
+         auto v4 = IpAddress::V4({10, 1, static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)});
+         auto v6 = IpAddress::V6({0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                  static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)});
+         return b.UpdateHostMembers({v4, v6}, {});
+       });
   ok = ok && Measure("ObserveHost (n members)", 50,
                      [&](int) { return b.ObserveHost(HostRules{}).status(); });
   return ok ? 0 : 1;

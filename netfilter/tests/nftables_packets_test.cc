@@ -34,7 +34,9 @@ constexpr int kTimeoutMs = 3000;
 
 IpAddress Ip(const char* text) { return *IpAddress::Parse(text); }
 
-absl::Status Sh(const std::string& command) { return ::probesnat::netfilter::testing::Run(command); }
+absl::Status Sh(const std::string& command) {
+  return ::probesnat::netfilter::testing::Run(command);
+}
 
 sockaddr_storage SockAddr(const IpAddress& ip, uint16_t port, socklen_t* len) {
   sockaddr_storage ss{};
@@ -96,8 +98,8 @@ absl::StatusOr<UniqueFd> Connect(const ScopedNetns& from, const IpAddress& to, u
   if (!nsfd.ok()) {
     return nsfd.status();
   }
-  absl::StatusOr<UniqueFd> fd = SocketInNetns(nsfd->get(), to.is_v4() ? AF_INET : AF_INET6,
-                                              SOCK_STREAM | SOCK_NONBLOCK, 0);
+  absl::StatusOr<UniqueFd> fd =
+      SocketInNetns(nsfd->get(), to.is_v4() ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK, 0);
   if (!fd.ok()) {
     return fd.status();
   }
@@ -117,8 +119,8 @@ absl::StatusOr<UniqueFd> Connect(const ScopedNetns& from, const IpAddress& to, u
   socklen_t errlen = sizeof(err);
   ::getsockopt(fd->get(), SOL_SOCKET, SO_ERROR, &err, &errlen);
   if (err != 0) {
-    return absl::UnavailableError(absl::StrCat("connect to ", to.ToString(), ":", port, ": ",
-                                               std::strerror(err)));
+    return absl::UnavailableError(
+        absl::StrCat("connect to ", to.ToString(), ":", port, ": ", std::strerror(err)));
   }
   return fd;
 }
@@ -169,8 +171,10 @@ class PacketTest : public ::testing::Test {
                                       " sysctl -qw net.ipv6.conf.all.accept_dad=0"
                                       " net.ipv6.conf.default.accept_dad=0"));
     }
-    commands.push_back(absl::StrCat("ip -n ", n, " link add vpod type veth peer name eth0 netns ", p));
-    commands.push_back(absl::StrCat("ip -n ", n, " link add vout type veth peer name eth0 netns ", o));
+    commands.push_back(
+        absl::StrCat("ip -n ", n, " link add vpod type veth peer name eth0 netns ", p));
+    commands.push_back(
+        absl::StrCat("ip -n ", n, " link add vout type veth peer name eth0 netns ", o));
     for (const char* a : {"10.200.1.1/24 dev vpod", "fd00:1::1/64 dev vpod nodad",
                           "10.200.2.1/24 dev vout", "fd00:2::1/64 dev vout nodad"}) {
       commands.push_back(absl::StrCat("ip -n ", n, " addr add ", a));
@@ -207,7 +211,8 @@ class PacketTest : public ::testing::Test {
   void TearDown() override { backend_.reset(); }
 
   void Nft(const ScopedNetns& ns, const std::string& script) {
-    ASSERT_TRUE(Sh(absl::StrCat("ip netns exec ", ns.name(), " nft '", script, "'")).ok()) << script;
+    ASSERT_TRUE(Sh(absl::StrCat("ip netns exec ", ns.name(), " nft '", script, "'")).ok())
+        << script;
   }
 
   // The source address the pod sees for a connection from `from` to dst:port (one listener per
