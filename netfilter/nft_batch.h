@@ -24,9 +24,10 @@ class NftBatch {
  public:
   explicit NftBatch(uint32_t first_seq);
 
-  // Appends one message; `build_payload` fills in the attributes after the nfgenmsg header.
+  // Appends one message; `build_payload` fills in the attributes after the nfgenmsg header and
+  // must not write more than `max_bytes` in all.
   void Add(uint16_t nft_msg_type, uint16_t family, uint16_t nlm_flags, std::string label,
-           absl::FunctionRef<void(nlmsghdr*)> build_payload);
+           absl::FunctionRef<void(nlmsghdr*)> build_payload, size_t max_bytes);
 
   void AddTable(uint16_t nft_msg_type, uint16_t nlm_flags, const nftnl_table* table,
                 std::string label);
@@ -50,8 +51,6 @@ class NftBatch {
   absl::string_view Finish();
 
  private:
-  void Append(const nlmsghdr* nlh);
-
   uint32_t first_seq_;
   std::string bytes_;
   std::vector<std::string> labels_;

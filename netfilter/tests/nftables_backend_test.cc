@@ -376,6 +376,27 @@ TEST_F(NftablesBackendTest, UpdateHostMembersIsIdempotent) {
   EXPECT_EQ(snat_rules, 2u);
 }
 
+// Thousands of messages in one batch: every ack is read, none is lost.
+TEST_F(NftablesBackendTest, LargeMemberUpdatesAreOneTransactionEach) {
+  ASSERT_TRUE(backend().EnsureHost(HostRules{}).ok());
+  std::vector<IpAddress> many;
+  for (int i = 0; i < 2000; ++i) {
+    uint8_t hi = static_cast<uint8_t>(i >> 8), lo = static_cast<uint8_t>(i);
+    many.push_back(IpAddress::V4({10, 7, hi, lo}));
+    many.push_back(IpAddress::V6({0xfd, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, hi, lo}));
+  }
+  absl::Status st = backend().UpdateHostMembers(many, {});
+  ASSERT_TRUE(st.ok()) << st;
+  absl::StatusOr<HostObservation> obs = backend().ObserveHost(HostRules{});
+  ASSERT_TRUE(obs.ok()) << obs.status();
+  EXPECT_EQ(obs->members.size(), many.size());
+  st = backend().UpdateHostMembers({}, many);
+  ASSERT_TRUE(st.ok()) << st;
+  obs = backend().ObserveHost(HostRules{});
+  ASSERT_TRUE(obs.ok()) << obs.status();
+  EXPECT_TRUE(obs->members.empty());
+}
+
 TEST_F(NftablesBackendTest, UpdateHostMembersWithoutOurTableNamesTheSet) {
   absl::Status st = backend().UpdateHostMembers({Ip("10.4.0.1")}, {});
   EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << st;
