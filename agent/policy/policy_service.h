@@ -1,0 +1,25 @@
+#pragma once
+
+#include "agent/policy/snapshot_policy_gate.h"
+#include "probesnat/v1/probesnat.grpc.pb.h"
+
+namespace probesnat::policy {
+
+// probesnat.v1.Policy: ReplaceSnapshot loads manifests into `gate` (all or nothing: a manifest
+// that is not YAML/JSON is INVALID_ARGUMENT and the old snapshot stays; invalid objects are
+// skipped and listed in `problems`); Check is the gate's dry run.
+class PolicyServiceImpl final : public v1::Policy::Service {
+ public:
+  explicit PolicyServiceImpl(SnapshotPolicyGate* gate) : gate_(gate) {}
+
+  grpc::Status ReplaceSnapshot(grpc::ServerContext* context,
+                               const v1::ReplacePolicySnapshotRequest* request,
+                               v1::ReplacePolicySnapshotResponse* response) override;
+  grpc::Status Check(grpc::ServerContext* context, const v1::CheckRequest* request,
+                     v1::CheckResponse* response) override;
+
+ private:
+  SnapshotPolicyGate* gate_;
+};
+
+}  // namespace probesnat::policy

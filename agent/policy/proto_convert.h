@@ -1,0 +1,16 @@
+#pragma once
+
+#include "absl/status/statusor.h"
+#include "agent/policy/analysis.h"
+#include "agent/policy/model.h"
+#include "probesnat/v1/probesnat.pb.h"
+
+namespace probesnat::policy {
+
+// A v1::Pod as the engine sees it. Errors: missing namespace/name, an IP or container port that
+// does not parse. `probe_ports` (and the pod's own) become numeric probe targets.
+absl::StatusOr<Pod> PodFromProto(const v1::Pod& pod);
+
+v1::Finding FindingToProto(const Finding& finding);
+
+}  // namespace probesnat::policy
