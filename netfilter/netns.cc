@@ -42,6 +42,15 @@ absl::StatusOr<UniqueFd> OpenNetns(const std::string& path) {
   return fd;
 }
 
+absl::StatusOr<NetnsId> IdentifyNetns(int netns_fd) {
+  struct stat st {};
+  if (::fstat(netns_fd, &st) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot stat a network namespace handle: ", ErrnoText(errno)));
+  }
+  return NetnsId{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
+}
+
 absl::Status RunInNetns(int netns_fd, absl::FunctionRef<absl::Status()> fn) {
   absl::Status result;
   std::thread worker([&] {

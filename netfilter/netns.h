@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "absl/functional/function_ref.h"
@@ -13,6 +14,15 @@ namespace probesnat::netfilter {
 //   NOT_FOUND         nothing at path
 //   INVALID_ARGUMENT  path exists but is not a network namespace
 absl::StatusOr<UniqueFd> OpenNetns(const std::string& path);
+
+// Identity of a network namespace (device and inode of its nsfs file): equal for any two handles
+// of the same namespace.
+struct NetnsId {
+  uint64_t dev = 0;
+  uint64_t ino = 0;
+  bool operator==(const NetnsId&) const = default;
+};
+absl::StatusOr<NetnsId> IdentifyNetns(int netns_fd);
 
 // Runs `fn` on a dedicated thread that has entered the namespace `netns_fd`, and waits for it. The
 // calling thread never changes namespace. The worker returns to its original namespace before it ends;

@@ -1,7 +1,5 @@
 #include "netfilter/nft_socket_pool.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
@@ -28,17 +26,16 @@ absl::StatusOr<NftSocketPool::Lease> NftSocketPool::Acquire(const std::string& n
   if (!ns.ok()) {
     return ns.status();
   }
-  struct stat st {};
-  if (::fstat(ns->get(), &st) != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot stat network namespace ", netns_path));
+  absl::StatusOr<NetnsId> id = IdentifyNetns(ns->get());
+  if (!id.ok()) {
+    return id.status();
   }
-  std::pair<dev_t, ino_t> id{st.st_dev, st.st_ino};
   {
     std::lock_guard<std::mutex> lock(mu_);
     // Newest first: the most recently used socket is the least likely to be evicted meanwhile.
     for (auto it = idle_.rbegin(); it != idle_.rend(); ++it) {
-      if (it->netns_id == id) {
-        Lease lease{std::move(it->socket), id};
+      if (it->netns_id == *id) {
+        Lease lease{std::move(it->socket), *id};
         idle_.erase(std::next(it).base());
         return lease;
       }
@@ -49,7 +46,7 @@ absl::StatusOr<NftSocketPool::Lease> NftSocketPool::Acquire(const std::string& n
   if (!socket.ok()) {
     return socket.status();
   }
-  return Lease{*std::move(socket), id};
+  return Lease{*std::move(socket), *id};
 }
 
 void NftSocketPool::StartWorkerLocked() {

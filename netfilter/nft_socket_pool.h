@@ -1,7 +1,5 @@
 #pragma once
 
-#include <sys/types.h>
-
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -9,10 +7,10 @@
 #include <mutex>
 #include <string>
 #include <thread>
-#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "netfilter/netns.h"
 #include "netfilter/nft_socket.h"
 
 namespace probesnat::netfilter {
@@ -30,7 +28,7 @@ class NftSocketPool {
  public:
   struct Lease {
     NftSocket socket;
-    std::pair<dev_t, ino_t> netns_id;
+    NetnsId netns_id;
   };
 
   explicit NftSocketPool(std::chrono::milliseconds idle_ttl = std::chrono::milliseconds(1000),
@@ -48,7 +46,7 @@ class NftSocketPool {
 
  private:
   struct Idle {
-    std::pair<dev_t, ino_t> netns_id;
+    NetnsId netns_id;
     std::chrono::steady_clock::time_point since;
     NftSocket socket;
   };

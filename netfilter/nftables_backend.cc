@@ -38,7 +38,8 @@ std::string ElementLabel(const char* set_name, const IpAddress& key) {
 
 class NftablesBackend : public Backend {
  public:
-  explicit NftablesBackend(NftSocket host) : host_(std::move(host)) {}
+  NftablesBackend(NftSocket host, NetnsId host_netns)
+      : host_(std::move(host)), host_netns_(host_netns) {}
 
   absl::Status EnsureHost(const HostRules& rules) override {
     std::lock_guard<std::mutex> lock(host_mu_);
@@ -101,7 +102,7 @@ class NftablesBackend : public Backend {
   }
 
   absl::Status ApplyPod(const std::string& netns_path, const PodRules& rules) override {
-    absl::StatusOr<NftSocketPool::Lease> lease = pod_sockets_.Acquire(netns_path);
+    absl::StatusOr<NftSocketPool::Lease> lease = AcquirePod(netns_path);
     if (!lease.ok()) {
       return lease.status();
     }
@@ -114,7 +115,7 @@ class NftablesBackend : public Backend {
   }
 
   absl::Status RemovePod(const std::string& netns_path) override {
-    absl::StatusOr<NftSocketPool::Lease> lease = pod_sockets_.Acquire(netns_path);
+    absl::StatusOr<NftSocketPool::Lease> lease = AcquirePod(netns_path);
     if (absl::IsNotFound(lease.status())) {
       return absl::OkStatus();
     }
@@ -131,7 +132,7 @@ class NftablesBackend : public Backend {
   absl::StatusOr<PodObservation> ObservePod(const std::string& netns_path,
                                             const PodRules& rules) override {
     PodObservation obs;
-    absl::StatusOr<NftSocketPool::Lease> lease = pod_sockets_.Acquire(netns_path);
+    absl::StatusOr<NftSocketPool::Lease> lease = AcquirePod(netns_path);
     if (absl::IsNotFound(lease.status())) {
       return obs;
     }
@@ -151,6 +152,19 @@ class NftablesBackend : public Backend {
   }
 
  private:
+  // Our pod table and our host table have the same name: pod operations must never reach the
+  // host namespace (e.g. the namespace path of a hostNetwork pod).
+  absl::StatusOr<NftSocketPool::Lease> AcquirePod(const std::string& netns_path) {
+    absl::StatusOr<NftSocketPool::Lease> lease = pod_sockets_.Acquire(netns_path);
+    if (lease.ok() && lease->netns_id == host_netns_) {
+      pod_sockets_.Return(*std::move(lease));
+      return absl::InvalidArgumentError(
+          absl::StrCat("network namespace ", netns_path,
+                       " is the host network namespace; pod rules are never applied there"));
+    }
+    return lease;
+  }
+
   // A socket whose last exchange failed may hold unread answers: it is not reused.
   void Finish(NftSocketPool::Lease lease, const absl::Status& outcome) {
     if (outcome.ok()) {
@@ -182,30 +196,36 @@ class NftablesBackend : public Backend {
 
   std::mutex host_mu_;
   NftSocket host_;
+  const NetnsId host_netns_;
   NftSocketPool pod_sockets_;
 };
 
-}  // namespace
-
-absl::StatusOr<std::unique_ptr<Backend>> MakeNftablesBackend() {
-  absl::StatusOr<NftSocket> host = NftSocket::Open("host network namespace");
-  if (!host.ok()) {
-    return host.status();
-  }
-  return std::make_unique<NftablesBackend>(*std::move(host));
-}
-
-absl::StatusOr<std::unique_ptr<Backend>> MakeNftablesBackend(const std::string& host_netns_path) {
+absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const std::string& host_netns_path,
+                                                     std::string where) {
   absl::StatusOr<UniqueFd> ns = OpenNetns(host_netns_path);
   if (!ns.ok()) {
     return ns.status();
   }
-  absl::StatusOr<NftSocket> host =
-      NftSocket::OpenIn(ns->get(), absl::StrCat("host network namespace ", host_netns_path));
+  absl::StatusOr<NetnsId> id = IdentifyNetns(ns->get());
+  if (!id.ok()) {
+    return id.status();
+  }
+  absl::StatusOr<NftSocket> host = NftSocket::OpenIn(ns->get(), std::move(where));
   if (!host.ok()) {
     return host.status();
   }
-  return std::make_unique<NftablesBackend>(*std::move(host));
+  return std::make_unique<NftablesBackend>(*std::move(host), *id);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Backend>> MakeNftablesBackend() {
+  // The calling thread's namespace: the process's, unless the caller switched on purpose.
+  return MakeBackend("/proc/thread-self/ns/net", "host network namespace");
+}
+
+absl::StatusOr<std::unique_ptr<Backend>> MakeNftablesBackend(const std::string& host_netns_path) {
+  return MakeBackend(host_netns_path, absl::StrCat("host network namespace ", host_netns_path));
 }
 
 }  // namespace probesnat::netfilter

@@ -599,6 +599,20 @@ TEST_F(NftablesBackendTest, NamespacePathErrors) {
   ::unlink(regular);
 }
 
+// A hostNetwork pod's namespace path is the host's: our pod and host tables share a name, so pod
+// operations there would replace or delete the host table.
+TEST_F(NftablesBackendTest, PodOperationsRefuseTheHostNamespace) {
+  ASSERT_TRUE(backend().EnsureHost(HostRules{}).ok());
+  const std::string before = Nft(*host_, "-a list table inet probesnat");
+  absl::Status st = backend().ApplyPod(host_->path(), PodRules{});
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+  EXPECT_TRUE(absl::StrContains(st.message(), "is the host network namespace")) << st;
+  EXPECT_EQ(backend().RemovePod(host_->path()).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(backend().ObservePod(host_->path(), PodRules{}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Nft(*host_, "-a list table inet probesnat"), before);
+}
+
 // A table inet probesnat owned by another netlink socket (NFT_TABLE_F_OWNER): the kernel refuses
 // to let anyone else modify it.
 TEST_F(NftablesBackendTest, KernelRefusalIsUnavailableAndNamesTheObjectAndNamespace) {
