@@ -49,8 +49,28 @@ std::string ProbesnatTableText(const std::string& ns) {
   return NftTableText(ns, "inet", netfilter::kTableName);
 }
 
-bool ProbesnatTableMentions(const std::string& ns, const std::string& ip) {
-  return MentionsAddress(ProbesnatTableText(ns), ip);
+std::set<std::string> ParseSetElements(const std::string& nft_text) {
+  std::set<std::string> out;
+  const std::string kOpen = "elements = {";
+  for (size_t pos = nft_text.find(kOpen); pos != std::string::npos; pos = nft_text.find(kOpen, pos)) {
+    pos += kOpen.size();
+    size_t end = nft_text.find('}', pos);
+    if (end == std::string::npos) break;
+    for (absl::string_view item : absl::StrSplit(absl::string_view(nft_text).substr(pos, end - pos), ',')) {
+      item = absl::StripAsciiWhitespace(item);
+      if (!item.empty()) out.emplace(item);
+    }
+    pos = end;
+  }
+  return out;
+}
+
+std::set<std::string> ProbesnatSetElements(const std::string& ns) {
+  return ParseSetElements(ProbesnatTableText(ns));
+}
+
+bool ProbesnatSetHas(const std::string& ns, const std::string& ip) {
+  return ProbesnatSetElements(ns).count(ip) > 0;
 }
 
 }  // namespace probesnat::integration

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 
 #include "absl/status/status.h"
@@ -16,9 +17,12 @@ absl::StatusOr<bool> HasProbesnatTable(const std::string& ns);
 std::string NftTableText(const std::string& ns, const std::string& family, const std::string& name);
 // probesnat's table (inet) in `ns` as `nft list table` prints it; empty when absent.
 std::string ProbesnatTableText(const std::string& ns);
-// Whether `ip` appears as a whole address in probesnat's table in `ns` (i.e. is a set element there,
-// since the host table's rules name no pod address).
-bool ProbesnatTableMentions(const std::string& ns, const std::string& ip);
+// The elements of every set in probesnat's table in `ns` (the node's enrolled pod addresses).
+std::set<std::string> ProbesnatSetElements(const std::string& ns);
+// Whether `ip` is an element of one of probesnat's sets in `ns`.
+bool ProbesnatSetHas(const std::string& ns, const std::string& ip);
+// The elements of every "elements = { ... }" in `nft list` output.
+std::set<std::string> ParseSetElements(const std::string& nft_text);
 // Whether `text` contains `ip` as a whole address (not as the prefix of a longer one).
 bool MentionsAddress(const std::string& text, const std::string& ip);
 

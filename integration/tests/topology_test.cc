@@ -127,6 +127,11 @@ TEST(HarnessParsing, SplitTablesAndMentions) {
   EXPECT_FALSE(MentionsAddress(tables["table inet probesnat"], "10.244.1.1"));
   EXPECT_FALSE(MentionsAddress("10.244.1.100", "10.244.1.10"));
   EXPECT_FALSE(MentionsAddress("fd00:244:1::10a", "fd00:244:1::10"));
+  const std::set<std::string> elements = ParseSetElements(
+      "table inet probesnat {\n\tset pods_v4 {\n\t\ttype ipv4_addr\n\t\telements = { 10.244.1.10, 10.244.1.20,\n"
+      "\t\t\t     10.244.1.30 }\n\t}\n\tset pods_v6 {\n\t\ttype ipv6_addr\n\t}\n\tchain c {\n"
+      "\t\tip daddr @pods_v4 snat ip to 169.254.7.127\n\t}\n}\n");
+  EXPECT_EQ(elements, (std::set<std::string>{"10.244.1.10", "10.244.1.20", "10.244.1.30"}));
 }
 
 }  // namespace
