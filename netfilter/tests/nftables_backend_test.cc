@@ -272,6 +272,29 @@ TEST_F(NftablesBackendTest, EnsureHostLeavesAMatchingTableAlone) {
   EXPECT_EQ(Nft(*host_, "-a list table inet probesnat"), with_handles);
 }
 
+// An agent restart: a new backend adopts the tables the previous one left, without touching them.
+TEST_F(NftablesBackendTest, ANewBackendAdoptsExistingTablesUnchanged) {
+  ASSERT_TRUE(backend().EnsureHost(HostRules{}).ok());
+  ASSERT_TRUE(backend().UpdateHostMembers({Ip("10.6.0.1"), Ip("fd00:6::1")}, {}).ok());
+  ASSERT_TRUE(backend().ApplyPod(pod_->path(), PodRules{}).ok());
+  backend_.reset();
+  const std::string host_before = Nft(*host_, "-a list ruleset");
+  const std::string pod_before = Nft(*pod_, "-a list ruleset");
+
+  absl::StatusOr<std::unique_ptr<Backend>> restarted = MakeNftablesBackend(host_->path());
+  ASSERT_TRUE(restarted.ok()) << restarted.status();
+  absl::StatusOr<HostObservation> host = (*restarted)->ObserveHost(HostRules{});
+  ASSERT_TRUE(host.ok()) << host.status();
+  EXPECT_TRUE(host->rules_match);
+  EXPECT_EQ(host->members, (std::vector<IpAddress>{Ip("10.6.0.1"), Ip("fd00:6::1")}));
+  absl::StatusOr<PodObservation> pod = (*restarted)->ObservePod(pod_->path(), PodRules{});
+  ASSERT_TRUE(pod.ok()) << pod.status();
+  EXPECT_TRUE(pod->rules_match);
+  ASSERT_TRUE((*restarted)->EnsureHost(HostRules{}).ok());
+  EXPECT_EQ(Nft(*host_, "-a list ruleset"), host_before);
+  EXPECT_EQ(Nft(*pod_, "-a list ruleset"), pod_before);
+}
+
 TEST_F(NftablesBackendTest, ObserveHostReportsAbsentPresentDriftedAndMembers) {
   absl::StatusOr<HostObservation> obs = backend().ObserveHost(HostRules{});
   ASSERT_TRUE(obs.ok()) << obs.status();

@@ -83,6 +83,19 @@ int Main(int argc, char** argv) {
     }
     pods.push_back(*std::move(p));
   }
+  // Enrolment of a pod never seen before: no pooled socket, no table yet.
+  std::vector<testing::ScopedNetns> fresh;
+  for (int i = 0; i < 100; ++i) {
+    auto p = testing::ScopedNetns::Create("bf");
+    if (!p.ok()) {
+      std::fprintf(stderr, "cannot create namespaces\n");
+      return 1;
+    }
+    fresh.push_back(*std::move(p));
+  }
+  ok = ok && Measure("ApplyPod, first time, fresh netns", static_cast<int>(fresh.size()),
+                     [&](int i) { return b.ApplyPod(fresh[i].path(), rules); });
+  fresh.clear();
   ok = ok && Measure("ApplyPod, 64 pods round-robin", n,
                      [&](int i) { return b.ApplyPod(pods[i % pods.size()].path(), rules); });
   ok = ok && Measure("ObservePod, 64 pods round-robin", n, [&](int i) {
