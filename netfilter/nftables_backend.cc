@@ -201,6 +201,7 @@ class NftablesBackend : public Backend {
 };
 
 absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const std::string& host_netns_path,
+                                                     bool calling_thread_namespace,
                                                      std::string where) {
   absl::StatusOr<UniqueFd> ns = OpenNetns(host_netns_path);
   if (!ns.ok()) {
@@ -210,7 +211,10 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const std::string& host_net
   if (!id.ok()) {
     return id.status();
   }
-  absl::StatusOr<NftSocket> host = NftSocket::OpenIn(ns->get(), std::move(where));
+  // In its own namespace the agent needs no setns (nor CAP_SYS_ADMIN) for the host side.
+  absl::StatusOr<NftSocket> host = calling_thread_namespace
+                                       ? NftSocket::Open(std::move(where))
+                                       : NftSocket::OpenIn(ns->get(), std::move(where));
   if (!host.ok()) {
     return host.status();
   }
@@ -220,12 +224,13 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const std::string& host_net
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Backend>> MakeNftablesBackend() {
-  // The calling thread's namespace: the process's, unless the caller switched on purpose.
-  return MakeBackend("/proc/thread-self/ns/net", "host network namespace");
+  return MakeBackend("/proc/thread-self/ns/net", /*calling_thread_namespace=*/true,
+                     "host network namespace");
 }
 
 absl::StatusOr<std::unique_ptr<Backend>> MakeNftablesBackend(const std::string& host_netns_path) {
-  return MakeBackend(host_netns_path, absl::StrCat("host network namespace ", host_netns_path));
+  return MakeBackend(host_netns_path, /*calling_thread_namespace=*/false,
+                     absl::StrCat("host network namespace ", host_netns_path));
 }
 
 }  // namespace probesnat::netfilter
