@@ -46,8 +46,6 @@ bool Report::compatible() const {
 
 namespace {
 
-std::string PortList(const std::vector<int>& ports) { return absl::StrJoin(ports, ", "); }
-
 std::string BlockString(const IpBlock& b) {
   if (b.except.empty()) return b.cidr.ToString();
   std::vector<std::string> ex;
@@ -60,8 +58,12 @@ class Analyzer {
   Analyzer(const Evaluator& ev, const AnalysisOptions& opt) : ev_(ev), c_(ev.cluster()), opt_(opt) {
     probe4_ = Cidr::Host(opt.probe_v4);
     probe6_ = Cidr::Host(opt.probe_v6);
+    endpoints_.reserve(c_.pods.size());
+    for (int i = 0; i < static_cast<int>(c_.pods.size()); ++i) endpoints_.push_back(ev.PodEndpoint(i));
   }
 
+  // `enrolled`: mesh pods that are not subjects themselves (a subject's own analysis already
+  // covers every peer, the other subjects included).
   void Subject(int p, const std::vector<int>& enrolled) {
     IngressHbone(p, -1);
     EgressTowards(p);
@@ -83,15 +85,27 @@ class Analyzer {
       yaml[pol] = PolicyToYaml(ApplyEdit(c_.policies[pol], edit, addr));
       rep.fixes.push_back({c_.policies[pol].ns, c_.policies[pol].name, yaml[pol]});
     }
-    for (auto& [key, f] : findings_) {
-      f.fix_yaml = yaml[std::get<1>(key)];
+    for (auto& [key, pending] : findings_) {
+      Finding f = Render(key, pending);
+      f.fix_yaml = yaml[key.policy];
       rep.findings.push_back(std::move(f));
     }
     return rep;
   }
 
  private:
-  using Key = std::tuple<int, int, int, int, std::string>;  // kind, policy, dir, rule, subject
+  struct Key {
+    int kind, policy, dir, rule, subject, family;
+    auto operator<=>(const Key&) const = default;
+  };
+  // A finding being collected; rendered to words once complete.
+  struct Pending {
+    std::set<int> pods;                 // affected pods (by index)
+    std::vector<std::string> others;    // affected CIDRs
+    std::set<int> ports;                // the ports that work today
+    bool own_egress = false;            // HBONE_EGRESS of the subject's own policy
+    std::vector<std::string> isolating; // PROBE: the policies isolating the subject
+  };
 
   bool Usable(int pod) const {
     const Pod& p = c_.pods[pod];
@@ -101,6 +115,12 @@ class Analyzer {
   // TCP ports a rule's `ports` name for traffic to `dest` (named ports resolved on it).
   std::vector<int> TcpCandidates(const Rule& rule, const Pod& dest) const {
     std::vector<int> out;
+    TcpCandidates(rule, dest, &out);
+    return out;
+  }
+  void TcpCandidates(const Rule& rule, const Pod& dest, std::vector<int>* out_ptr) const {
+    std::vector<int>& out = *out_ptr;
+    out.clear();
     for (const PortSpec& ps : rule.ports) {
       if (ps.protocol != Protocol::kTCP || !ps.has_port) continue;
       if (ps.named.empty()) {
@@ -111,30 +131,10 @@ class Analyzer {
         if (cp.name == ps.named && cp.protocol == Protocol::kTCP) out.push_back(cp.port);
       }
     }
-    return out;
   }
 
-  Finding& Add(FindingKind kind, int pol, Direction d, int rule, const std::string& subject) {
-    Key key{static_cast<int>(kind), pol, static_cast<int>(d), rule, subject};
-    auto [it, inserted] = findings_.try_emplace(key);
-    Finding& f = it->second;
-    if (inserted) {
-      f.severity = Severity::kError;
-      f.kind = kind;
-      f.subject = subject;
-      f.policy_namespace = c_.policies[pol].ns;
-      f.policy_name = c_.policies[pol].name;
-      f.rule_index = rule;
-      f.direction = d;
-    }
-    return f;
-  }
-
-  void AddPeer(Finding& f, const std::string& peer) {
-    if (std::find(f.affected_peers.begin(), f.affected_peers.end(), peer) ==
-        f.affected_peers.end()) {
-      f.affected_peers.push_back(peer);
-    }
+  Pending& Add(FindingKind kind, int pol, Direction d, int rule, int subject, int family = 0) {
+    return findings_[Key{static_cast<int>(kind), pol, static_cast<int>(d), rule, subject, family}];
   }
 
   // Blocks that hold no pod that could tunnel: the probe addresses and link-local ranges.
@@ -182,7 +182,12 @@ class Analyzer {
   // tunnel port. `only_src` >= 0 restricts the peers to that pod.
   void IngressHbone(int dst, int only_src) {
     const Pod& dp = c_.pods[dst];
-    const Endpoint de = ev_.PodEndpoint(dst);
+    const Endpoint& de = endpoints_[dst];
+    // Per source pod: -1 unknown, 0/1 whether dst's ingress already allows it on the tunnel port.
+    std::vector<int8_t>& tunnel_ok = tunnel_ok_;
+    tunnel_ok.assign(only_src >= 0 ? 0 : c_.pods.size(), -1);
+    int8_t single_ok = -1;
+    const int n = static_cast<int>(c_.pods.size());
     for (int pol : ev_.PoliciesSelecting(dst, Direction::kIngress)) {
       const std::vector<Rule>& rules = c_.policies[pol].ingress;
       for (int r = 0; r < static_cast<int>(rules.size()); ++r) {
@@ -190,43 +195,41 @@ class Analyzer {
         if (Evaluator::PortsMatch(rule.ports, &dp, opt_.tunnel_port, Protocol::kTCP)) continue;
         std::vector<int> ports = TcpCandidates(rule, dp);
         if (ports.empty()) continue;
-        std::vector<std::string> affected;
-        const int n = static_cast<int>(c_.pods.size());
+        std::vector<int> affected;
+        std::vector<std::string> others;
         for (int s = only_src >= 0 ? only_src : 0; s < (only_src >= 0 ? only_src + 1 : n); ++s) {
           if (s == dst || !Usable(s)) continue;
-          Endpoint se = ev_.PodEndpoint(s);
+          const Endpoint& se = endpoints_[s];
           IpFamily fam = ev_.ChooseFamily(se, de);
           if (!ev_.RulePeerMatches(pol, Direction::kIngress, r, se, fam)) continue;
-          if (ev_.Allowed(dst, Direction::kIngress, se, opt_.tunnel_port, Protocol::kTCP, fam)) {
-            continue;
+          int8_t& ok = only_src >= 0 ? single_ok : tunnel_ok[s];
+          if (ok < 0) {
+            ok = ev_.Allowed(dst, Direction::kIngress, se, opt_.tunnel_port, Protocol::kTCP, fam);
           }
+          if (ok) continue;
           bool reaches = std::any_of(ports.begin(), ports.end(), [&](int port) {
             return ev_.Allowed(s, Direction::kEgress, de, port, Protocol::kTCP, fam);
           });
-          if (reaches) affected.push_back(c_.pods[s].Key());
+          if (reaches) affected.push_back(s);
         }
         if (only_src < 0 && rule.peers.empty() && !TunnelCoversEveryone(dst)) {
           // No `from`: every source, in or out of the snapshot, may use these ports.
-          if (dp.ips.empty() || dp.HasFamily(IpFamily::kV4)) affected.push_back("0.0.0.0/0");
-          if (dp.HasFamily(IpFamily::kV6)) affected.push_back("::/0");
+          if (dp.ips.empty() || dp.HasFamily(IpFamily::kV4)) others.push_back("0.0.0.0/0");
+          if (dp.HasFamily(IpFamily::kV6)) others.push_back("::/0");
         }
         if (only_src < 0) {
           for (const Peer& peer : rule.peers) {
             if (!peer.ip_block || ProbeOnly(*peer.ip_block)) continue;
-            if (!TunnelCoversBlock(dst, *peer.ip_block)) affected.push_back(BlockString(*peer.ip_block));
+            if (!TunnelCoversBlock(dst, *peer.ip_block)) others.push_back(BlockString(*peer.ip_block));
           }
         }
-        if (affected.empty()) continue;
-        Finding& f = Add(FindingKind::kHboneIngress, pol, Direction::kIngress, r, dp.Key());
-        for (const std::string& a : affected) AddPeer(f, a);
-        std::sort(ports.begin(), ports.end());
-        ports.erase(std::unique(ports.begin(), ports.end()), ports.end());
-        f.message = absl::StrCat(
-            "NetworkPolicy ", c_.policies[pol].Key(), " ingress rule ", r, " lets ",
-            f.affected_peers.size(), " peer(s) reach ", dp.Key(), " on TCP ", PortList(ports),
-            " but not on TCP ", opt_.tunnel_port, ". In the mesh, their connections arrive as "
-            "HBONE tunnels on TCP ", opt_.tunnel_port, " from the same source IPs and will be "
-            "dropped. Fix: add ", opt_.tunnel_port, "/TCP to this rule's ports.");
+        if (affected.empty() && others.empty()) continue;
+        Pending& f = Add(FindingKind::kHboneIngress, pol, Direction::kIngress, r, dst);
+        f.pods.insert(affected.begin(), affected.end());
+        for (std::string& o : others) {
+          if (std::find(f.others.begin(), f.others.end(), o) == f.others.end()) f.others.push_back(o);
+        }
+        f.ports.insert(ports.begin(), ports.end());
         edits_[pol].tunnel_port_rules[0].insert(r);
       }
     }
@@ -235,38 +238,30 @@ class Analyzer {
   // HBONE from `src` to `dst`: if `src` is egress-isolated and may reach `dst` today on some TCP
   // port, it must be allowed to reach `dst` on the tunnel port.
   void EgressHbone(int src, int dst, int subject) {
-    if (ev_.PoliciesSelecting(src, Direction::kEgress).empty()) return;
-    const Endpoint se = ev_.PodEndpoint(src);
-    const Endpoint de = ev_.PodEndpoint(dst);
+    const std::vector<int>& policies = ev_.PoliciesSelecting(src, Direction::kEgress);
+    if (policies.empty()) return;
+    const Endpoint& se = endpoints_[src];
+    const Endpoint& de = endpoints_[dst];
     IpFamily fam = ev_.ChooseFamily(se, de);
     if (ev_.Allowed(src, Direction::kEgress, de, opt_.tunnel_port, Protocol::kTCP, fam)) return;
     const Pod& dp = c_.pods[dst];
-    for (int pol : ev_.PoliciesSelecting(src, Direction::kEgress)) {
+    for (int pol : policies) {
       const std::vector<Rule>& rules = c_.policies[pol].egress;
       for (int r = 0; r < static_cast<int>(rules.size()); ++r) {
         if (!ev_.RulePeerMatches(pol, Direction::kEgress, r, de, fam)) continue;
-        std::vector<int> ports = TcpCandidates(rules[r], dp);
-        std::vector<int> working;
-        for (int port : ports) {
+        std::vector<int>& working = working_;
+        working.clear();
+        TcpCandidates(rules[r], dp, &candidates_);
+        for (int port : candidates_) {
           if (ev_.Allowed(dst, Direction::kIngress, se, port, Protocol::kTCP, fam)) {
             working.push_back(port);
           }
         }
         if (working.empty()) continue;
-        std::sort(working.begin(), working.end());
-        working.erase(std::unique(working.begin(), working.end()), working.end());
-        const std::string& subj = c_.pods[subject].Key();
-        Finding& f = Add(FindingKind::kHboneEgress, pol, Direction::kEgress, r, subj);
-        const std::string peer = subject == src ? dp.Key() : c_.pods[src].Key();
-        AddPeer(f, peer);
-        f.message = absl::StrCat(
-            "NetworkPolicy ", c_.policies[pol].Key(), " egress rule ", r, " lets ",
-            subject == src ? subj : absl::StrCat(f.affected_peers.size(), " pod(s)"), " reach ",
-            subject == src ? absl::StrCat(f.affected_peers.size(), " enrolled pod(s)") : subj,
-            " on TCP ", PortList(working), " but not on TCP ", opt_.tunnel_port,
-            ". In the mesh that traffic is tunnelled (HBONE) to TCP ", opt_.tunnel_port,
-            " of the destination and will be dropped. Fix: add ", opt_.tunnel_port,
-            "/TCP to this rule's ports.");
+        Pending& f = Add(FindingKind::kHboneEgress, pol, Direction::kEgress, r, subject);
+        f.own_egress = subject == src;
+        f.pods.insert(subject == src ? dst : src);
+        f.ports.insert(working.begin(), working.end());
         edits_[pol].tunnel_port_rules[1].insert(r);
       }
     }
@@ -308,23 +303,63 @@ class Analyzer {
         }
       }
       if (missing.empty()) continue;
-      Finding& f = Add(FindingKind::kProbeIngress, chosen, Direction::kIngress, -1,
-                       absl::StrCat(pod.Key(), fam == IpFamily::kV4 ? "" : " "));
-      f.subject = pod.Key();
-      f.cni_dependent = true;
-      AddPeer(f, Cidr::Host(probe).ToString());
-      f.message = absl::StrCat(
-          pod.Key(), " is ingress-isolated by ", absl::StrJoin(names, ", "),
-          " and no rule allows the probe address ", probe.ToString(), " on TCP ",
-          PortList(missing), ". In the mesh, kubelet probes are SNATed to that link-local "
-          "address; some CNIs exempt node traffic from NetworkPolicy, but the SNATed source no "
-          "longer looks like the node, so most CNIs will drop the probes and the pod will turn "
-          "unready. Fix: allow ipBlock ", Cidr::Host(probe).ToString(), " on those ports (added to ",
-          c_.policies[chosen].Key(), ").");
+      Pending& f = Add(FindingKind::kProbeIngress, chosen, Direction::kIngress, -1, p,
+                       fam == IpFamily::kV4 ? 4 : 6);
+      f.others = {Cidr::Host(probe).ToString()};
+      f.ports.insert(missing.begin(), missing.end());
+      f.isolating = names;
       PolicyEdit& e = edits_[chosen];
       e.probe_ports.insert(missing.begin(), missing.end());
       (fam == IpFamily::kV4 ? e.probe_v4 : e.probe_v6) = true;
     }
+  }
+
+  Finding Render(const Key& key, const Pending& p) const {
+    Finding f;
+    f.severity = Severity::kError;
+    f.kind = static_cast<FindingKind>(key.kind);
+    f.subject = c_.pods[key.subject].Key();
+    const NetworkPolicy& pol = c_.policies[key.policy];
+    f.policy_namespace = pol.ns;
+    f.policy_name = pol.name;
+    f.rule_index = key.rule;
+    f.direction = key.dir == 0 ? Direction::kIngress : Direction::kEgress;
+    for (int pod : p.pods) f.affected_peers.push_back(c_.pods[pod].Key());
+    f.affected_peers.insert(f.affected_peers.end(), p.others.begin(), p.others.end());
+    const std::string ports = absl::StrJoin(p.ports, ", ");
+    const int tunnel = opt_.tunnel_port;
+    switch (f.kind) {
+      case FindingKind::kHboneIngress:
+        f.message = absl::StrCat(
+            "NetworkPolicy ", pol.Key(), " ingress rule ", key.rule, " lets ",
+            f.affected_peers.size(), " peer(s) reach ", f.subject, " on TCP ", ports,
+            " but not on TCP ", tunnel, ". In the mesh their connections arrive as HBONE tunnels "
+            "on TCP ", tunnel, " from the same source IPs and will be dropped. Fix: add ", tunnel,
+            "/TCP to this rule's ports.");
+        break;
+      case FindingKind::kHboneEgress:
+        f.message = absl::StrCat(
+            "NetworkPolicy ", pol.Key(), " egress rule ", key.rule, " lets ",
+            p.own_egress ? f.subject : absl::StrCat(f.affected_peers.size(), " pod(s)"),
+            " reach ",
+            p.own_egress ? absl::StrCat(f.affected_peers.size(), " enrolled pod(s)") : f.subject,
+            " on TCP ", ports, " but not on TCP ", tunnel,
+            ". In the mesh that traffic is tunnelled (HBONE) to TCP ", tunnel,
+            " of the destination and will be dropped. Fix: add ", tunnel,
+            "/TCP to this rule's ports.");
+        break;
+      case FindingKind::kProbeIngress:
+        f.cni_dependent = true;
+        f.message = absl::StrCat(
+            f.subject, " is ingress-isolated by ", absl::StrJoin(p.isolating, ", "),
+            " and no rule allows the probe address ", p.others[0], " on TCP ", ports,
+            ". In the mesh, kubelet probes are SNATed to that link-local address. Some CNIs "
+            "exempt node traffic from NetworkPolicy, but the SNATed source no longer looks like "
+            "the node, so most CNIs will drop the probes and the pod will turn unready. Fix: "
+            "allow ipBlock ", p.others[0], " on those ports (a rule added to ", pol.Key(), ").");
+        break;
+    }
+    return f;
   }
 
   const Evaluator& ev_;
@@ -333,7 +368,10 @@ class Analyzer {
   Cidr probe4_, probe6_;
   Cidr link_local4_ = *Cidr::Parse("169.254.0.0/16");
   Cidr link_local6_ = *Cidr::Parse("fe80::/10");
-  std::map<Key, Finding> findings_;
+  std::vector<Endpoint> endpoints_;
+  std::vector<int> candidates_, working_;  // scratch buffers of EgressHbone
+  std::vector<int8_t> tunnel_ok_;          // scratch buffer of IngressHbone
+  std::map<Key, Pending> findings_;
   std::map<int, PolicyEdit> edits_;
 };
 
@@ -344,9 +382,10 @@ Report Analyze(const Evaluator& evaluator, const std::vector<int>& subjects,
   const Cluster& c = evaluator.cluster();
   std::set<int> all(enrolled.begin(), enrolled.end());
   all.insert(subjects.begin(), subjects.end());
-  std::vector<int> mesh;
+  const std::set<int> subject_set(subjects.begin(), subjects.end());
+  std::vector<int> mesh;  // enrolled pods that are not subjects
   for (int i : all) {
-    if (!c.pods[i].host_network) mesh.push_back(i);
+    if (!c.pods[i].host_network && !subject_set.count(i)) mesh.push_back(i);
   }
   Analyzer a(evaluator, options);
   std::vector<std::string> names, notes;

@@ -29,6 +29,11 @@ Evaluator::Evaluator(Cluster cluster, EvalOptions options)
     }
     for (const Ip& ip : pod.host_ips) node_by_ip_.emplace(ip, pod.node_name);
   }
+  pod_addr_.resize(n_pods);
+  for (size_t i = 0; i < n_pods; ++i) {
+    pod_addr_[i][0] = cluster_.pods[i].IpOfFamily(IpFamily::kV4);
+    pod_addr_[i][1] = cluster_.pods[i].IpOfFamily(IpFamily::kV6);
+  }
   selecting_[0].resize(n_pods);
   selecting_[1].resize(n_pods);
   compiled_.resize(cluster_.policies.size());
@@ -119,7 +124,7 @@ std::optional<Ip> Evaluator::AddressOf(const Endpoint& e, IpFamily family) const
     if (e.ip->family() == family) return e.ip;
     return std::nullopt;
   }
-  if (e.pod >= 0) return cluster_.pods[e.pod].IpOfFamily(family);
+  if (e.pod >= 0) return pod_addr_[e.pod][family == IpFamily::kV4 ? 0 : 1];
   return std::nullopt;
 }
 
@@ -128,8 +133,8 @@ IpFamily Evaluator::ChooseFamily(const Endpoint& from, const Endpoint& to) const
   if (to.ip) return to.ip->family();
   auto viable = [&](const Endpoint& e, IpFamily f) {
     if (e.pod < 0) return true;
-    const Pod& p = cluster_.pods[e.pod];
-    return p.ips.empty() || p.HasFamily(f);
+    const auto& a = pod_addr_[e.pod];
+    return (!a[0] && !a[1]) || a[f == IpFamily::kV4 ? 0 : 1].has_value();
   };
   if (viable(from, IpFamily::kV4) && viable(to, IpFamily::kV4)) return IpFamily::kV4;
   if (viable(from, IpFamily::kV6) && viable(to, IpFamily::kV6)) return IpFamily::kV6;
@@ -175,8 +180,9 @@ bool Evaluator::RuleAllows(int policy, Direction d, int rule, const Endpoint& ot
                            int port, Protocol protocol, IpFamily family) const {
   const Rule& r = cluster_.policies[policy].Rules(d)[rule];
   const Pod* dest = dest_pod >= 0 ? &cluster_.pods[dest_pod] : nullptr;
-  return PortsMatch(r.ports, dest, port, protocol) &&
-         RulePeerMatches(policy, d, rule, other, family);
+  // The peer test is a bit lookup for selector peers; named ports compare strings.
+  return RulePeerMatches(policy, d, rule, other, family) &&
+         PortsMatch(r.ports, dest, port, protocol);
 }
 
 std::string Evaluator::NodeOf(const Endpoint& e) const {

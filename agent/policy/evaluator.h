@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <map>
 #include <optional>
 #include <string>
@@ -102,6 +103,8 @@ class Evaluator {
   std::map<Ip, std::string> node_by_ip_;
   std::vector<std::vector<int>> selecting_[2];  // per direction, per pod: policy indices
   std::vector<CompiledPolicy> compiled_;
+  // Per pod: its address of each family (index 0 IPv4, 1 IPv6), cached for the hot paths.
+  std::vector<std::array<std::optional<Ip>, 2>> pod_addr_;
 };
 
 }  // namespace probesnat::policy

@@ -102,7 +102,7 @@ TEST_F(AnalysisTest, DenyAllBlocksProbesOnlyAndTheFixAllowsTheProbeAddress) {
   EXPECT_TRUE(f.cni_dependent);
   EXPECT_EQ(f.rule_index, -1);
   EXPECT_THAT(f.affected_peers, ElementsAre("169.254.7.127/32"));
-  EXPECT_THAT(f.message, HasSubstr("some CNIs exempt node traffic"));
+  EXPECT_THAT(f.message, HasSubstr("Some CNIs exempt node traffic"));
   EXPECT_THAT(f.fix_yaml, HasSubstr("cidr: 169.254.7.127/32"));
   EXPECT_THAT(f.fix_yaml, HasSubstr("port: 8080"));  // the readiness probe's named port
   EXPECT_THAT(f.fix_yaml, ::testing::Not(HasSubstr("fd16")));  // IPv4-only pod
