@@ -163,8 +163,19 @@ absl::Status NftSocket::Commit(NftBatch& batch) {
     int len = static_cast<int>(n);
     for (const auto* nlh = reinterpret_cast<const nlmsghdr*>(rx_.data()); mnl_nlmsg_ok(nlh, len);
          nlh = mnl_nlmsg_next(nlh, &len)) {
-      if (nlh->nlmsg_type != NLMSG_ERROR || nlh->nlmsg_seq < first ||
-          nlh->nlmsg_seq >= first + count) {
+      if (nlh->nlmsg_type != NLMSG_ERROR) {
+        continue;
+      }
+      if (nlh->nlmsg_seq == batch.first_seq()) {
+        // The batch as a whole was refused (BEGIN carries the batch's own sequence number).
+        const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
+        if (err->error != 0) {
+          refusals.push_back(absl::StrCat("the transaction: ", ErrnoText(-err->error)));
+          pending = 0;
+        }
+        continue;
+      }
+      if (nlh->nlmsg_seq < first || nlh->nlmsg_seq >= first + count) {
         continue;
       }
       size_t index = nlh->nlmsg_seq - first;
