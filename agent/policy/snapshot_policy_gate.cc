@@ -59,6 +59,11 @@ void SnapshotPolicyGate::RemoveEnrolled(const std::string& uid) {
   enrolled_.erase(uid);
 }
 
+void SnapshotPolicyGate::SetEnrolledSource(std::function<std::vector<v1::Pod>()> source) {
+  absl::MutexLock lock(&mu_);
+  enrolled_source_ = std::move(source);
+}
+
 std::vector<v1::Finding> SnapshotPolicyGate::Check(const v1::Pod& pod) const {
   absl::StatusOr<std::vector<v1::Finding>> r = CheckPod(pod, {});
   if (!r.ok()) return {};  // the daemon validates pods before it asks
@@ -75,14 +80,18 @@ absl::StatusOr<std::vector<v1::Finding>> SnapshotPolicyGate::CheckPod(
   }
   std::shared_ptr<const Cluster> snapshot;
   std::vector<v1::Pod> enrolled;
+  std::function<std::vector<v1::Pod>()> source;
   {
     absl::MutexLock lock(&mu_);
     snapshot = snapshot_;
-    for (const auto& [uid, p] : enrolled_) {
-      if (uid != pod.uid() || pod.uid().empty()) enrolled.push_back(p);
-    }
+    for (const auto& [uid, p] : enrolled_) enrolled.push_back(p);
+    source = enrolled_source_;
   }
   if (snapshot == nullptr) return std::vector<v1::Finding>{};
+  if (source) {
+    std::vector<v1::Pod> more = source();  // outside the lock: it may take the caller's locks
+    enrolled.insert(enrolled.end(), more.begin(), more.end());
+  }
   Cluster cluster = *snapshot;
   std::vector<std::string> enrolled_keys;
   for (const v1::Pod& p : enrolled) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -30,6 +31,9 @@ class SnapshotPolicyGate : public agent::PolicyGate {
   void SetEnrolled(const std::vector<v1::Pod>& pods);
   void AddEnrolled(const v1::Pod& pod);
   void RemoveEnrolled(const std::string& uid);
+  // Where the daemon's enrolled pods come from (e.g. its reconciler's List), asked on every Check
+  // in addition to the set above; must not call back into the gate. Empty function: none.
+  void SetEnrolledSource(std::function<std::vector<v1::Pod>()> source);
 
   std::vector<v1::Finding> Check(const v1::Pod& pod) const override;
   // As Check, with extra probe ports; errors when the pod does not convert (bad IP, port).
@@ -42,6 +46,7 @@ class SnapshotPolicyGate : public agent::PolicyGate {
   mutable absl::Mutex mu_;
   std::shared_ptr<const Cluster> snapshot_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, v1::Pod> enrolled_ ABSL_GUARDED_BY(mu_);
+  std::function<std::vector<v1::Pod>()> enrolled_source_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace probesnat::policy
