@@ -10,6 +10,8 @@
 #include "agent/daemon/daemon_config.h"
 #include "agent/daemon/log_format.h"
 #include "agent/daemon/logging.h"
+#include "agent/policy/policy_service.h"
+#include "agent/policy/snapshot_policy_gate.h"
 #include "spdlog/spdlog.h"
 #ifdef PROBESNAT_HAVE_NFTABLES_BACKEND
 #include "netfilter/nftables_backend.h"
@@ -71,14 +73,30 @@ int main(int argc, char** argv) {
   }
   DaemonDeps deps;
   deps.backend = backend->get();
+  // The NetworkPolicy engine: the gate Enroll/Sync consult, and the probesnat.v1.Policy service.
+  probesnat::policy::AnalysisOptions policy_options;
+  policy_options.probe_v4 = *probesnat::policy::Ip::Parse(config.probe_v4.ToString());
+  policy_options.probe_v6 = *probesnat::policy::Ip::Parse(config.probe_v6.ToString());
+  policy_options.tunnel_port = config.tunnel_port;
+  probesnat::policy::SnapshotPolicyGate policy_gate(policy_options);
+  probesnat::policy::PolicyServiceImpl policy_service(&policy_gate);
+  deps.policy_gate = &policy_gate;
+  deps.extra_services.push_back(&policy_service);
   absl::StatusOr<std::unique_ptr<Daemon>> daemon = Daemon::Start(config, std::move(deps));
   if (!daemon.ok()) {
     spdlog::error("cannot start: {}", daemon.status().message());
     return kExitStartupError;
   }
+  // Pods already enrolled are HBONE destinations for the egress analysis of the next one.
+  policy_gate.SetEnrolledSource([d = daemon->get()] {
+    std::vector<probesnat::v1::Pod> pods;
+    for (const probesnat::v1::PodStatus& s : d->reconciler().List()) pods.push_back(s.pod());
+    return pods;
+  });
   int sig = 0;
   sigwait(&stop_signals, &sig);
   spdlog::info("received {}, shutting down", strsignal(sig));
   (*daemon)->Stop();
+  policy_gate.SetEnrolledSource(nullptr);
   return 0;
 }
