@@ -16,6 +16,8 @@ Daemon::Daemon(const DaemonConfig& config, DaemonDeps deps)
   reconciler_ = std::make_unique<Reconciler>(*deps_.backend, options, events_);
   EnrollmentServiceOptions service;
   service.validation.allowed_netns_roots = config_.allowed_netns_roots;
+  service.validation.probe_addresses = {config_.probe_v4, config_.probe_v6};
+  service.validation.check_netns = deps_.check_netns;
   service.policy_mode = config_.policy_mode;
   service.policy_gate = deps_.policy_gate;
   enrollment_ = std::make_unique<EnrollmentService>(*reconciler_, service);

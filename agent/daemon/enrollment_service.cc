@@ -70,16 +70,22 @@ grpc::Status EnrollmentService::Unenroll(grpc::ServerContext* ctx, const v1::Une
                                          v1::UnenrollResponse* resp) {
   Stopwatch watch;
   absl::Status valid = ValidateUid("uid", req->uid());
-  absl::StatusOr<bool> was_enrolled =
-      valid.ok() ? reconciler_.Unenroll(req->uid()) : absl::StatusOr<bool>(valid);
-  const absl::Status& st = was_enrolled.status();
-  spdlog::log(
-      st.ok() ? spdlog::level::info : spdlog::level::warn,
-      "unenroll uid={} result={} latency={}us{}{}", req->uid(),
-      st.ok() ? (*was_enrolled ? "REMOVED" : "NOT_ENROLLED") : absl::StatusCodeToString(st.code()),
-      watch.micros(), st.ok() ? "" : " error=", st.message());
-  if (!st.ok()) return ToGrpcStatus(st);
-  resp->set_was_enrolled(*was_enrolled);
+  absl::StatusOr<std::optional<v1::Pod>> removed =
+      valid.ok() ? reconciler_.Unenroll(req->uid()) : absl::StatusOr<std::optional<v1::Pod>>(valid);
+  const absl::Status& st = removed.status();
+  if (!st.ok()) {
+    spdlog::warn("unenroll uid={} result={} latency={}us error={}", req->uid(),
+                 absl::StatusCodeToString(st.code()), watch.micros(), st.message());
+    return ToGrpcStatus(st);
+  }
+  if (removed->has_value()) {
+    const v1::Pod& pod = **removed;
+    spdlog::info("unenroll uid={} pod={}/{} ips={} netns={} result=REMOVED latency={}us", pod.uid(),
+                 pod.namespace_(), pod.name(), Ips(pod), pod.netns_path(), watch.micros());
+  } else {
+    spdlog::info("unenroll uid={} result=NOT_ENROLLED latency={}us", req->uid(), watch.micros());
+  }
+  resp->set_was_enrolled(removed->has_value());
   return grpc::Status::OK;
 }
 

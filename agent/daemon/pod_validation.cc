@@ -117,7 +117,7 @@ bool IsValidPortName(absl::string_view name) {
 
 }  // namespace
 
-absl::Status CheckNetnsWithKernel(const std::string& path) {
+absl::Status CheckIsNetns(const std::string& path) {
   // stat() first: opening a FIFO or a device someone put under an allowed root could block or act.
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
@@ -132,6 +132,24 @@ absl::Status CheckNetnsWithKernel(const std::string& path) {
   }
   absl::StatusOr<netfilter::UniqueFd> fd = netfilter::OpenNetns(path);
   return fd.status();
+}
+
+absl::Status CheckNetnsWithKernel(const std::string& path) {
+  if (absl::Status st = CheckIsNetns(path); !st.ok()) return st;
+  // Every thread of the agent stays in the namespace it started in (netfilter::RunInNetns).
+  static const absl::StatusOr<netfilter::NetnsId> own = []() -> absl::StatusOr<netfilter::NetnsId> {
+    absl::StatusOr<netfilter::UniqueFd> fd = netfilter::OpenNetns("/proc/thread-self/ns/net");
+    if (!fd.ok()) return fd.status();
+    return netfilter::IdentifyNetns(fd->get());
+  }();
+  absl::StatusOr<netfilter::UniqueFd> fd = netfilter::OpenNetns(path);
+  if (!fd.ok()) return fd.status();
+  absl::StatusOr<netfilter::NetnsId> id = netfilter::IdentifyNetns(fd->get());
+  if (own.ok() && id.ok() && *id == *own) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, " is the agent's own (host) network namespace; hostNetwork pods cannot be enrolled"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ValidateUid(absl::string_view field, const std::string& uid) {
@@ -181,7 +199,8 @@ absl::Status ValidateDns1123Subdomain(absl::string_view field, const std::string
 }
 
 absl::StatusOr<std::vector<IpAddress>> ValidatePodIps(
-    absl::string_view field, const google::protobuf::RepeatedPtrField<std::string>& ips) {
+    absl::string_view field, const google::protobuf::RepeatedPtrField<std::string>& ips,
+    const std::vector<IpAddress>& probe_addresses) {
   if (ips.empty()) {
     return FieldError(field, "at least one IP address is required");
   }
@@ -198,6 +217,11 @@ absl::StatusOr<std::vector<IpAddress>> ValidatePodIps(
     }
     if (std::string reason = UnusablePodAddressReason(*ip); !reason.empty()) {
       return FieldError(item, absl::StrCat(ips[i], " ", reason));
+    }
+    if (std::find(probe_addresses.begin(), probe_addresses.end(), *ip) != probe_addresses.end()) {
+      return FieldError(item, absl::StrCat(ips[i],
+                                           " is the probe SNAT address; traffic from the pod would "
+                                           "pass as kubelet probes"));
     }
     for (int j = 0; j < static_cast<int>(parsed.size()); ++j) {
       if (parsed[j] == *ip) {
@@ -258,7 +282,8 @@ absl::StatusOr<DesiredPod> ValidatePod(absl::string_view field, const v1::Pod& p
     return st;
   }
   if (absl::Status st = ValidateDns1123Subdomain(sub("name"), pod.name()); !st.ok()) return st;
-  absl::StatusOr<std::vector<IpAddress>> ips = ValidatePodIps(sub("ips"), pod.ips());
+  absl::StatusOr<std::vector<IpAddress>> ips =
+      ValidatePodIps(sub("ips"), pod.ips(), options.probe_addresses);
   if (!ips.ok()) return ips.status();
   for (int i = 0; i < pod.container_ports_size(); ++i) {
     const v1::ContainerPort& cp = pod.container_ports(i);

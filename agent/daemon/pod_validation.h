@@ -12,9 +12,12 @@
 
 namespace probesnat::daemon {
 
-// Checks that `path` names an existing network namespace. Returns NOT_FOUND when nothing is there
-// and INVALID_ARGUMENT when it is something else. The default opens it with netfilter::OpenNetns.
+// Checks that `path` names a network namespace a pod may be enrolled in. Returns NOT_FOUND when
+// nothing is there and INVALID_ARGUMENT when it is something else.
 using NetnsChecker = std::function<absl::Status(const std::string& path)>;
+// Opens it with netfilter::OpenNetns: it must be a network namespace.
+absl::Status CheckIsNetns(const std::string& path);
+// CheckIsNetns, and it must not be the agent's own (host) namespace: a hostNetwork pod.
 absl::Status CheckNetnsWithKernel(const std::string& path);
 
 struct ValidationOptions {
@@ -22,6 +25,8 @@ struct ValidationOptions {
   // /proc/<pid>/task/<tid>/ns/net.
   std::vector<std::string> allowed_netns_roots = {"/run/netns", "/var/run/netns", "/proc"};
   NetnsChecker check_netns = CheckNetnsWithKernel;
+  // The probe SNAT addresses: a pod using one would have its real peers pass as kubelet probes.
+  std::vector<netfilter::IpAddress> probe_addresses;
 };
 
 // Every check returns INVALID_ARGUMENT with a message that starts with the field it concerns, e.g.
@@ -30,7 +35,8 @@ absl::Status ValidateUid(absl::string_view field, const std::string& uid);
 absl::Status ValidateDns1123Label(absl::string_view field, const std::string& value);
 absl::Status ValidateDns1123Subdomain(absl::string_view field, const std::string& value);
 absl::StatusOr<std::vector<netfilter::IpAddress>> ValidatePodIps(
-    absl::string_view field, const google::protobuf::RepeatedPtrField<std::string>& ips);
+    absl::string_view field, const google::protobuf::RepeatedPtrField<std::string>& ips,
+    const std::vector<netfilter::IpAddress>& probe_addresses = {});
 absl::Status ValidateNetnsPath(absl::string_view field, const std::string& path,
                                const ValidationOptions& options);
 absl::Status ValidatePort(absl::string_view field, uint32_t port);

@@ -324,11 +324,11 @@ void Reconciler::ForgetLocked(const std::string& uid) {
   events_.Publish(removed);
 }
 
-absl::StatusOr<bool> Reconciler::Unenroll(const std::string& uid) {
+absl::StatusOr<std::optional<v1::Pod>> Reconciler::Unenroll(const std::string& uid) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = records_.find(uid);
   if (it == records_.end()) {
-    return false;
+    return std::nullopt;
   }
   Record& r = it->second;
   if (absl::Status st = RemoveLocked(r); !st.ok()) {
@@ -338,8 +338,9 @@ absl::StatusOr<bool> Reconciler::Unenroll(const std::string& uid) {
     return absl::UnavailableError(
         absl::StrCat("unenrolling pod ", PodName(r.desired.pod), ": ", st.message()));
   }
+  v1::Pod removed = r.desired.pod;
   ForgetLocked(uid);
-  return true;
+  return removed;
 }
 
 SyncOutcome Reconciler::Sync(std::vector<SyncItem> items) {
@@ -526,13 +527,19 @@ void Reconciler::RepairPodLocked(Record& r, ResyncReport& report) {
 }
 
 ResyncReport Reconciler::Resync() {
-  std::lock_guard<std::mutex> lock(mu_);
   ResyncReport report;
-  RepairHostLocked(report);
   std::vector<std::string> uids;
-  for (const auto& [uid, r] : records_) uids.push_back(uid);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    RepairHostLocked(report);
+    for (const auto& [uid, r] : records_) uids.push_back(uid);
+  }
+  // One pod at a time, so that an Enroll waits for at most one pod's read-back, not for all.
   for (const std::string& uid : uids) {
-    Record& r = records_.at(uid);
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = records_.find(uid);
+    if (it == records_.end()) continue;  // unenrolled meanwhile
+    Record& r = it->second;
     if (r.removing) {
       if (absl::Status st = RemoveLocked(r); st.ok()) {
         ForgetLocked(uid);

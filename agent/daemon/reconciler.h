@@ -60,8 +60,8 @@ class Reconciler {
   bool host_ready() const;
 
   absl::StatusOr<v1::PodStatus> Enroll(DesiredPod pod, std::vector<v1::Finding> findings);
-  // OK(false) for an unknown uid.
-  absl::StatusOr<bool> Unenroll(const std::string& uid);
+  // The pod that was removed, or nullopt for an unknown uid (not an error).
+  absl::StatusOr<std::optional<v1::Pod>> Unenroll(const std::string& uid);
   // Desired = exactly `items` (the caller has checked they are distinct): others are unenrolled,
   // each item is enrolled or updated, and host set members no pod accounts for are removed.
   SyncOutcome Sync(std::vector<SyncItem> items);

@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/daemon/daemon.h"
+#include "agent/daemon/pod_validation.h"
 #include "agent/daemon/testing/fake_backend.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/empty.pb.h"
@@ -100,6 +101,7 @@ class GrpcServiceTest : public ::testing::Test {
     deps.backend = &fake_;
     deps.policy_gate = &gate_;
     deps.extra_services = {&policy_service_};
+    deps.check_netns = CheckIsNetns;  // the helper threads share this process's namespace
     absl::StatusOr<std::unique_ptr<Daemon>> d = Daemon::Start(config_, deps);
     ASSERT_TRUE(d.ok()) << d.status();
     daemon_ = *std::move(d);

@@ -239,40 +239,43 @@ TEST_F(ReconcilerTest, UnenrollRemovesEverythingAndIsIdempotent) {
   ASSERT_TRUE(reconciler_.Enroll(MakePod("u1", {"10.0.0.1", "fd00::1"}, "/run/netns/a"), {}).ok());
   ASSERT_TRUE(reconciler_.Enroll(MakePod("u2", {"10.0.0.2"}, "/run/netns/b"), {}).ok());
   Events();
-  absl::StatusOr<bool> removed = reconciler_.Unenroll("u1");
+  absl::StatusOr<std::optional<v1::Pod>> removed = reconciler_.Unenroll("u1");
   ASSERT_TRUE(removed.ok());
-  EXPECT_TRUE(*removed);
+  ASSERT_TRUE(removed->has_value());
+  EXPECT_EQ((*removed)->name(), "pod-u1");
   EXPECT_THAT(fake_.host_members(), ElementsAre(Ip("10.0.0.2")));
   EXPECT_FALSE(fake_.pod_table("/run/netns/a").has_value());
   EXPECT_TRUE(fake_.pod_table("/run/netns/b").has_value());
   std::vector<v1::PodStatus> events = Events();
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].phase(), v1::POD_PHASE_REMOVED);
-  absl::StatusOr<bool> again = reconciler_.Unenroll("u1");
+  EXPECT_EQ(events[0].pod().uid(), "u1");
+  EXPECT_EQ(events[0].pod().ips(0), "10.0.0.1");
+  absl::StatusOr<std::optional<v1::Pod>> again = reconciler_.Unenroll("u1");
   ASSERT_TRUE(again.ok());
-  EXPECT_FALSE(*again);
+  EXPECT_FALSE(again->has_value());
   EXPECT_EQ(reconciler_.Get("u1").status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(ReconcilerTest, UnenrollSucceedsWhenThePodNamespaceIsGone) {
   ASSERT_TRUE(reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {}).ok());
   fake_.DeleteNamespace("/run/netns/a");
-  absl::StatusOr<bool> removed = reconciler_.Unenroll("u1");
+  absl::StatusOr<std::optional<v1::Pod>> removed = reconciler_.Unenroll("u1");
   ASSERT_TRUE(removed.ok());
-  EXPECT_TRUE(*removed);
+  EXPECT_TRUE(removed->has_value());
   EXPECT_THAT(fake_.host_members(), IsEmpty());
 }
 
 TEST_F(ReconcilerTest, FailedUnenrollIsUnavailableAndFinishedByTheNextAttempt) {
   ASSERT_TRUE(reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {}).ok());
   fake_.FailNext(Op::kRemovePod, absl::UnavailableError("EBUSY"));
-  absl::StatusOr<bool> removed = reconciler_.Unenroll("u1");
+  absl::StatusOr<std::optional<v1::Pod>> removed = reconciler_.Unenroll("u1");
   EXPECT_EQ(removed.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(fake_.host_members(), IsEmpty());  // probes to it are no longer SNATed
   EXPECT_EQ(reconciler_.Get("u1")->phase(), v1::POD_PHASE_FAILED);
   removed = reconciler_.Unenroll("u1");
   ASSERT_TRUE(removed.ok());
-  EXPECT_TRUE(*removed);
+  EXPECT_TRUE(removed->has_value());
   EXPECT_FALSE(fake_.pod_table("/run/netns/a").has_value());
 }
 

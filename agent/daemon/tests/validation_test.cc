@@ -32,9 +32,11 @@ v1::Pod GoodPod() {
   return p;
 }
 
+// Our own namespace stands in for a pod's: the host-namespace refusal is tested on its own.
 ValidationOptions Options() {
   ValidationOptions o;
   o.allowed_netns_roots = {"/run/netns", "/proc"};
+  o.check_netns = CheckIsNetns;
   return o;
 }
 
@@ -202,6 +204,15 @@ TEST(ValidateNetnsPathTest, SomethingThatIsNotANetworkNamespaceIsRejected) {
   EXPECT_THAT(std::string(st.message()), HasSubstr("not a network namespace"));
 }
 
+TEST(ValidateNetnsPathTest, TheAgentsOwnNamespaceIsRefused) {
+  ValidationOptions o = Options();
+  o.check_netns = CheckNetnsWithKernel;  // the production checker
+  absl::Status st = ValidateNetnsPath("pod.netns_path", OwnNetns(), o);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(st.message()), HasSubstr("own (host) network namespace"));
+  EXPECT_THAT(std::string(st.message()), StartsWith("pod.netns_path:"));
+}
+
 TEST(ValidateNetnsPathTest, UsesTheInjectedChecker) {
   ValidationOptions o = Options();
   std::string seen;
@@ -211,6 +222,23 @@ TEST(ValidateNetnsPathTest, UsesTheInjectedChecker) {
   };
   EXPECT_TRUE(ValidateNetnsPath("f", "/run/netns/cni-1234", o).ok());
   EXPECT_EQ(seen, "/run/netns/cni-1234");
+}
+
+TEST(ValidatePodTest, TheProbeAddressIsNoPodAddress) {
+  ValidationOptions o = Options();
+  o.probe_addresses = {*netfilter::IpAddress::Parse("10.99.0.1"),
+                       *netfilter::IpAddress::Parse("fd16::1")};
+  for (const char* ip : {"10.99.0.1", "fd16::1"}) {
+    v1::Pod p = GoodPod();
+    p.clear_ips();
+    p.add_ips(ip);
+    absl::StatusOr<DesiredPod> got = ValidatePod("pod", p, o);
+    ASSERT_FALSE(got.ok()) << ip;
+    EXPECT_EQ(got.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(got.status().message()), StartsWith("pod.ips[0]:"));
+    EXPECT_THAT(std::string(got.status().message()), HasSubstr("probe SNAT address"));
+  }
+  EXPECT_TRUE(ValidatePod("pod", GoodPod(), o).ok());
 }
 
 TEST(ValidatePodTest, PortsAreChecked) {
