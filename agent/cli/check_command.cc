@@ -37,10 +37,12 @@ int RunCheck(const CheckArgs& args, std::ostream& out, std::ostream& err) {
   if (!v6.ok() || v6->is_v4()) return Fail(err, "--probe-address-v6 must be an IPv6 address");
   opts.probe_v4 = *v4;
   opts.probe_v6 = *v6;
-  if (args.tunnel_port < 1 || args.tunnel_port > 65535) return Fail(err, "--tunnel-port out of range");
+  if (args.tunnel_port < 1 || args.tunnel_port > 65535)
+    return Fail(err, "--tunnel-port out of range");
   opts.tunnel_port = args.tunnel_port;
   for (int p : args.probe_ports) {
-    if (p < 1 || p > 65535) return Fail(err, absl::StrCat("--probe-port ", p, " is outside 1-65535"));
+    if (p < 1 || p > 65535)
+      return Fail(err, absl::StrCat("--probe-port ", p, " is outside 1-65535"));
   }
   opts.extra_probe_ports = args.probe_ports;
   std::optional<policy::LabelSelector> selector;
@@ -85,8 +87,8 @@ int RunCheck(const CheckArgs& args, std::ostream& out, std::ostream& err) {
       if (pods[i].ns == ns && Selectable(pods[i])) enrolled.insert(i);
     }
   }
-  policy::Report report =
-      policy::Analyze(ev, {subjects.begin(), subjects.end()}, {enrolled.begin(), enrolled.end()}, opts);
+  policy::Report report = policy::Analyze(ev, {subjects.begin(), subjects.end()},
+                                          {enrolled.begin(), enrolled.end()}, opts);
   if (report.subjects.empty()) report.notes.push_back("no pod matched the selection");
   if (args.output == "json") {
     out << ReportToJson(report).dump(2) << "\n";

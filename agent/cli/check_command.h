@@ -8,13 +8,13 @@ namespace probesnat::cli {
 
 struct CheckArgs {
   std::vector<std::string> clusters;
-  std::vector<std::string> pods;        // "ns/name"
-  std::string namespace_name;           // every pod of it (or, with selector, the matching ones)
-  std::string selector;                 // kubectl label selector syntax
-  std::vector<int> probe_ports;         // probed on every subject, besides its manifest probes
-  std::vector<std::string> enrolled;    // extra "ns/name" already in the mesh
+  std::vector<std::string> pods;      // "ns/name"
+  std::string namespace_name;         // every pod of it (or, with selector, the matching ones)
+  std::string selector;               // kubectl label selector syntax
+  std::vector<int> probe_ports;       // probed on every subject, besides its manifest probes
+  std::vector<std::string> enrolled;  // extra "ns/name" already in the mesh
   std::vector<std::string> enrolled_namespaces;
-  std::string output = "text";          // text | json | yaml
+  std::string output = "text";  // text | json | yaml
   std::string probe_v4 = "169.254.7.127";
   std::string probe_v6 = "fd16:9254:7127:1337:ffff:ffff:ffff:ffff";
   int tunnel_port = 15008;

@@ -52,8 +52,8 @@ absl::StatusOr<policy::Protocol> ProtocolField(const nlohmann::json& q) {
   if (!it->is_string()) return absl::InvalidArgumentError("\"protocol\" must be a string");
   std::optional<policy::Protocol> p = policy::ParseProtocol(it->get<std::string>());
   if (!p) {
-    return absl::InvalidArgumentError(absl::StrCat("\"protocol\" \"", it->get<std::string>(),
-                                                   "\" is not TCP, UDP or SCTP"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"protocol\" \"", it->get<std::string>(), "\" is not TCP, UDP or SCTP"));
   }
   return *p;
 }
@@ -77,9 +77,11 @@ absl::StatusOr<nlohmann::ordered_json> EvalQuery(const policy::Evaluator& ev,
   absl::StatusOr<policy::Protocol> protocol = ProtocolField(query);
   if (!protocol.ok()) return protocol.status();
   absl::StatusOr<policy::Endpoint> src = ev.Resolve(*from);
-  if (!src.ok()) return absl::InvalidArgumentError(absl::StrCat("\"from\": ", src.status().message()));
+  if (!src.ok())
+    return absl::InvalidArgumentError(absl::StrCat("\"from\": ", src.status().message()));
   absl::StatusOr<policy::Endpoint> dst = ev.Resolve(*to);
-  if (!dst.ok()) return absl::InvalidArgumentError(absl::StrCat("\"to\": ", dst.status().message()));
+  if (!dst.ok())
+    return absl::InvalidArgumentError(absl::StrCat("\"to\": ", dst.status().message()));
   policy::Verdict v = ev.Evaluate(*src, *dst, *port, *protocol);
   nlohmann::ordered_json detail = VerdictToJson(ev, v);
   nlohmann::ordered_json out;
@@ -97,11 +99,12 @@ absl::StatusOr<nlohmann::ordered_json> EvalQuery(const policy::Evaluator& ev,
 int RunEval(const EvalArgs& args, std::istream& in, std::ostream& out, std::ostream& err) {
   const bool single = !args.from.empty() || !args.to.empty() || args.port != 0;
   if (args.queries.empty() && !single) {
-    return Fail(err, absl::InvalidArgumentError(
-                         "give --queries FILE.jsonl or --from, --to and --port"));
+    return Fail(err,
+                absl::InvalidArgumentError("give --queries FILE.jsonl or --from, --to and --port"));
   }
   if (!args.queries.empty() && single) {
-    return Fail(err, absl::InvalidArgumentError("--queries cannot be combined with --from/--to/--port"));
+    return Fail(err,
+                absl::InvalidArgumentError("--queries cannot be combined with --from/--to/--port"));
   }
   absl::StatusOr<policy::Cluster> cluster = LoadClusters(args.clusters, err);
   if (!cluster.ok()) return Fail(err, cluster.status());
@@ -110,8 +113,8 @@ int RunEval(const EvalArgs& args, std::istream& in, std::ostream& out, std::ostr
   policy::Evaluator ev(std::move(*cluster), opts);
 
   if (single) {
-    nlohmann::json q = {{"from", args.from}, {"to", args.to}, {"port", args.port},
-                        {"protocol", args.protocol}};
+    nlohmann::json q = {
+        {"from", args.from}, {"to", args.to}, {"port", args.port}, {"protocol", args.protocol}};
     absl::StatusOr<nlohmann::ordered_json> r = EvalQuery(ev, q);
     if (!r.ok()) return Fail(err, r.status());
     out << r->dump() << "\n";

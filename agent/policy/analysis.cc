@@ -59,7 +59,8 @@ class Analyzer {
     probe4_ = Cidr::Host(opt.probe_v4);
     probe6_ = Cidr::Host(opt.probe_v6);
     endpoints_.reserve(c_.pods.size());
-    for (int i = 0; i < static_cast<int>(c_.pods.size()); ++i) endpoints_.push_back(ev.PodEndpoint(i));
+    for (int i = 0; i < static_cast<int>(c_.pods.size()); ++i)
+      endpoints_.push_back(ev.PodEndpoint(i));
   }
 
   // `enrolled`: mesh pods that are not subjects themselves (a subject's own analysis already
@@ -100,11 +101,11 @@ class Analyzer {
   };
   // A finding being collected; rendered to words once complete.
   struct Pending {
-    std::set<int> pods;                 // affected pods (by index)
-    std::vector<std::string> others;    // affected CIDRs
-    std::set<int> ports;                // the ports that work today
-    bool own_egress = false;            // HBONE_EGRESS of the subject's own policy
-    std::vector<std::string> isolating; // PROBE: the policies isolating the subject
+    std::set<int> pods;                  // affected pods (by index)
+    std::vector<std::string> others;     // affected CIDRs
+    std::set<int> ports;                 // the ports that work today
+    bool own_egress = false;             // HBONE_EGRESS of the subject's own policy
+    std::vector<std::string> isolating;  // PROBE: the policies isolating the subject
   };
 
   bool Usable(int pod) const {
@@ -170,7 +171,8 @@ class Analyzer {
     const Pod& p = c_.pods[pod];
     for (int pol : ev_.PoliciesSelecting(pod, Direction::kIngress)) {
       for (const Rule& r : c_.policies[pol].ingress) {
-        if (r.peers.empty() && Evaluator::PortsMatch(r.ports, &p, opt_.tunnel_port, Protocol::kTCP)) {
+        if (r.peers.empty() &&
+            Evaluator::PortsMatch(r.ports, &p, opt_.tunnel_port, Protocol::kTCP)) {
           return true;
         }
       }
@@ -220,14 +222,16 @@ class Analyzer {
         if (only_src < 0) {
           for (const Peer& peer : rule.peers) {
             if (!peer.ip_block || ProbeOnly(*peer.ip_block)) continue;
-            if (!TunnelCoversBlock(dst, *peer.ip_block)) others.push_back(BlockString(*peer.ip_block));
+            if (!TunnelCoversBlock(dst, *peer.ip_block))
+              others.push_back(BlockString(*peer.ip_block));
           }
         }
         if (affected.empty() && others.empty()) continue;
         Pending& f = Add(FindingKind::kHboneIngress, pol, Direction::kIngress, r, dst);
         f.pods.insert(affected.begin(), affected.end());
         for (std::string& o : others) {
-          if (std::find(f.others.begin(), f.others.end(), o) == f.others.end()) f.others.push_back(o);
+          if (std::find(f.others.begin(), f.others.end(), o) == f.others.end())
+            f.others.push_back(o);
         }
         f.ports.insert(ports.begin(), ports.end());
         edits_[pol].tunnel_port_rules[0].insert(r);
@@ -330,18 +334,18 @@ class Analyzer {
     const int tunnel = opt_.tunnel_port;
     switch (f.kind) {
       case FindingKind::kHboneIngress:
-        f.message = absl::StrCat(
-            "NetworkPolicy ", pol.Key(), " ingress rule ", key.rule, " lets ",
-            f.affected_peers.size(), " peer(s) reach ", f.subject, " on TCP ", ports,
-            " but not on TCP ", tunnel, ". In the mesh their connections arrive as HBONE tunnels "
-            "on TCP ", tunnel, " from the same source IPs and will be dropped. Fix: add ", tunnel,
-            "/TCP to this rule's ports.");
+        f.message = absl::StrCat("NetworkPolicy ", pol.Key(), " ingress rule ", key.rule, " lets ",
+                                 f.affected_peers.size(), " peer(s) reach ", f.subject, " on TCP ",
+                                 ports, " but not on TCP ", tunnel,
+                                 ". In the mesh their connections arrive as HBONE tunnels "
+                                 "on TCP ",
+                                 tunnel, " from the same source IPs and will be dropped. Fix: add ",
+                                 tunnel, "/TCP to this rule's ports.");
         break;
       case FindingKind::kHboneEgress:
         f.message = absl::StrCat(
             "NetworkPolicy ", pol.Key(), " egress rule ", key.rule, " lets ",
-            p.own_egress ? f.subject : absl::StrCat(f.affected_peers.size(), " pod(s)"),
-            " reach ",
+            p.own_egress ? f.subject : absl::StrCat(f.affected_peers.size(), " pod(s)"), " reach ",
             p.own_egress ? absl::StrCat(f.affected_peers.size(), " enrolled pod(s)") : f.subject,
             " on TCP ", ports, " but not on TCP ", tunnel,
             ". In the mesh that traffic is tunnelled (HBONE) to TCP ", tunnel,
@@ -356,7 +360,8 @@ class Analyzer {
             ". In the mesh, kubelet probes are SNATed to that link-local address. Some CNIs "
             "exempt node traffic from NetworkPolicy, but the SNATed source no longer looks like "
             "the node, so most CNIs will drop the probes and the pod will turn unready. Fix: "
-            "allow ipBlock ", p.others[0], " on those ports (a rule added to ", pol.Key(), ").");
+            "allow ipBlock ",
+            p.others[0], " on those ports (a rule added to ", pol.Key(), ").");
         break;
     }
     return f;

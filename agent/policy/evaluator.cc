@@ -97,8 +97,8 @@ absl::StatusOr<Endpoint> Evaluator::Resolve(absl::string_view ref) const {
     return e;
   }
   if (Cidr::Parse(ref).ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("\"", ref, "\" is a CIDR; an endpoint is one IP address or \"namespace/pod\""));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "\"", ref, "\" is a CIDR; an endpoint is one IP address or \"namespace/pod\""));
   }
   size_t slash = ref.find('/');
   if (slash == absl::string_view::npos || slash == 0 || slash + 1 == ref.size() ||
@@ -224,8 +224,9 @@ DirectionVerdict Evaluator::DirectionAllows(int pod, Direction d, const Endpoint
   const absl::string_view dir = DirectionName(d);
   v.policies = PoliciesSelecting(pod, d);
   if (v.policies.empty()) {
-    v.reason = absl::StrCat("no NetworkPolicy with policyType ", d == Direction::kIngress ? "Ingress" : "Egress",
-                            " selects ", p.Key(), ": not isolated for ", dir);
+    v.reason = absl::StrCat("no NetworkPolicy with policyType ",
+                            d == Direction::kIngress ? "Ingress" : "Egress", " selects ", p.Key(),
+                            ": not isolated for ", dir);
     return v;
   }
   v.isolated = true;
@@ -274,8 +275,8 @@ Verdict Evaluator::Evaluate(const Endpoint& from, const Endpoint& to, int port,
     } else if (!e.node.empty()) {
       d.reason = absl::StrCat(e.label, " is a node address: no ", dir, " policy applies to it");
     } else {
-      d.reason = absl::StrCat(e.label, " is not a pod in the cluster: no ", dir,
-                              " policy applies to it");
+      d.reason =
+          absl::StrCat(e.label, " is not a pod in the cluster: no ", dir, " policy applies to it");
     }
     return d;
   };

@@ -4,8 +4,8 @@
 #include <map>
 #include <optional>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
+#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
 #include "agent/policy/model.h"
@@ -21,10 +21,10 @@ struct EvalOptions {
 
 // One end of a connection: a pod (by index into Cluster::pods) or a bare IP address.
 struct Endpoint {
-  int pod = -1;             // -1: not a known pod
-  std::optional<Ip> ip;     // the address given in the query (pods: chosen per family when unset)
-  std::string node;         // the node, when the endpoint is node traffic (IP of a node)
-  std::string label;        // as the user wrote it: "ns/pod" or an IP
+  int pod = -1;          // -1: not a known pod
+  std::optional<Ip> ip;  // the address given in the query (pods: chosen per family when unset)
+  std::string node;      // the node, when the endpoint is node traffic (IP of a node)
+  std::string label;     // as the user wrote it: "ns/pod" or an IP
 };
 
 // A policy (index into Cluster::policies) and one of its rules (-1: the policy only isolates).
@@ -37,7 +37,7 @@ struct DirectionVerdict {
   bool applies = false;   // the endpoint is a pod that NetworkPolicies can select
   bool isolated = false;  // some policy with this policyType selects it
   bool allowed = true;
-  std::vector<int> policies;       // the isolating policies
+  std::vector<int> policies;        // the isolating policies
   std::vector<RuleRef> allowed_by;  // the rules that allow the connection
   std::string reason;
 };
@@ -71,8 +71,8 @@ class Evaluator {
   const std::vector<int>& PoliciesSelecting(int pod, Direction d) const;
   IpFamily ChooseFamily(const Endpoint& from, const Endpoint& to) const;
   std::optional<Ip> AddressOf(const Endpoint& e, IpFamily family) const;
-  // Does rule `rule` of `policy` (direction `d`) allow `other` on port/protocol? `dest_pod` resolves
-  // named ports (-1: unresolvable).
+  // Does rule `rule` of `policy` (direction `d`) allow `other` on port/protocol? `dest_pod`
+  // resolves named ports (-1: unresolvable).
   bool RuleAllows(int policy, Direction d, int rule, const Endpoint& other, int dest_pod, int port,
                   Protocol protocol, IpFamily family) const;
   bool RulePeerMatches(int policy, Direction d, int rule, const Endpoint& other,

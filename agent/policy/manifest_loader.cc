@@ -29,7 +29,8 @@ std::string ScalarOr(const YAML::Node& n, const std::string& fallback) {
 std::string ObjectName(const std::string& kind, const YAML::Node& obj) {
   std::string name = ScalarOr(Child(Child(obj, "metadata"), "name"), "<unnamed>");
   if (kind == "Namespace") return absl::StrCat(kind, " ", name);
-  return absl::StrCat(kind, " ", ScalarOr(Child(Child(obj, "metadata"), "namespace"), "default"), "/", name);
+  return absl::StrCat(kind, " ", ScalarOr(Child(Child(obj, "metadata"), "namespace"), "default"),
+                      "/", name);
 }
 
 class ObjectSink {
@@ -63,7 +64,8 @@ class ObjectSink {
       return;  // other kinds are not ours
     }
     for (FieldProblem& f : fp) {
-      problems_->push_back({source_, ObjectName(kind, obj), std::move(f.field), std::move(f.message)});
+      problems_->push_back(
+          {source_, ObjectName(kind, obj), std::move(f.field), std::move(f.message)});
     }
   }
 
@@ -99,9 +101,9 @@ absl::Status ManifestLoader::AddText(absl::string_view text, const std::string& 
   try {
     docs = YAML::LoadAll(std::string(text));
   } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(source, ": not valid YAML/JSON: line ", e.mark.line + 1, ", column ",
-                     e.mark.column + 1, ": ", e.msg));
+    return absl::InvalidArgumentError(absl::StrCat(source, ": not valid YAML/JSON: line ",
+                                                   e.mark.line + 1, ", column ", e.mark.column + 1,
+                                                   ": ", e.msg));
   }
   ObjectSink sink(&cluster_, &problems_, source);
   for (const YAML::Node& doc : docs) {

@@ -2,8 +2,8 @@
 
 #include <optional>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
+#include "absl/strings/string_view.h"
 
 #include "agent/policy/ip.h"
 #include "agent/policy/label_selector.h"

@@ -179,8 +179,8 @@ std::optional<PortSpec> ParsePortSpec(const YAML::Node& n, const std::string& fi
     } else if (*proto == "SCTP") {
       ps.protocol = Protocol::kSCTP;
     } else {
-      p->push_back({field + ".protocol", absl::StrCat("unsupported protocol \"", *proto,
-                                                      "\" (TCP, UDP or SCTP)")});
+      p->push_back({field + ".protocol",
+                    absl::StrCat("unsupported protocol \"", *proto, "\" (TCP, UDP or SCTP)")});
     }
     ps.protocol_explicit = true;
   }
@@ -209,8 +209,8 @@ std::optional<PortSpec> ParsePortSpec(const YAML::Node& n, const std::string& fi
       if (!ps.has_port || !ps.named.empty()) {
         p->push_back({field + ".endPort", "may only be set with a numeric port"});
       } else if (*end < ps.number) {
-        p->push_back({field + ".endPort",
-                      absl::StrCat("endPort ", *end, " is below port ", ps.number)});
+        p->push_back(
+            {field + ".endPort", absl::StrCat("endPort ", *end, " is below port ", ps.number)});
       } else if (*end > 65535) {
         p->push_back({field + ".endPort", absl::StrCat("endPort ", *end, " is above 65535")});
       }
@@ -225,7 +225,8 @@ std::optional<Peer> ParsePeer(const YAML::Node& n, const std::string& field, Pro
   size_t before = p->size();
   Peer peer;
   if (!n.IsMap()) {
-    p->push_back({field, "a peer must be an object with podSelector, namespaceSelector or ipBlock"});
+    p->push_back(
+        {field, "a peer must be an object with podSelector, namespaceSelector or ipBlock"});
     return std::nullopt;
   }
   if (Present(Child(n, "podSelector"))) {
@@ -261,7 +262,8 @@ std::optional<Peer> ParsePeer(const YAML::Node& n, const std::string& field, Pro
       p->push_back({f, "ipBlock cannot be combined with podSelector or namespaceSelector"});
     }
   }
-  if (!Present(Child(n, "podSelector")) && !Present(Child(n, "namespaceSelector")) && !Present(Child(n, "ipBlock"))) {
+  if (!Present(Child(n, "podSelector")) && !Present(Child(n, "namespaceSelector")) &&
+      !Present(Child(n, "ipBlock"))) {
     p->push_back({field, "a peer must set podSelector, namespaceSelector or ipBlock"});
   }
   if (p->size() != before) return std::nullopt;
@@ -336,8 +338,9 @@ std::optional<LabelSelector> ParseLabelSelector(const YAML::Node& node, const st
       for (const auto& kv : ml) {
         std::string key = kv.first.Scalar();
         std::string f = absl::StrCat(field, ".matchLabels.", key);
-        std::string value = kv.second.IsNull() ? "" : (kv.second.IsScalar() ? kv.second.Scalar()
-                                                                            : std::string("\x01"));
+        std::string value = kv.second.IsNull()
+                                ? ""
+                                : (kv.second.IsScalar() ? kv.second.Scalar() : std::string("\x01"));
         if (!IsLabelKey(key)) p->push_back({f, absl::StrCat("invalid label key \"", key, "\"")});
         if (!IsLabelValue(value)) p->push_back({f, "invalid label value"});
         sel.match_labels[key] = value;
@@ -465,7 +468,8 @@ std::optional<Pod> ParsePod(const YAML::Node& obj, Problems* p) {
   const YAML::Node& status = Child(obj, "status");
   if (Present(status)) {
     pod.ips = ParseIpList(Child(status, "podIPs"), Child(status, "podIP"), "status.podIP", p);
-    pod.host_ips = ParseIpList(Child(status, "hostIPs"), Child(status, "hostIP"), "status.hostIP", p);
+    pod.host_ips =
+        ParseIpList(Child(status, "hostIPs"), Child(status, "hostIP"), "status.hostIP", p);
     std::string phase = Str(Child(status, "phase"), "status.phase", p).value_or("");
     pod.terminated = phase == "Succeeded" || phase == "Failed";
   }

@@ -34,7 +34,8 @@ grpc::Status PolicyServiceImpl::ReplaceSnapshot(grpc::ServerContext*,
 
 grpc::Status PolicyServiceImpl::Check(grpc::ServerContext*, const v1::CheckRequest* request,
                                       v1::CheckResponse* response) {
-  if (!request->has_pod()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "pod is required");
+  if (!request->has_pod())
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "pod is required");
   std::vector<uint32_t> extra(request->probe_ports().begin(), request->probe_ports().end());
   absl::StatusOr<std::vector<v1::Finding>> findings = gate_->CheckPod(request->pod(), extra);
   if (!findings.ok()) return ToGrpc(findings.status());

@@ -111,7 +111,8 @@ std::string PolicyToYaml(const NetworkPolicy& policy) {
   out << YAML::Key << "namespace" << YAML::Value << policy.ns;
   if (!policy.labels.empty()) {
     out << YAML::Key << "labels" << YAML::Value << YAML::BeginMap;
-    for (const auto& [k, v] : policy.labels) out << YAML::Key << k << YAML::Value << YAML::DoubleQuoted << v;
+    for (const auto& [k, v] : policy.labels)
+      out << YAML::Key << k << YAML::Value << YAML::DoubleQuoted << v;
     out << YAML::EndMap;
   }
   out << YAML::EndMap;

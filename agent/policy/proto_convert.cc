@@ -15,7 +15,8 @@ absl::StatusOr<Pod> PodFromProto(const v1::Pod& in) {
   pod.labels = Labels(in.labels().begin(), in.labels().end());
   for (const std::string& s : in.ips()) {
     absl::StatusOr<Ip> ip = Ip::Parse(s);
-    if (!ip.ok()) return absl::InvalidArgumentError(absl::StrCat("pod.ips: ", ip.status().message()));
+    if (!ip.ok())
+      return absl::InvalidArgumentError(absl::StrCat("pod.ips: ", ip.status().message()));
     pod.ips.push_back(*ip);
   }
   for (const v1::ContainerPort& cp : in.container_ports()) {
@@ -33,7 +34,8 @@ absl::StatusOr<Pod> PodFromProto(const v1::Pod& in) {
   }
   for (uint32_t p : in.probe_ports()) {
     if (p < 1 || p > 65535) {
-      return absl::InvalidArgumentError(absl::StrCat("pod.probe_ports: ", p, " is outside 1-65535"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("pod.probe_ports: ", p, " is outside 1-65535"));
     }
     pod.probes.push_back({static_cast<int>(p), ""});
   }

@@ -46,7 +46,8 @@ bool SnapshotPolicyGate::has_snapshot() const {
 void SnapshotPolicyGate::SetEnrolled(const std::vector<v1::Pod>& pods) {
   absl::MutexLock lock(&mu_);
   enrolled_.clear();
-  for (const v1::Pod& p : pods) enrolled_[p.uid().empty() ? p.namespace_() + "/" + p.name() : p.uid()] = p;
+  for (const v1::Pod& p : pods)
+    enrolled_[p.uid().empty() ? p.namespace_() + "/" + p.name() : p.uid()] = p;
 }
 
 void SnapshotPolicyGate::AddEnrolled(const v1::Pod& pod) {

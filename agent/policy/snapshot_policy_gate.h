@@ -37,8 +37,8 @@ class SnapshotPolicyGate : public agent::PolicyGate {
 
   std::vector<v1::Finding> Check(const v1::Pod& pod) const override;
   // As Check, with extra probe ports; errors when the pod does not convert (bad IP, port).
-  absl::StatusOr<std::vector<v1::Finding>> CheckPod(const v1::Pod& pod,
-                                                    const std::vector<uint32_t>& extra_probe_ports) const;
+  absl::StatusOr<std::vector<v1::Finding>> CheckPod(
+      const v1::Pod& pod, const std::vector<uint32_t>& extra_probe_ports) const;
 
  private:
   const AnalysisOptions options_;

@@ -81,31 +81,35 @@ INSTANTIATE_TEST_SUITE_P(Cases, CorpusCli,
                                            "hostnetwork_self", "ipblock_v6", "policy_types"));
 
 TEST(EvalCli, SingleQueryFlags) {
-  CliRun r = Exec("policy eval --cluster " + kData + "/corpus/basics --from prod/client --to prod/web-0 --port 8080");
+  CliRun r = Exec("policy eval --cluster " + kData +
+                  "/corpus/basics --from prod/client --to prod/web-0 --port 8080");
   ASSERT_EQ(r.code, 0) << r.err;
   nlohmann::json j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["allowed"], true);
   EXPECT_EQ(j["ingress"]["allowed_by"][0]["policy"], "prod/web-allow");
   EXPECT_EQ(j["ingress"]["allowed_by"][0]["rule"], 0);
-  r = Exec("policy eval --cluster " + kData + "/corpus/basics --from prod/client --to prod/web-0 --port 8080 --protocol UDP");
+  r = Exec("policy eval --cluster " + kData +
+           "/corpus/basics --from prod/client --to prod/web-0 --port 8080 --protocol UDP");
   ASSERT_EQ(r.code, 0);
   EXPECT_EQ(nlohmann::json::parse(r.out)["allowed"], false);
 }
 
 TEST(EvalCli, QueriesFromStdin) {
   CliRun r = Exec("policy eval --cluster " + kData + "/corpus/basics --queries -",
-               "{\"from\": \"8.8.8.8\", \"to\": \"prod/free\", \"port\": 80}\n");
+                  "{\"from\": \"8.8.8.8\", \"to\": \"prod/free\", \"port\": 80}\n");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(nlohmann::json::parse(r.out)["allowed"], true);
 }
 
 TEST(EvalCli, InvalidLinesKeepAlignmentAndFail) {
-  CliRun r = Exec("policy eval --cluster " + kData + "/corpus/basics --queries " + kData + "/cli/bad_queries.jsonl");
+  CliRun r = Exec("policy eval --cluster " + kData + "/corpus/basics --queries " + kData +
+                  "/cli/bad_queries.jsonl");
   EXPECT_EQ(r.code, 2);
   std::vector<std::string> out = Lines(r.out);
   ASSERT_EQ(out.size(), 6u);
   EXPECT_EQ(nlohmann::json::parse(out[0])["allowed"], true);
-  for (int i = 1; i <= 4; ++i) EXPECT_TRUE(nlohmann::json::parse(out[i]).contains("error")) << out[i];
+  for (int i = 1; i <= 4; ++i)
+    EXPECT_TRUE(nlohmann::json::parse(out[i]).contains("error")) << out[i];
   EXPECT_EQ(nlohmann::json::parse(out[5])["allowed"], false);
   EXPECT_NE(r.err.find("no pod \"prod/nope\""), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("outside 1-65535"), std::string::npos) << r.err;
@@ -118,16 +122,19 @@ TEST(EvalCli, UsageErrorsExitNonZeroWithAMessage) {
   r = Exec("policy eval --cluster " + kData + "/corpus/basics");
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("--queries"), std::string::npos);
-  r = Exec("policy eval --cluster " + kData + "/corpus/basics --from prod/client --to prod/web-0 --port 0");
+  r = Exec("policy eval --cluster " + kData +
+           "/corpus/basics --from prod/client --to prod/web-0 --port 0");
   EXPECT_EQ(r.code, 2);
   r = Exec("policy eval --queries x");
   EXPECT_EQ(r.code, 2);  // --cluster is required
 }
 
 TEST(EvalCli, InvalidObjectsAreWarnedAboutAndSkipped) {
-  CliRun r = Exec("policy eval --cluster " + kData + "/invalid --from 1.1.1.1 --to 2.2.2.2 --port 1");
+  CliRun r =
+      Exec("policy eval --cluster " + kData + "/invalid --from 1.1.1.1 --to 2.2.2.2 --port 1");
   EXPECT_EQ(r.code, 0);
-  EXPECT_NE(r.err.find("default/bad-cidr: spec.ingress[0].from[0].ipBlock.cidr"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("default/bad-cidr: spec.ingress[0].from[0].ipBlock.cidr"), std::string::npos)
+      << r.err;
 }
 
 TEST(CheckCli, FindingsExitOneWithFixesThatClearThem) {
@@ -151,7 +158,8 @@ TEST(CheckCli, FindingsExitOneWithFixesThatClearThem) {
     std::ofstream f(fixes);
     for (const auto& fix : j["fixes"]) f << "---\n" << fix["yaml"].get<std::string>();
   }
-  CliRun again = Exec("check --cluster " + cluster + " --cluster " + fixes + " --namespace shop -o json");
+  CliRun again =
+      Exec("check --cluster " + cluster + " --cluster " + fixes + " --namespace shop -o json");
   EXPECT_EQ(again.code, 0) << again.out << again.err;
   EXPECT_EQ(nlohmann::json::parse(again.out)["compatible"], true);
 }

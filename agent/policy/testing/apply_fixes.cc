@@ -16,7 +16,8 @@ absl::StatusOr<Cluster> ApplyFixes(Cluster cluster, const Report& report) {
     Cluster parsed = loader.TakeCluster();
     if (parsed.policies.size() != 1 || parsed.policies[0].name != fix.policy_name ||
         parsed.policies[0].ns != fix.policy_namespace) {
-      return absl::InvalidArgumentError(absl::StrCat("fix is not the policy it names:\n", fix.yaml));
+      return absl::InvalidArgumentError(
+          absl::StrCat("fix is not the policy it names:\n", fix.yaml));
     }
     cluster.UpsertPolicy(std::move(parsed.policies[0]));
   }

@@ -39,9 +39,10 @@ LabelSelector AppSelector(Gen& g) {
           {"app", LabelRequirement::Op::kIn, {g.Pick(kApps), g.Pick(kApps)}});
       break;
     default:
-      s.match_expressions.push_back({"tier", g.Chance(50) ? LabelRequirement::Op::kExists
-                                                          : LabelRequirement::Op::kDoesNotExist,
-                                     {}});
+      s.match_expressions.push_back(
+          {"tier",
+           g.Chance(50) ? LabelRequirement::Op::kExists : LabelRequirement::Op::kDoesNotExist,
+           {}});
       break;
   }
   return s;
@@ -70,13 +71,16 @@ Peer RandomPeer(Gen& g, int n_ns) {
     }
     case 3: {
       IpBlock b{*Cidr::Parse(absl::StrCat("10.", g.Int(0, n_ns - 1), ".0.0/16")), {}};
-      if (g.Chance(50)) b.except.push_back(*Cidr::Parse(absl::StrCat(b.cidr.base().ToString(), "/24")));
+      if (g.Chance(50))
+        b.except.push_back(*Cidr::Parse(absl::StrCat(b.cidr.base().ToString(), "/24")));
       p.ip_block = b;
       break;
     }
     case 4: {
       IpBlock b{*Cidr::Parse(g.Chance(50) ? "0.0.0.0/0" : "fd00::/16"), {}};
-      if (g.Chance(30)) b.except.push_back(*Cidr::Parse(b.cidr.family() == IpFamily::kV4 ? "10.0.0.0/8" : "fd00:1::/32"));
+      if (g.Chance(30))
+        b.except.push_back(
+            *Cidr::Parse(b.cidr.family() == IpFamily::kV4 ? "10.0.0.0/8" : "fd00:1::/32"));
       p.ip_block = b;
       break;
     }

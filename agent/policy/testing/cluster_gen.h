@@ -8,8 +8,8 @@ namespace probesnat::policy::testing {
 
 struct GenOptions {
   int namespaces = 5;
-  int pods = 40;       // spread over the namespaces
-  int policies = 20;   // spread over the namespaces
+  int pods = 40;      // spread over the namespaces
+  int policies = 20;  // spread over the namespaces
   bool dual_stack = true;
   bool host_network = true;  // a few hostNetwork pods
 };

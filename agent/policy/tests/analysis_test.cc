@@ -104,7 +104,7 @@ TEST_F(AnalysisTest, DenyAllBlocksProbesOnlyAndTheFixAllowsTheProbeAddress) {
   EXPECT_THAT(f.affected_peers, ElementsAre("169.254.7.127/32"));
   EXPECT_THAT(f.message, HasSubstr("Some CNIs exempt node traffic"));
   EXPECT_THAT(f.fix_yaml, HasSubstr("cidr: 169.254.7.127/32"));
-  EXPECT_THAT(f.fix_yaml, HasSubstr("port: 8080"));  // the readiness probe's named port
+  EXPECT_THAT(f.fix_yaml, HasSubstr("port: 8080"));            // the readiness probe's named port
   EXPECT_THAT(f.fix_yaml, ::testing::Not(HasSubstr("fd16")));  // IPv4-only pod
   EXPECT_FALSE(r.compatible());
   ExpectFixesClear(r, {"my-app"});
@@ -243,9 +243,12 @@ TEST_F(AnalysisTest, ConfigurableAddressesAndPort) {
 
 TEST_F(AnalysisTest, HostNetworkSubjectsAreNotedNotAnalysed) {
   ManifestLoader l;
-  ASSERT_TRUE(l.AddText("{kind: Pod, apiVersion: v1, metadata: {name: hn, namespace: shop}, spec: {hostNetwork: true}}\n---\n"
-                        "{apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: p, namespace: shop}, spec: {podSelector: {}}}",
-                        "t").ok());
+  ASSERT_TRUE(l.AddText("{kind: Pod, apiVersion: v1, metadata: {name: hn, namespace: shop}, spec: "
+                        "{hostNetwork: true}}\n---\n"
+                        "{apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: "
+                        "p, namespace: shop}, spec: {podSelector: {}}}",
+                        "t")
+                  .ok());
   Evaluator ev(l.TakeCluster());
   Report r = Analyze(ev, {0}, {}, AnalysisOptions());
   EXPECT_TRUE(r.findings.empty());

@@ -266,9 +266,9 @@ TEST_F(EvalTest, HostNetworkPodsAreNotSelected) {
 
 TEST_F(EvalTest, OwnNodeIsAlwaysAllowedUnlessDisabled) {
   Load(kDenyIngressA);
-  EXPECT_TRUE(Allowed("b/hn", "a/web", 80));         // hostNetwork pod on a/web's node n1
-  EXPECT_TRUE(Allowed("192.168.0.1", "a/web", 80));  // a/web's hostIP
-  EXPECT_FALSE(Allowed("192.168.0.2", "a/web", 80)); // another node
+  EXPECT_TRUE(Allowed("b/hn", "a/web", 80));          // hostNetwork pod on a/web's node n1
+  EXPECT_TRUE(Allowed("192.168.0.1", "a/web", 80));   // a/web's hostIP
+  EXPECT_FALSE(Allowed("192.168.0.2", "a/web", 80));  // another node
   Load(kDenyIngressA, EvalOptions{.own_node_always_allowed = false});
   EXPECT_FALSE(Allowed("b/hn", "a/web", 80));
 }

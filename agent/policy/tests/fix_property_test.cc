@@ -47,8 +47,8 @@ TEST(FixProperty, ApplyingAllFixesLeavesNoFindings) {
       Evaluator ev2(*fixed);
       Report after = Analyze(ev2, subjects, subjects, ao);
       ASSERT_TRUE(after.findings.empty())
-          << "seed " << seed << ": " << after.findings.size() << " findings remain; first: "
-          << after.findings[0].message << "\n"
+          << "seed " << seed << ": " << after.findings.size()
+          << " findings remain; first: " << after.findings[0].message << "\n"
           << after.findings[0].fix_yaml;
     }
   }
@@ -79,7 +79,8 @@ TEST(FixProperty, FixesDoNotWidenAnythingButTunnelAndProbeTraffic) {
           for (Protocol proto : {Protocol::kTCP, Protocol::kUDP}) {
             Verdict v1 = ev.Evaluate(ev.PodEndpoint(a), ev.PodEndpoint(b), port, proto);
             Verdict v2 = ev2.Evaluate(ev2.PodEndpoint(a), ev2.PodEndpoint(b), port, proto);
-            ASSERT_EQ(v1.allowed, v2.allowed) << "seed " << seed << " " << a << "->" << b << ":" << port;
+            ASSERT_EQ(v1.allowed, v2.allowed)
+                << "seed " << seed << " " << a << "->" << b << ":" << port;
           }
         }
       }

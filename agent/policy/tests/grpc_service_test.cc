@@ -81,13 +81,18 @@ TEST_F(PolicyServiceTest, NoSnapshotMeansCompatible) {
 
 TEST_F(PolicyServiceTest, ReplaceSnapshotCountsObjectsAndReportsProblems) {
   v1::ReplacePolicySnapshotResponse resp;
-  ASSERT_TRUE(Replace({ReadFile(kCluster), ReadFile(std::string(POLICY_TESTDATA) + "/invalid/policies.yaml")}, &resp).ok());
+  ASSERT_TRUE(Replace({ReadFile(kCluster),
+                       ReadFile(std::string(POLICY_TESTDATA) + "/invalid/policies.yaml")},
+                      &resp)
+                  .ok());
   EXPECT_EQ(resp.namespaces(), 3u);  // shop, monitoring, default
   EXPECT_EQ(resp.pods(), 3u);
   EXPECT_EQ(resp.policies(), 3u);  // 2 + "good"
   ASSERT_GE(resp.problems_size(), 13);
-  EXPECT_NE(resp.problems(0).find("manifests[1]: NetworkPolicy default/bad-cidr: spec.ingress[0].from[0].ipBlock.cidr"),
-            std::string::npos)
+  EXPECT_NE(
+      resp.problems(0).find(
+          "manifests[1]: NetworkPolicy default/bad-cidr: spec.ingress[0].from[0].ipBlock.cidr"),
+      std::string::npos)
       << resp.problems(0);
 }
 

@@ -33,7 +33,8 @@ TEST(Cidr, ContainsAddressesAndPrefixes) {
   EXPECT_FALSE(c.Contains(*Cidr::Parse("10.0.0.0/8")));
   EXPECT_TRUE(Cidr::Parse("0.0.0.0/0")->Contains(*Ip::Parse("8.8.8.8")));
   EXPECT_TRUE(Cidr::Host(*Ip::Parse("169.254.7.127")).Contains(*Ip::Parse("169.254.7.127")));
-  EXPECT_TRUE(Cidr::Parse("fd16::/16")->Contains(*Ip::Parse("fd16:9254:7127:1337:ffff:ffff:ffff:ffff")));
+  EXPECT_TRUE(
+      Cidr::Parse("fd16::/16")->Contains(*Ip::Parse("fd16:9254:7127:1337:ffff:ffff:ffff:ffff")));
 }
 
 }  // namespace

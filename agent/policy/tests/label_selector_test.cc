@@ -37,9 +37,12 @@ TEST(LabelSelector, ParsesKubectlSyntax) {
       ParseSelectorString("app=web, tier in (front, edge),env!=dev,!legacy,team,v==2,x notin (a)");
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_TRUE(s->Matches({{"app", "web"}, {"tier", "front"}, {"team", "x"}, {"v", "2"}}));
-  EXPECT_FALSE(s->Matches({{"app", "web"}, {"tier", "front"}, {"team", "x"}, {"v", "2"}, {"legacy", "1"}}));
-  EXPECT_FALSE(s->Matches({{"app", "web"}, {"tier", "front"}, {"team", "x"}, {"v", "2"}, {"env", "dev"}}));
-  EXPECT_FALSE(s->Matches({{"app", "web"}, {"tier", "front"}, {"team", "x"}, {"v", "2"}, {"x", "a"}}));
+  EXPECT_FALSE(
+      s->Matches({{"app", "web"}, {"tier", "front"}, {"team", "x"}, {"v", "2"}, {"legacy", "1"}}));
+  EXPECT_FALSE(
+      s->Matches({{"app", "web"}, {"tier", "front"}, {"team", "x"}, {"v", "2"}, {"env", "dev"}}));
+  EXPECT_FALSE(
+      s->Matches({{"app", "web"}, {"tier", "front"}, {"team", "x"}, {"v", "2"}, {"x", "a"}}));
   EXPECT_TRUE(ParseSelectorString("")->empty());
   EXPECT_FALSE(ParseSelectorString("a in (b").ok());
   EXPECT_FALSE(ParseSelectorString("a,,b").ok());

@@ -25,7 +25,7 @@ TEST(Loader, ReadsKubectlListOutput) {
   EXPECT_EQ(fe.node_name, "worker-1");
   ASSERT_EQ(fe.ports.size(), 1u);
   EXPECT_EQ(fe.ports[0].name, "http");
-  EXPECT_EQ(fe.ProbePorts(), std::vector<int>({8080}));  // named http and numeric 8080
+  EXPECT_EQ(fe.ProbePorts(), std::vector<int>({8080}));         // named http and numeric 8080
   EXPECT_EQ(c.pods[1].ProbePorts(), std::vector<int>({9001}));  // grpc probe
   const NetworkPolicy& be = c.policies[1];
   EXPECT_TRUE(be.affects_ingress);
@@ -59,9 +59,9 @@ TEST(Loader, PolicyTypesDefaulting) {
   ASSERT_TRUE(l.AddPath(kData + "/corpus/policy_types/cluster.yaml").ok());
   Cluster c = l.TakeCluster();
   ASSERT_EQ(c.policies.size(), 3u);
-  EXPECT_TRUE(c.policies[0].affects_ingress);   // egress rules only, no policyTypes
+  EXPECT_TRUE(c.policies[0].affects_ingress);  // egress rules only, no policyTypes
   EXPECT_TRUE(c.policies[0].affects_egress);
-  EXPECT_TRUE(c.policies[1].affects_ingress);   // egress: []
+  EXPECT_TRUE(c.policies[1].affects_ingress);  // egress: []
   EXPECT_FALSE(c.policies[1].affects_egress);
   EXPECT_FALSE(c.policies[2].affects_ingress);  // policyTypes: [Egress]
   EXPECT_TRUE(c.policies[2].affects_egress);
@@ -91,16 +91,19 @@ TEST(Loader, InvalidObjectsAreReportedWithFileObjectAndFieldAndTheRestLoads) {
     return false;
   };
   EXPECT_TRUE(has("NetworkPolicy default/bad-cidr", "spec.ingress[0].from[0].ipBlock.cidr"));
-  EXPECT_TRUE(has("NetworkPolicy default/except-outside", "spec.ingress[0].from[0].ipBlock.except[0]"));
+  EXPECT_TRUE(
+      has("NetworkPolicy default/except-outside", "spec.ingress[0].from[0].ipBlock.except[0]"));
   EXPECT_TRUE(has("NetworkPolicy default/ipblock-and-selector", "spec.ingress[0].from[0].ipBlock"));
   EXPECT_TRUE(has("NetworkPolicy default/empty-peer", "spec.egress[0].to[0]"));
   EXPECT_TRUE(has("NetworkPolicy default/endport-named", "spec.ingress[0].ports[0].endPort"));
   EXPECT_TRUE(has("NetworkPolicy default/endport-below", "spec.ingress[0].ports[0].endPort"));
   EXPECT_TRUE(has("NetworkPolicy default/endport-no-port", "spec.ingress[0].ports[0].endPort"));
-  EXPECT_TRUE(has("NetworkPolicy default/bad-operator", "spec.podSelector.matchExpressions[0].operator"));
+  EXPECT_TRUE(
+      has("NetworkPolicy default/bad-operator", "spec.podSelector.matchExpressions[0].operator"));
   EXPECT_TRUE(has("NetworkPolicy default/exists-with-values",
                   "spec.ingress[0].from[0].namespaceSelector.matchExpressions[0].values"));
-  EXPECT_TRUE(has("NetworkPolicy default/in-without-values", "spec.podSelector.matchExpressions[0].values"));
+  EXPECT_TRUE(has("NetworkPolicy default/in-without-values",
+                  "spec.podSelector.matchExpressions[0].values"));
   EXPECT_TRUE(has("NetworkPolicy default/bad-protocol", "spec.ingress[0].ports[0].protocol"));
   EXPECT_TRUE(has("NetworkPolicy default/quoted-number-port", "spec.ingress[0].ports[0].port"));
   EXPECT_TRUE(has("NetworkPolicy default/bad-policy-type", "spec.policyTypes[0]"));
@@ -119,7 +122,9 @@ metadata: {name: p}
 spec:
   podSelector: {}
   ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/8, except: [10.0.0.0/8]}}]}]
-)", "inline").ok());
+)",
+                        "inline")
+                  .ok());
   ASSERT_EQ(l.problems().size(), 1u);
   EXPECT_THAT(l.problems()[0].ToString(), HasSubstr("strict subset"));
   EXPECT_EQ(l.problems()[0].object, "NetworkPolicy default/p");  // namespace defaults to default
@@ -129,13 +134,17 @@ TEST(Loader, PodIpFallsBackToPodIpAndLaterObjectsReplaceEarlierOnes) {
   ManifestLoader l;
   ASSERT_TRUE(l.AddText(R"(
 {"kind": "Pod", "apiVersion": "v1", "metadata": {"name": "a"}, "status": {"podIP": "10.0.0.1"}}
-)", "one.json").ok());
+)",
+                        "one.json")
+                  .ok());
   ASSERT_TRUE(l.AddText(R"(
 kind: Pod
 apiVersion: v1
 metadata: {name: a, labels: {v: "2"}}
 status: {podIP: 10.0.0.2}
-)", "two.yaml").ok());
+)",
+                        "two.yaml")
+                  .ok());
   Cluster c = l.TakeCluster();
   ASSERT_EQ(c.pods.size(), 1u);
   EXPECT_EQ(c.pods[0].ns, "default");
@@ -153,7 +162,10 @@ TEST(Loader, SyntaxErrorsAndMissingFilesAreErrors) {
 
 TEST(Loader, OtherApiVersionsOfNetworkPolicyAreReported) {
   ManifestLoader l;
-  ASSERT_TRUE(l.AddText("apiVersion: extensions/v1beta1\nkind: NetworkPolicy\nmetadata: {name: old}\nspec: {podSelector: {}}\n", "x").ok());
+  ASSERT_TRUE(l.AddText("apiVersion: extensions/v1beta1\nkind: NetworkPolicy\nmetadata: {name: "
+                        "old}\nspec: {podSelector: {}}\n",
+                        "x")
+                  .ok());
   ASSERT_EQ(l.problems().size(), 1u);
   EXPECT_EQ(l.problems()[0].field, "apiVersion");
 }
