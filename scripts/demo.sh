@@ -5,7 +5,8 @@
 #   sudo scripts/demo.sh
 #
 # Installs the Debian packages (scripts/install-deps.sh), builds (scripts/build.sh; $BUILD_DIR,
-# default ./build), then runs. DEMO_SKIP_BUILD=1 skips both steps when the binaries are already built.
+# default ./build), then runs. DEMO_SKIP_BUILD=1 skips both steps when the binaries are already built;
+# PROBESNATD=PATH runs another probesnatd binary.
 # Everything it creates (namespaces psdemo-<pid>-*, a temporary directory, background processes) is
 # removed on any exit; the machine's own network namespace is never touched.
 set -euo pipefail
@@ -20,7 +21,7 @@ if [ "${DEMO_SKIP_BUILD:-0}" != 1 ]; then
   scripts/build.sh
 fi
 build_dir=$(realpath "${BUILD_DIR:-build}")
-probesnatd=$build_dir/agent/daemon/probesnatd
+probesnatd=${PROBESNATD:-$build_dir/agent/daemon/probesnatd}
 listen=$build_dir/integration/probesnat_listen
 connect=$build_dir/integration/probesnat_connect
 client=$build_dir/integration/probesnat_demo_client
@@ -44,11 +45,16 @@ pids=()
 failures=0
 
 cleanup() {
-  local rc=$?
+  local rc=$? pid i
   for pid in "${pids[@]}"; do
     kill "$pid" 2>/dev/null || true
   done
   for pid in "${pids[@]}"; do
+    for i in $(seq 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
   for ns in "$pod_a" "$pod_b" "$node"; do
@@ -126,7 +132,9 @@ add_pod "$pod_b" vpb "$b_v4" "$b_v6"
 echo "   node routes:"; ip -n "$node" route | sed 's/^/     /'
 
 say "pod A: stand-ins for the app (8080), the mesh proxy's tunnel (15008), inbound (15006) and outbound (15001) capture"
-in_ns "$pod_a" "$listen" --timeout 600 app=8080 tunnel=15008 inbound=15006 outbound=15001 >"$tmp/pod-a.log" 2>&1 &
+# Started with ip netns exec directly (not through a shell function), so that $! is the process itself:
+# ip execs the program, and cleanup can stop it by that pid.
+ip netns exec "$pod_a" "$listen" --timeout 600 app=8080 tunnel=15008 inbound=15006 outbound=15001 >"$tmp/pod-a.log" 2>&1 &
 pids+=($!)
 wait_line "$tmp/pod-a.log" 0 '^listening' >/dev/null || { echo "listener did not start"; cat "$tmp/pod-a.log"; exit 1; }
 
@@ -134,7 +142,7 @@ say "before probesnat: the node reaches pod A from its own address"
 check "node -> A:8080 arrives from the node's address $node_v4" "$node" "$a_v4" 8080 "accepted app .*peer=$node_v4:"
 
 say "starting probesnatd inside the node namespace"
-in_ns "$node" "$probesnatd" --socket "$sock" --allowed-netns-root /run/netns >"$tmp/probesnatd.log" 2>&1 &
+ip netns exec "$node" "$probesnatd" --socket "$sock" --allowed-netns-root /run/netns >"$tmp/probesnatd.log" 2>&1 &
 pids+=($!)
 for i in $(seq 100); do
   "$client" health --socket "$sock" >/dev/null 2>&1 && break
@@ -144,8 +152,13 @@ done
 grep -m1 "ready on" "$tmp/probesnatd.log" | sed 's/^/   log: /'
 
 say "enrolling pod A over gRPC (uid $uid_a)"
-"$client" enroll --socket "$sock" --uid "$uid_a" --ip "$a_v4" --ip "$a_v6" \
-  --netns "/run/netns/$pod_a" --name pod-a | sed 's/^/   /'
+if ! out=$("$client" enroll --socket "$sock" --uid "$uid_a" --ip "$a_v4" --ip "$a_v6" \
+  --netns "/run/netns/$pod_a" --name pod-a); then
+  echo "   FAILED  $out"
+  sed 's/^/   log: /' "$tmp/probesnatd.log"
+  exit 1
+fi
+echo "   $out"
 echo "   node table (what the agent put in the node namespace):"
 in_ns "$node" nft list table inet probesnat | sed 's/^/     /'
 
@@ -162,7 +175,12 @@ check "pod A's app -> B:9090 is captured by A's outbound listener (15001), origi
   "$pod_a" "$b_v4" 9090 "accepted outbound .*original-dst=$b_v4:9090"
 
 say "unenrolling pod A"
-"$client" unenroll --socket "$sock" --uid "$uid_a" | sed 's/^/   /'
+if out=$("$client" unenroll --socket "$sock" --uid "$uid_a"); then
+  echo "   $out"
+else
+  echo "   FAILED  $out"
+  failures=$((failures + 1))
+fi
 check "node -> A:8080 arrives from the node's address again" "$node" "$a_v4" 8080 "accepted app .*peer=$node_v4:"
 if in_ns "$pod_a" nft list tables | grep -q probesnat; then
   echo "   FAILED  pod A still has a probesnat table"; failures=$((failures + 1))
