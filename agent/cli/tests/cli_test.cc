@@ -176,6 +176,24 @@ TEST(CheckCli, PodSelectorTextAndYamlOutputs) {
   EXPECT_NE(r.out.find("shop/frontend-7d9f8b-abcde"), std::string::npos);
 }
 
+TEST(CheckCli, EnrolledPodsAreHboneDestinations) {
+  // backend-0's egress allows only UDP 53: enrolling it breaks nothing towards frontend.
+  // prometheus (not isolated) reaching an enrolled backend-0 over HBONE is allowed (rule 1 has no
+  // ports), so only the enrolled set changes what the frontend check reports.
+  const std::string cluster = kData + "/corpus/kubectl_output/cluster.yaml";
+  CliRun alone = Exec("check --cluster " + cluster + " --pod shop/frontend-7d9f8b-abcde -o json");
+  CliRun with = Exec("check --cluster " + cluster +
+                     " --pod shop/frontend-7d9f8b-abcde --enrolled monitoring/prometheus-0"
+                     " --enrolled-namespace shop -o json");
+  ASSERT_EQ(alone.code, 1) << alone.err;
+  ASSERT_EQ(with.code, 1) << with.err;
+  nlohmann::json a = nlohmann::json::parse(alone.out);
+  nlohmann::json w = nlohmann::json::parse(with.out);
+  EXPECT_EQ(a["subjects"].size(), 1u);
+  EXPECT_EQ(w["subjects"].size(), 1u);  // --enrolled does not make a pod a subject
+  EXPECT_EQ(Exec("check --cluster " + cluster + " --pod shop/frontend-7d9f8b-abcde --enrolled x/y").code, 2);
+}
+
 TEST(CheckCli, CompatibleExitsZero) {
   CliRun r = Exec("check --cluster " + kData + "/cli/compatible.yaml --namespace open -o json");
   EXPECT_EQ(r.code, 0) << r.out << r.err;
