@@ -134,6 +134,22 @@ class Analyzer {
     }
   }
 
+  // `own` (ports of `rule` towards `dest`) plus the TCP port starts of `pod`'s rules of direction
+  // `d` that `rule` also admits: together they hit every overlap of two sets of port ranges.
+  void AddOtherSideStarts(int pod, Direction d, const Rule& rule, const Pod& dest,
+                          const std::vector<int>& own, std::vector<int>* out) const {
+    *out = own;
+    std::vector<int> more;
+    for (int pol : ev_.PoliciesSelecting(pod, d)) {
+      for (const Rule& other : c_.policies[pol].Rules(d)) {
+        TcpCandidates(other, dest, &more);
+        for (int port : more) {
+          if (Evaluator::PortsMatch(rule.ports, &dest, port, Protocol::kTCP)) out->push_back(port);
+        }
+      }
+    }
+  }
+
   Pending& Add(FindingKind kind, int pol, Direction d, int rule, int subject, int family = 0) {
     return findings_[Key{static_cast<int>(kind), pol, static_cast<int>(d), rule, subject, family}];
   }
@@ -209,7 +225,10 @@ class Analyzer {
             ok = ev_.Allowed(dst, Direction::kIngress, se, opt_.tunnel_port, Protocol::kTCP, fam);
           }
           if (ok) continue;
-          bool reaches = std::any_of(ports.begin(), ports.end(), [&](int port) {
+          // Some port of this rule that s's egress also allows (port ranges may overlap anywhere,
+          // so the other side's range starts are candidates too).
+          AddOtherSideStarts(s, Direction::kEgress, rule, dp, ports, &candidates_);
+          bool reaches = std::any_of(candidates_.begin(), candidates_.end(), [&](int port) {
             return ev_.Allowed(s, Direction::kEgress, de, port, Protocol::kTCP, fam);
           });
           if (reaches) affected.push_back(s);
@@ -255,7 +274,8 @@ class Analyzer {
         if (!ev_.RulePeerMatches(pol, Direction::kEgress, r, de, fam)) continue;
         std::vector<int>& working = working_;
         working.clear();
-        TcpCandidates(rules[r], dp, &candidates_);
+        TcpCandidates(rules[r], dp, &scratch_);
+        AddOtherSideStarts(dst, Direction::kIngress, rules[r], dp, scratch_, &candidates_);
         for (int port : candidates_) {
           if (ev_.Allowed(dst, Direction::kIngress, se, port, Protocol::kTCP, fam)) {
             working.push_back(port);
@@ -374,8 +394,8 @@ class Analyzer {
   Cidr link_local4_ = *Cidr::Parse("169.254.0.0/16");
   Cidr link_local6_ = *Cidr::Parse("fe80::/10");
   std::vector<Endpoint> endpoints_;
-  std::vector<int> candidates_, working_;  // scratch buffers of EgressHbone
-  std::vector<int8_t> tunnel_ok_;          // scratch buffer of IngressHbone
+  std::vector<int> candidates_, working_, scratch_;  // scratch buffers
+  std::vector<int8_t> tunnel_ok_;                    // scratch buffer of IngressHbone
   std::map<Key, Pending> findings_;
   std::map<int, PolicyEdit> edits_;
 };

@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "absl/strings/str_cat.h"
 
 #include "agent/policy/manifest_loader.h"
@@ -225,6 +227,29 @@ TEST_F(AnalysisTest, EnrolledDestinationsIngressIsCheckedForTheNewPeer) {
   EXPECT_EQ(r.findings[0].kind, FindingKind::kHboneIngress);
   EXPECT_EQ(r.findings[0].subject, "shop/dual");
   EXPECT_THAT(r.findings[0].affected_peers, ElementsAre("shop/my-app"));
+}
+
+TEST_F(AnalysisTest, OverlappingPortRangesCountAsReachable) {
+  Load(R"(
+{apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: app-in, namespace: shop},
+ spec: {podSelector: {matchLabels: {app.kubernetes.io/name: my-app}},
+        ingress: [{from: [{podSelector: {matchLabels: {app: client}}}], ports: [{port: 8000, endPort: 9000}]}]}}
+---
+{apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: client-out, namespace: shop},
+ spec: {podSelector: {matchLabels: {app: client}}, policyTypes: [Egress],
+        egress: [{ports: [{port: 8500}]}]}}
+)");
+  opts_.extra_probe_ports = {};
+  Report r = Check({"my-app"});
+  // Ingress: client reaches my-app only on 8500, inside the rule's range. Egress: client's rule
+  // (any destination, 8500) reaches my-app today and lacks 15008. Probe: 8080 is in 8000-9000 but
+  // only for app=client, so the probe address is blocked too.
+  std::set<FindingKind> kinds;
+  for (const Finding& f : r.findings) kinds.insert(f.kind);
+  EXPECT_TRUE(kinds.count(FindingKind::kHboneIngress));
+  EXPECT_TRUE(kinds.count(FindingKind::kHboneEgress));
+  EXPECT_TRUE(kinds.count(FindingKind::kProbeIngress));
+  ExpectFixesClear(r, {"my-app"});
 }
 
 TEST_F(AnalysisTest, ConfigurableAddressesAndPort) {
