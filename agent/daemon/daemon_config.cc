@@ -56,7 +56,8 @@ constexpr OptionSpec kOptions[] = {
      "the agent)"},
     {"resync-interval", Kind::kValue, "drift check period, e.g. 5s, 500ms; 0 disables (5s)"},
     {"readback-after-apply", Kind::kFlag,
-     "read each pod table back before reporting APPLIED (default true)"},
+     "read each pod table back before reporting APPLIED (default false: the drift check reads "
+     "every table back)"},
 };
 
 std::string EnvName(absl::string_view option) {

@@ -37,7 +37,7 @@ struct DaemonConfig {
   PolicyMode policy_mode = PolicyMode::kWarn;
   bool cleanup_on_exit = false;
   absl::Duration resync_interval = absl::Seconds(5);  // zero: no periodic drift check
-  bool readback_after_apply = true;
+  bool readback_after_apply = false;                  // see ReconcilerOptions
 
   std::vector<std::string> warnings;  // acceptable but doubtful settings, for the log
 

@@ -223,6 +223,7 @@ absl::Status Reconciler::ApplyLocked(Record& r) {
   std::set<IpAddress> keep(r.desired.ips.begin(), r.desired.ips.end());
   keep.insert(claimed.begin(), claimed.end());
   std::vector<IpAddress> remove = Minus(previous, keep);
+  const absl::Time t0 = absl::Now();
   if (!add.empty() || !remove.empty()) {
     if (absl::Status st = backend_.UpdateHostMembers(add, remove); !st.ok()) {
       return FailLocked(r, absl::StrCat("updating the host set (add ", JoinIps(add), "; remove ",
@@ -232,7 +233,9 @@ absl::Status Reconciler::ApplyLocked(Record& r) {
   r.kernel.host_members = r.desired.ips;
 
   const std::string& netns = r.desired.netns_path();
+  const absl::Time t1 = absl::Now();
   absl::Status st = backend_.ApplyPod(netns, r.rules);
+  const absl::Time t2 = absl::Now();
   std::string failure;
   if (!st.ok()) {
     failure = absl::StrCat("applying the pod table failed: ", st.message());
@@ -283,6 +286,9 @@ absl::Status Reconciler::ApplyLocked(Record& r) {
   r.phase = v1::POD_PHASE_APPLIED;
   r.reason.clear();
   r.updated = absl::Now();
+  spdlog::debug("pod {}: host set {}us, pod table {}us, read-back and cleanup {}us",
+                PodName(r.desired.pod), absl::ToInt64Microseconds(t1 - t0),
+                absl::ToInt64Microseconds(t2 - t1), absl::ToInt64Microseconds(r.updated - t2));
   return absl::OkStatus();
 }
 

@@ -24,8 +24,10 @@ namespace probesnat::daemon {
 struct ReconcilerOptions {
   netfilter::HostRules host_rules;
   netfilter::PodRules pod_rules;  // per-pod overrides are applied on top
-  // After ApplyPod, read the pod table back (ObservePod) before reporting APPLIED.
-  bool readback_after_apply = true;
+  // After ApplyPod, read the pod table back (ObservePod) before reporting APPLIED. Off by default:
+  // the transaction's acknowledgement already says the kernel holds exactly the table, a read-back
+  // costs ~125us (a third of an Enroll), and the drift check reads every table back anyway.
+  bool readback_after_apply = false;
 };
 
 // One pod of a Sync request, validated and admitted (or refused) by the policy check.

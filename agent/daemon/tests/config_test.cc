@@ -75,6 +75,7 @@ TEST_F(ConfigTest, DefaultsMatchTheMeshProxy) {
   EXPECT_EQ(c.policy_mode, PolicyMode::kWarn);
   EXPECT_FALSE(c.cleanup_on_exit);
   EXPECT_EQ(c.resync_interval, absl::Seconds(5));
+  EXPECT_FALSE(c.readback_after_apply);
   EXPECT_TRUE(c.warnings.empty());
   EXPECT_EQ(c.pod_rules(), netfilter::PodRules{});
   EXPECT_EQ(c.host_rules(), netfilter::HostRules{});
@@ -112,7 +113,8 @@ TEST_F(ConfigTest, FlagsSetEveryOption) {
                                              "enforce",
                                              "--cleanup-on-exit",
                                              "--resync-interval",
-                                             "250ms"});
+                                             "250ms",
+                                             "--readback-after-apply"});
   ASSERT_TRUE(got.ok()) << got.status();
   const DaemonConfig& c = got->config;
   EXPECT_EQ(c.probe_v4.ToString(), "169.254.1.1");
@@ -131,6 +133,7 @@ TEST_F(ConfigTest, FlagsSetEveryOption) {
   EXPECT_EQ(c.policy_mode, PolicyMode::kEnforce);
   EXPECT_TRUE(c.cleanup_on_exit);
   EXPECT_EQ(c.resync_interval, absl::Milliseconds(250));
+  EXPECT_TRUE(c.readback_after_apply);
   EXPECT_EQ(c.pod_rules().tunnel_port, 16008);
   EXPECT_EQ(c.pod_rules().proxy_mark, 1337u);
   EXPECT_EQ(c.host_rules().probe_v4.ToString(), "169.254.1.1");

@@ -36,7 +36,13 @@ DesiredPod MakePod(const std::string& uid, std::vector<std::string> ips, const s
 
 class ReconcilerTest : public ::testing::Test {
  protected:
-  ReconcilerTest() : reconciler_(fake_, ReconcilerOptions{}, events_) {
+  static ReconcilerOptions WithReadBack() {
+    ReconcilerOptions o;
+    o.readback_after_apply = true;
+    return o;
+  }
+
+  ReconcilerTest() : reconciler_(fake_, WithReadBack(), events_) {
     for (const char* ns : {"/run/netns/a", "/run/netns/b", "/run/netns/c", "/run/netns/a2"}) {
       fake_.AddNamespace(ns);
     }
@@ -466,8 +472,7 @@ TEST(ReconcilerOptionsTest, ReadBackCanBeTurnedOff) {
   FakeBackend fake;
   fake.AddNamespace("/run/netns/a");
   StatusEventHub hub;
-  ReconcilerOptions options;
-  options.readback_after_apply = false;
+  ReconcilerOptions options;  // read-back is off by default
   options.pod_rules.tunnel_port = 16008;
   Reconciler r(fake, options, hub);
   ASSERT_TRUE(r.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {}).ok());
