@@ -3,7 +3,7 @@
 // replaces (an agent entering the pod's namespace and running `nft -f FILE`, or `iptables-restore` and
 // `ip6tables-restore` with Istio-ambient-style in-pod nat/mangle rules).
 //
-//   enroll_bench [--pods 1,100,500] [--probesnatd PATH | --baseline-only]
+//   enroll_bench [--pods 1,100,500] [--probesnatd PATH | --baseline-only] [--daemon-arg ARG ...]
 //
 // For each N: creates N pod namespaces and a node namespace (all removed again), starts probesnatd in
 // the node namespace, enrolls the N pods one after another over its unix socket, then applies the
@@ -192,7 +192,8 @@ void PrintRow(const char* what, const Stats& s) {
               s.total);
 }
 
-int RunOne(int n, const std::string& probesnatd, const std::string& tmpdir) {
+int RunOne(int n, const std::string& probesnatd, const std::vector<std::string>& daemon_args,
+           const std::string& tmpdir) {
   std::printf("\n== N = %d pods ==\n", n);
   const absl::Time setup_start = absl::Now();
   absl::StatusOr<ScopedNetns> node = ScopedNetns::Create("bnode");
@@ -232,6 +233,7 @@ int RunOne(int n, const std::string& probesnatd, const std::string& tmpdir) {
     o.binary = probesnatd;
     o.node_netns = node->name();
     o.args = {"--allowed-netns-root", "/run/netns"};
+    o.args.insert(o.args.end(), daemon_args.begin(), daemon_args.end());
     absl::StatusOr<std::unique_ptr<pi::Daemon>> started = pi::Daemon::Start(o);
     if (!started.ok()) {
       std::fprintf(stderr, "enroll_bench: %s\n", started.status().ToString().c_str());
@@ -293,6 +295,14 @@ int RunOne(int n, const std::string& probesnatd, const std::string& tmpdir) {
     PrintRow("probesnatd Enroll (gRPC round trip)", e);
     if (!server_ms.empty()) PrintRow("  of which inside probesnatd (its log latency=)", Summarize(server_ms));
     std::printf("  %-46s %.3f ms\n", "  first Enroll after start", enroll_ms.front());
+    if (n >= 200) {
+      // Does the cost grow with the number of pods already enrolled?
+      const size_t k = 100;
+      const Stats first = Summarize({enroll_ms.begin(), enroll_ms.begin() + k});
+      const Stats last = Summarize({enroll_ms.end() - k, enroll_ms.end()});
+      std::printf("  %-46s first 100: p50 %.3f p99 %.3f ms; last 100: p50 %.3f p99 %.3f ms\n",
+                  "  growth with enrolled pods", first.p50, first.p99, last.p50, last.p99);
+    }
     std::printf("  %-46s %.1f ms for %d pods (%.0f pods/s)\n", "probesnatd Enroll total", enroll_total, n,
                 enroll_total > 0 ? n * 1000.0 / enroll_total : 0.0);
     PrintRow("probesnatd Unenroll (gRPC round trip)", u);
@@ -319,6 +329,7 @@ int RunOne(int n, const std::string& probesnatd, const std::string& tmpdir) {
 int main(int argc, char** argv) {
   std::vector<int> sizes = {1, 100, 500};
   std::string probesnatd = pi::ProbesnatdPath();
+  std::vector<std::string> daemon_args;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--pods" && i + 1 < argc) {
@@ -333,10 +344,12 @@ int main(int argc, char** argv) {
       }
     } else if (arg == "--probesnatd" && i + 1 < argc) {
       probesnatd = argv[++i];
+    } else if (arg == "--daemon-arg" && i + 1 < argc) {
+      daemon_args.push_back(argv[++i]);
     } else if (arg == "--baseline-only") {
       probesnatd.clear();
     } else {
-      std::fprintf(stderr, "usage: enroll_bench [--pods 1,100,500] [--probesnatd PATH | --baseline-only]\n");
+      std::fprintf(stderr, "usage: enroll_bench [--pods 1,100,500] [--probesnatd PATH | --baseline-only] [--daemon-arg ARG ...]\n");
       return 2;
     }
   }
@@ -354,7 +367,7 @@ int main(int argc, char** argv) {
               probesnatd.c_str());
   int rc = 0;
   for (int n : sizes) {
-    rc |= RunOne(n, probesnatd, tmpdir);
+    rc |= RunOne(n, probesnatd, daemon_args, tmpdir);
   }
   (void)probesnat::netfilter::testing::Run(absl::StrCat("rm -rf ", tmpdir));
   return rc;
