@@ -33,27 +33,37 @@ int RunCheck(const CheckArgs& args, std::ostream& out, std::ostream& err) {
   policy::AnalysisOptions opts;
   absl::StatusOr<policy::Ip> v4 = policy::Ip::Parse(args.probe_v4);
   absl::StatusOr<policy::Ip> v6 = policy::Ip::Parse(args.probe_v6);
-  if (!v4.ok() || !v4->is_v4()) return Fail(err, "--probe-address-v4 must be an IPv4 address");
-  if (!v6.ok() || v6->is_v4()) return Fail(err, "--probe-address-v6 must be an IPv6 address");
+  if (!v4.ok() || !v4->is_v4()) {
+    return Fail(err, "--probe-address-v4 must be an IPv4 address");
+  }
+  if (!v6.ok() || v6->is_v4()) {
+    return Fail(err, "--probe-address-v6 must be an IPv6 address");
+  }
   opts.probe_v4 = *v4;
   opts.probe_v6 = *v6;
-  if (args.tunnel_port < 1 || args.tunnel_port > 65535)
+  if (args.tunnel_port < 1 || args.tunnel_port > 65535) {
     return Fail(err, "--tunnel-port out of range");
+  }
   opts.tunnel_port = args.tunnel_port;
   for (int p : args.probe_ports) {
-    if (p < 1 || p > 65535)
+    if (p < 1 || p > 65535) {
       return Fail(err, absl::StrCat("--probe-port ", p, " is outside 1-65535"));
+    }
   }
   opts.extra_probe_ports = args.probe_ports;
   std::optional<policy::LabelSelector> selector;
   if (!args.selector.empty()) {
     absl::StatusOr<policy::LabelSelector> s = policy::ParseSelectorString(args.selector);
-    if (!s.ok()) return Fail(err, absl::StrCat("--selector: ", s.status().message()));
+    if (!s.ok()) {
+      return Fail(err, absl::StrCat("--selector: ", s.status().message()));
+    }
     selector = *s;
   }
 
   absl::StatusOr<policy::Cluster> cluster = LoadClusters(args.clusters, err);
-  if (!cluster.ok()) return Fail(err, cluster.status().message());
+  if (!cluster.ok()) {
+    return Fail(err, cluster.status().message());
+  }
   policy::Evaluator ev(std::move(*cluster));
   const std::vector<policy::Pod>& pods = ev.cluster().pods;
 
@@ -61,16 +71,26 @@ int RunCheck(const CheckArgs& args, std::ostream& out, std::ostream& err) {
   for (const std::string& ref : args.pods) {
     size_t slash = ref.find('/');
     std::optional<int> idx;
-    if (slash != std::string::npos) idx = ev.FindPod(ref.substr(0, slash), ref.substr(slash + 1));
-    if (!idx) return Fail(err, absl::StrCat("--pod: no pod \"", ref, "\" in the cluster"));
+    if (slash != std::string::npos) {
+      idx = ev.FindPod(ref.substr(0, slash), ref.substr(slash + 1));
+    }
+    if (!idx) {
+      return Fail(err, absl::StrCat("--pod: no pod \"", ref, "\" in the cluster"));
+    }
     subjects.insert(*idx);
   }
   if (!args.namespace_name.empty() || selector) {
     for (int i = 0; i < static_cast<int>(pods.size()); ++i) {
       const policy::Pod& p = pods[i];
-      if (!Selectable(p)) continue;
-      if (!args.namespace_name.empty() && p.ns != args.namespace_name) continue;
-      if (selector && !selector->Matches(p.labels)) continue;
+      if (!Selectable(p)) {
+        continue;
+      }
+      if (!args.namespace_name.empty() && p.ns != args.namespace_name) {
+        continue;
+      }
+      if (selector && !selector->Matches(p.labels)) {
+        continue;
+      }
       subjects.insert(i);
     }
   }
@@ -78,18 +98,26 @@ int RunCheck(const CheckArgs& args, std::ostream& out, std::ostream& err) {
   for (const std::string& ref : args.enrolled) {
     size_t slash = ref.find('/');
     std::optional<int> idx;
-    if (slash != std::string::npos) idx = ev.FindPod(ref.substr(0, slash), ref.substr(slash + 1));
-    if (!idx) return Fail(err, absl::StrCat("--enrolled: no pod \"", ref, "\" in the cluster"));
+    if (slash != std::string::npos) {
+      idx = ev.FindPod(ref.substr(0, slash), ref.substr(slash + 1));
+    }
+    if (!idx) {
+      return Fail(err, absl::StrCat("--enrolled: no pod \"", ref, "\" in the cluster"));
+    }
     enrolled.insert(*idx);
   }
   for (const std::string& ns : args.enrolled_namespaces) {
     for (int i = 0; i < static_cast<int>(pods.size()); ++i) {
-      if (pods[i].ns == ns && Selectable(pods[i])) enrolled.insert(i);
+      if (pods[i].ns == ns && Selectable(pods[i])) {
+        enrolled.insert(i);
+      }
     }
   }
   policy::Report report = policy::Analyze(ev, {subjects.begin(), subjects.end()},
                                           {enrolled.begin(), enrolled.end()}, opts);
-  if (report.subjects.empty()) report.notes.push_back("no pod matched the selection");
+  if (report.subjects.empty()) {
+    report.notes.push_back("no pod matched the selection");
+  }
   if (args.output == "json") {
     out << ReportToJson(report).dump(2) << "\n";
   } else if (args.output == "yaml") {

@@ -10,7 +10,9 @@ absl::StatusOr<policy::Cluster> LoadClusters(const std::vector<std::string>& pat
                                              std::ostream& warnings) {
   policy::ManifestLoader loader;
   for (const std::string& path : paths) {
-    if (absl::Status s = loader.AddPath(path); !s.ok()) return s;
+    if (absl::Status s = loader.AddPath(path); !s.ok()) {
+      return s;
+    }
   }
   for (const policy::LoadProblem& p : loader.problems()) {
     warnings << "probesnatctl: warning: skipped invalid object: " << p.ToString() << "\n";

@@ -27,7 +27,9 @@ absl::StatusOr<std::string> StringField(const nlohmann::json& q, const char* key
 
 absl::StatusOr<int> PortField(const nlohmann::json& q) {
   auto it = q.find("port");
-  if (it == q.end() || it->is_null()) return absl::InvalidArgumentError("\"port\" is required");
+  if (it == q.end() || it->is_null()) {
+    return absl::InvalidArgumentError("\"port\" is required");
+  }
   long port = -1;
   if (it->is_number_integer()) {
     port = it->get<long>();
@@ -48,8 +50,12 @@ absl::StatusOr<int> PortField(const nlohmann::json& q) {
 
 absl::StatusOr<policy::Protocol> ProtocolField(const nlohmann::json& q) {
   auto it = q.find("protocol");
-  if (it == q.end() || it->is_null()) return policy::Protocol::kTCP;
-  if (!it->is_string()) return absl::InvalidArgumentError("\"protocol\" must be a string");
+  if (it == q.end() || it->is_null()) {
+    return policy::Protocol::kTCP;
+  }
+  if (!it->is_string()) {
+    return absl::InvalidArgumentError("\"protocol\" must be a string");
+  }
   std::optional<policy::Protocol> p = policy::ParseProtocol(it->get<std::string>());
   if (!p) {
     return absl::InvalidArgumentError(
@@ -67,21 +73,33 @@ int Fail(std::ostream& err, const absl::Status& s) {
 
 absl::StatusOr<nlohmann::ordered_json> EvalQuery(const policy::Evaluator& ev,
                                                  const nlohmann::json& query) {
-  if (!query.is_object()) return absl::InvalidArgumentError("a query must be a JSON object");
+  if (!query.is_object()) {
+    return absl::InvalidArgumentError("a query must be a JSON object");
+  }
   absl::StatusOr<std::string> from = StringField(query, "from");
-  if (!from.ok()) return from.status();
+  if (!from.ok()) {
+    return from.status();
+  }
   absl::StatusOr<std::string> to = StringField(query, "to");
-  if (!to.ok()) return to.status();
+  if (!to.ok()) {
+    return to.status();
+  }
   absl::StatusOr<int> port = PortField(query);
-  if (!port.ok()) return port.status();
+  if (!port.ok()) {
+    return port.status();
+  }
   absl::StatusOr<policy::Protocol> protocol = ProtocolField(query);
-  if (!protocol.ok()) return protocol.status();
+  if (!protocol.ok()) {
+    return protocol.status();
+  }
   absl::StatusOr<policy::Endpoint> src = ev.Resolve(*from);
-  if (!src.ok())
+  if (!src.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("\"from\": ", src.status().message()));
+  }
   absl::StatusOr<policy::Endpoint> dst = ev.Resolve(*to);
-  if (!dst.ok())
+  if (!dst.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("\"to\": ", dst.status().message()));
+  }
   policy::Verdict v = ev.Evaluate(*src, *dst, *port, *protocol);
   nlohmann::ordered_json detail = VerdictToJson(ev, v);
   nlohmann::ordered_json out;
@@ -91,7 +109,9 @@ absl::StatusOr<nlohmann::ordered_json> EvalQuery(const policy::Evaluator& ev,
   out["port"] = *port;
   out["protocol"] = std::string(policy::ProtocolName(*protocol));
   for (auto it = detail.begin(); it != detail.end(); ++it) {
-    if (it.key() != "allowed") out[it.key()] = it.value();
+    if (it.key() != "allowed") {
+      out[it.key()] = it.value();
+    }
   }
   return out;
 }
@@ -107,7 +127,9 @@ int RunEval(const EvalArgs& args, std::istream& in, std::ostream& out, std::ostr
                 absl::InvalidArgumentError("--queries cannot be combined with --from/--to/--port"));
   }
   absl::StatusOr<policy::Cluster> cluster = LoadClusters(args.clusters, err);
-  if (!cluster.ok()) return Fail(err, cluster.status());
+  if (!cluster.ok()) {
+    return Fail(err, cluster.status());
+  }
   policy::EvalOptions opts;
   opts.own_node_always_allowed = args.own_node_always_allowed;
   policy::Evaluator ev(std::move(*cluster), opts);
@@ -116,7 +138,9 @@ int RunEval(const EvalArgs& args, std::istream& in, std::ostream& out, std::ostr
     nlohmann::json q = {
         {"from", args.from}, {"to", args.to}, {"port", args.port}, {"protocol", args.protocol}};
     absl::StatusOr<nlohmann::ordered_json> r = EvalQuery(ev, q);
-    if (!r.ok()) return Fail(err, r.status());
+    if (!r.ok()) {
+      return Fail(err, r.status());
+    }
     out << r->dump() << "\n";
     return 0;
   }
@@ -125,13 +149,17 @@ int RunEval(const EvalArgs& args, std::istream& in, std::ostream& out, std::ostr
   std::istream* src = &in;
   if (args.queries != "-") {
     file.open(args.queries);
-    if (!file) return Fail(err, absl::NotFoundError(absl::StrCat(args.queries, ": cannot open")));
+    if (!file) {
+      return Fail(err, absl::NotFoundError(absl::StrCat(args.queries, ": cannot open")));
+    }
     src = &file;
   }
   int status = 0;
   std::string line;
   for (int lineno = 1; std::getline(*src, line); ++lineno) {
-    if (absl::StripAsciiWhitespace(line).empty()) continue;
+    if (absl::StripAsciiWhitespace(line).empty()) {
+      continue;
+    }
     absl::StatusOr<nlohmann::ordered_json> r;
     nlohmann::json q = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (q.is_discarded()) {

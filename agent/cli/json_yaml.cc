@@ -24,7 +24,9 @@ void Emit(YAML::Emitter& out, const nlohmann::ordered_json& j) {
       return;
     }
     out << YAML::BeginSeq;
-    for (const auto& v : j) Emit(out, v);
+    for (const auto& v : j) {
+      Emit(out, v);
+    }
     out << YAML::EndSeq;
   } else if (j.is_string()) {
     const std::string& s = j.get_ref<const std::string&>();

@@ -57,6 +57,8 @@ int main(int argc, char** argv) {
     eval.own_node_always_allowed = !no_node_exemption;
     return probesnat::cli::RunEval(eval, std::cin, std::cout, std::cerr);
   }
-  if (check_cmd->parsed()) return probesnat::cli::RunCheck(check, std::cout, std::cerr);
+  if (check_cmd->parsed()) {
+    return probesnat::cli::RunCheck(check, std::cout, std::cerr);
+  }
   return 2;
 }

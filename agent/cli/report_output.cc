@@ -41,7 +41,9 @@ std::string ReportToText(const policy::Report& report) {
     absl::StrAppend(&out, ": ", absl::StrJoin(report.subjects, ", "));
   }
   absl::StrAppend(&out, "\n");
-  for (const std::string& n : report.notes) absl::StrAppend(&out, "note: ", n, "\n");
+  for (const std::string& n : report.notes) {
+    absl::StrAppend(&out, "note: ", n, "\n");
+  }
   if (report.findings.empty()) {
     absl::StrAppend(&out, "Compatible: no NetworkPolicy blocks mesh traffic or probes.\n");
     return out;
@@ -56,7 +58,9 @@ std::string ReportToText(const policy::Report& report) {
                     "\n  affected: ", absl::StrJoin(f.affected_peers, ", "), "\n\n");
   }
   absl::StrAppend(&out, "Corrected NetworkPolicies (kubectl apply -f -):\n");
-  for (const policy::PolicyFix& fix : report.fixes) absl::StrAppend(&out, "---\n", fix.yaml);
+  for (const policy::PolicyFix& fix : report.fixes) {
+    absl::StrAppend(&out, "---\n", fix.yaml);
+  }
   return out;
 }
 

@@ -12,7 +12,9 @@ nlohmann::ordered_json DirectionJson(const policy::Evaluator& ev,
   j["applies"] = d.applies;
   j["isolated"] = d.isolated;
   j["policies"] = nlohmann::ordered_json::array();
-  for (int p : d.policies) j["policies"].push_back(c.policies[p].Key());
+  for (int p : d.policies) {
+    j["policies"].push_back(c.policies[p].Key());
+  }
   j["allowed_by"] = nlohmann::ordered_json::array();
   for (const policy::RuleRef& r : d.allowed_by) {
     j["allowed_by"].push_back({{"policy", c.policies[r.policy].Key()}, {"rule", r.rule}});

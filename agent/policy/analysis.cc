@@ -47,9 +47,13 @@ bool Report::compatible() const {
 namespace {
 
 std::string BlockString(const IpBlock& b) {
-  if (b.except.empty()) return b.cidr.ToString();
+  if (b.except.empty()) {
+    return b.cidr.ToString();
+  }
   std::vector<std::string> ex;
-  for (const Cidr& e : b.except) ex.push_back(e.ToString());
+  for (const Cidr& e : b.except) {
+    ex.push_back(e.ToString());
+  }
   return absl::StrCat(b.cidr.ToString(), " except ", absl::StrJoin(ex, ","));
 }
 
@@ -59,8 +63,9 @@ class Analyzer {
     probe4_ = Cidr::Host(opt.probe_v4);
     probe6_ = Cidr::Host(opt.probe_v6);
     endpoints_.reserve(c_.pods.size());
-    for (int i = 0; i < static_cast<int>(c_.pods.size()); ++i)
+    for (int i = 0; i < static_cast<int>(c_.pods.size()); ++i) {
       endpoints_.push_back(ev.PodEndpoint(i));
+    }
   }
 
   // `enrolled`: mesh pods that are not subjects themselves (a subject's own analysis already
@@ -69,7 +74,9 @@ class Analyzer {
     IngressHbone(p, -1);
     EgressTowards(p);
     for (int d : enrolled) {
-      if (d == p || !Usable(d)) continue;
+      if (d == p || !Usable(d)) {
+        continue;
+      }
       EgressHbone(p, d, p);
       IngressHbone(d, p);
     }
@@ -123,13 +130,17 @@ class Analyzer {
     std::vector<int>& out = *out_ptr;
     out.clear();
     for (const PortSpec& ps : rule.ports) {
-      if (ps.protocol != Protocol::kTCP || !ps.has_port) continue;
+      if (ps.protocol != Protocol::kTCP || !ps.has_port) {
+        continue;
+      }
       if (ps.named.empty()) {
         out.push_back(ps.number);
         continue;
       }
       for (const ContainerPort& cp : dest.ports) {
-        if (cp.name == ps.named && cp.protocol == Protocol::kTCP) out.push_back(cp.port);
+        if (cp.name == ps.named && cp.protocol == Protocol::kTCP) {
+          out.push_back(cp.port);
+        }
       }
     }
   }
@@ -144,7 +155,9 @@ class Analyzer {
       for (const Rule& other : c_.policies[pol].Rules(d)) {
         TcpCandidates(other, dest, &more);
         for (int port : more) {
-          if (Evaluator::PortsMatch(rule.ports, &dest, port, Protocol::kTCP)) out->push_back(port);
+          if (Evaluator::PortsMatch(rule.ports, &dest, port, Protocol::kTCP)) {
+            out->push_back(port);
+          }
         }
       }
     }
@@ -165,18 +178,30 @@ class Analyzer {
     const Pod& p = c_.pods[pod];
     for (int pol : ev_.PoliciesSelecting(pod, Direction::kIngress)) {
       for (const Rule& r : c_.policies[pol].ingress) {
-        if (!Evaluator::PortsMatch(r.ports, &p, opt_.tunnel_port, Protocol::kTCP)) continue;
-        if (r.peers.empty()) return true;
+        if (!Evaluator::PortsMatch(r.ports, &p, opt_.tunnel_port, Protocol::kTCP)) {
+          continue;
+        }
+        if (r.peers.empty()) {
+          return true;
+        }
         for (const Peer& peer : r.peers) {
-          if (!peer.ip_block || !peer.ip_block->cidr.Contains(b.cidr)) continue;
+          if (!peer.ip_block || !peer.ip_block->cidr.Contains(b.cidr)) {
+            continue;
+          }
           bool ok = true;
           for (const Cidr& e2 : peer.ip_block->except) {
-            if (!e2.Overlaps(b.cidr)) continue;
+            if (!e2.Overlaps(b.cidr)) {
+              continue;
+            }
             bool inside = std::any_of(b.except.begin(), b.except.end(),
                                       [&](const Cidr& e) { return e.Contains(e2); });
-            if (!inside) ok = false;
+            if (!inside) {
+              ok = false;
+            }
           }
-          if (ok) return true;
+          if (ok) {
+            return true;
+          }
         }
       }
     }
@@ -210,47 +235,69 @@ class Analyzer {
       const std::vector<Rule>& rules = c_.policies[pol].ingress;
       for (int r = 0; r < static_cast<int>(rules.size()); ++r) {
         const Rule& rule = rules[r];
-        if (Evaluator::PortsMatch(rule.ports, &dp, opt_.tunnel_port, Protocol::kTCP)) continue;
+        if (Evaluator::PortsMatch(rule.ports, &dp, opt_.tunnel_port, Protocol::kTCP)) {
+          continue;
+        }
         std::vector<int> ports = TcpCandidates(rule, dp);
-        if (ports.empty()) continue;
+        if (ports.empty()) {
+          continue;
+        }
         std::vector<int> affected;
         std::vector<std::string> others;
         for (int s = only_src >= 0 ? only_src : 0; s < (only_src >= 0 ? only_src + 1 : n); ++s) {
-          if (s == dst || !Usable(s)) continue;
+          if (s == dst || !Usable(s)) {
+            continue;
+          }
           const Endpoint& se = endpoints_[s];
           IpFamily fam = ev_.ChooseFamily(se, de);
-          if (!ev_.RulePeerMatches(pol, Direction::kIngress, r, se, fam)) continue;
+          if (!ev_.RulePeerMatches(pol, Direction::kIngress, r, se, fam)) {
+            continue;
+          }
           int8_t& ok = only_src >= 0 ? single_ok : tunnel_ok[s];
           if (ok < 0) {
             ok = ev_.Allowed(dst, Direction::kIngress, se, opt_.tunnel_port, Protocol::kTCP, fam);
           }
-          if (ok) continue;
+          if (ok) {
+            continue;
+          }
           // Some port of this rule that s's egress also allows (port ranges may overlap anywhere,
           // so the other side's range starts are candidates too).
           AddOtherSideStarts(s, Direction::kEgress, rule, dp, ports, &candidates_);
           bool reaches = std::any_of(candidates_.begin(), candidates_.end(), [&](int port) {
             return ev_.Allowed(s, Direction::kEgress, de, port, Protocol::kTCP, fam);
           });
-          if (reaches) affected.push_back(s);
+          if (reaches) {
+            affected.push_back(s);
+          }
         }
         if (only_src < 0 && rule.peers.empty() && !TunnelCoversEveryone(dst)) {
           // No `from`: every source, in or out of the snapshot, may use these ports.
-          if (dp.ips.empty() || dp.HasFamily(IpFamily::kV4)) others.push_back("0.0.0.0/0");
-          if (dp.HasFamily(IpFamily::kV6)) others.push_back("::/0");
+          if (dp.ips.empty() || dp.HasFamily(IpFamily::kV4)) {
+            others.push_back("0.0.0.0/0");
+          }
+          if (dp.HasFamily(IpFamily::kV6)) {
+            others.push_back("::/0");
+          }
         }
         if (only_src < 0) {
           for (const Peer& peer : rule.peers) {
-            if (!peer.ip_block || ProbeOnly(*peer.ip_block)) continue;
-            if (!TunnelCoversBlock(dst, *peer.ip_block))
+            if (!peer.ip_block || ProbeOnly(*peer.ip_block)) {
+              continue;
+            }
+            if (!TunnelCoversBlock(dst, *peer.ip_block)) {
               others.push_back(BlockString(*peer.ip_block));
+            }
           }
         }
-        if (affected.empty() && others.empty()) continue;
+        if (affected.empty() && others.empty()) {
+          continue;
+        }
         Pending& f = Add(FindingKind::kHboneIngress, pol, Direction::kIngress, r, dst);
         f.pods.insert(affected.begin(), affected.end());
         for (std::string& o : others) {
-          if (std::find(f.others.begin(), f.others.end(), o) == f.others.end())
+          if (std::find(f.others.begin(), f.others.end(), o) == f.others.end()) {
             f.others.push_back(o);
+          }
         }
         f.ports.insert(ports.begin(), ports.end());
         edits_[pol].tunnel_port_rules[0].insert(r);
@@ -262,16 +309,22 @@ class Analyzer {
   // port, it must be allowed to reach `dst` on the tunnel port.
   void EgressHbone(int src, int dst, int subject) {
     const std::vector<int>& policies = ev_.PoliciesSelecting(src, Direction::kEgress);
-    if (policies.empty()) return;
+    if (policies.empty()) {
+      return;
+    }
     const Endpoint& se = endpoints_[src];
     const Endpoint& de = endpoints_[dst];
     IpFamily fam = ev_.ChooseFamily(se, de);
-    if (ev_.Allowed(src, Direction::kEgress, de, opt_.tunnel_port, Protocol::kTCP, fam)) return;
+    if (ev_.Allowed(src, Direction::kEgress, de, opt_.tunnel_port, Protocol::kTCP, fam)) {
+      return;
+    }
     const Pod& dp = c_.pods[dst];
     for (int pol : policies) {
       const std::vector<Rule>& rules = c_.policies[pol].egress;
       for (int r = 0; r < static_cast<int>(rules.size()); ++r) {
-        if (!ev_.RulePeerMatches(pol, Direction::kEgress, r, de, fam)) continue;
+        if (!ev_.RulePeerMatches(pol, Direction::kEgress, r, de, fam)) {
+          continue;
+        }
         std::vector<int>& working = working_;
         working.clear();
         TcpCandidates(rules[r], dp, &scratch_);
@@ -281,7 +334,9 @@ class Analyzer {
             working.push_back(port);
           }
         }
-        if (working.empty()) continue;
+        if (working.empty()) {
+          continue;
+        }
         Pending& f = Add(FindingKind::kHboneEgress, pol, Direction::kEgress, r, subject);
         f.own_egress = subject == src;
         f.pods.insert(subject == src ? dst : src);
@@ -293,7 +348,9 @@ class Analyzer {
 
   void EgressTowards(int dst) {
     for (int s = 0; s < static_cast<int>(c_.pods.size()); ++s) {
-      if (s == dst || !Usable(s)) continue;
+      if (s == dst || !Usable(s)) {
+        continue;
+      }
       EgressHbone(s, dst, dst);
     }
   }
@@ -301,21 +358,33 @@ class Analyzer {
   void Probes(int p) {
     const Pod& pod = c_.pods[p];
     const std::vector<int>& isolating = ev_.PoliciesSelecting(p, Direction::kIngress);
-    if (isolating.empty()) return;
+    if (isolating.empty()) {
+      return;
+    }
     std::set<int> ports_set;
-    for (int port : pod.ProbePorts()) ports_set.insert(port);
-    for (int port : opt_.extra_probe_ports) ports_set.insert(port);
-    if (ports_set.empty()) return;
+    for (int port : pod.ProbePorts()) {
+      ports_set.insert(port);
+    }
+    for (int port : opt_.extra_probe_ports) {
+      ports_set.insert(port);
+    }
+    if (ports_set.empty()) {
+      return;
+    }
     int chosen = *std::min_element(isolating.begin(), isolating.end(), [&](int a, int b) {
       return c_.policies[a].Key() < c_.policies[b].Key();
     });
     std::vector<std::string> names;
-    for (int pol : isolating) names.push_back(c_.policies[pol].Key());
+    for (int pol : isolating) {
+      names.push_back(c_.policies[pol].Key());
+    }
     std::sort(names.begin(), names.end());
     bool v4 = pod.ips.empty() || pod.HasFamily(IpFamily::kV4);
     bool v6 = pod.HasFamily(IpFamily::kV6);
     for (IpFamily fam : {IpFamily::kV4, IpFamily::kV6}) {
-      if ((fam == IpFamily::kV4 && !v4) || (fam == IpFamily::kV6 && !v6)) continue;
+      if ((fam == IpFamily::kV4 && !v4) || (fam == IpFamily::kV6 && !v6)) {
+        continue;
+      }
       const Ip& probe = fam == IpFamily::kV4 ? opt_.probe_v4 : opt_.probe_v6;
       Endpoint pe;
       pe.ip = probe;
@@ -326,7 +395,9 @@ class Analyzer {
           missing.push_back(port);
         }
       }
-      if (missing.empty()) continue;
+      if (missing.empty()) {
+        continue;
+      }
       Pending& f = Add(FindingKind::kProbeIngress, chosen, Direction::kIngress, -1, p,
                        fam == IpFamily::kV4 ? 4 : 6);
       f.others = {Cidr::Host(probe).ToString()};
@@ -348,7 +419,9 @@ class Analyzer {
     f.policy_name = pol.name;
     f.rule_index = key.rule;
     f.direction = key.dir == 0 ? Direction::kIngress : Direction::kEgress;
-    for (int pod : p.pods) f.affected_peers.push_back(c_.pods[pod].Key());
+    for (int pod : p.pods) {
+      f.affected_peers.push_back(c_.pods[pod].Key());
+    }
     f.affected_peers.insert(f.affected_peers.end(), p.others.begin(), p.others.end());
     const std::string ports = absl::StrJoin(p.ports, ", ");
     const int tunnel = opt_.tunnel_port;
@@ -410,7 +483,9 @@ Report Analyze(const Evaluator& evaluator, const std::vector<int>& subjects,
   const std::set<int> subject_set(subjects.begin(), subjects.end());
   std::vector<int> mesh;  // enrolled pods that are not subjects
   for (int i : all) {
-    if (!c.pods[i].host_network && !subject_set.count(i)) mesh.push_back(i);
+    if (!c.pods[i].host_network && !subject_set.count(i)) {
+      mesh.push_back(i);
+    }
   }
   Analyzer a(evaluator, options);
   std::vector<std::string> names, notes;

@@ -16,18 +16,28 @@ Evaluator::Evaluator(Cluster cluster, EvalOptions options)
     : cluster_(std::move(cluster)), options_(options) {
   cluster_.AddImplicitNamespaces();
   std::map<std::string, const Labels*, std::less<>> ns_labels;
-  for (const Namespace& n : cluster_.namespaces) ns_labels[n.name] = &n.labels;
+  for (const Namespace& n : cluster_.namespaces) {
+    ns_labels[n.name] = &n.labels;
+  }
   const size_t n_pods = cluster_.pods.size();
   for (size_t i = 0; i < n_pods; ++i) {
     const Pod& pod = cluster_.pods[i];
     pod_by_key_[pod.Key()] = static_cast<int>(i);
-    if (pod.terminated) continue;
-    if (pod.host_network) {
-      for (const Ip& ip : pod.ips) node_by_ip_[ip] = pod.node_name;
-    } else {
-      for (const Ip& ip : pod.ips) pod_by_ip_[ip] = static_cast<int>(i);
+    if (pod.terminated) {
+      continue;
     }
-    for (const Ip& ip : pod.host_ips) node_by_ip_.emplace(ip, pod.node_name);
+    if (pod.host_network) {
+      for (const Ip& ip : pod.ips) {
+        node_by_ip_[ip] = pod.node_name;
+      }
+    } else {
+      for (const Ip& ip : pod.ips) {
+        pod_by_ip_[ip] = static_cast<int>(i);
+      }
+    }
+    for (const Ip& ip : pod.host_ips) {
+      node_by_ip_.emplace(ip, pod.node_name);
+    }
   }
   pod_addr_.resize(n_pods);
   for (size_t i = 0; i < n_pods; ++i) {
@@ -41,9 +51,15 @@ Evaluator::Evaluator(Cluster cluster, EvalOptions options)
     const NetworkPolicy& np = cluster_.policies[p];
     for (size_t i = 0; i < n_pods; ++i) {
       const Pod& pod = cluster_.pods[i];
-      if (pod.host_network || pod.ns != np.ns || !np.pod_selector.Matches(pod.labels)) continue;
-      if (np.affects_ingress) selecting_[0][i].push_back(static_cast<int>(p));
-      if (np.affects_egress) selecting_[1][i].push_back(static_cast<int>(p));
+      if (pod.host_network || pod.ns != np.ns || !np.pod_selector.Matches(pod.labels)) {
+        continue;
+      }
+      if (np.affects_ingress) {
+        selecting_[0][i].push_back(static_cast<int>(p));
+      }
+      if (np.affects_egress) {
+        selecting_[1][i].push_back(static_cast<int>(p));
+      }
     }
     for (Direction d : {Direction::kIngress, Direction::kEgress}) {
       for (const Rule& rule : np.Rules(d)) {
@@ -54,7 +70,9 @@ Evaluator::Evaluator(Cluster cluster, EvalOptions options)
             bits.assign(n_pods, 0);
             for (size_t i = 0; i < n_pods; ++i) {
               const Pod& pod = cluster_.pods[i];
-              if (pod.host_network) continue;
+              if (pod.host_network) {
+                continue;
+              }
               bool ns_ok = peer.namespace_selector
                                ? peer.namespace_selector->Matches(*ns_labels.at(pod.ns))
                                : pod.ns == np.ns;
@@ -72,7 +90,9 @@ Evaluator::Evaluator(Cluster cluster, EvalOptions options)
 
 std::optional<int> Evaluator::FindPod(absl::string_view ns, absl::string_view name) const {
   auto it = pod_by_key_.find(absl::StrCat(ns, "/", name));
-  if (it == pod_by_key_.end()) return std::nullopt;
+  if (it == pod_by_key_.end()) {
+    return std::nullopt;
+  }
   return it->second;
 }
 
@@ -80,7 +100,9 @@ Endpoint Evaluator::PodEndpoint(int pod) const {
   Endpoint e;
   e.pod = pod;
   e.label = cluster_.pods[pod].Key();
-  if (cluster_.pods[pod].host_network) e.node = cluster_.pods[pod].node_name;
+  if (cluster_.pods[pod].host_network) {
+    e.node = cluster_.pods[pod].node_name;
+  }
   return e;
 }
 
@@ -107,7 +129,9 @@ absl::StatusOr<Endpoint> Evaluator::Resolve(absl::string_view ref) const {
         absl::StrCat("\"", ref, "\" is neither \"namespace/pod\" nor an IP address"));
   }
   std::optional<int> pod = FindPod(ref.substr(0, slash), ref.substr(slash + 1));
-  if (!pod) return absl::NotFoundError(absl::StrCat("no pod \"", ref, "\" in the cluster"));
+  if (!pod) {
+    return absl::NotFoundError(absl::StrCat("no pod \"", ref, "\" in the cluster"));
+  }
   return PodEndpoint(*pod);
 }
 
@@ -121,40 +145,66 @@ const std::vector<int>& Evaluator::PoliciesSelecting(int pod, Direction d) const
 
 std::optional<Ip> Evaluator::AddressOf(const Endpoint& e, IpFamily family) const {
   if (e.ip) {
-    if (e.ip->family() == family) return e.ip;
+    if (e.ip->family() == family) {
+      return e.ip;
+    }
     return std::nullopt;
   }
-  if (e.pod >= 0) return pod_addr_[e.pod][family == IpFamily::kV4 ? 0 : 1];
+  if (e.pod >= 0) {
+    return pod_addr_[e.pod][family == IpFamily::kV4 ? 0 : 1];
+  }
   return std::nullopt;
 }
 
 IpFamily Evaluator::ChooseFamily(const Endpoint& from, const Endpoint& to) const {
-  if (from.ip) return from.ip->family();
-  if (to.ip) return to.ip->family();
+  if (from.ip) {
+    return from.ip->family();
+  }
+  if (to.ip) {
+    return to.ip->family();
+  }
   auto viable = [&](const Endpoint& e, IpFamily f) {
-    if (e.pod < 0) return true;
+    if (e.pod < 0) {
+      return true;
+    }
     const auto& a = pod_addr_[e.pod];
     return (!a[0] && !a[1]) || a[f == IpFamily::kV4 ? 0 : 1].has_value();
   };
-  if (viable(from, IpFamily::kV4) && viable(to, IpFamily::kV4)) return IpFamily::kV4;
-  if (viable(from, IpFamily::kV6) && viable(to, IpFamily::kV6)) return IpFamily::kV6;
+  if (viable(from, IpFamily::kV4) && viable(to, IpFamily::kV4)) {
+    return IpFamily::kV4;
+  }
+  if (viable(from, IpFamily::kV6) && viable(to, IpFamily::kV6)) {
+    return IpFamily::kV6;
+  }
   return IpFamily::kV4;
 }
 
 bool Evaluator::PortsMatch(const std::vector<PortSpec>& ports, const Pod* dest, int port,
                            Protocol protocol) {
-  if (ports.empty()) return true;
+  if (ports.empty()) {
+    return true;
+  }
   for (const PortSpec& ps : ports) {
-    if (ps.protocol != protocol) continue;
-    if (!ps.has_port) return true;
+    if (ps.protocol != protocol) {
+      continue;
+    }
+    if (!ps.has_port) {
+      return true;
+    }
     if (!ps.named.empty()) {
-      if (dest == nullptr) continue;
+      if (dest == nullptr) {
+        continue;
+      }
       for (const ContainerPort& cp : dest->ports) {
-        if (cp.name == ps.named && cp.protocol == protocol && cp.port == port) return true;
+        if (cp.name == ps.named && cp.protocol == protocol && cp.port == port) {
+          return true;
+        }
       }
       continue;
     }
-    if (port >= ps.number && port <= ps.end_port.value_or(ps.number)) return true;
+    if (port >= ps.number && port <= ps.end_port.value_or(ps.number)) {
+      return true;
+    }
   }
   return false;
 }
@@ -162,16 +212,22 @@ bool Evaluator::PortsMatch(const std::vector<PortSpec>& ports, const Pod* dest, 
 bool Evaluator::RulePeerMatches(int policy, Direction d, int rule, const Endpoint& other,
                                 IpFamily family) const {
   const Rule& r = cluster_.policies[policy].Rules(d)[rule];
-  if (r.peers.empty()) return true;
+  if (r.peers.empty()) {
+    return true;
+  }
   const CompiledRule& cr = compiled_[policy].rules[Dir(d)][rule];
   for (size_t i = 0; i < r.peers.size(); ++i) {
     const Peer& peer = r.peers[i];
     if (peer.ip_block) {
       std::optional<Ip> addr = AddressOf(other, family);
-      if (addr && peer.ip_block->Matches(*addr)) return true;
+      if (addr && peer.ip_block->Matches(*addr)) {
+        return true;
+      }
       continue;
     }
-    if (IsPolicySubject(other) && cr.peer_pods[i][other.pod]) return true;
+    if (IsPolicySubject(other) && cr.peer_pods[i][other.pod]) {
+      return true;
+    }
   }
   return false;
 }
@@ -186,14 +242,20 @@ bool Evaluator::RuleAllows(int policy, Direction d, int rule, const Endpoint& ot
 }
 
 std::string Evaluator::NodeOf(const Endpoint& e) const {
-  if (e.pod >= 0 && cluster_.pods[e.pod].host_network) return cluster_.pods[e.pod].node_name;
+  if (e.pod >= 0 && cluster_.pods[e.pod].host_network) {
+    return cluster_.pods[e.pod].node_name;
+  }
   return e.node;
 }
 
 bool Evaluator::OwnNode(const Pod& pod, const Endpoint& other) const {
-  if (!options_.own_node_always_allowed) return false;
+  if (!options_.own_node_always_allowed) {
+    return false;
+  }
   std::string node = NodeOf(other);
-  if (!node.empty() && node == pod.node_name) return true;
+  if (!node.empty() && node == pod.node_name) {
+    return true;
+  }
   if (other.ip && !IsPolicySubject(other)) {
     return std::find(pod.host_ips.begin(), pod.host_ips.end(), *other.ip) != pod.host_ips.end();
   }
@@ -203,7 +265,9 @@ bool Evaluator::OwnNode(const Pod& pod, const Endpoint& other) const {
 bool Evaluator::Allowed(int pod, Direction d, const Endpoint& other, int port, Protocol protocol,
                         IpFamily family) const {
   const std::vector<int>& policies = PoliciesSelecting(pod, d);
-  if (policies.empty()) return true;
+  if (policies.empty()) {
+    return true;
+  }
   int dest_pod = d == Direction::kIngress ? pod : (IsPolicySubject(other) ? other.pod : -1);
   for (int pol : policies) {
     const size_t n = cluster_.policies[pol].Rules(d).size();

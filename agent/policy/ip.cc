@@ -64,13 +64,19 @@ Cidr Cidr::Host(const Ip& ip) {
 }
 
 bool Cidr::Contains(const Ip& ip) const {
-  if (ip.family() != family()) return false;
+  if (ip.family() != family()) {
+    return false;
+  }
   int full = prefix_ / 8;
   for (int i = 0; i < full; ++i) {
-    if (ip.bytes_[i] != base_.bytes_[i]) return false;
+    if (ip.bytes_[i] != base_.bytes_[i]) {
+      return false;
+    }
   }
   int rest = prefix_ % 8;
-  if (rest == 0) return true;
+  if (rest == 0) {
+    return true;
+  }
   uint8_t mask = static_cast<uint8_t>(0xff << (8 - rest));
   return (ip.bytes_[full] & mask) == base_.bytes_[full];
 }

@@ -33,10 +33,14 @@ bool RequirementMatches(const LabelRequirement& r, const Labels& labels) {
 bool LabelSelector::Matches(const Labels& labels) const {
   for (const auto& [k, v] : match_labels) {
     auto it = labels.find(k);
-    if (it == labels.end() || it->second != v) return false;
+    if (it == labels.end() || it->second != v) {
+      return false;
+    }
   }
   for (const LabelRequirement& r : match_expressions) {
-    if (!RequirementMatches(r, labels)) return false;
+    if (!RequirementMatches(r, labels)) {
+      return false;
+    }
   }
   return true;
 }
@@ -56,17 +60,27 @@ absl::string_view OpName(LabelRequirement::Op op) {
 }
 
 absl::StatusOr<LabelRequirement::Op> ParseOp(absl::string_view name) {
-  if (name == "In") return LabelRequirement::Op::kIn;
-  if (name == "NotIn") return LabelRequirement::Op::kNotIn;
-  if (name == "Exists") return LabelRequirement::Op::kExists;
-  if (name == "DoesNotExist") return LabelRequirement::Op::kDoesNotExist;
+  if (name == "In") {
+    return LabelRequirement::Op::kIn;
+  }
+  if (name == "NotIn") {
+    return LabelRequirement::Op::kNotIn;
+  }
+  if (name == "Exists") {
+    return LabelRequirement::Op::kExists;
+  }
+  if (name == "DoesNotExist") {
+    return LabelRequirement::Op::kDoesNotExist;
+  }
   return absl::InvalidArgumentError(
       absl::StrCat("unknown operator \"", name, "\" (In, NotIn, Exists, DoesNotExist)"));
 }
 
 std::string LabelSelector::ToString() const {
   std::vector<std::string> parts;
-  for (const auto& [k, v] : match_labels) parts.push_back(absl::StrCat(k, "=", v));
+  for (const auto& [k, v] : match_labels) {
+    parts.push_back(absl::StrCat(k, "=", v));
+  }
   for (const LabelRequirement& r : match_expressions) {
     switch (r.op) {
       case LabelRequirement::Op::kExists:
@@ -93,8 +107,12 @@ absl::StatusOr<LabelSelector> ParseSelectorString(absl::string_view text) {
   std::string cur;
   int depth = 0;
   for (char c : text) {
-    if (c == '(') ++depth;
-    if (c == ')') --depth;
+    if (c == '(') {
+      ++depth;
+    }
+    if (c == ')') {
+      --depth;
+    }
     if (c == ',' && depth == 0) {
       terms.push_back(cur);
       cur.clear();
@@ -102,12 +120,16 @@ absl::StatusOr<LabelSelector> ParseSelectorString(absl::string_view text) {
       cur.push_back(c);
     }
   }
-  if (depth != 0) return absl::InvalidArgumentError(absl::StrCat("unbalanced ( in \"", text, "\""));
+  if (depth != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("unbalanced ( in \"", text, "\""));
+  }
   terms.push_back(cur);
   for (std::string term : terms) {
     absl::StripAsciiWhitespace(&term);
     if (term.empty()) {
-      if (terms.size() == 1) return sel;  // "" selects everything
+      if (terms.size() == 1) {
+        return sel;  // "" selects everything
+      }
       return absl::InvalidArgumentError(absl::StrCat("empty term in selector \"", text, "\""));
     }
     auto bad = [&]() {
@@ -115,7 +137,9 @@ absl::StatusOr<LabelSelector> ParseSelectorString(absl::string_view text) {
     };
     if (term[0] == '!') {
       std::string key(absl::StripAsciiWhitespace(term.substr(1)));
-      if (key.empty()) return bad();
+      if (key.empty()) {
+        return bad();
+      }
       sel.match_expressions.push_back({key, LabelRequirement::Op::kDoesNotExist, {}});
       continue;
     }
@@ -125,24 +149,34 @@ absl::StatusOr<LabelSelector> ParseSelectorString(absl::string_view text) {
     if (neq != std::string::npos && (paren == std::string::npos || neq < paren)) {
       std::string key(absl::StripAsciiWhitespace(term.substr(0, neq)));
       std::string val(absl::StripAsciiWhitespace(term.substr(neq + 2)));
-      if (key.empty()) return bad();
+      if (key.empty()) {
+        return bad();
+      }
       sel.match_expressions.push_back({key, LabelRequirement::Op::kNotIn, {val}});
       continue;
     }
     if (eq != std::string::npos && (paren == std::string::npos || eq < paren)) {
       std::string key(absl::StripAsciiWhitespace(term.substr(0, eq)));
       size_t vstart = eq + 1;
-      if (vstart < term.size() && term[vstart] == '=') ++vstart;
+      if (vstart < term.size() && term[vstart] == '=') {
+        ++vstart;
+      }
       std::string val(absl::StripAsciiWhitespace(term.substr(vstart)));
-      if (key.empty()) return bad();
+      if (key.empty()) {
+        return bad();
+      }
       sel.match_expressions.push_back({key, LabelRequirement::Op::kIn, {val}});
       continue;
     }
     if (paren != std::string::npos) {
-      if (term.back() != ')') return bad();
+      if (term.back() != ')') {
+        return bad();
+      }
       std::vector<std::string> head =
           absl::StrSplit(term.substr(0, paren), ' ', absl::SkipWhitespace());
-      if (head.size() != 2) return bad();
+      if (head.size() != 2) {
+        return bad();
+      }
       LabelRequirement r;
       r.key = head[0];
       if (head[1] == "in") {
@@ -159,7 +193,9 @@ absl::StatusOr<LabelSelector> ParseSelectorString(absl::string_view text) {
       sel.match_expressions.push_back(std::move(r));
       continue;
     }
-    if (term.find(' ') != std::string::npos) return bad();
+    if (term.find(' ') != std::string::npos) {
+      return bad();
+    }
     sel.match_expressions.push_back({term, LabelRequirement::Op::kExists, {}});
   }
   return sel;

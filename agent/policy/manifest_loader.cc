@@ -17,7 +17,9 @@ namespace {
 
 // A child of a map node; a null node when `n` is not a map or has no such key (never throws).
 YAML::Node Child(const YAML::Node& n, const char* key) {
-  if (!n.IsDefined() || !n.IsMap()) return YAML::Node();
+  if (!n.IsDefined() || !n.IsMap()) {
+    return YAML::Node();
+  }
   YAML::Node c = n[key];
   return c.IsDefined() ? c : YAML::Node();
 }
@@ -28,7 +30,9 @@ std::string ScalarOr(const YAML::Node& n, const std::string& fallback) {
 
 std::string ObjectName(const std::string& kind, const YAML::Node& obj) {
   std::string name = ScalarOr(Child(Child(obj, "metadata"), "name"), "<unnamed>");
-  if (kind == "Namespace") return absl::StrCat(kind, " ", name);
+  if (kind == "Namespace") {
+    return absl::StrCat(kind, " ", name);
+  }
   return absl::StrCat(kind, " ", ScalarOr(Child(Child(obj, "metadata"), "namespace"), "default"),
                       "/", name);
 }
@@ -39,21 +43,31 @@ class ObjectSink {
       : cluster_(cluster), problems_(problems), source_(std::move(source)) {}
 
   void Add(const YAML::Node& obj, const std::string& inherited_kind) {
-    if (!obj.IsMap()) return;
+    if (!obj.IsMap()) {
+      return;
+    }
     std::string kind = ScalarOr(Child(obj, "kind"), inherited_kind);
     if (absl::EndsWith(kind, "List") && Child(obj, "items").IsDefined()) {
       const YAML::Node& items = Child(obj, "items");
-      if (!items.IsSequence()) return;
+      if (!items.IsSequence()) {
+        return;
+      }
       std::string item_kind = kind == "List" ? "" : kind.substr(0, kind.size() - 4);
-      for (const auto& item : items) Add(item, item_kind);
+      for (const auto& item : items) {
+        Add(item, item_kind);
+      }
       return;
     }
     std::string api = ScalarOr(Child(obj, "apiVersion"), "");
     std::vector<FieldProblem> fp;
     if (kind == "Namespace" && (api.empty() || api == "v1")) {
-      if (auto ns = ParseNamespace(obj, &fp)) UpsertNamespace(std::move(*ns));
+      if (auto ns = ParseNamespace(obj, &fp)) {
+        UpsertNamespace(std::move(*ns));
+      }
     } else if (kind == "Pod" && (api.empty() || api == "v1")) {
-      if (auto pod = ParsePod(obj, &fp)) cluster_->UpsertPod(std::move(*pod));
+      if (auto pod = ParsePod(obj, &fp)) {
+        cluster_->UpsertPod(std::move(*pod));
+      }
     } else if (kind == "NetworkPolicy") {
       if (!api.empty() && api != "networking.k8s.io/v1") {
         fp.push_back({"apiVersion", absl::StrCat("\"", api, "\" is not networking.k8s.io/v1")});
@@ -118,10 +132,14 @@ absl::Status ManifestLoader::AddText(absl::string_view text, const std::string& 
 
 absl::Status ManifestLoader::AddFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
+  if (!in) {
+    return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
+  }
   std::ostringstream ss;
   ss << in.rdbuf();
-  if (in.bad()) return absl::DataLossError(absl::StrCat(path, ": read error"));
+  if (in.bad()) {
+    return absl::DataLossError(absl::StrCat(path, ": read error"));
+  }
   return AddText(ss.str(), path);
 }
 
@@ -129,16 +147,26 @@ absl::Status ManifestLoader::AddPath(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::file_status st = fs::status(path, ec);
-  if (ec || !fs::exists(st)) return absl::NotFoundError(absl::StrCat(path, ": no such file"));
-  if (!fs::is_directory(st)) return AddFile(path);
+  if (ec || !fs::exists(st)) {
+    return absl::NotFoundError(absl::StrCat(path, ": no such file"));
+  }
+  if (!fs::is_directory(st)) {
+    return AddFile(path);
+  }
   std::vector<std::string> files;
   for (fs::recursive_directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) {
-    if (it->is_regular_file() && IsManifestFile(it->path())) files.push_back(it->path().string());
+    if (it->is_regular_file() && IsManifestFile(it->path())) {
+      files.push_back(it->path().string());
+    }
   }
-  if (ec) return absl::InternalError(absl::StrCat(path, ": cannot list: ", ec.message()));
+  if (ec) {
+    return absl::InternalError(absl::StrCat(path, ": cannot list: ", ec.message()));
+  }
   std::sort(files.begin(), files.end());
   for (const std::string& f : files) {
-    if (absl::Status s = AddFile(f); !s.ok()) return s;
+    if (absl::Status s = AddFile(f); !s.ok()) {
+      return s;
+    }
   }
   return absl::OkStatus();
 }

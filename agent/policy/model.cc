@@ -21,9 +21,15 @@ absl::string_view ProtocolName(Protocol p) {
 
 std::optional<Protocol> ParseProtocol(absl::string_view name) {
   std::string upper = absl::AsciiStrToUpper(name);
-  if (upper == "TCP") return Protocol::kTCP;
-  if (upper == "UDP") return Protocol::kUDP;
-  if (upper == "SCTP") return Protocol::kSCTP;
+  if (upper == "TCP") {
+    return Protocol::kTCP;
+  }
+  if (upper == "UDP") {
+    return Protocol::kUDP;
+  }
+  if (upper == "SCTP") {
+    return Protocol::kSCTP;
+  }
   return std::nullopt;
 }
 
@@ -33,7 +39,9 @@ absl::string_view DirectionName(Direction d) {
 
 std::optional<Ip> Pod::IpOfFamily(IpFamily f) const {
   for (const Ip& ip : ips) {
-    if (ip.family() == f) return ip;
+    if (ip.family() == f) {
+      return ip;
+    }
   }
   return std::nullopt;
 }
@@ -42,18 +50,24 @@ std::vector<int> Pod::ProbePorts() const {
   std::set<int> out;
   for (const ProbeTarget& t : probes) {
     if (t.name.empty()) {
-      if (t.number > 0) out.insert(t.number);
+      if (t.number > 0) {
+        out.insert(t.number);
+      }
       continue;
     }
     for (const ContainerPort& cp : ports) {
-      if (cp.name == t.name && cp.protocol == Protocol::kTCP) out.insert(cp.port);
+      if (cp.name == t.name && cp.protocol == Protocol::kTCP) {
+        out.insert(cp.port);
+      }
     }
   }
   return {out.begin(), out.end()};
 }
 
 bool IpBlock::Matches(const Ip& ip) const {
-  if (!cidr.Contains(ip)) return false;
+  if (!cidr.Contains(ip)) {
+    return false;
+  }
   return std::none_of(except.begin(), except.end(), [&](const Cidr& e) { return e.Contains(ip); });
 }
 
@@ -61,7 +75,9 @@ namespace {
 
 void EnsureNamespace(std::vector<Namespace>* namespaces, const std::string& name) {
   for (const Namespace& n : *namespaces) {
-    if (n.name == name) return;
+    if (n.name == name) {
+      return;
+    }
   }
   namespaces->push_back({name, {{std::string(kNamespaceNameLabel), name}}});
 }
@@ -92,14 +108,20 @@ void Cluster::UpsertPolicy(NetworkPolicy policy) {
 
 void Cluster::AddImplicitNamespaces() {
   std::set<std::string> known;
-  for (const Namespace& n : namespaces) known.insert(n.name);
+  for (const Namespace& n : namespaces) {
+    known.insert(n.name);
+  }
   auto ensure = [&](const std::string& name) {
     if (known.insert(name).second) {
       namespaces.push_back({name, {{std::string(kNamespaceNameLabel), name}}});
     }
   };
-  for (const Pod& p : pods) ensure(p.ns);
-  for (const NetworkPolicy& p : policies) ensure(p.ns);
+  for (const Pod& p : pods) {
+    ensure(p.ns);
+  }
+  for (const NetworkPolicy& p : policies) {
+    ensure(p.ns);
+  }
 }
 
 }  // namespace probesnat::policy

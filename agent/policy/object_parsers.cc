@@ -11,7 +11,9 @@ namespace {
 
 // A child of a map node; a null node when `n` is not a map or has no such key (never throws).
 YAML::Node Child(const YAML::Node& n, const char* key) {
-  if (!n.IsDefined() || !n.IsMap()) return YAML::Node();
+  if (!n.IsDefined() || !n.IsMap()) {
+    return YAML::Node();
+  }
   YAML::Node c = n[key];
   return c.IsDefined() ? c : YAML::Node();
 }
@@ -21,7 +23,9 @@ using Problems = std::vector<FieldProblem>;
 bool Present(const YAML::Node& n) { return n.IsDefined() && !n.IsNull(); }
 
 std::optional<std::string> Str(const YAML::Node& n, const std::string& field, Problems* p) {
-  if (!Present(n)) return std::nullopt;
+  if (!Present(n)) {
+    return std::nullopt;
+  }
   if (!n.IsScalar()) {
     p->push_back({field, "must be a string"});
     return std::nullopt;
@@ -31,23 +35,33 @@ std::optional<std::string> Str(const YAML::Node& n, const std::string& field, Pr
 
 // A plain (unquoted) scalar that reads as a decimal integer.
 std::optional<long> PlainInt(const YAML::Node& n) {
-  if (!n.IsScalar() || n.Tag() == "!") return std::nullopt;
+  if (!n.IsScalar() || n.Tag() == "!") {
+    return std::nullopt;
+  }
   const std::string& s = n.Scalar();
   long v = 0;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (s.empty() || ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  if (s.empty() || ec != std::errc() || end != s.data() + s.size()) {
+    return std::nullopt;
+  }
   return v;
 }
 
 std::optional<long> Int(const YAML::Node& n, const std::string& field, Problems* p) {
-  if (!Present(n)) return std::nullopt;
+  if (!Present(n)) {
+    return std::nullopt;
+  }
   std::optional<long> v = PlainInt(n);
-  if (!v) p->push_back({field, "must be an integer"});
+  if (!v) {
+    p->push_back({field, "must be an integer"});
+  }
   return v;
 }
 
 bool Bool(const YAML::Node& n) {
-  if (!Present(n) || !n.IsScalar()) return false;
+  if (!Present(n) || !n.IsScalar()) {
+    return false;
+  }
   return absl::AsciiStrToLower(n.Scalar()) == "true";
 }
 
@@ -55,7 +69,9 @@ bool IsAlnum(char c) { return absl::ascii_isalnum(static_cast<unsigned char>(c))
 
 // IANA_SVC_NAME: 1-15 chars of [a-z0-9-], at least one letter, no leading/trailing/double '-'.
 bool IsPortName(const std::string& s) {
-  if (s.empty() || s.size() > 15 || s.front() == '-' || s.back() == '-') return false;
+  if (s.empty() || s.size() > 15 || s.front() == '-' || s.back() == '-') {
+    return false;
+  }
   bool letter = false;
   for (size_t i = 0; i < s.size(); ++i) {
     char c = s[i];
@@ -64,17 +80,25 @@ bool IsPortName(const std::string& s) {
     } else if (!(c >= '0' && c <= '9') && c != '-') {
       return false;
     }
-    if (c == '-' && i > 0 && s[i - 1] == '-') return false;
+    if (c == '-' && i > 0 && s[i - 1] == '-') {
+      return false;
+    }
   }
   return letter;
 }
 
 // A label value: empty, or <= 63 chars of [A-Za-z0-9_.-] starting and ending alphanumeric.
 bool IsLabelValue(const std::string& s) {
-  if (s.empty()) return true;
-  if (s.size() > 63 || !IsAlnum(s.front()) || !IsAlnum(s.back())) return false;
+  if (s.empty()) {
+    return true;
+  }
+  if (s.size() > 63 || !IsAlnum(s.front()) || !IsAlnum(s.back())) {
+    return false;
+  }
   for (char c : s) {
-    if (!IsAlnum(c) && c != '-' && c != '_' && c != '.') return false;
+    if (!IsAlnum(c) && c != '-' && c != '_' && c != '.') {
+      return false;
+    }
   }
   return true;
 }
@@ -83,19 +107,29 @@ bool IsLabelValue(const std::string& s) {
 bool IsLabelKey(const std::string& s) {
   size_t slash = s.rfind('/');
   std::string name = slash == std::string::npos ? s : s.substr(slash + 1);
-  if (name.empty() || !IsLabelValue(name)) return false;
-  if (slash == std::string::npos) return true;
+  if (name.empty() || !IsLabelValue(name)) {
+    return false;
+  }
+  if (slash == std::string::npos) {
+    return true;
+  }
   std::string prefix = s.substr(0, slash);
-  if (prefix.empty() || prefix.size() > 253) return false;
+  if (prefix.empty() || prefix.size() > 253) {
+    return false;
+  }
   for (char c : prefix) {
-    if (!(c >= 'a' && c <= 'z') && !(c >= '0' && c <= '9') && c != '-' && c != '.') return false;
+    if (!(c >= 'a' && c <= 'z') && !(c >= '0' && c <= '9') && c != '-' && c != '.') {
+      return false;
+    }
   }
   return IsAlnum(prefix.front()) && IsAlnum(prefix.back());
 }
 
 Labels ParseLabels(const YAML::Node& n, const std::string& field, Problems* p) {
   Labels out;
-  if (!Present(n)) return out;
+  if (!Present(n)) {
+    return out;
+  }
   if (!n.IsMap()) {
     p->push_back({field, "must be a map of strings"});
     return out;
@@ -113,7 +147,9 @@ Labels ParseLabels(const YAML::Node& n, const std::string& field, Problems* p) {
 
 std::optional<Ip> ParseIp(const YAML::Node& n, const std::string& field, Problems* p) {
   std::optional<std::string> s = Str(n, field, p);
-  if (!s) return std::nullopt;
+  if (!s) {
+    return std::nullopt;
+  }
   absl::StatusOr<Ip> ip = Ip::Parse(*s);
   if (!ip.ok()) {
     p->push_back({field, std::string(ip.status().message())});
@@ -125,7 +161,9 @@ std::optional<Ip> ParseIp(const YAML::Node& n, const std::string& field, Problem
 std::optional<Cidr> ParseCidr(const YAML::Node& n, const std::string& field, Problems* p) {
   std::optional<std::string> s = Str(n, field, p);
   if (!s) {
-    if (!Present(n)) p->push_back({field, "is required"});
+    if (!Present(n)) {
+      p->push_back({field, "is required"});
+    }
     return std::nullopt;
   }
   absl::StatusOr<Cidr> c = Cidr::Parse(*s);
@@ -137,12 +175,18 @@ std::optional<Cidr> ParseCidr(const YAML::Node& n, const std::string& field, Pro
 }
 
 void AddProbe(const YAML::Node& probe, const std::string& field, Pod* pod, Problems* p) {
-  if (!Present(probe) || !probe.IsMap()) return;
+  if (!Present(probe) || !probe.IsMap()) {
+    return;
+  }
   for (const char* handler : {"httpGet", "tcpSocket", "grpc"}) {
     YAML::Node port = Child(Child(probe, handler), "port");
-    if (!Child(probe, handler).IsDefined() || !Present(port) || !port.IsScalar()) continue;
+    if (!Child(probe, handler).IsDefined() || !Present(port) || !port.IsScalar()) {
+      continue;
+    }
     if (std::optional<long> v = PlainInt(port)) {
-      if (*v > 0 && *v <= 65535) pod->probes.push_back({static_cast<int>(*v), ""});
+      if (*v > 0 && *v <= 65535) {
+        pod->probes.push_back({static_cast<int>(*v), ""});
+      }
     } else {
       pod->probes.push_back({0, port.Scalar()});
     }
@@ -160,7 +204,9 @@ std::vector<Ip> ParseIpList(const YAML::Node& list, const YAML::Node& single,
     }
     return out;
   }
-  if (auto ip = ParseIp(single, field, p)) out.push_back(*ip);
+  if (auto ip = ParseIp(single, field, p)) {
+    out.push_back(*ip);
+  }
   return out;
 }
 
@@ -217,7 +263,9 @@ std::optional<PortSpec> ParsePortSpec(const YAML::Node& n, const std::string& fi
       ps.end_port = static_cast<int>(*end);
     }
   }
-  if (p->size() != before) return std::nullopt;
+  if (p->size() != before) {
+    return std::nullopt;
+  }
   return ps;
 }
 
@@ -242,12 +290,16 @@ std::optional<Peer> ParsePeer(const YAML::Node& n, const std::string& field, Pro
     if (std::optional<Cidr> cidr = ParseCidr(Child(ib, "cidr"), f + ".cidr", p)) {
       IpBlock block{*cidr, {}};
       const YAML::Node& ex = Child(ib, "except");
-      if (Present(ex) && !ex.IsSequence()) p->push_back({f + ".except", "must be a list"});
+      if (Present(ex) && !ex.IsSequence()) {
+        p->push_back({f + ".except", "must be a list"});
+      }
       if (Present(ex) && ex.IsSequence()) {
         for (size_t i = 0; i < ex.size(); ++i) {
           std::string ef = absl::StrCat(f, ".except[", i, "]");
           std::optional<Cidr> e = ParseCidr(ex[i], ef, p);
-          if (!e) continue;
+          if (!e) {
+            continue;
+          }
           if (!cidr->Contains(*e) || e->prefix() <= cidr->prefix()) {
             p->push_back({ef, absl::StrCat(e->ToString(), " must be a strict subset of cidr ",
                                            cidr->ToString())});
@@ -266,14 +318,18 @@ std::optional<Peer> ParsePeer(const YAML::Node& n, const std::string& field, Pro
       !Present(Child(n, "ipBlock"))) {
     p->push_back({field, "a peer must set podSelector, namespaceSelector or ipBlock"});
   }
-  if (p->size() != before) return std::nullopt;
+  if (p->size() != before) {
+    return std::nullopt;
+  }
   return peer;
 }
 
 std::vector<Rule> ParseRules(const YAML::Node& list, const std::string& field,
                              const char* peers_key, Problems* p) {
   std::vector<Rule> rules;
-  if (!Present(list)) return rules;
+  if (!Present(list)) {
+    return rules;
+  }
   if (!list.IsSequence()) {
     p->push_back({field, "must be a list of rules"});
     return rules;
@@ -325,7 +381,9 @@ std::optional<LabelSelector> ParseLabelSelector(const YAML::Node& node, const st
                                                 Problems* p) {
   size_t before = p->size();
   LabelSelector sel;
-  if (!Present(node)) return sel;
+  if (!Present(node)) {
+    return sel;
+  }
   if (!node.IsMap()) {
     p->push_back({field, "must be a label selector object"});
     return std::nullopt;
@@ -341,8 +399,12 @@ std::optional<LabelSelector> ParseLabelSelector(const YAML::Node& node, const st
         std::string value = kv.second.IsNull()
                                 ? ""
                                 : (kv.second.IsScalar() ? kv.second.Scalar() : std::string("\x01"));
-        if (!IsLabelKey(key)) p->push_back({f, absl::StrCat("invalid label key \"", key, "\"")});
-        if (!IsLabelValue(value)) p->push_back({f, "invalid label value"});
+        if (!IsLabelKey(key)) {
+          p->push_back({f, absl::StrCat("invalid label key \"", key, "\"")});
+        }
+        if (!IsLabelValue(value)) {
+          p->push_back({f, "invalid label value"});
+        }
         sel.match_labels[key] = value;
       }
     }
@@ -397,7 +459,9 @@ std::optional<LabelSelector> ParseLabelSelector(const YAML::Node& node, const st
       }
     }
   }
-  if (p->size() != before) return std::nullopt;
+  if (p->size() != before) {
+    return std::nullopt;
+  }
   return sel;
 }
 
@@ -412,7 +476,9 @@ std::optional<Namespace> ParseNamespace(const YAML::Node& obj, Problems* p) {
   ns.name = *name;
   ns.labels = ParseLabels(Child(Child(obj, "metadata"), "labels"), "metadata.labels", p);
   ns.labels[std::string(kNamespaceNameLabel)] = ns.name;
-  if (p->size() != before) return std::nullopt;
+  if (p->size() != before) {
+    return std::nullopt;
+  }
   return ns;
 }
 
@@ -427,7 +493,9 @@ std::optional<Pod> ParsePod(const YAML::Node& obj, Problems* p) {
   }
   pod.name = *name;
   pod.ns = Str(Child(md, "namespace"), "metadata.namespace", p).value_or("default");
-  if (pod.ns.empty()) pod.ns = "default";
+  if (pod.ns.empty()) {
+    pod.ns = "default";
+  }
   pod.uid = Str(Child(md, "uid"), "metadata.uid", p).value_or("");
   pod.labels = ParseLabels(Child(md, "labels"), "metadata.labels", p);
   const YAML::Node& spec = Child(obj, "spec");
@@ -473,7 +541,9 @@ std::optional<Pod> ParsePod(const YAML::Node& obj, Problems* p) {
     std::string phase = Str(Child(status, "phase"), "status.phase", p).value_or("");
     pod.terminated = phase == "Succeeded" || phase == "Failed";
   }
-  if (p->size() != before) return std::nullopt;
+  if (p->size() != before) {
+    return std::nullopt;
+  }
   return pod;
 }
 
@@ -488,7 +558,9 @@ std::optional<NetworkPolicy> ParseNetworkPolicy(const YAML::Node& obj, Problems*
   }
   np.name = *name;
   np.ns = Str(Child(md, "namespace"), "metadata.namespace", p).value_or("default");
-  if (np.ns.empty()) np.ns = "default";
+  if (np.ns.empty()) {
+    np.ns = "default";
+  }
   np.labels = ParseLabels(Child(md, "labels"), "metadata.labels", p);
   const YAML::Node& spec = Child(obj, "spec");
   if (!Present(spec) || !spec.IsMap()) {
@@ -523,7 +595,9 @@ std::optional<NetworkPolicy> ParseNetworkPolicy(const YAML::Node& obj, Problems*
     np.affects_ingress = true;
     np.affects_egress = !np.egress.empty();
   }
-  if (p->size() != before) return std::nullopt;
+  if (p->size() != before) {
+    return std::nullopt;
+  }
   return np;
 }
 

@@ -13,13 +13,19 @@ NetworkPolicy ApplyEdit(const NetworkPolicy& policy, const PolicyEdit& edit,
   for (int d = 0; d < 2; ++d) {
     std::vector<Rule>& rules = d == 0 ? out.ingress : out.egress;
     for (int r : edit.tunnel_port_rules[d]) {
-      if (r >= 0 && r < static_cast<int>(rules.size())) rules[r].ports.push_back(tunnel);
+      if (r >= 0 && r < static_cast<int>(rules.size())) {
+        rules[r].ports.push_back(tunnel);
+      }
     }
   }
   if (!edit.probe_ports.empty() && (edit.probe_v4 || edit.probe_v6)) {
     Rule rule;
-    if (edit.probe_v4) rule.peers.push_back({{}, {}, IpBlock{Cidr::Host(addresses.probe_v4), {}}});
-    if (edit.probe_v6) rule.peers.push_back({{}, {}, IpBlock{Cidr::Host(addresses.probe_v6), {}}});
+    if (edit.probe_v4) {
+      rule.peers.push_back({{}, {}, IpBlock{Cidr::Host(addresses.probe_v4), {}}});
+    }
+    if (edit.probe_v6) {
+      rule.peers.push_back({{}, {}, IpBlock{Cidr::Host(addresses.probe_v6), {}}});
+    }
     for (int port : edit.probe_ports) {
       PortSpec ps;
       ps.protocol_explicit = true;

@@ -9,7 +9,9 @@ namespace {
 
 grpc::Status ToGrpc(const absl::Status& s) {
   grpc::StatusCode code = grpc::StatusCode::INTERNAL;
-  if (s.code() == absl::StatusCode::kInvalidArgument) code = grpc::StatusCode::INVALID_ARGUMENT;
+  if (s.code() == absl::StatusCode::kInvalidArgument) {
+    code = grpc::StatusCode::INVALID_ARGUMENT;
+  }
   return grpc::Status(code, std::string(s.message()));
 }
 
@@ -21,9 +23,13 @@ grpc::Status PolicyServiceImpl::ReplaceSnapshot(grpc::ServerContext*,
   ManifestLoader loader;
   for (int i = 0; i < request->manifests_size(); ++i) {
     absl::Status s = loader.AddText(request->manifests(i), absl::StrCat("manifests[", i, "]"));
-    if (!s.ok()) return ToGrpc(s);
+    if (!s.ok()) {
+      return ToGrpc(s);
+    }
   }
-  for (const LoadProblem& p : loader.problems()) response->add_problems(p.ToString());
+  for (const LoadProblem& p : loader.problems()) {
+    response->add_problems(p.ToString());
+  }
   Cluster cluster = loader.TakeCluster();
   response->set_namespaces(static_cast<uint32_t>(cluster.namespaces.size()));
   response->set_pods(static_cast<uint32_t>(cluster.pods.size()));
@@ -34,14 +40,19 @@ grpc::Status PolicyServiceImpl::ReplaceSnapshot(grpc::ServerContext*,
 
 grpc::Status PolicyServiceImpl::Check(grpc::ServerContext*, const v1::CheckRequest* request,
                                       v1::CheckResponse* response) {
-  if (!request->has_pod())
+  if (!request->has_pod()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "pod is required");
+  }
   std::vector<uint32_t> extra(request->probe_ports().begin(), request->probe_ports().end());
   absl::StatusOr<std::vector<v1::Finding>> findings = gate_->CheckPod(request->pod(), extra);
-  if (!findings.ok()) return ToGrpc(findings.status());
+  if (!findings.ok()) {
+    return ToGrpc(findings.status());
+  }
   bool compatible = true;
   for (v1::Finding& f : *findings) {
-    if (agent::IsBlocking(f)) compatible = false;
+    if (agent::IsBlocking(f)) {
+      compatible = false;
+    }
     *response->add_findings() = std::move(f);
   }
   response->set_compatible(compatible);

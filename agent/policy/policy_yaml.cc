@@ -26,7 +26,9 @@ void EmitSelector(YAML::Emitter& out, const LabelSelector& sel) {
       out << YAML::Key << "operator" << YAML::Value << std::string(OpName(r.op));
       if (!r.values.empty()) {
         out << YAML::Key << "values" << YAML::Value << YAML::BeginSeq;
-        for (const std::string& v : r.values) out << YAML::DoubleQuoted << v;
+        for (const std::string& v : r.values) {
+          out << YAML::DoubleQuoted << v;
+        }
         out << YAML::EndSeq;
       }
       out << YAML::EndMap;
@@ -43,7 +45,9 @@ void EmitPeer(YAML::Emitter& out, const Peer& peer) {
     out << YAML::Key << "cidr" << YAML::Value << peer.ip_block->cidr.ToString();
     if (!peer.ip_block->except.empty()) {
       out << YAML::Key << "except" << YAML::Value << YAML::BeginSeq;
-      for (const Cidr& e : peer.ip_block->except) out << e.ToString();
+      for (const Cidr& e : peer.ip_block->except) {
+        out << e.ToString();
+      }
       out << YAML::EndSeq;
     }
     out << YAML::EndMap;
@@ -69,7 +73,9 @@ void EmitPort(YAML::Emitter& out, const PortSpec& ps) {
       out << ps.named;
     }
   }
-  if (ps.end_port) out << YAML::Key << "endPort" << YAML::Value << *ps.end_port;
+  if (ps.end_port) {
+    out << YAML::Key << "endPort" << YAML::Value << *ps.end_port;
+  }
   if (ps.protocol_explicit || !ps.has_port) {
     out << YAML::Key << "protocol" << YAML::Value << std::string(ProtocolName(ps.protocol));
   }
@@ -86,12 +92,16 @@ void EmitRules(YAML::Emitter& out, const std::vector<Rule>& rules, const char* p
     out << YAML::BeginMap;
     if (!rule.peers.empty()) {
       out << YAML::Key << peers_key << YAML::Value << YAML::BeginSeq;
-      for (const Peer& p : rule.peers) EmitPeer(out, p);
+      for (const Peer& p : rule.peers) {
+        EmitPeer(out, p);
+      }
       out << YAML::EndSeq;
     }
     if (!rule.ports.empty()) {
       out << YAML::Key << "ports" << YAML::Value << YAML::BeginSeq;
-      for (const PortSpec& p : rule.ports) EmitPort(out, p);
+      for (const PortSpec& p : rule.ports) {
+        EmitPort(out, p);
+      }
       out << YAML::EndSeq;
     }
     out << YAML::EndMap;
@@ -111,8 +121,9 @@ std::string PolicyToYaml(const NetworkPolicy& policy) {
   out << YAML::Key << "namespace" << YAML::Value << policy.ns;
   if (!policy.labels.empty()) {
     out << YAML::Key << "labels" << YAML::Value << YAML::BeginMap;
-    for (const auto& [k, v] : policy.labels)
+    for (const auto& [k, v] : policy.labels) {
       out << YAML::Key << k << YAML::Value << YAML::DoubleQuoted << v;
+    }
     out << YAML::EndMap;
   }
   out << YAML::EndMap;
@@ -121,8 +132,12 @@ std::string PolicyToYaml(const NetworkPolicy& policy) {
   EmitSelector(out, policy.pod_selector);
   if (policy.policy_types_explicit) {
     out << YAML::Key << "policyTypes" << YAML::Value << YAML::BeginSeq;
-    if (policy.affects_ingress) out << "Ingress";
-    if (policy.affects_egress) out << "Egress";
+    if (policy.affects_ingress) {
+      out << "Ingress";
+    }
+    if (policy.affects_egress) {
+      out << "Egress";
+    }
     out << YAML::EndSeq;
   }
   if (!policy.ingress.empty()) {

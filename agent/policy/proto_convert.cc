@@ -15,8 +15,9 @@ absl::StatusOr<Pod> PodFromProto(const v1::Pod& in) {
   pod.labels = Labels(in.labels().begin(), in.labels().end());
   for (const std::string& s : in.ips()) {
     absl::StatusOr<Ip> ip = Ip::Parse(s);
-    if (!ip.ok())
+    if (!ip.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("pod.ips: ", ip.status().message()));
+    }
     pod.ips.push_back(*ip);
   }
   for (const v1::ContainerPort& cp : in.container_ports()) {
@@ -51,7 +52,9 @@ v1::Finding FindingToProto(const Finding& f) {
   out.set_rule_index(f.rule_index);
   out.set_direction(std::string(DirectionName(f.direction)));
   out.set_message(f.message);
-  for (const std::string& p : f.affected_peers) out.add_affected_peers(p);
+  for (const std::string& p : f.affected_peers) {
+    out.add_affected_peers(p);
+  }
   out.set_cni_dependent(f.cni_dependent);
   out.set_fix_yaml(f.fix_yaml);
   out.set_subject(f.subject);

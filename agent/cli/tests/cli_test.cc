@@ -30,10 +30,14 @@ CliRun Exec(const std::string& args, const std::string& stdin_text = "") {
   std::string cmd = kBin + " " + args + " <" + in + " 2>" + err;
   CliRun r;
   FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
+  if (p == nullptr) {
+    return r;
+  }
   char buf[4096];
   size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) r.out.append(buf, n);
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) {
+    r.out.append(buf, n);
+  }
   int status = pclose(p);
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   std::ifstream e(err);
@@ -48,7 +52,9 @@ std::vector<std::string> Lines(const std::string& s) {
   std::stringstream ss(s);
   std::string line;
   while (std::getline(ss, line)) {
-    if (!line.empty()) out.push_back(line);
+    if (!line.empty()) {
+      out.push_back(line);
+    }
   }
   return out;
 }
@@ -108,8 +114,9 @@ TEST(EvalCli, InvalidLinesKeepAlignmentAndFail) {
   std::vector<std::string> out = Lines(r.out);
   ASSERT_EQ(out.size(), 6u);
   EXPECT_EQ(nlohmann::json::parse(out[0])["allowed"], true);
-  for (int i = 1; i <= 4; ++i)
+  for (int i = 1; i <= 4; ++i) {
     EXPECT_TRUE(nlohmann::json::parse(out[i]).contains("error")) << out[i];
+  }
   EXPECT_EQ(nlohmann::json::parse(out[5])["allowed"], false);
   EXPECT_NE(r.err.find("no pod \"prod/nope\""), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("outside 1-65535"), std::string::npos) << r.err;
@@ -156,7 +163,9 @@ TEST(CheckCli, FindingsExitOneWithFixesThatClearThem) {
   const std::string fixes = ::testing::TempDir() + "/fixes.yaml";
   {
     std::ofstream f(fixes);
-    for (const auto& fix : j["fixes"]) f << "---\n" << fix["yaml"].get<std::string>();
+    for (const auto& fix : j["fixes"]) {
+      f << "---\n" << fix["yaml"].get<std::string>();
+    }
   }
   CliRun again =
       Exec("check --cluster " + cluster + " --cluster " + fixes + " --namespace shop -o json");
@@ -191,7 +200,9 @@ TEST(CheckCli, EnrolledPodsAreHboneDestinations) {
   nlohmann::json w = nlohmann::json::parse(with.out);
   EXPECT_EQ(a["subjects"].size(), 1u);
   EXPECT_EQ(w["subjects"].size(), 1u);  // --enrolled does not make a pod a subject
-  EXPECT_EQ(Exec("check --cluster " + cluster + " --pod shop/frontend-7d9f8b-abcde --enrolled x/y").code, 2);
+  EXPECT_EQ(
+      Exec("check --cluster " + cluster + " --pod shop/frontend-7d9f8b-abcde --enrolled x/y").code,
+      2);
 }
 
 TEST(CheckCli, CompatibleExitsZero) {

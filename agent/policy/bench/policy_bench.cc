@@ -27,7 +27,9 @@ std::string PodYaml(const Pod& p) {
       << YAML::Value << "Pod" << YAML::Key << "metadata" << YAML::Value << YAML::BeginMap
       << YAML::Key << "name" << YAML::Value << p.name << YAML::Key << "namespace" << YAML::Value
       << p.ns << YAML::Key << "labels" << YAML::Value << YAML::BeginMap;
-  for (const auto& [k, v] : p.labels) out << YAML::Key << k << YAML::Value << v;
+  for (const auto& [k, v] : p.labels) {
+    out << YAML::Key << k << YAML::Value << v;
+  }
   out << YAML::EndMap << YAML::EndMap;
   out << YAML::Key << "spec" << YAML::Value << YAML::BeginMap << YAML::Key << "nodeName"
       << YAML::Value << p.node_name << YAML::Key << "hostNetwork" << YAML::Value << p.host_network
@@ -53,7 +55,9 @@ std::string PodYaml(const Pod& p) {
   out << YAML::EndMap << YAML::EndSeq << YAML::EndMap;
   out << YAML::Key << "status" << YAML::Value << YAML::BeginMap << YAML::Key << "phase"
       << YAML::Value << "Running";
-  if (!p.host_ips.empty()) out << YAML::Key << "hostIP" << YAML::Value << p.host_ips[0].ToString();
+  if (!p.host_ips.empty()) {
+    out << YAML::Key << "hostIP" << YAML::Value << p.host_ips[0].ToString();
+  }
   if (!p.ips.empty()) {
     out << YAML::Key << "podIP" << YAML::Value << p.ips[0].ToString() << YAML::Key << "podIPs"
         << YAML::Value << YAML::BeginSeq;
@@ -70,10 +74,16 @@ std::string Manifests(const Cluster& c) {
   std::string out;
   for (const Namespace& n : c.namespaces) {
     out += "---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: " + n.name + "\n  labels:\n";
-    for (const auto& [k, v] : n.labels) out += "    " + k + ": \"" + v + "\"\n";
+    for (const auto& [k, v] : n.labels) {
+      out += "    " + k + ": \"" + v + "\"\n";
+    }
   }
-  for (const Pod& p : c.pods) out += "---\n" + PodYaml(p) + "\n";
-  for (const NetworkPolicy& np : c.policies) out += "---\n" + PolicyToYaml(np);
+  for (const Pod& p : c.pods) {
+    out += "---\n" + PodYaml(p) + "\n";
+  }
+  for (const NetworkPolicy& np : c.policies) {
+    out += "---\n" + PolicyToYaml(np);
+  }
   return out;
 }
 
@@ -111,17 +121,25 @@ int main() {
   for (int i = 0; i < 100000; ++i) {
     Endpoint a = ev.PodEndpoint(pick(rng));
     Endpoint b = ev.PodEndpoint(pick(rng));
-    if (i % 10 == 0) a = *ev.Resolve("203.0.113.7");
-    if (i % 10 == 1) b = *ev.Resolve("198.51.100.9");
+    if (i % 10 == 0) {
+      a = *ev.Resolve("203.0.113.7");
+    }
+    if (i % 10 == 1) {
+      b = *ev.Resolve("198.51.100.9");
+    }
     queries.emplace_back(a, b, ports[i % 8], i % 5 == 0 ? Protocol::kUDP : Protocol::kTCP);
   }
   auto t3 = Clock::now();
   int allowed = 0;
-  for (const auto& [a, b, port, proto] : queries) allowed += ev.Evaluate(a, b, port, proto).allowed;
+  for (const auto& [a, b, port, proto] : queries) {
+    allowed += ev.Evaluate(a, b, port, proto).allowed;
+  }
   auto t4 = Clock::now();
 
   std::vector<int> all(n_pods);
-  for (int i = 0; i < n_pods; ++i) all[i] = i;
+  for (int i = 0; i < n_pods; ++i) {
+    all[i] = i;
+  }
   Report report = Analyze(ev, all, all, AnalysisOptions());
   auto t5 = Clock::now();
 

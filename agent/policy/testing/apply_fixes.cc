@@ -8,7 +8,9 @@ namespace probesnat::policy::testing {
 absl::StatusOr<Cluster> ApplyFixes(Cluster cluster, const Report& report) {
   for (const PolicyFix& fix : report.fixes) {
     ManifestLoader loader;
-    if (absl::Status s = loader.AddText(fix.yaml, "fix"); !s.ok()) return s;
+    if (absl::Status s = loader.AddText(fix.yaml, "fix"); !s.ok()) {
+      return s;
+    }
     if (!loader.problems().empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat(loader.problems()[0].ToString(), "\n", fix.yaml));

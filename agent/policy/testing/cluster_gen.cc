@@ -71,16 +71,18 @@ Peer RandomPeer(Gen& g, int n_ns) {
     }
     case 3: {
       IpBlock b{*Cidr::Parse(absl::StrCat("10.", g.Int(0, n_ns - 1), ".0.0/16")), {}};
-      if (g.Chance(50))
+      if (g.Chance(50)) {
         b.except.push_back(*Cidr::Parse(absl::StrCat(b.cidr.base().ToString(), "/24")));
+      }
       p.ip_block = b;
       break;
     }
     case 4: {
       IpBlock b{*Cidr::Parse(g.Chance(50) ? "0.0.0.0/0" : "fd00::/16"), {}};
-      if (g.Chance(30))
+      if (g.Chance(30)) {
         b.except.push_back(
             *Cidr::Parse(b.cidr.family() == IpFamily::kV4 ? "10.0.0.0/8" : "fd00:1::/32"));
+      }
       p.ip_block = b;
       break;
     }
@@ -134,9 +136,13 @@ PortSpec RandomPort(Gen& g) {
 Rule RandomRule(Gen& g, int n_ns) {
   Rule r;
   int peers = g.Int(0, 2);
-  for (int i = 0; i < peers; ++i) r.peers.push_back(RandomPeer(g, n_ns));
+  for (int i = 0; i < peers; ++i) {
+    r.peers.push_back(RandomPeer(g, n_ns));
+  }
   int ports = g.Int(0, 2);
-  for (int i = 0; i < ports; ++i) r.ports.push_back(RandomPort(g));
+  for (int i = 0; i < ports; ++i) {
+    r.ports.push_back(RandomPort(g));
+  }
   return r;
 }
 
@@ -157,7 +163,9 @@ Cluster GenerateCluster(const GenOptions& o, uint32_t seed) {
     p.name = absl::StrCat(g.Pick(kApps), "-", i);
     p.uid = absl::StrCat("uid-", i);
     p.labels["app"] = p.name.substr(0, p.name.find('-'));
-    if (g.Chance(50)) p.labels["tier"] = g.Chance(50) ? "front" : "back";
+    if (g.Chance(50)) {
+      p.labels["tier"] = g.Chance(50) ? "front" : "back";
+    }
     p.node_name = absl::StrCat("node", i % 4);
     p.host_ips.push_back(*Ip::Parse(absl::StrCat("192.168.0.", i % 4 + 1)));
     if (o.host_network && g.Chance(3)) {
@@ -170,8 +178,12 @@ Cluster GenerateCluster(const GenOptions& o, uint32_t seed) {
       }
     }
     p.ports.push_back({"http", g.Chance(80) ? 8080 : 8081, Protocol::kTCP});
-    if (g.Chance(50)) p.ports.push_back({"grpc", 9090, Protocol::kTCP});
-    if (g.Chance(30)) p.ports.push_back({"dns", 53, Protocol::kUDP});
+    if (g.Chance(50)) {
+      p.ports.push_back({"grpc", 9090, Protocol::kTCP});
+    }
+    if (g.Chance(30)) {
+      p.ports.push_back({"dns", 53, Protocol::kUDP});
+    }
     switch (g.Int(0, 3)) {
       case 0:
         p.probes.push_back({0, "http"});
@@ -202,10 +214,14 @@ Cluster GenerateCluster(const GenOptions& o, uint32_t seed) {
       np.affects_egress = true;
     } else {
       int nin = g.Int(0, 3);
-      for (int r = 0; r < nin; ++r) np.ingress.push_back(RandomRule(g, o.namespaces));
+      for (int r = 0; r < nin; ++r) {
+        np.ingress.push_back(RandomRule(g, o.namespaces));
+      }
       if (g.Chance(40)) {
         int neg = g.Int(1, 2);
-        for (int r = 0; r < neg; ++r) np.egress.push_back(RandomRule(g, o.namespaces));
+        for (int r = 0; r < neg; ++r) {
+          np.egress.push_back(RandomRule(g, o.namespaces));
+        }
       }
       if (g.Chance(30)) {
         np.policy_types_explicit = true;

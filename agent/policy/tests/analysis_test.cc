@@ -34,15 +34,21 @@ class AnalysisTest : public ::testing::Test {
   void Load(const std::string& policies) {
     ManifestLoader l;
     ASSERT_TRUE(l.AddText(std::string(kApp) + "\n---\n" + policies, "test").ok());
-    for (const LoadProblem& p : l.problems()) ADD_FAILURE() << p.ToString();
+    for (const LoadProblem& p : l.problems()) {
+      ADD_FAILURE() << p.ToString();
+    }
     ev_ = std::make_unique<Evaluator>(l.TakeCluster());
   }
   int Pod(const std::string& name) { return *ev_->FindPod("shop", name); }
   Report Check(const std::vector<std::string>& subjects,
                const std::vector<std::string>& enrolled = {}) {
     std::vector<int> s, e;
-    for (const auto& n : subjects) s.push_back(Pod(n));
-    for (const auto& n : enrolled) e.push_back(Pod(n));
+    for (const auto& n : subjects) {
+      s.push_back(Pod(n));
+    }
+    for (const auto& n : enrolled) {
+      e.push_back(Pod(n));
+    }
     return Analyze(*ev_, s, e, opts_);
   }
   // The fixes must clear the findings.
@@ -165,7 +171,9 @@ TEST_F(AnalysisTest, NoHboneFindingWhenTheTunnelPortIsAlreadyAllowed) {
  spec: {podSelector: {}, ingress: [{from: [{podSelector: {}}], ports: )",
                       ports, "}]}}"));
     Report r = Check({"my-app", "client"});
-    for (const Finding& f : r.findings) EXPECT_NE(f.kind, FindingKind::kHboneIngress) << ports;
+    for (const Finding& f : r.findings) {
+      EXPECT_NE(f.kind, FindingKind::kHboneIngress) << ports;
+    }
   }
 }
 
@@ -245,7 +253,9 @@ TEST_F(AnalysisTest, OverlappingPortRangesCountAsReachable) {
   // (any destination, 8500) reaches my-app today and lacks 15008. Probe: 8080 is in 8000-9000 but
   // only for app=client, so the probe address is blocked too.
   std::set<FindingKind> kinds;
-  for (const Finding& f : r.findings) kinds.insert(f.kind);
+  for (const Finding& f : r.findings) {
+    kinds.insert(f.kind);
+  }
   EXPECT_TRUE(kinds.count(FindingKind::kHboneIngress));
   EXPECT_TRUE(kinds.count(FindingKind::kHboneEgress));
   EXPECT_TRUE(kinds.count(FindingKind::kProbeIngress));

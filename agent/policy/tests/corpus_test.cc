@@ -18,7 +18,9 @@ namespace fs = std::filesystem;
 std::vector<std::string> Cases() {
   std::vector<std::string> out;
   for (const auto& e : fs::directory_iterator(std::string(POLICY_TESTDATA) + "/corpus")) {
-    if (e.is_directory()) out.push_back(e.path().filename().string());
+    if (e.is_directory()) {
+      out.push_back(e.path().filename().string());
+    }
   }
   std::sort(out.begin(), out.end());
   return out;
@@ -35,14 +37,18 @@ TEST_P(CorpusTest, EveryQueryGetsTheExpectedVerdict) {
       ASSERT_TRUE(loader.AddPath(e.path().string()).ok());
     }
   }
-  for (const LoadProblem& p : loader.problems()) ADD_FAILURE() << p.ToString();
+  for (const LoadProblem& p : loader.problems()) {
+    ADD_FAILURE() << p.ToString();
+  }
   Evaluator ev(loader.TakeCluster());
   std::ifstream in(dir + "/queries.jsonl");
   ASSERT_TRUE(in) << dir;
   std::string line;
   int n = 0;
   for (int lineno = 1; std::getline(in, line); ++lineno) {
-    if (line.empty()) continue;
+    if (line.empty()) {
+      continue;
+    }
     nlohmann::json q = nlohmann::json::parse(line);
     absl::StatusOr<Endpoint> from = ev.Resolve(q["from"].get<std::string>());
     absl::StatusOr<Endpoint> to = ev.Resolve(q["to"].get<std::string>());

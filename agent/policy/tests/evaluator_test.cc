@@ -39,7 +39,9 @@ class EvalTest : public ::testing::Test {
   void Load(const std::string& policies, EvalOptions opts = {}) {
     ManifestLoader l;
     ASSERT_TRUE(l.AddText(std::string(kPods) + "\n---\n" + policies, "test").ok());
-    for (const LoadProblem& p : l.problems()) ADD_FAILURE() << p.ToString();
+    for (const LoadProblem& p : l.problems()) {
+      ADD_FAILURE() << p.ToString();
+    }
     ev_ = std::make_unique<Evaluator>(l.TakeCluster(), opts);
   }
   Verdict V(const std::string& from, const std::string& to, int port,

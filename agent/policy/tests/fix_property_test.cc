@@ -15,7 +15,9 @@ std::vector<int> Subjects(const Cluster& c, uint32_t seed) {
   std::vector<int> out;
   const std::string ns = absl::StrCat("ns", seed % 3);
   for (int i = 0; i < static_cast<int>(c.pods.size()); ++i) {
-    if (seed % 4 == 0 || c.pods[i].ns == ns) out.push_back(i);  // a namespace, or everything
+    if (seed % 4 == 0 || c.pods[i].ns == ns) {
+      out.push_back(i);  // a namespace, or everything
+    }
   }
   return out;
 }
@@ -30,13 +32,17 @@ TEST(FixProperty, ApplyingAllFixesLeavesNoFindings) {
     o.policies = 4 + seed % 12;
     Cluster cluster = testing::GenerateCluster(o, seed);
     AnalysisOptions ao;
-    if (seed % 5 == 0) ao.extra_probe_ports = {8080, 15020};
+    if (seed % 5 == 0) {
+      ao.extra_probe_ports = {8080, 15020};
+    }
     std::vector<int> subjects;
     {
       Evaluator ev(cluster);
       subjects = Subjects(ev.cluster(), seed);
       Report before = Analyze(ev, subjects, subjects, ao);
-      if (!before.findings.empty()) ++with_findings;
+      if (!before.findings.empty()) {
+        ++with_findings;
+      }
       for (const Finding& f : before.findings) {
         ++kinds[static_cast<int>(f.kind)];
         EXPECT_FALSE(f.fix_yaml.empty());
@@ -68,7 +74,9 @@ TEST(FixProperty, FixesDoNotWidenAnythingButTunnelAndProbeTraffic) {
     Cluster cluster = testing::GenerateCluster(o, seed);
     Evaluator ev(cluster);
     std::vector<int> all(ev.cluster().pods.size());
-    for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
+    for (size_t i = 0; i < all.size(); ++i) {
+      all[i] = static_cast<int>(i);
+    }
     Report rep = Analyze(ev, all, all, AnalysisOptions());
     absl::StatusOr<Cluster> fixed = testing::ApplyFixes(ev.cluster(), rep);
     ASSERT_TRUE(fixed.ok()) << fixed.status();

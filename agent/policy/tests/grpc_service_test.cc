@@ -41,7 +41,9 @@ class PolicyServiceTest : public ::testing::Test {
   grpc::Status Replace(const std::vector<std::string>& manifests,
                        v1::ReplacePolicySnapshotResponse* resp) {
     v1::ReplacePolicySnapshotRequest req;
-    for (const auto& m : manifests) req.add_manifests(m);
+    for (const auto& m : manifests) {
+      req.add_manifests(m);
+    }
     grpc::ClientContext ctx;
     return stub_->ReplaceSnapshot(&ctx, req, resp);
   }
@@ -49,7 +51,9 @@ class PolicyServiceTest : public ::testing::Test {
                      std::vector<uint32_t> probe_ports = {}) {
     v1::CheckRequest req;
     *req.mutable_pod() = pod;
-    for (uint32_t p : probe_ports) req.add_probe_ports(p);
+    for (uint32_t p : probe_ports) {
+      req.add_probe_ports(p);
+    }
     grpc::ClientContext ctx;
     return stub_->Check(&ctx, req, resp);
   }
@@ -220,12 +224,16 @@ TEST_F(PolicyServiceTest, ConcurrentChecksAndReplacements) {
   std::thread writer([&] {
     for (int i = 0; i < 20; ++i) {
       v1::ReplacePolicySnapshotResponse r;
-      if (!Replace({cluster}, &r).ok()) ++failures;
+      if (!Replace({cluster}, &r).ok()) {
+        ++failures;
+      }
     }
   });
   for (int i = 0; i < 50; ++i) {
     v1::CheckResponse resp;
-    if (!Check(Frontend(), &resp).ok()) ++failures;
+    if (!Check(Frontend(), &resp).ok()) {
+      ++failures;
+    }
   }
   writer.join();
   EXPECT_EQ(failures.load(), 0);

@@ -49,7 +49,9 @@ TEST(Loader, MultiDocumentYamlJsonAndTypedLists) {
   bool found_z = false;
   for (const Namespace& n : c.namespaces) {
     EXPECT_EQ(n.labels.at("kubernetes.io/metadata.name"), n.name);
-    if (n.name == "z") found_z = true;
+    if (n.name == "z") {
+      found_z = true;
+    }
   }
   EXPECT_TRUE(found_z);
 }
@@ -86,7 +88,9 @@ TEST(Loader, InvalidObjectsAreReportedWithFileObjectAndFieldAndTheRestLoads) {
   }
   auto has = [&](const std::string& object, const std::string& field) {
     for (const LoadProblem& p : l.problems()) {
-      if (p.object == object && p.field == field) return true;
+      if (p.object == object && p.field == field) {
+        return true;
+      }
     }
     return false;
   };
