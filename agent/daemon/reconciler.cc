@@ -23,6 +23,7 @@ std::vector<IpAddress> Minus(const std::vector<IpAddress>& a, const std::set<IpA
 }
 
 std::string JoinIps(const std::vector<IpAddress>& ips) {
+  if (ips.empty()) return "none";
   return absl::StrJoin(
       ips, ",", [](std::string* out, const IpAddress& ip) { absl::StrAppend(out, ip.ToString()); });
 }
@@ -511,6 +512,9 @@ void Reconciler::RepairPodLocked(Record& r, ResyncReport& report) {
     }
     r.kernel.pod_tables.erase(netns);
     if (r.phase != v1::POD_PHASE_FAILED || r.reason.rfind("network namespace", 0) != 0) {
+      spdlog::warn(
+          "drift check: pod {}: network namespace {} is gone; withdrew {} from the host set",
+          PodName(r.desired.pod), netns, JoinIps(withdraw));
       (void)FailLocked(r, absl::StrCat("network namespace ", netns,
                                        " no longer exists; addresses withdrawn from the host set; "
                                        "waiting for Unenroll or Sync"));
