@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);  // a closed log pipe must not kill the agent
 
   std::vector<std::string> args(argv, argv + argc);
   absl::StatusOr<ConfigOutcome> outcome = ParseDaemonConfig(args, ProcessEnvironment());

@@ -259,6 +259,25 @@ TEST_F(ConfigTest, DoubtfulProbeAddressesProduceWarnings) {
   EXPECT_THAT(got->config.warnings[1], HasSubstr("neither link-local"));
 }
 
+TEST_F(ConfigTest, TheExampleFileIsValidAndStatesTheDefaults) {
+  absl::StatusOr<ConfigOutcome> example = Parse({"--config", PROBESNAT_EXAMPLE_CONFIG});
+  ASSERT_TRUE(example.ok()) << example.status();
+  absl::StatusOr<ConfigOutcome> defaults = Parse({});
+  ASSERT_TRUE(defaults.ok());
+  const DaemonConfig& e = example->config;
+  const DaemonConfig& d = defaults->config;
+  EXPECT_EQ(e.host_rules(), d.host_rules());
+  EXPECT_EQ(e.pod_rules(), d.pod_rules());
+  EXPECT_EQ(e.socket_path, d.socket_path);
+  EXPECT_EQ(e.listen_tcp, d.listen_tcp);
+  EXPECT_EQ(e.log_level, d.log_level);
+  EXPECT_EQ(e.allowed_netns_roots, d.allowed_netns_roots);
+  EXPECT_EQ(e.policy_mode, d.policy_mode);
+  EXPECT_EQ(e.cleanup_on_exit, d.cleanup_on_exit);
+  EXPECT_EQ(e.resync_interval, d.resync_interval);
+  EXPECT_EQ(e.readback_after_apply, d.readback_after_apply);
+}
+
 TEST_F(ConfigTest, HelpAndVersionAskToExit) {
   absl::StatusOr<ConfigOutcome> help = Parse({"--help"});
   ASSERT_TRUE(help.ok());
