@@ -6,7 +6,9 @@
 #include "agent/cli/check_command.h"
 #include "agent/cli/eval_command.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+int Run(int argc, char** argv) {
   using probesnat::cli::CheckArgs;
   using probesnat::cli::EvalArgs;
   CLI::App app{"probesnatctl: NetworkPolicy evaluation and mesh-compatibility checks"};
@@ -61,4 +63,15 @@ int main(int argc, char** argv) {
     return probesnat::cli::RunCheck(check, std::cout, std::cerr);
   }
   return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return Run(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "probesnatctl: " << e.what() << "\n";
+    return 2;
+  }
 }

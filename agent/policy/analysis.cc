@@ -255,7 +255,9 @@ class Analyzer {
           }
           int8_t& ok = only_src >= 0 ? single_ok : tunnel_ok[s];
           if (ok < 0) {
-            ok = ev_.Allowed(dst, Direction::kIngress, se, opt_.tunnel_port, Protocol::kTCP, fam);
+            ok = ev_.Allowed(dst, Direction::kIngress, se, opt_.tunnel_port, Protocol::kTCP, fam)
+                     ? 1
+                     : 0;
           }
           if (ok) {
             continue;
@@ -375,6 +377,7 @@ class Analyzer {
       return c_.policies[a].Key() < c_.policies[b].Key();
     });
     std::vector<std::string> names;
+    names.reserve(isolating.size());
     for (int pol : isolating) {
       names.push_back(c_.policies[pol].Key());
     }

@@ -77,7 +77,7 @@ Evaluator::Evaluator(Cluster cluster, EvalOptions options)
                                ? peer.namespace_selector->Matches(*ns_labels.at(pod.ns))
                                : pod.ns == np.ns;
               bool pod_ok = !peer.pod_selector || peer.pod_selector->Matches(pod.labels);
-              bits[i] = ns_ok && pod_ok;
+              bits[i] = (ns_ok && pod_ok) ? 1 : 0;
             }
           }
           cr.peer_pods.push_back(std::move(bits));
