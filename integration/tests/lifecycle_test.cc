@@ -1,4 +1,7 @@
 // probesnatd over time: status events, drift repair, many pods at once.
+#include <signal.h>
+#include <sys/wait.h>
+
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -75,6 +78,27 @@ TEST_F(LifecycleTest, DeletedOrFlushedTablesAreRepaired) {
   got = ConnectAndAccept(fd_node(), a().v4, kAppPort, *app);
   ASSERT_TRUE(got.has_value());
   EXPECT_EQ(got->peer.ip, kProbeV4);
+}
+
+TEST_F(LifecycleTest, CleanupOnExitRemovesEveryTable) {
+  StartDaemon({"--cleanup-on-exit"});
+  auto app = Listen(fd_a(), kAppPort);
+  ASSERT_NE(app, nullptr);
+  MustEnroll(PodA());
+  MustEnroll(PodB());
+  const std::string node = topo_->node().name();
+  ASSERT_TRUE(HasProbesnatTable(node).value_or(false));
+  absl::StatusOr<int> status = daemon_->Stop(SIGTERM);
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << "wait status " << *status;
+  for (const std::string& ns : {node, a().name(), b().name()}) {
+    absl::StatusOr<bool> table = HasProbesnatTable(ns);
+    ASSERT_TRUE(table.ok()) << table.status();
+    EXPECT_FALSE(*table) << "probesnat table left in " << ns;
+  }
+  std::optional<Accepted> got = ConnectAndAccept(fd_node(), a().v4, kAppPort, *app);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->peer.ip, kNodeV4);
 }
 
 TEST_F(LifecycleTest, ManyConcurrentEnrollsAllLandAndSyncToEmptyRemovesThem) {
