@@ -43,8 +43,8 @@ TEST(Loader, MultiDocumentYamlJsonAndTypedLists) {
   ASSERT_TRUE(l.AddPath(kData + "/corpus/policy_types/cluster.yaml").ok());  // has a ConfigMap
   EXPECT_TRUE(l.problems().empty());
   Cluster c = l.TakeCluster();
-  EXPECT_EQ(c.pods.size(), 5u + 6u + 3u - 0u);
-  EXPECT_EQ(c.policies.size(), 3u + 1u + 3u);
+  EXPECT_EQ(c.pods.size(), 5u + 6u + 5u);
+  EXPECT_EQ(c.policies.size(), 3u + 1u + 5u);
   // z has no Namespace object: it exists with the implicit label only.
   bool found_z = false;
   for (const Namespace& n : c.namespaces) {
@@ -60,13 +60,17 @@ TEST(Loader, PolicyTypesDefaulting) {
   ManifestLoader l;
   ASSERT_TRUE(l.AddPath(kData + "/corpus/policy_types/cluster.yaml").ok());
   Cluster c = l.TakeCluster();
-  ASSERT_EQ(c.policies.size(), 3u);
+  ASSERT_EQ(c.policies.size(), 5u);
   EXPECT_TRUE(c.policies[0].affects_ingress);  // egress rules only, no policyTypes
   EXPECT_TRUE(c.policies[0].affects_egress);
   EXPECT_TRUE(c.policies[1].affects_ingress);  // egress: []
   EXPECT_FALSE(c.policies[1].affects_egress);
   EXPECT_FALSE(c.policies[2].affects_ingress);  // policyTypes: [Egress]
   EXPECT_TRUE(c.policies[2].affects_egress);
+  EXPECT_FALSE(c.policies[3].affects_ingress);  // [Egress] with ingress rules
+  EXPECT_EQ(c.policies[3].ingress.size(), 1u);
+  EXPECT_TRUE(c.policies[4].affects_ingress);  // [Ingress] with egress rules
+  EXPECT_FALSE(c.policies[4].affects_egress);
 }
 
 TEST(Loader, DirectoriesAreReadRecursively) {
