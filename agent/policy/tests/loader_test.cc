@@ -3,6 +3,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "agent/policy/evaluator.h"
+
 namespace probesnat::policy {
 namespace {
 
@@ -176,6 +182,58 @@ TEST(Loader, OtherApiVersionsOfNetworkPolicyAreReported) {
                   .ok());
   ASSERT_EQ(l.problems().size(), 1u);
   EXPECT_EQ(l.problems()[0].field, "apiVersion");
+}
+
+}  // namespace
+}  // namespace probesnat::policy
+
+namespace probesnat::policy {
+namespace {
+
+// Mutated manifests never crash or throw: they load, are reported, or are a syntax error.
+TEST(Loader, MutatedManifestsNeverCrash) {
+  std::mt19937 rng(42);
+  int syntax_errors = 0;
+  int loaded = 0;
+  for (const char* file : {"/corpus/basics/cluster.yaml", "/corpus/ports/cluster.json",
+                           "/corpus/kubectl_output/cluster.yaml", "/invalid/policies.yaml"}) {
+    std::ifstream in(kData + file);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    const std::string original = ss.str();
+    for (int i = 0; i < 150; ++i) {
+      std::string text = original;
+      for (int m = 0; m < 3; ++m) {
+        size_t pos = rng() % text.size();
+        size_t len = 1 + rng() % 12;
+        switch (rng() % 3) {
+          case 0:
+            text.erase(pos, len);
+            break;
+          case 1:
+            text.insert(pos, text.substr(rng() % text.size(), len));
+            break;
+          default:
+            text[pos] = "{}[]:-,\"' \n#&*!|>0a"[rng() % 19];
+            break;
+        }
+      }
+      ManifestLoader l;
+      absl::Status s = l.AddText(text, "mutated");
+      if (s.ok()) {
+        ++loaded;
+        Evaluator ev(l.TakeCluster());  // whatever loaded must be usable
+        for (int p = 0; p < static_cast<int>(ev.cluster().pods.size()); ++p) {
+          ev.Evaluate(ev.PodEndpoint(p), ev.PodEndpoint(0), 80, Protocol::kTCP);
+        }
+      } else {
+        ++syntax_errors;
+        EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+      }
+    }
+  }
+  EXPECT_GT(loaded, 0);
+  EXPECT_GT(syntax_errors, 0);
 }
 
 }  // namespace
