@@ -1,18 +1,18 @@
-// enroll_bench: how long enrolling a pod takes with probesnatd (one gRPC call; the agent programs the
-// pod's namespace and the node's set over netlink) compared with the per-pod exec approach it
-// replaces (an agent entering the pod's namespace and running `nft -f FILE`, or `iptables-restore` and
-// `ip6tables-restore` with Istio-ambient-style in-pod nat/mangle rules).
+// enroll_bench: how long enrolling a pod takes with probesnatd (one gRPC call; the agent programs
+// the pod's namespace and the node's set over netlink) compared with the per-pod exec approach it
+// replaces (an agent entering the pod's namespace and running `nft -f FILE`, or `iptables-restore`
+// and `ip6tables-restore` with Istio-ambient-style in-pod nat/mangle rules).
 //
 //   enroll_bench [--pods 1,100,500] [--probesnatd PATH | --baseline-only] [--daemon-arg ARG ...]
 //
-// For each N: creates N pod namespaces and a node namespace (all removed again), starts probesnatd in
-// the node namespace, enrolls the N pods one after another over its unix socket, then applies the
-// exec baselines in the same N namespaces. Prints latency percentiles, totals, the agent's VmRSS and
-// the speed-up. Needs root. A program, not a test: the figures depend on the machine.
+// For each N: creates N pod namespaces and a node namespace (all removed again), starts probesnatd
+// in the node namespace, enrolls the N pods one after another over its unix socket, then applies
+// the exec baselines in the same N namespaces. Prints latency percentiles, totals, the agent's
+// VmRSS and the speed-up. Needs root. A program, not a test: the figures depend on the machine.
 #include <fcntl.h>
 #include <sched.h>
-#include <sys/wait.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -41,7 +41,8 @@ namespace {
 constexpr char kProbeV4[] = "169.254.7.127";
 constexpr char kProbeV6[] = "fd16:9254:7127:1337:ffff:ffff:ffff:ffff";
 
-// The in-pod behaviour of DESIGN.md as one nft file (inet: both families), replacing any earlier copy.
+// The in-pod behaviour of DESIGN.md as one nft file (inet: both families), replacing any earlier
+// copy.
 std::string NftInPodRuleset() {
   return absl::StrCat(
       "table inet bench_inpod\n"
@@ -57,16 +58,24 @@ std::string NftInPodRuleset() {
       "  }\n"
       "  chain nat_prerouting {\n"
       "    type nat hook prerouting priority dstnat; policy accept;\n"
-      "    ip saddr ", kProbeV4, " meta l4proto tcp accept\n"
-      "    ip6 saddr ", kProbeV6, " meta l4proto tcp accept\n"
+      "    ip saddr ",
+      kProbeV4,
+      " meta l4proto tcp accept\n"
+      "    ip6 saddr ",
+      kProbeV6,
+      " meta l4proto tcp accept\n"
       "    tcp dport 15008 meta mark and 0xfff != 0x539 redirect to :15008\n"
       "    ip daddr != 127.0.0.1 meta l4proto tcp meta mark and 0xfff != 0x539 redirect to :15006\n"
       "    ip6 daddr != ::1 meta l4proto tcp meta mark and 0xfff != 0x539 redirect to :15006\n"
       "  }\n"
       "  chain nat_output {\n"
       "    type nat hook output priority -100; policy accept;\n"
-      "    ip daddr ", kProbeV4, " meta l4proto tcp accept\n"
-      "    ip6 daddr ", kProbeV6, " meta l4proto tcp accept\n"
+      "    ip daddr ",
+      kProbeV4,
+      " meta l4proto tcp accept\n"
+      "    ip6 daddr ",
+      kProbeV6,
+      " meta l4proto tcp accept\n"
       "    meta l4proto tcp ct mark and 0xfff == 0x111 accept\n"
       "    oifname \"lo\" ip daddr != 127.0.0.1 accept\n"
       "    oifname \"lo\" ip6 daddr != ::1 accept\n"
@@ -88,7 +97,8 @@ std::string IptablesInPodRuleset(const std::string& probe, const std::string& lo
       "-A PREROUTING -j PSNT_PRERT\n"
       "-A OUTPUT -j PSNT_OUTPUT\n"
       "-A PSNT_PRERT -m mark --mark 0x539/0xfff -j CONNMARK --set-xmark 0x111/0xfff\n"
-      "-A PSNT_OUTPUT -m connmark --mark 0x111/0xfff -j CONNMARK --restore-mark --nfmask 0xffffffff "
+      "-A PSNT_OUTPUT -m connmark --mark 0x111/0xfff -j CONNMARK --restore-mark --nfmask "
+      "0xffffffff "
       "--ctmask 0xffffffff\n"
       "COMMIT\n"
       "*nat\n"
@@ -98,14 +108,26 @@ std::string IptablesInPodRuleset(const std::string& probe, const std::string& lo
       ":PSNT_OUTPUT - [0:0]\n"
       "-A PREROUTING -j PSNT_PRERT\n"
       "-A OUTPUT -j PSNT_OUTPUT\n"
-      "-A PSNT_PRERT -s ", probe, " -p tcp -m tcp -j ACCEPT\n"
-      "-A PSNT_PRERT ! -d ", loopback, " -p tcp -m tcp --dport 15008 -m mark ! --mark 0x539/0xfff "
+      "-A PSNT_PRERT -s ",
+      probe,
+      " -p tcp -m tcp -j ACCEPT\n"
+      "-A PSNT_PRERT ! -d ",
+      loopback,
+      " -p tcp -m tcp --dport 15008 -m mark ! --mark 0x539/0xfff "
       "-j REDIRECT --to-ports 15008\n"
-      "-A PSNT_PRERT ! -d ", loopback, " -p tcp -m mark ! --mark 0x539/0xfff -j REDIRECT --to-ports 15006\n"
-      "-A PSNT_OUTPUT -d ", probe, " -p tcp -m tcp -j ACCEPT\n"
+      "-A PSNT_PRERT ! -d ",
+      loopback,
+      " -p tcp -m mark ! --mark 0x539/0xfff -j REDIRECT --to-ports 15006\n"
+      "-A PSNT_OUTPUT -d ",
+      probe,
+      " -p tcp -m tcp -j ACCEPT\n"
       "-A PSNT_OUTPUT -p tcp -m mark --mark 0x111/0xfff -j ACCEPT\n"
-      "-A PSNT_OUTPUT ! -d ", loopback, " -o lo -j ACCEPT\n"
-      "-A PSNT_OUTPUT ! -d ", loopback, " -p tcp -m mark ! --mark 0x539/0xfff -j REDIRECT --to-ports 15001\n"
+      "-A PSNT_OUTPUT ! -d ",
+      loopback,
+      " -o lo -j ACCEPT\n"
+      "-A PSNT_OUTPUT ! -d ",
+      loopback,
+      " -p tcp -m mark ! --mark 0x539/0xfff -j REDIRECT --to-ports 15001\n"
       "COMMIT\n");
 }
 
@@ -128,9 +150,10 @@ Stats Summarize(std::vector<double> ms) {
   return s;
 }
 
-// fork; the child enters the namespace and execs argv (stdin from `input` if given); the parent waits.
-// Returns the wall time in ms, or nullopt if the command failed.
-std::optional<double> ExecInNetns(int netns_fd, const std::vector<std::string>& args, const std::string& input) {
+// fork; the child enters the namespace and execs argv (stdin from `input` if given); the parent
+// waits. Returns the wall time in ms, or nullopt if the command failed.
+std::optional<double> ExecInNetns(int netns_fd, const std::vector<std::string>& args,
+                                  const std::string& input) {
   std::vector<char*> argv;
   std::vector<std::string> copy = args;
   for (std::string& a : copy) argv.push_back(a.data());
@@ -171,8 +194,8 @@ std::string WriteTemp(const std::string& dir, const std::string& name, const std
   return path;
 }
 
-// The latency=NNNus the daemon logs for each line that contains `marker` (its own measurement, without
-// the gRPC transport).
+// The latency=NNNus the daemon logs for each line that contains `marker` (its own measurement,
+// without the gRPC transport).
 std::vector<double> ServerLatencies(const std::string& log, const std::string& marker) {
   std::vector<double> ms;
   for (absl::string_view line : absl::StrSplit(log, '\n')) {
@@ -182,14 +205,15 @@ std::vector<double> ServerLatencies(const std::string& log, const std::string& m
     absl::string_view rest = line.substr(pos + 9);
     size_t end = rest.find("us");
     double us = 0;
-    if (end != absl::string_view::npos && absl::SimpleAtod(rest.substr(0, end), &us)) ms.push_back(us / 1000.0);
+    if (end != absl::string_view::npos && absl::SimpleAtod(rest.substr(0, end), &us))
+      ms.push_back(us / 1000.0);
   }
   return ms;
 }
 
 void PrintRow(const char* what, const Stats& s) {
-  std::printf("  %-46s p50 %8.3f ms  p99 %8.3f ms  max %8.3f ms  total %9.1f ms\n", what, s.p50, s.p99, s.max,
-              s.total);
+  std::printf("  %-46s p50 %8.3f ms  p99 %8.3f ms  max %8.3f ms  total %9.1f ms\n", what, s.p50,
+              s.p99, s.max, s.total);
 }
 
 int RunOne(int n, const std::string& probesnatd, const std::vector<std::string>& daemon_args,
@@ -217,13 +241,15 @@ int RunOne(int n, const std::string& probesnatd, const std::vector<std::string>&
     }
     const std::string v4 = absl::StrCat("10.248.", i / 250, ".", i % 250 + 1);
     const std::string v6 = absl::StrCat("fd00:248::", absl::Hex(i + 1));
-    (void)probesnat::netfilter::testing::Run(absl::StrCat("ip -n ", ns->name(), " addr add ", v4, "/32 dev lo"));
-    specs.push_back(pi::MakePod(absl::StrCat("bench-", i, "-0000-4000-8000-000000000000"), {v4, v6}, ns->path(),
-                                absl::StrCat("bench-", i)));
+    (void)probesnat::netfilter::testing::Run(
+        absl::StrCat("ip -n ", ns->name(), " addr add ", v4, "/32 dev lo"));
+    specs.push_back(pi::MakePod(absl::StrCat("bench-", i, "-0000-4000-8000-000000000000"), {v4, v6},
+                                ns->path(), absl::StrCat("bench-", i)));
     fds.push_back(std::move(*fd));
     pods.push_back(std::move(*ns));
   }
-  std::printf("  setup: %d namespaces in %.1f s\n", n + 1, absl::ToDoubleSeconds(absl::Now() - setup_start));
+  std::printf("  setup: %d namespaces in %.1f s\n", n + 1,
+              absl::ToDoubleSeconds(absl::Now() - setup_start));
 
   std::unique_ptr<pi::Daemon> daemon;
   std::unique_ptr<probesnat::v1::Enrollment::Stub> stub;
@@ -255,7 +281,8 @@ int RunOne(int n, const std::string& probesnatd, const std::vector<std::string>&
     grpc::Status st = pi::Enroll(*stub, pod);
     enroll_ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - t0));
     if (!st.ok()) {
-      std::fprintf(stderr, "enroll_bench: Enroll %s: %s\n", pod.uid().c_str(), pi::Describe(st).c_str());
+      std::fprintf(stderr, "enroll_bench: Enroll %s: %s\n", pod.uid().c_str(),
+                   pi::Describe(st).c_str());
       return 1;
     }
   }
@@ -264,9 +291,12 @@ int RunOne(int n, const std::string& probesnatd, const std::vector<std::string>&
 
   // Exec baselines, in the same namespaces (their tables are separate from probesnat's).
   const std::string nft_file = WriteTemp(tmpdir, "inpod.nft", NftInPodRuleset());
-  const std::string ipt4 = WriteTemp(tmpdir, "inpod.iptables", IptablesInPodRuleset(kProbeV4, "127.0.0.1/32"));
-  const std::string ipt6 = WriteTemp(tmpdir, "inpod.ip6tables", IptablesInPodRuleset(kProbeV6, "::1/128"));
-  const std::string nft = Which("nft"), ipr = Which("iptables-restore"), ip6r = Which("ip6tables-restore");
+  const std::string ipt4 =
+      WriteTemp(tmpdir, "inpod.iptables", IptablesInPodRuleset(kProbeV4, "127.0.0.1/32"));
+  const std::string ipt6 =
+      WriteTemp(tmpdir, "inpod.ip6tables", IptablesInPodRuleset(kProbeV6, "::1/128"));
+  const std::string nft = Which("nft"), ipr = Which("iptables-restore"),
+                    ip6r = Which("ip6tables-restore");
   std::vector<double> nft_ms, ipt_ms;
   for (const auto& fd : fds) {
     std::optional<double> a = ExecInNetns(fd.get(), {nft, "-f", nft_file}, "");
@@ -284,16 +314,20 @@ int RunOne(int n, const std::string& probesnatd, const std::vector<std::string>&
     grpc::Status st = pi::Unenroll(*stub, pod.uid());
     unenroll_ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - t0));
     if (!st.ok()) {
-      std::fprintf(stderr, "enroll_bench: Unenroll %s: %s\n", pod.uid().c_str(), pi::Describe(st).c_str());
+      std::fprintf(stderr, "enroll_bench: Unenroll %s: %s\n", pod.uid().c_str(),
+                   pi::Describe(st).c_str());
       return 1;
     }
   }
 
-  const std::vector<double> server_ms = daemon ? ServerLatencies(daemon->Log(), " enroll uid=") : std::vector<double>{};
-  const Stats e = Summarize(enroll_ms), u = Summarize(unenroll_ms), nf = Summarize(nft_ms), it = Summarize(ipt_ms);
+  const std::vector<double> server_ms =
+      daemon ? ServerLatencies(daemon->Log(), " enroll uid=") : std::vector<double>{};
+  const Stats e = Summarize(enroll_ms), u = Summarize(unenroll_ms), nf = Summarize(nft_ms),
+              it = Summarize(ipt_ms);
   if (stub != nullptr) {
     PrintRow("probesnatd Enroll (gRPC round trip)", e);
-    if (!server_ms.empty()) PrintRow("  of which inside probesnatd (its log latency=)", Summarize(server_ms));
+    if (!server_ms.empty())
+      PrintRow("  of which inside probesnatd (its log latency=)", Summarize(server_ms));
     std::printf("  %-46s %.3f ms\n", "  first Enroll after start", enroll_ms.front());
     if (n >= 200) {
       // Does the cost grow with the number of pods already enrolled?
@@ -303,8 +337,8 @@ int RunOne(int n, const std::string& probesnatd, const std::vector<std::string>&
       std::printf("  %-46s first 100: p50 %.3f p99 %.3f ms; last 100: p50 %.3f p99 %.3f ms\n",
                   "  growth with enrolled pods", first.p50, first.p99, last.p50, last.p99);
     }
-    std::printf("  %-46s %.1f ms for %d pods (%.0f pods/s)\n", "probesnatd Enroll total", enroll_total, n,
-                enroll_total > 0 ? n * 1000.0 / enroll_total : 0.0);
+    std::printf("  %-46s %.1f ms for %d pods (%.0f pods/s)\n", "probesnatd Enroll total",
+                enroll_total, n, enroll_total > 0 ? n * 1000.0 / enroll_total : 0.0);
     PrintRow("probesnatd Unenroll (gRPC round trip)", u);
   }
   PrintRow("exec nft -f (fork+setns+exec, per pod)", nf);
@@ -312,11 +346,14 @@ int RunOne(int n, const std::string& probesnatd, const std::vector<std::string>&
   if (stub != nullptr) {
     std::printf("  %-46s %ld KiB at start, %ld KiB after %d enrollments\n", "probesnatd VmRSS",
                 rss_start.value_or(-1), rss.value_or(-1), n);
-    std::printf("  %-46s nft -f: %.1fx (p50) %.1fx (p99);  iptables-restore: %.1fx (p50) %.1fx (p99)\n",
-                "speed-up of Enroll over exec", nf.p50 / e.p50, nf.p99 / e.p99, it.p50 / e.p50, it.p99 / e.p99);
-    std::printf("  %-46s p99 < 1 ms: %s;  >= 20x faster than both baselines (p50 and p99): %s\n", "targets",
-                e.p99 < 1.0 ? "met" : "NOT met",
-                (nf.p50 / e.p50 >= 20 && it.p50 / e.p50 >= 20 && nf.p99 / e.p99 >= 20 && it.p99 / e.p99 >= 20)
+    std::printf(
+        "  %-46s nft -f: %.1fx (p50) %.1fx (p99);  iptables-restore: %.1fx (p50) %.1fx (p99)\n",
+        "speed-up of Enroll over exec", nf.p50 / e.p50, nf.p99 / e.p99, it.p50 / e.p50,
+        it.p99 / e.p99);
+    std::printf("  %-46s p99 < 1 ms: %s;  >= 20x faster than both baselines (p50 and p99): %s\n",
+                "targets", e.p99 < 1.0 ? "met" : "NOT met",
+                (nf.p50 / e.p50 >= 20 && it.p50 / e.p50 >= 20 && nf.p99 / e.p99 >= 20 &&
+                 it.p99 / e.p99 >= 20)
                     ? "met"
                     : "NOT met");
   }
@@ -349,7 +386,9 @@ int main(int argc, char** argv) {
     } else if (arg == "--baseline-only") {
       probesnatd.clear();
     } else {
-      std::fprintf(stderr, "usage: enroll_bench [--pods 1,100,500] [--probesnatd PATH | --baseline-only] [--daemon-arg ARG ...]\n");
+      std::fprintf(stderr,
+                   "usage: enroll_bench [--pods 1,100,500] [--probesnatd PATH | --baseline-only] "
+                   "[--daemon-arg ARG ...]\n");
       return 2;
     }
   }
@@ -363,8 +402,8 @@ int main(int argc, char** argv) {
   const std::string tmpdir = tmpl;
   utsname u{};
   ::uname(&u);
-  std::printf("enroll_bench: kernel %s, %ld CPUs, probesnatd %s\n", u.release, ::sysconf(_SC_NPROCESSORS_ONLN),
-              probesnatd.c_str());
+  std::printf("enroll_bench: kernel %s, %ld CPUs, probesnatd %s\n", u.release,
+              ::sysconf(_SC_NPROCESSORS_ONLN), probesnatd.c_str());
   int rc = 0;
   for (int n : sizes) {
     rc |= RunOne(n, probesnatd, daemon_args, tmpdir);

@@ -36,7 +36,8 @@ std::string ProbesnatdPath() {
 #endif
 }
 
-absl::StatusOr<int> HealthCheck(const std::shared_ptr<grpc::Channel>& channel, absl::Duration timeout) {
+absl::StatusOr<int> HealthCheck(const std::shared_ptr<grpc::Channel>& channel,
+                                absl::Duration timeout) {
   // grpc.health.v1.HealthCheckRequest{service: ""} encodes to zero bytes; the response is field 1
   // (status, varint). A generic call avoids linking a second copy of the health proto descriptors.
   grpc::GenericStub stub(channel);
@@ -83,8 +84,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Options& options) {
   d->socket_ = d->dir_ + "/probesnatd.sock";
   d->log_ = d->dir_ + "/probesnatd.log";
 
-  std::vector<std::string> argv_s = {"ip", "netns", "exec", options.node_netns, binary,
-                                     "--socket", d->socket_};
+  std::vector<std::string> argv_s = {"ip",   "netns",    "exec",    options.node_netns,
+                                     binary, "--socket", d->socket_};
   argv_s.insert(argv_s.end(), options.args.begin(), options.args.end());
   std::vector<char*> argv;
   for (std::string& s : argv_s) {
@@ -121,8 +122,9 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Options& options) {
   ::close(log_fd);
   d->pid_ = pid;
   if (absl::Status st = d->WaitReady(options.ready_timeout); !st.ok()) {
-    return absl::Status(st.code(), absl::StrCat(st.message(), "\ncommand: ", absl::StrJoin(argv_s, " "),
-                                                "\n--- probesnatd log ---\n", d->Log()));
+    return absl::Status(st.code(),
+                        absl::StrCat(st.message(), "\ncommand: ", absl::StrJoin(argv_s, " "),
+                                     "\n--- probesnatd log ---\n", d->Log()));
   }
   return d;
 }
@@ -147,9 +149,9 @@ absl::Status Daemon::WaitReady(absl::Duration timeout) {
     }
     ::usleep(20 * 1000);
   }
-  return absl::DeadlineExceededError(absl::StrCat(
-      "probesnatd not ready (\"", ready, "\" printed: ", printed ? "yes" : "no",
-      ", health SERVING: no) within ", absl::FormatDuration(timeout)));
+  return absl::DeadlineExceededError(
+      absl::StrCat("probesnatd not ready (\"", ready, "\" printed: ", printed ? "yes" : "no",
+                   ", health SERVING: no) within ", absl::FormatDuration(timeout)));
 }
 
 bool Daemon::Running() {
@@ -183,9 +185,9 @@ absl::StatusOr<int> Daemon::Stop(int sig, absl::Duration timeout) {
   ::kill(pid_, SIGKILL);
   ::waitpid(pid_, &status, 0);
   reaped_ = true;
-  return absl::DeadlineExceededError(absl::StrCat("probesnatd (pid ", pid_, ") did not stop within ",
-                                                  absl::FormatDuration(timeout), " of signal ", sig,
-                                                  "; killed"));
+  return absl::DeadlineExceededError(
+      absl::StrCat("probesnatd (pid ", pid_, ") did not stop within ",
+                   absl::FormatDuration(timeout), " of signal ", sig, "; killed"));
 }
 
 Daemon::~Daemon() {

@@ -17,15 +17,15 @@ namespace probesnat::integration {
 // Where the probesnatd binary is: $PROBESNATD, else the path CMake compiled in, else empty.
 std::string ProbesnatdPath();
 
-// The real probesnatd, started as `ip netns exec <node> probesnatd --socket ... <args>` (ip execs, so
-// the pid is the daemon's). Its stdout/stderr go to a log file in a private temporary directory,
+// The real probesnatd, started as `ip netns exec <node> probesnatd --socket ... <args>` (ip execs,
+// so the pid is the daemon's). Its stdout/stderr go to a log file in a private temporary directory,
 // which also holds the unix socket. The destructor stops it (SIGTERM, then SIGKILL) and removes the
 // directory.
 class Daemon {
  public:
   struct Options {
-    std::string binary;       // default ProbesnatdPath()
-    std::string node_netns;   // name under /run/netns
+    std::string binary;             // default ProbesnatdPath()
+    std::string node_netns;         // name under /run/netns
     std::vector<std::string> args;  // extra flags (--probe-v4 ..., --allowed-netns-root ...)
     absl::Duration ready_timeout = absl::Seconds(15);
   };
@@ -63,6 +63,7 @@ class Daemon {
 };
 
 // Calls grpc.health.v1.Health/Check (service "") and returns the serving status (1 = SERVING).
-absl::StatusOr<int> HealthCheck(const std::shared_ptr<grpc::Channel>& channel, absl::Duration timeout);
+absl::StatusOr<int> HealthCheck(const std::shared_ptr<grpc::Channel>& channel,
+                                absl::Duration timeout);
 
 }  // namespace probesnat::integration

@@ -20,7 +20,8 @@ grpc::Status Enroll(probesnat::v1::Enrollment::Stub& stub, const probesnat::v1::
 grpc::Status Unenroll(probesnat::v1::Enrollment::Stub& stub, const std::string& uid,
                       probesnat::v1::UnenrollResponse* response = nullptr,
                       absl::Duration timeout = absl::Seconds(10));
-grpc::Status Sync(probesnat::v1::Enrollment::Stub& stub, const std::vector<probesnat::v1::Pod>& pods,
+grpc::Status Sync(probesnat::v1::Enrollment::Stub& stub,
+                  const std::vector<probesnat::v1::Pod>& pods,
                   probesnat::v1::SyncResponse* response = nullptr,
                   absl::Duration timeout = absl::Seconds(20));
 grpc::Status List(probesnat::v1::Enrollment::Stub& stub, probesnat::v1::ListResponse* response,

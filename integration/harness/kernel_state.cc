@@ -15,7 +15,9 @@
 
 namespace probesnat::integration {
 
-absl::StatusOr<std::string> NftTables(const std::string& ns) { return CaptureIn(ns, "nft list tables"); }
+absl::StatusOr<std::string> NftTables(const std::string& ns) {
+  return CaptureIn(ns, "nft list tables");
+}
 
 absl::StatusOr<bool> HasProbesnatTable(const std::string& ns) {
   absl::StatusOr<std::string> tables = NftTables(ns);
@@ -26,14 +28,17 @@ absl::StatusOr<bool> HasProbesnatTable(const std::string& ns) {
          absl::EndsWith(*tables, absl::StrCat(" ", netfilter::kTableName));
 }
 
-std::string NftTableText(const std::string& ns, const std::string& family, const std::string& name) {
+std::string NftTableText(const std::string& ns, const std::string& family,
+                         const std::string& name) {
   absl::StatusOr<std::string> text =
       CaptureIn(ns, absl::StrCat("nft list table ", family, " ", name, " 2>/dev/null"));
   return text.ok() ? *text : "";
 }
 
 bool MentionsAddress(const std::string& text, const std::string& ip) {
-  auto is_addr_char = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) || c == '.' || c == ':'; };
+  auto is_addr_char = [](char c) {
+    return std::isxdigit(static_cast<unsigned char>(c)) || c == '.' || c == ':';
+  };
   for (size_t pos = text.find(ip); pos != std::string::npos; pos = text.find(ip, pos + 1)) {
     bool left_ok = pos == 0 || !is_addr_char(text[pos - 1]);
     size_t end = pos + ip.size();
@@ -52,11 +57,13 @@ std::string ProbesnatTableText(const std::string& ns) {
 std::set<std::string> ParseSetElements(const std::string& nft_text) {
   std::set<std::string> out;
   const std::string kOpen = "elements = {";
-  for (size_t pos = nft_text.find(kOpen); pos != std::string::npos; pos = nft_text.find(kOpen, pos)) {
+  for (size_t pos = nft_text.find(kOpen); pos != std::string::npos;
+       pos = nft_text.find(kOpen, pos)) {
     pos += kOpen.size();
     size_t end = nft_text.find('}', pos);
     if (end == std::string::npos) break;
-    for (absl::string_view item : absl::StrSplit(absl::string_view(nft_text).substr(pos, end - pos), ',')) {
+    for (absl::string_view item :
+         absl::StrSplit(absl::string_view(nft_text).substr(pos, end - pos), ',')) {
       item = absl::StripAsciiWhitespace(item);
       if (!item.empty()) out.emplace(item);
     }

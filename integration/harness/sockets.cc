@@ -16,8 +16,8 @@
 namespace probesnat::integration {
 namespace {
 
-// From <linux/netfilter_ipv4.h> and <linux/netfilter_ipv6/ip6_tables.h>; both are 80. Spelled out here
-// because those headers clash with the libc network headers in C++.
+// From <linux/netfilter_ipv4.h> and <linux/netfilter_ipv6/ip6_tables.h>; both are 80. Spelled out
+// here because those headers clash with the libc network headers in C++.
 constexpr int kSoOriginalDst = 80;
 constexpr int kIp6tSoOriginalDst = 80;
 
@@ -180,7 +180,8 @@ absl::StatusOr<Accepted> Listener::Accept(absl::Duration timeout) {
   }
 }
 
-absl::StatusOr<Connection> Connect(int netns_fd, const Endpoint& to, const ConnectOptions& options) {
+absl::StatusOr<Connection> Connect(int netns_fd, const Endpoint& to,
+                                   const ConnectOptions& options) {
   socklen_t len = 0;
   absl::StatusOr<sockaddr_storage> addr = ToSockaddr(to.ip, to.port, &len);
   if (!addr.ok()) {

@@ -25,15 +25,16 @@ struct Accepted {
   netfilter::UniqueFd fd;
   Endpoint peer;   // getpeername
   Endpoint local;  // getsockname
-  // SO_ORIGINAL_DST / IP6T_SO_ORIGINAL_DST: where the peer sent the connection before NAT; empty when
-  // conntrack knows nothing of it (no netfilter in the namespace).
+  // SO_ORIGINAL_DST / IP6T_SO_ORIGINAL_DST: where the peer sent the connection before NAT; empty
+  // when conntrack knows nothing of it (no netfilter in the namespace).
   std::optional<Endpoint> original_dst;
   uint16_t listener_port = 0;
 };
 
 // A TCP listener on one port, IPv4 and IPv6 (two sockets, the IPv6 one v6-only), created inside a
 // network namespace. By default it binds the wildcard addresses, so that connections REDIRECTed in
-// PREROUTING (to the incoming interface's address) and in OUTPUT (to 127.0.0.1 / ::1) both reach it.
+// PREROUTING (to the incoming interface's address) and in OUTPUT (to 127.0.0.1 / ::1) both reach
+// it.
 class Listener {
  public:
   static absl::StatusOr<Listener> Create(int netns_fd, uint16_t port,
@@ -67,7 +68,8 @@ struct Connection {
 };
 
 // Connects from inside namespace `netns_fd` to `to`, bounded by options.timeout.
-absl::StatusOr<Connection> Connect(int netns_fd, const Endpoint& to, const ConnectOptions& options = {});
+absl::StatusOr<Connection> Connect(int netns_fd, const Endpoint& to,
+                                   const ConnectOptions& options = {});
 
 // Whether `ip` is an IPv6 literal.
 bool IsV6(const std::string& ip);

@@ -20,11 +20,12 @@ namespace {
 
 // IPv6 link-local addresses on fresh veths are tentative for a second or two (DAD); until then the
 // node cannot send neighbour solicitations for forwarded packets, which delays the first SYN. The
-// namespaces are private point-to-point links, so duplicate detection is switched off in them before
-// any veth exists (the setting is per namespace).
+// namespaces are private point-to-point links, so duplicate detection is switched off in them
+// before any veth exists (the setting is per namespace).
 std::string NoDadCommand(const std::string& ns) {
-  return absl::StrCat("ip netns exec ", ns,
-                      " sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0");
+  return absl::StrCat(
+      "ip netns exec ", ns,
+      " sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0");
 }
 
 // Runs every command in order; stops at the first failure.

@@ -21,7 +21,8 @@ class EnrollmentTest : public AgentTest {
   void ExpectNoStateFor(const std::vector<std::string>& ips) {
     absl::StatusOr<bool> table = HasProbesnatTable(a().name());
     ASSERT_TRUE(table.ok()) << table.status();
-    EXPECT_FALSE(*table) << "probesnat table left in pod A:\n" << NftTables(a().name()).value_or("");
+    EXPECT_FALSE(*table) << "probesnat table left in pod A:\n"
+                         << NftTables(a().name()).value_or("");
     const std::string host = ProbesnatTableText(topo_->node().name());
     for (const std::string& ip : ips) {
       EXPECT_FALSE(ParseSetElements(host).count(ip)) << ip << " is in the node's set:\n" << host;
@@ -72,28 +73,31 @@ TEST_F(EnrollmentTest, EnrollPutsTablesAndSetMembersInPlace) {
 TEST_F(EnrollmentTest, UnenrollRestoresNodeAddressAndLeavesForeignTablesAlone) {
   const std::string node = topo_->node().name();
   // Foreign tables of other owners, in the node and in the pod, created before probesnat acts.
-  PSNT_ASSERT_OK(NftApply(node,
-                          "table inet other_owner {\n"
-                          "  set blocked { type ipv4_addr; elements = { 192.0.2.1, 192.0.2.2 } }\n"
-                          "  chain other_forward { type filter hook forward priority 10; policy accept;\n"
-                          "    ip saddr @blocked drop\n"
-                          "    tcp dport 9999 meta mark set 0x42\n"
-                          "  }\n"
-                          "  chain other_postrouting { type nat hook postrouting priority 50; policy accept;\n"
-                          "    ip daddr 192.0.2.3 masquerade\n"
-                          "  }\n"
-                          "}\n"));
+  PSNT_ASSERT_OK(
+      NftApply(node,
+               "table inet other_owner {\n"
+               "  set blocked { type ipv4_addr; elements = { 192.0.2.1, 192.0.2.2 } }\n"
+               "  chain other_forward { type filter hook forward priority 10; policy accept;\n"
+               "    ip saddr @blocked drop\n"
+               "    tcp dport 9999 meta mark set 0x42\n"
+               "  }\n"
+               "  chain other_postrouting { type nat hook postrouting priority 50; policy accept;\n"
+               "    ip daddr 192.0.2.3 masquerade\n"
+               "  }\n"
+               "}\n"));
   PSNT_ASSERT_OK(RunIn(a().name(), "iptables -t filter -A INPUT -p tcp --dport 9999 -j DROP"));
-  PSNT_ASSERT_OK(NftApply(a().name(),
-                          "table ip6 other_owner {\n"
-                          "  chain other_output { type filter hook output priority 5; policy accept;\n"
-                          "    tcp dport 9998 reject\n"
-                          "  }\n"
-                          "}\n"));
+  PSNT_ASSERT_OK(
+      NftApply(a().name(),
+               "table ip6 other_owner {\n"
+               "  chain other_output { type filter hook output priority 5; policy accept;\n"
+               "    tcp dport 9998 reject\n"
+               "  }\n"
+               "}\n"));
   auto node_foreign = ForeignTables(node);
   auto pod_foreign = ForeignTables(a().name());
   ASSERT_TRUE(node_foreign.ok() && pod_foreign.ok());
-  ASSERT_EQ(pod_foreign->size(), 2u) << absl::StrJoin(*pod_foreign, "\n", absl::PairFormatter(": "));
+  ASSERT_EQ(pod_foreign->size(), 2u)
+      << absl::StrJoin(*pod_foreign, "\n", absl::PairFormatter(": "));
 
   auto app = Listen(fd_a(), kAppPort);
   ASSERT_NE(app, nullptr);
@@ -128,7 +132,8 @@ TEST_F(EnrollmentTest, RejectsMissingUid) {
 }
 
 TEST_F(EnrollmentTest, RejectsMalformedUid) {
-  for (const std::string& uid : std::vector<std::string>{"../../etc/passwd", "has space", std::string(300, 'x'), "a\nb"}) {
+  for (const std::string& uid :
+       std::vector<std::string>{"../../etc/passwd", "has space", std::string(300, 'x'), "a\nb"}) {
     probesnat::v1::Pod pod = PodA();
     pod.set_uid(uid);
     ExpectRejected(pod, {});
@@ -142,7 +147,8 @@ TEST_F(EnrollmentTest, RejectsMissingIps) {
 }
 
 TEST_F(EnrollmentTest, RejectsInvalidIp) {
-  for (const std::string& ip : std::vector<std::string>{"10.244.1.300", "not-an-ip", "10.244.1.10/32", "fd00:244:1::zz", ""}) {
+  for (const std::string& ip : std::vector<std::string>{"10.244.1.300", "not-an-ip",
+                                                        "10.244.1.10/32", "fd00:244:1::zz", ""}) {
     probesnat::v1::Pod pod = PodA();
     pod.clear_ips();
     pod.add_ips(ip);
@@ -208,7 +214,8 @@ TEST_F(EnrollmentTest, RejectsNetnsOutsideAllowedRoots) {
   // and a path that escapes a root with "..".
   const std::string outside = daemon_->dir() + "/ns-outside";
   { std::ofstream(outside) << ""; }
-  ASSERT_EQ(::mount(a().path().c_str(), outside.c_str(), nullptr, MS_BIND, nullptr), 0) << std::strerror(errno);
+  ASSERT_EQ(::mount(a().path().c_str(), outside.c_str(), nullptr, MS_BIND, nullptr), 0)
+      << std::strerror(errno);
   pod.set_netns_path(outside);
   ExpectRejected(pod, {});
   pod.set_netns_path(absl::StrCat("/run/netns/../../", a().path()));
@@ -286,7 +293,8 @@ TEST_F(EnrollmentTest, TrafficWorksAfterDaemonRestartAndSync) {
 
   absl::StatusOr<int> stopped = daemon_->Stop(SIGTERM);
   EXPECT_TRUE(stopped.ok()) << stopped.status();
-  // Not required yet (DESIGN.md "Coming next"): do the rules outlive the agent? Recorded, not asserted.
+  // Not required yet (DESIGN.md "Coming next"): do the rules outlive the agent? Recorded, not
+  // asserted.
   absl::StatusOr<bool> pod_table = HasProbesnatTable(a().name());
   const bool host_has_a = ProbesnatSetHas(topo_->node().name(), a().v4);
   std::optional<Accepted> during = ConnectAndAccept(fd_node(), a().v4, kAppPort, *app);
@@ -294,9 +302,9 @@ TEST_F(EnrollmentTest, TrafficWorksAfterDaemonRestartAndSync) {
   RecordProperty("pod_table_survived_sigterm", pod_table.value_or(false) ? "yes" : "no");
   RecordProperty("host_set_survived_sigterm", host_has_a ? "yes" : "no");
   RecordProperty("probe_source_while_down", seen);
-  std::cout << "[ INFO     ] after SIGTERM: pod table " << (pod_table.value_or(false) ? "kept" : "gone")
-            << ", host set member " << (host_has_a ? "kept" : "gone") << ", probe while down from "
-            << seen << "\n";
+  std::cout << "[ INFO     ] after SIGTERM: pod table "
+            << (pod_table.value_or(false) ? "kept" : "gone") << ", host set member "
+            << (host_has_a ? "kept" : "gone") << ", probe while down from " << seen << "\n";
 
   StartDaemon();
   probesnat::v1::SyncResponse resp;

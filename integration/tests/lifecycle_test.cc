@@ -29,7 +29,8 @@ TEST_F(LifecycleTest, WatchReportsInitialStateAndRemoval) {
   ASSERT_TRUE(Unenroll(*stub_, kUidA).ok());
   bool removed = false;
   while (!removed && reader->Read(&ev)) {
-    removed = ev.status().pod().uid() == kUidA && ev.status().phase() == probesnat::v1::POD_PHASE_REMOVED;
+    removed =
+        ev.status().pod().uid() == kUidA && ev.status().phase() == probesnat::v1::POD_PHASE_REMOVED;
   }
   EXPECT_TRUE(removed) << "no REMOVED event for " << kUidA;
   ctx.TryCancel();
@@ -58,23 +59,29 @@ TEST_F(LifecycleTest, DeletedOrFlushedTablesAreRepaired) {
 
   // Someone deletes our table in the pod: capture stops until the agent repairs it.
   PSNT_ASSERT_OK(RunIn(a().name(), absl::StrCat("nft delete table inet ", netfilter::kTableName)));
-  EXPECT_TRUE(Eventually([&] { return ProbesnatTableText(a().name()) == pod_table; }, absl::Seconds(5)))
-      << "pod table not restored:\n" << ProbesnatTableText(a().name());
+  EXPECT_TRUE(
+      Eventually([&] { return ProbesnatTableText(a().name()) == pod_table; }, absl::Seconds(5)))
+      << "pod table not restored:\n"
+      << ProbesnatTableText(a().name());
   std::optional<Accepted> got = ConnectAndAccept(fd_b(), a().v4, kAppPort, *inbound);
   ASSERT_TRUE(got.has_value());
   EXPECT_EQ(got->peer.ip, b().v4);
 
   // Someone flushes our rules (the table and chains stay).
   PSNT_ASSERT_OK(RunIn(a().name(), absl::StrCat("nft flush table inet ", netfilter::kTableName)));
-  EXPECT_TRUE(Eventually([&] { return ProbesnatTableText(a().name()) == pod_table; }, absl::Seconds(5)))
-      << "pod rules not restored:\n" << ProbesnatTableText(a().name());
+  EXPECT_TRUE(
+      Eventually([&] { return ProbesnatTableText(a().name()) == pod_table; }, absl::Seconds(5)))
+      << "pod rules not restored:\n"
+      << ProbesnatTableText(a().name());
 
   // Someone deletes the node's table: probes arrive from the node address until it is repaired.
   const std::string node = topo_->node().name();
   PSNT_ASSERT_OK(RunIn(node, absl::StrCat("nft delete table inet ", netfilter::kTableName)));
-  EXPECT_TRUE(Eventually([&] { return ProbesnatSetHas(node, a().v4) && ProbesnatSetHas(node, a().v6); },
-                         absl::Seconds(5)))
-      << "node table not restored:\n" << ProbesnatTableText(node);
+  EXPECT_TRUE(
+      Eventually([&] { return ProbesnatSetHas(node, a().v4) && ProbesnatSetHas(node, a().v6); },
+                 absl::Seconds(5)))
+      << "node table not restored:\n"
+      << ProbesnatTableText(node);
   got = ConnectAndAccept(fd_node(), a().v4, kAppPort, *app);
   ASSERT_TRUE(got.has_value());
   EXPECT_EQ(got->peer.ip, kProbeV4);
@@ -106,11 +113,12 @@ TEST_F(LifecycleTest, ManyConcurrentEnrollsAllLandAndSyncToEmptyRemovesThem) {
   std::vector<netfilter::testing::ScopedNetns> extra;
   std::vector<probesnat::v1::Pod> pods;
   for (int i = 0; i < kPods; ++i) {
-    absl::StatusOr<netfilter::testing::ScopedNetns> ns = netfilter::testing::ScopedNetns::Create(absl::StrCat("x", i));
+    absl::StatusOr<netfilter::testing::ScopedNetns> ns =
+        netfilter::testing::ScopedNetns::Create(absl::StrCat("x", i));
     ASSERT_TRUE(ns.ok()) << ns.status();
     pods.push_back(MakePod(absl::StrCat("c0ffee00-0000-4000-8000-0000000000", 10 + i),
-                           {absl::StrCat("10.244.2.", i + 1), absl::StrCat("fd00:244:2::", i + 1)}, ns->path(),
-                           absl::StrCat("many-", i)));
+                           {absl::StrCat("10.244.2.", i + 1), absl::StrCat("fd00:244:2::", i + 1)},
+                           ns->path(), absl::StrCat("many-", i)));
     extra.push_back(std::move(*ns));
   }
   std::vector<grpc::Status> results(kPods);

@@ -10,8 +10,8 @@ namespace probesnat::integration {
 namespace {
 
 // Namespace "default" with pod-a and pod-b as the topology has them.
-std::string ClusterObjects(const std::string& a_v4, const std::string& a_v6, const std::string& b_v4,
-                           const std::string& b_v6) {
+std::string ClusterObjects(const std::string& a_v4, const std::string& a_v6,
+                           const std::string& b_v4, const std::string& b_v6) {
   return absl::StrCat(
       "apiVersion: v1\n"
       "kind: List\n"
@@ -23,12 +23,15 @@ std::string ClusterObjects(const std::string& a_v4, const std::string& a_v6, con
       "  kind: Pod\n"
       "  metadata: {name: pod-a, namespace: default, labels: {app: pod-a}}\n"
       "  spec: {containers: [{name: app, ports: [{name: http, containerPort: 8080}]}]}\n"
-      "  status: {phase: Running, podIP: ", a_v4, ", podIPs: [{ip: ", a_v4, "}, {ip: \"", a_v6, "\"}]}\n"
+      "  status: {phase: Running, podIP: ",
+      a_v4, ", podIPs: [{ip: ", a_v4, "}, {ip: \"", a_v6,
+      "\"}]}\n"
       "- apiVersion: v1\n"
       "  kind: Pod\n"
       "  metadata: {name: pod-b, namespace: default, labels: {app: pod-b}}\n"
       "  spec: {containers: [{name: app, ports: [{containerPort: 9090}]}]}\n"
-      "  status: {phase: Running, podIP: ", b_v4, ", podIPs: [{ip: ", b_v4, "}, {ip: \"", b_v6, "\"}]}\n");
+      "  status: {phase: Running, podIP: ",
+      b_v4, ", podIPs: [{ip: ", b_v4, "}, {ip: \"", b_v6, "\"}]}\n");
 }
 
 // pod-a admits pod-b on 8080 only: HBONE (15008) from pod-b and the probes are not allowed.

@@ -35,14 +35,16 @@ std::unique_ptr<Listener> TopologyTest::Listen(int fd, uint16_t port) {
 }
 
 std::optional<Accepted> TopologyTest::ConnectAndAccept(int fd, const std::string& ip, uint16_t port,
-                                                       Listener& listener, const ConnectOptions& options) {
+                                                       Listener& listener,
+                                                       const ConnectOptions& options) {
   Endpoint to{ip, port};
   const absl::Time start = absl::Now();
   absl::StatusOr<Connection> c = Connect(fd, to, options);
   const absl::Duration took = absl::Now() - start;
   if (took > absl::Milliseconds(500)) {
     // A SYN was retransmitted (the first was dropped somewhere): worth knowing, not a failure.
-    std::cout << "[ SLOW     ] connect to " << to.ToString() << " took " << absl::FormatDuration(took) << "\n";
+    std::cout << "[ SLOW     ] connect to " << to.ToString() << " took "
+              << absl::FormatDuration(took) << "\n";
   }
   EXPECT_TRUE(c.ok()) << "connect to " << to.ToString() << ": " << c.status();
   if (!c.ok()) {
@@ -50,7 +52,8 @@ std::optional<Accepted> TopologyTest::ConnectAndAccept(int fd, const std::string
   }
   absl::StatusOr<Accepted> a = listener.Accept(kArrive);
   EXPECT_TRUE(a.ok()) << "connection to " << to.ToString() << " (from " << c->local.ToString()
-                      << ") did not reach the listener on port " << listener.port() << ": " << a.status();
+                      << ") did not reach the listener on port " << listener.port() << ": "
+                      << a.status();
   if (!a.ok()) {
     return std::nullopt;
   }
@@ -62,14 +65,20 @@ void TopologyTest::InstallNodePort(bool masquerade) {
       "table inet test_nodeport {\n"
       "  chain prerouting {\n"
       "    type nat hook prerouting priority dstnat; policy accept;\n"
-      "    ip daddr ", kNodeOutsideV4, " tcp dport ", kNodePort, " dnat ip to ", a().v4, ":", kAppPort, "\n"
-      "    ip6 daddr ", kNodeOutsideV6, " tcp dport ", kNodePort, " dnat ip6 to [", a().v6, "]:", kAppPort, "\n"
+      "    ip daddr ",
+      kNodeOutsideV4, " tcp dport ", kNodePort, " dnat ip to ", a().v4, ":", kAppPort,
+      "\n"
+      "    ip6 daddr ",
+      kNodeOutsideV6, " tcp dport ", kNodePort, " dnat ip6 to [", a().v6, "]:", kAppPort,
+      "\n"
       "  }\n");
   if (masquerade) {
     absl::StrAppend(&ruleset,
                     "  chain postrouting {\n"
                     "    type nat hook postrouting priority srcnat; policy accept;\n"
-                    "    ct status dnat oifname \"", a().node_if, "\" masquerade\n"
+                    "    ct status dnat oifname \"",
+                    a().node_if,
+                    "\" masquerade\n"
                     "  }\n");
   }
   absl::StrAppend(&ruleset, "}\n");
@@ -102,7 +111,8 @@ void AgentTest::StartDaemon(const std::vector<std::string>& extra) {
 
 void AgentTest::TearDown() {
   if (daemon_ != nullptr && HasFailure()) {
-    std::cerr << "--- probesnatd log (pid " << daemon_->pid() << ") ---\n" << daemon_->Log() << "---\n";
+    std::cerr << "--- probesnatd log (pid " << daemon_->pid() << ") ---\n"
+              << daemon_->Log() << "---\n";
   }
   stub_.reset();
   daemon_.reset();

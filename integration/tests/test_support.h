@@ -60,10 +60,11 @@ class TopologyTest : public ::testing::Test {
   // Listener on `port` (v4 and v6 wildcard) in the namespace `fd`; fails the test on error.
   std::unique_ptr<Listener> Listen(int fd, uint16_t port);
 
-  // Connects from namespace `fd` to `ip`:`port` and returns what `listener` accepted; fails the test
-  // (and returns nullopt) if the connect fails or nothing arrives at `listener` within kArrive.
-  std::optional<Accepted> ConnectAndAccept(int fd, const std::string& ip, uint16_t port, Listener& listener,
-                                           const ConnectOptions& options = {});
+  // Connects from namespace `fd` to `ip`:`port` and returns what `listener` accepted; fails the
+  // test (and returns nullopt) if the connect fails or nothing arrives at `listener` within
+  // kArrive.
+  std::optional<Accepted> ConnectAndAccept(int fd, const std::string& ip, uint16_t port,
+                                           Listener& listener, const ConnectOptions& options = {});
 
   // The node's foreign NodePort table: node:30080 (10.99.0.1 / fd00:99::1) DNATed to pod A:8080,
   // optionally masqueraded towards the pod.

@@ -85,8 +85,7 @@ TEST_F(HarnessTest, MarkedConnectionCarriesMark) {
   ASSERT_NE(app_b, nullptr);
   absl::StatusOr<Connection> unmarked = Connect(fd_a(), Endpoint{b().v4, kPodBAppPort});
   EXPECT_FALSE(unmarked.ok());
-  std::optional<Accepted> got =
-      ConnectAndAccept(fd_a(), b().v4, kPodBAppPort, *app_b, Marked());
+  std::optional<Accepted> got = ConnectAndAccept(fd_a(), b().v4, kPodBAppPort, *app_b, Marked());
   ASSERT_TRUE(got.has_value());
   EXPECT_EQ(got->peer.ip, a().v4);
 }
@@ -118,7 +117,8 @@ TEST_F(HarnessTest, MachineNamespaceIsUntouched) {
 
 TEST(HarnessParsing, SplitTablesAndMentions) {
   const std::string ruleset =
-      "table ip filter {\n\tchain INPUT {\n\t\ttype filter hook input priority filter; policy accept;\n"
+      "table ip filter {\n\tchain INPUT {\n\t\ttype filter hook input priority filter; policy "
+      "accept;\n"
       "\t}\n}\ntable inet probesnat {\n\tset v4 {\n\t\telements = { 10.244.1.10 }\n\t}\n}\n";
   auto tables = SplitTables(ruleset);
   ASSERT_EQ(tables.size(), 2u);
@@ -128,7 +128,8 @@ TEST(HarnessParsing, SplitTablesAndMentions) {
   EXPECT_FALSE(MentionsAddress("10.244.1.100", "10.244.1.10"));
   EXPECT_FALSE(MentionsAddress("fd00:244:1::10a", "fd00:244:1::10"));
   const std::set<std::string> elements = ParseSetElements(
-      "table inet probesnat {\n\tset pods_v4 {\n\t\ttype ipv4_addr\n\t\telements = { 10.244.1.10, 10.244.1.20,\n"
+      "table inet probesnat {\n\tset pods_v4 {\n\t\ttype ipv4_addr\n\t\telements = { 10.244.1.10, "
+      "10.244.1.20,\n"
       "\t\t\t     10.244.1.30 }\n\t}\n\tset pods_v6 {\n\t\ttype ipv6_addr\n\t}\n\tchain c {\n"
       "\t\tip daddr @pods_v4 snat ip to 169.254.7.127\n\t}\n}\n");
   EXPECT_EQ(elements, (std::set<std::string>{"10.244.1.10", "10.244.1.20", "10.244.1.30"}));

@@ -1,5 +1,5 @@
-// probesnatd in the node namespace, pod A enrolled over gRPC: what real connections look like to the
-// sockets that receive them.
+// probesnatd in the node namespace, pod A enrolled over gRPC: what real connections look like to
+// the sockets that receive them.
 #include "absl/strings/str_cat.h"
 #include "integration/tests/test_support.h"
 
@@ -29,7 +29,8 @@ class EnrolledPodTest : public AgentTest {
     absl::SleepFor(kQuiet);  // give a stray connection time to show up anywhere
     for (Listener* l : {app_.get(), tunnel_.get(), inbound_.get(), outbound_.get(), app_b_.get()}) {
       if (l != except) {
-        EXPECT_FALSE(l->HasPending()) << "listener on port " << l->port() << " also got a connection";
+        EXPECT_FALSE(l->HasPending())
+            << "listener on port " << l->port() << " also got a connection";
       }
     }
   }
@@ -147,7 +148,8 @@ TEST_F(EnrolledPodTest, NodePortDnatIsNeverProbeSnated) {
 
 TEST_F(EnrolledPodTest, MasqueradedNodePortIsNeverProbeSnated) {
   InstallNodePort(/*masquerade=*/true);
-  for (const auto& [node_ip, masq] : {std::pair{kNodeOutsideV4, kNodeV4}, std::pair{kNodeOutsideV6, kNodeV6}}) {
+  for (const auto& [node_ip, masq] :
+       {std::pair{kNodeOutsideV4, kNodeV4}, std::pair{kNodeOutsideV6, kNodeV6}}) {
     std::optional<Accepted> got = ConnectAndAccept(fd_outside(), node_ip, kNodePort, *inbound_);
     ASSERT_TRUE(got.has_value());
     EXPECT_EQ(got->peer.ip, masq);
@@ -161,12 +163,14 @@ TEST_F(EnrolledPodTest, NodePortMasqueradedWithIptablesIsNeverProbeSnated) {
   for (const auto& [tool, node_ip, to] :
        {std::tuple{"iptables", kNodeOutsideV4, absl::StrCat(a().v4, ":", kAppPort)},
         std::tuple{"ip6tables", kNodeOutsideV6, absl::StrCat("[", a().v6, "]:", kAppPort)}}) {
-    PSNT_ASSERT_OK(RunIn(n, absl::StrCat(tool, " -t nat -A PREROUTING -p tcp -d ", node_ip, " --dport ",
-                                         kNodePort, " -j DNAT --to-destination ", to)));
+    PSNT_ASSERT_OK(
+        RunIn(n, absl::StrCat(tool, " -t nat -A PREROUTING -p tcp -d ", node_ip, " --dport ",
+                              kNodePort, " -j DNAT --to-destination ", to)));
     PSNT_ASSERT_OK(RunIn(n, absl::StrCat(tool, " -t nat -A POSTROUTING -o ", a().node_if,
                                          " -m conntrack --ctstate DNAT -j MASQUERADE")));
   }
-  for (const auto& [node_ip, masq] : {std::pair{kNodeOutsideV4, kNodeV4}, std::pair{kNodeOutsideV6, kNodeV6}}) {
+  for (const auto& [node_ip, masq] :
+       {std::pair{kNodeOutsideV4, kNodeV4}, std::pair{kNodeOutsideV6, kNodeV6}}) {
     std::optional<Accepted> got = ConnectAndAccept(fd_outside(), node_ip, kNodePort, *inbound_);
     ASSERT_TRUE(got.has_value());
     EXPECT_EQ(got->peer.ip, masq);

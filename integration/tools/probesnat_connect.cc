@@ -1,4 +1,5 @@
-// probesnat_connect: opens one TCP connection from the current network namespace and prints both ends.
+// probesnat_connect: opens one TCP connection from the current network namespace and prints both
+// ends.
 //
 //   probesnat_connect [--mark 0x539] [--timeout SECONDS] IP PORT
 //
@@ -48,6 +49,7 @@ int main(int argc, char** argv) {
     std::printf("failed %s\n", c.status().ToString().c_str());
     return 1;
   }
-  std::printf("connected local=%s peer=%s\n", c->local.ToString().c_str(), c->peer.ToString().c_str());
+  std::printf("connected local=%s peer=%s\n", c->local.ToString().c_str(),
+              c->peer.ToString().c_str());
   return 0;
 }

@@ -1,9 +1,8 @@
 // probesnat_demo_client: a minimal Enrollment client for the demo and for manual checks.
 //
-//   probesnat_demo_client enroll   --socket PATH --uid UID --ip IP [--ip IP] --netns PATH [--name NAME]
-//   probesnat_demo_client unenroll --socket PATH --uid UID
-//   probesnat_demo_client list     --socket PATH
-//   probesnat_demo_client health   --socket PATH
+//   probesnat_demo_client enroll   --socket PATH --uid UID --ip IP [--ip IP] --netns PATH [--name
+//   NAME] probesnat_demo_client unenroll --socket PATH --uid UID probesnat_demo_client list
+//   --socket PATH probesnat_demo_client health   --socket PATH
 //
 // Exits 0 on success; prints the gRPC status and exits 1 otherwise.
 #include <cstdio>
@@ -21,21 +20,27 @@ namespace pi = probesnat::integration;
 namespace {
 
 int Usage() {
-  std::fprintf(stderr,
-               "usage: probesnat_demo_client enroll --socket PATH --uid UID --ip IP [--ip IP] --netns PATH "
-               "[--name NAME]\n"
-               "       probesnat_demo_client unenroll --socket PATH --uid UID\n"
-               "       probesnat_demo_client list|health --socket PATH\n");
+  std::fprintf(
+      stderr,
+      "usage: probesnat_demo_client enroll --socket PATH --uid UID --ip IP [--ip IP] --netns PATH "
+      "[--name NAME]\n"
+      "       probesnat_demo_client unenroll --socket PATH --uid UID\n"
+      "       probesnat_demo_client list|health --socket PATH\n");
   return 2;
 }
 
 const char* PhaseName(probesnat::v1::PodPhase p) {
   switch (p) {
-    case probesnat::v1::POD_PHASE_PENDING: return "pending";
-    case probesnat::v1::POD_PHASE_APPLIED: return "applied";
-    case probesnat::v1::POD_PHASE_FAILED: return "failed";
-    case probesnat::v1::POD_PHASE_REMOVED: return "removed";
-    default: return "unspecified";
+    case probesnat::v1::POD_PHASE_PENDING:
+      return "pending";
+    case probesnat::v1::POD_PHASE_APPLIED:
+      return "applied";
+    case probesnat::v1::POD_PHASE_FAILED:
+      return "failed";
+    case probesnat::v1::POD_PHASE_REMOVED:
+      return "removed";
+    default:
+      return "unspecified";
   }
 }
 
@@ -48,12 +53,18 @@ int main(int argc, char** argv) {
   std::vector<std::string> ips;
   for (int i = 2; i + 1 < argc; i += 2) {
     std::string flag = argv[i], value = argv[i + 1];
-    if (flag == "--socket") socket = value;
-    else if (flag == "--uid") uid = value;
-    else if (flag == "--ip") ips.push_back(value);
-    else if (flag == "--netns") netns = value;
-    else if (flag == "--name") name = value;
-    else return Usage();
+    if (flag == "--socket")
+      socket = value;
+    else if (flag == "--uid")
+      uid = value;
+    else if (flag == "--ip")
+      ips.push_back(value);
+    else if (flag == "--netns")
+      netns = value;
+    else if (flag == "--name")
+      name = value;
+    else
+      return Usage();
   }
   if (socket.empty() || argc % 2 != 0) return Usage();
   auto channel = grpc::CreateChannel("unix:" + socket, grpc::InsecureChannelCredentials());
@@ -76,7 +87,8 @@ int main(int argc, char** argv) {
       std::printf("enroll %s: %s\n", uid.c_str(), pi::Describe(st).c_str());
       return 1;
     }
-    std::printf("enroll %s: %s (generation %llu)%s%s\n", uid.c_str(), PhaseName(resp.status().phase()),
+    std::printf("enroll %s: %s (generation %llu)%s%s\n", uid.c_str(),
+                PhaseName(resp.status().phase()),
                 static_cast<unsigned long long>(resp.status().generation()),
                 resp.status().reason().empty() ? "" : " reason: ", resp.status().reason().c_str());
     for (const auto& f : resp.status().findings()) {
@@ -92,7 +104,8 @@ int main(int argc, char** argv) {
       std::printf("unenroll %s: %s\n", uid.c_str(), pi::Describe(st).c_str());
       return 1;
     }
-    std::printf("unenroll %s: %s\n", uid.c_str(), resp.was_enrolled() ? "removed" : "was not enrolled");
+    std::printf("unenroll %s: %s\n", uid.c_str(),
+                resp.was_enrolled() ? "removed" : "was not enrolled");
     return 0;
   }
   if (command == "list") {
@@ -103,8 +116,8 @@ int main(int argc, char** argv) {
       return 1;
     }
     for (const auto& s : resp.pods()) {
-      std::printf("%s %s/%s %s", s.pod().uid().c_str(), s.pod().namespace_().c_str(), s.pod().name().c_str(),
-                  PhaseName(s.phase()));
+      std::printf("%s %s/%s %s", s.pod().uid().c_str(), s.pod().namespace_().c_str(),
+                  s.pod().name().c_str(), PhaseName(s.phase()));
       for (const std::string& ip : s.pod().ips()) std::printf(" %s", ip.c_str());
       std::printf("\n");
     }

@@ -45,7 +45,8 @@ int main(int argc, char** argv) {
     } else {
       std::vector<std::string> kv = absl::StrSplit(arg, absl::MaxSplits('=', 1));
       uint32_t port = 0;
-      if (kv.size() != 2 || !absl::SimpleAtoi(kv[1], &port) || port == 0 || port > 65535) return Usage();
+      if (kv.size() != 2 || !absl::SimpleAtoi(kv[1], &port) || port == 0 || port > 65535)
+        return Usage();
       wanted.emplace_back(kv[0], static_cast<uint16_t>(port));
     }
   }
@@ -55,7 +56,8 @@ int main(int argc, char** argv) {
   for (const auto& [name, port] : wanted) {
     absl::StatusOr<Listener> l = Listener::Create(self.get(), port);
     if (!l.ok()) {
-      std::fprintf(stderr, "probesnat_listen: %s=%u: %s\n", name.c_str(), port, l.status().ToString().c_str());
+      std::fprintf(stderr, "probesnat_listen: %s=%u: %s\n", name.c_str(), port,
+                   l.status().ToString().c_str());
       return 1;
     }
     listeners.push_back(std::move(*l));
