@@ -24,7 +24,9 @@ Daemon::Daemon(const DaemonConfig& config, DaemonDeps deps)
 }
 
 absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config, DaemonDeps deps) {
-  if (deps.backend == nullptr) return absl::InvalidArgumentError("no netfilter backend");
+  if (deps.backend == nullptr) {
+    return absl::InvalidArgumentError("no netfilter backend");
+  }
   std::unique_ptr<Daemon> d(new Daemon(config, std::move(deps)));
   if (absl::Status st = d->reconciler_->EnsureHost(); st.ok()) {
     spdlog::info("host table ensured (probe addresses {} and {})", config.probe_v4.ToString(),
@@ -37,7 +39,9 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
   services.insert(services.end(), d->deps_.extra_services.begin(), d->deps_.extra_services.end());
   absl::StatusOr<std::unique_ptr<GrpcServerHost>> server =
       GrpcServerHost::Start(ServerEndpoints{config.socket_path, config.listen_tcp}, services);
-  if (!server.ok()) return server.status();
+  if (!server.ok()) {
+    return server.status();
+  }
   d->server_ = *std::move(server);
   d->server_->SetServing(d->reconciler_->host_ready());
   if (config.resync_interval > absl::ZeroDuration()) {
@@ -63,12 +67,18 @@ void Daemon::CheckDrift() {
 }
 
 void Daemon::Stop() {
-  if (stopped_) return;
+  if (stopped_) {
+    return;
+  }
   stopped_ = true;
-  if (server_ != nullptr) server_->SetServing(false);
+  if (server_ != nullptr) {
+    server_->SetServing(false);
+  }
   events_.Close();
   drift_check_.reset();
-  if (server_ != nullptr) server_->Shutdown(absl::Seconds(2));
+  if (server_ != nullptr) {
+    server_->Shutdown(absl::Seconds(2));
+  }
   if (config_.cleanup_on_exit) {
     if (absl::Status st = reconciler_->RemoveAll(); st.ok()) {
       spdlog::info("cleanup on exit: removed every pod table and the host table");

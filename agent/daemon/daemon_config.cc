@@ -79,8 +79,12 @@ absl::Status Bad(absl::string_view name, const RawValue& raw, absl::string_view 
 
 absl::StatusOr<bool> ParseBool(absl::string_view text) {
   std::string t = absl::AsciiStrToLower(absl::StripAsciiWhitespace(text));
-  if (t == "true" || t == "1" || t == "yes" || t == "on") return true;
-  if (t == "false" || t == "0" || t == "no" || t == "off") return false;
+  if (t == "true" || t == "1" || t == "yes" || t == "on") {
+    return true;
+  }
+  if (t == "false" || t == "0" || t == "no" || t == "off") {
+    return false;
+  }
   return absl::InvalidArgumentError("not a boolean (true|false)");
 }
 
@@ -95,7 +99,9 @@ absl::StatusOr<uint32_t> ParseUint32(absl::string_view text) {
     ok = !t.empty() && std::all_of(t.begin(), t.end(), absl::ascii_isdigit) &&
          absl::SimpleAtoi(t, &v);
   }
-  if (!ok) return absl::InvalidArgumentError("not a 32-bit number (decimal or 0x-prefixed hex)");
+  if (!ok) {
+    return absl::InvalidArgumentError("not a 32-bit number (decimal or 0x-prefixed hex)");
+  }
   return v;
 }
 
@@ -108,17 +114,27 @@ absl::StatusOr<uint16_t> ParsePort(absl::string_view text) {
 }
 
 bool IsNormalizedAbsolutePath(absl::string_view path) {
-  if (path.empty() || path.front() != '/') return false;
-  if (path == "/") return true;
-  if (path.back() == '/') return false;
+  if (path.empty() || path.front() != '/') {
+    return false;
+  }
+  if (path == "/") {
+    return true;
+  }
+  if (path.back() == '/') {
+    return false;
+  }
   for (absl::string_view part : absl::StrSplit(path.substr(1), '/')) {
-    if (part.empty() || part == "." || part == "..") return false;
+    if (part.empty() || part == "." || part == "..") {
+      return false;
+    }
   }
   return true;
 }
 
 bool IsLoopback(const IpAddress& ip) {
-  if (ip.is_v4()) return ip.data()[0] == 127;
+  if (ip.is_v4()) {
+    return ip.data()[0] == 127;
+  }
   return ip == IpAddress::V6({0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1});
 }
 
@@ -132,7 +148,9 @@ absl::Status LoadYaml(const std::string& path, std::map<std::string, RawValue>& 
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(absl::StrCat("config file ", path, ": ", e.what()));
   }
-  if (root.IsNull()) return absl::OkStatus();
+  if (root.IsNull()) {
+    return absl::OkStatus();
+  }
   if (!root.IsMap()) {
     return absl::InvalidArgumentError(
         absl::StrCat("config file ", path, ": expected a mapping of option names to values"));
@@ -141,7 +159,9 @@ absl::Status LoadYaml(const std::string& path, std::map<std::string, RawValue>& 
     std::string key = kv.first.as<std::string>("");
     const OptionSpec* spec = nullptr;
     for (const OptionSpec& o : kOptions) {
-      if (key == o.name) spec = &o;
+      if (key == o.name) {
+        spec = &o;
+      }
     }
     if (spec == nullptr) {
       return absl::InvalidArgumentError(
@@ -175,26 +195,34 @@ absl::Status Apply(const std::string& name, const RawValue& raw, DaemonConfig& c
   const std::string& v = raw.values.empty() ? std::string() : raw.values.front();
   auto port = [&](uint16_t& field) -> absl::Status {
     absl::StatusOr<uint16_t> p = ParsePort(v);
-    if (!p.ok()) return Bad(name, raw, p.status().message());
+    if (!p.ok()) {
+      return Bad(name, raw, p.status().message());
+    }
     field = *p;
     return absl::OkStatus();
   };
   auto u32 = [&](uint32_t& field) -> absl::Status {
     absl::StatusOr<uint32_t> p = ParseUint32(v);
-    if (!p.ok()) return Bad(name, raw, p.status().message());
+    if (!p.ok()) {
+      return Bad(name, raw, p.status().message());
+    }
     field = *p;
     return absl::OkStatus();
   };
   auto flag = [&](bool& field) -> absl::Status {
     absl::StatusOr<bool> b = ParseBool(v);
-    if (!b.ok()) return Bad(name, raw, b.status().message());
+    if (!b.ok()) {
+      return Bad(name, raw, b.status().message());
+    }
     field = *b;
     return absl::OkStatus();
   };
   if (name == "probe-v4" || name == "probe-v6") {
     absl::StatusOr<IpAddress> ip = IpAddress::Parse(std::string(absl::StripAsciiWhitespace(v)));
     bool want_v4 = name == "probe-v4";
-    if (!ip.ok()) return Bad(name, raw, "not an IP address");
+    if (!ip.ok()) {
+      return Bad(name, raw, "not an IP address");
+    }
     if (ip->is_v4() != want_v4) {
       return Bad(name, raw, want_v4 ? "not an IPv4 address" : "not an IPv6 address");
     }
@@ -220,13 +248,27 @@ absl::Status Apply(const std::string& name, const RawValue& raw, DaemonConfig& c
     }
     return absl::OkStatus();
   }
-  if (name == "tunnel-port") return port(config.tunnel_port);
-  if (name == "inbound-port") return port(config.inbound_port);
-  if (name == "outbound-port") return port(config.outbound_port);
-  if (name == "proxy-mark") return u32(config.proxy_mark);
-  if (name == "proxy-mask") return u32(config.proxy_mask);
-  if (name == "connection-mark") return u32(config.connection_mark);
-  if (name == "connection-mask") return u32(config.connection_mask);
+  if (name == "tunnel-port") {
+    return port(config.tunnel_port);
+  }
+  if (name == "inbound-port") {
+    return port(config.inbound_port);
+  }
+  if (name == "outbound-port") {
+    return port(config.outbound_port);
+  }
+  if (name == "proxy-mark") {
+    return u32(config.proxy_mark);
+  }
+  if (name == "proxy-mask") {
+    return u32(config.proxy_mask);
+  }
+  if (name == "connection-mark") {
+    return u32(config.connection_mark);
+  }
+  if (name == "connection-mask") {
+    return u32(config.connection_mask);
+  }
   if (name == "socket") {
     if (!IsNormalizedAbsolutePath(v) || v == "/") {
       return Bad(name, raw, "must be an absolute, normalized file path");
@@ -255,7 +297,9 @@ absl::Status Apply(const std::string& name, const RawValue& raw, DaemonConfig& c
         {"warn", spdlog::level::warn},
         {"error", spdlog::level::err}};
     auto it = kLevels.find(absl::AsciiStrToLower(v));
-    if (it == kLevels.end()) return Bad(name, raw, "expected trace, debug, info, warn or error");
+    if (it == kLevels.end()) {
+      return Bad(name, raw, "expected trace, debug, info, warn or error");
+    }
     config.log_level = it->second;
     return absl::OkStatus();
   }
@@ -270,10 +314,14 @@ absl::Status Apply(const std::string& name, const RawValue& raw, DaemonConfig& c
                                   "\" is not an absolute, normalized directory "
                                   "other than /"));
         }
-        if (std::find(roots.begin(), roots.end(), root) == roots.end()) roots.push_back(root);
+        if (std::find(roots.begin(), roots.end(), root) == roots.end()) {
+          roots.push_back(root);
+        }
       }
     }
-    if (roots.empty()) return Bad(name, raw, "at least one directory is required");
+    if (roots.empty()) {
+      return Bad(name, raw, "at least one directory is required");
+    }
     config.allowed_netns_roots = std::move(roots);
     return absl::OkStatus();
   }
@@ -290,8 +338,12 @@ absl::Status Apply(const std::string& name, const RawValue& raw, DaemonConfig& c
     }
     return absl::OkStatus();
   }
-  if (name == "cleanup-on-exit") return flag(config.cleanup_on_exit);
-  if (name == "readback-after-apply") return flag(config.readback_after_apply);
+  if (name == "cleanup-on-exit") {
+    return flag(config.cleanup_on_exit);
+  }
+  if (name == "readback-after-apply") {
+    return flag(config.readback_after_apply);
+  }
   if (name == "resync-interval") {
     absl::Duration d;
     int64_t seconds = 0;
@@ -300,7 +352,9 @@ absl::Status Apply(const std::string& name, const RawValue& raw, DaemonConfig& c
     } else if (!absl::ParseDuration(v, &d)) {
       return Bad(name, raw, "not a duration (e.g. 5s, 500ms, 1m; 0 disables)");
     }
-    if (d < absl::ZeroDuration()) return Bad(name, raw, "must not be negative");
+    if (d < absl::ZeroDuration()) {
+      return Bad(name, raw, "must not be negative");
+    }
     if (d > absl::ZeroDuration() && d < absl::Milliseconds(100)) {
       return Bad(name, raw, "must be 0 (off) or at least 100ms");
     }
@@ -318,15 +372,21 @@ absl::Status CheckConsistency(const DaemonConfig& c) {
                      ") and outbound-port (", c.outbound_port, ") must be three different ports"));
   }
   auto mark = [](const char* name, uint32_t m, uint32_t mask) -> absl::Status {
-    if (mask == 0) return absl::InvalidArgumentError(absl::StrCat(name, "-mask must not be 0"));
-    if (m == 0) return absl::InvalidArgumentError(absl::StrCat(name, "-mark must not be 0"));
+    if (mask == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(name, "-mask must not be 0"));
+    }
+    if (m == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(name, "-mark must not be 0"));
+    }
     if ((m & ~mask) != 0) {
       return absl::InvalidArgumentError(absl::StrCat(
           name, "-mark 0x", absl::Hex(m), " has bits outside ", name, "-mask 0x", absl::Hex(mask)));
     }
     return absl::OkStatus();
   };
-  if (absl::Status st = mark("proxy", c.proxy_mark, c.proxy_mask); !st.ok()) return st;
+  if (absl::Status st = mark("proxy", c.proxy_mark, c.proxy_mask); !st.ok()) {
+    return st;
+  }
   return mark("connection", c.connection_mark, c.connection_mask);
 }
 
@@ -356,7 +416,9 @@ netfilter::PodRules DaemonConfig::pod_rules() const {
 EnvLookup ProcessEnvironment() {
   return [](const std::string& name) -> std::optional<std::string> {
     const char* v = std::getenv(name.c_str());
-    if (v == nullptr) return std::nullopt;
+    if (v == nullptr) {
+      return std::nullopt;
+    }
     return std::string(v);
   };
 }
@@ -372,7 +434,9 @@ absl::Status ValidateLoopbackListenAddress(const std::string& address) {
     port = address.substr(close + 2);
   } else {
     size_t colon = address.rfind(':');
-    if (colon == std::string::npos) return absl::InvalidArgumentError("expected host:port");
+    if (colon == std::string::npos) {
+      return absl::InvalidArgumentError("expected host:port");
+    }
     host = address.substr(0, colon);
     port = address.substr(colon + 1);
     if (absl::StrContains(host, ':')) {
@@ -427,7 +491,10 @@ absl::StatusOr<ConfigOutcome> ParseDaemonConfig(const std::vector<std::string>& 
   }
 
   std::vector<const char*> argv;
-  for (const std::string& a : args) argv.push_back(a.c_str());
+  argv.reserve(args.size());
+  for (const std::string& a : args) {
+    argv.push_back(a.c_str());
+  }
   try {
     app.parse(static_cast<int>(argv.size()), argv.data());
   } catch (const CLI::CallForHelp&) {
@@ -447,16 +514,24 @@ absl::StatusOr<ConfigOutcome> ParseDaemonConfig(const std::vector<std::string>& 
   }
   std::map<std::string, RawValue> from_file;
   if (!config.config_file.empty()) {
-    if (absl::Status st = LoadYaml(config.config_file, from_file); !st.ok()) return st;
+    if (absl::Status st = LoadYaml(config.config_file, from_file); !st.ok()) {
+      return st;
+    }
   }
 
   for (const OptionSpec& o : kOptions) {
     RawValue raw;
     if (cli_opts[o.name]->count() > 0) {
       raw.origin = absl::StrCat("--", o.name);
-      if (o.kind == Kind::kValue) raw.values = {cli_values[o.name]};
-      if (o.kind == Kind::kList) raw.values = cli_lists[o.name];
-      if (o.kind == Kind::kFlag) raw.values = {cli_flags[o.name] ? "true" : "false"};
+      if (o.kind == Kind::kValue) {
+        raw.values = {cli_values[o.name]};
+      }
+      if (o.kind == Kind::kList) {
+        raw.values = cli_lists[o.name];
+      }
+      if (o.kind == Kind::kFlag) {
+        raw.values = {cli_flags[o.name] ? "true" : "false"};
+      }
     } else if (std::optional<std::string> e = env(EnvName(o.name))) {
       raw.origin = absl::StrCat("environment ", EnvName(o.name));
       raw.values = {*e};
@@ -465,9 +540,13 @@ absl::StatusOr<ConfigOutcome> ParseDaemonConfig(const std::vector<std::string>& 
     } else {
       continue;  // default
     }
-    if (absl::Status st = Apply(o.name, raw, config); !st.ok()) return st;
+    if (absl::Status st = Apply(o.name, raw, config); !st.ok()) {
+      return st;
+    }
   }
-  if (absl::Status st = CheckConsistency(config); !st.ok()) return st;
+  if (absl::Status st = CheckConsistency(config); !st.ok()) {
+    return st;
+  }
   return outcome;
 }
 

@@ -104,7 +104,9 @@ grpc::Status EnrollmentService::Sync(grpc::ServerContext* ctx, const v1::SyncReq
       invalid = pod.status();
     }
   }
-  if (invalid.ok()) invalid = ValidateDistinctPods(pods);
+  if (invalid.ok()) {
+    invalid = ValidateDistinctPods(pods);
+  }
   if (!invalid.ok()) {
     spdlog::warn("sync pods={} result=INVALID_ARGUMENT latency={}us error={}", req->pods_size(),
                  watch.micros(), invalid.message());
@@ -139,15 +141,21 @@ grpc::Status EnrollmentService::Sync(grpc::ServerContext* ctx, const v1::SyncReq
 
 grpc::Status EnrollmentService::List(grpc::ServerContext* ctx, const v1::ListRequest* req,
                                      v1::ListResponse* resp) {
-  for (v1::PodStatus& s : reconciler_.List()) *resp->add_pods() = std::move(s);
+  for (v1::PodStatus& s : reconciler_.List()) {
+    *resp->add_pods() = std::move(s);
+  }
   return grpc::Status::OK;
 }
 
 grpc::Status EnrollmentService::Get(grpc::ServerContext* ctx, const v1::GetRequest* req,
                                     v1::PodStatus* resp) {
-  if (absl::Status st = ValidateUid("uid", req->uid()); !st.ok()) return ToGrpcStatus(st);
+  if (absl::Status st = ValidateUid("uid", req->uid()); !st.ok()) {
+    return ToGrpcStatus(st);
+  }
   absl::StatusOr<v1::PodStatus> status = reconciler_.Get(req->uid());
-  if (!status.ok()) return ToGrpcStatus(status.status());
+  if (!status.ok()) {
+    return ToGrpcStatus(status.status());
+  }
   *resp = *std::move(status);
   return grpc::Status::OK;
 }
@@ -165,7 +173,9 @@ grpc::Status EnrollmentService::Watch(grpc::ServerContext* ctx, const v1::WatchR
   while (!ctx->IsCancelled()) {
     switch (sub->Pop(options_.watch_poll, event.mutable_status())) {
       case StatusSubscription::Next::kEvent:
-        if (!writer->Write(event)) return grpc::Status::OK;  // the client went away
+        if (!writer->Write(event)) {
+          return grpc::Status::OK;  // the client went away
+        }
         break;
       case StatusSubscription::Next::kTimeout:
         break;

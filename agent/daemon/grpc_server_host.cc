@@ -36,7 +36,9 @@ absl::Status MakeParents(const std::string& path) {
 // True when a server accepts connections on the unix socket at `path`.
 bool SomeoneListens(const std::string& path) {
   netfilter::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd.valid()) return false;
+  if (!fd.valid()) {
+    return false;
+  }
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
@@ -46,10 +48,14 @@ bool SomeoneListens(const std::string& path) {
 }  // namespace
 
 absl::Status PrepareSocketPath(const std::string& socket_path) {
-  if (absl::Status st = MakeParents(socket_path); !st.ok()) return st;
+  if (absl::Status st = MakeParents(socket_path); !st.ok()) {
+    return st;
+  }
   struct stat st {};
   if (::lstat(socket_path.c_str(), &st) != 0) {
-    if (errno == ENOENT) return absl::OkStatus();
+    if (errno == ENOENT) {
+      return absl::OkStatus();
+    }
     return absl::FailedPreconditionError(absl::StrCat("cannot stat ", socket_path, ": ", Errno()));
   }
   if (!S_ISSOCK(st.st_mode)) {
@@ -69,7 +75,9 @@ absl::Status PrepareSocketPath(const std::string& socket_path) {
 
 absl::StatusOr<std::unique_ptr<GrpcServerHost>> GrpcServerHost::Start(
     const ServerEndpoints& endpoints, const std::vector<grpc::Service*>& services) {
-  if (absl::Status st = PrepareSocketPath(endpoints.socket_path); !st.ok()) return st;
+  if (absl::Status st = PrepareSocketPath(endpoints.socket_path); !st.ok()) {
+    return st;
+  }
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
@@ -84,7 +92,9 @@ absl::StatusOr<std::unique_ptr<GrpcServerHost>> GrpcServerHost::Start(
     builder.AddListeningPort(endpoints.listen_tcp, grpc::InsecureServerCredentials(),
                              &host->tcp_port_);
   }
-  for (grpc::Service* service : services) builder.RegisterService(service);
+  for (grpc::Service* service : services) {
+    builder.RegisterService(service);
+  }
 
   // The socket is created with mode 0600 (umask), so no one else can connect in between.
   mode_t old_umask = ::umask(0077);
@@ -117,7 +127,9 @@ void GrpcServerHost::SetServing(bool serving) {
 }
 
 void GrpcServerHost::Shutdown(absl::Duration grace) {
-  if (stopped_ || server_ == nullptr) return;
+  if (stopped_ || server_ == nullptr) {
+    return;
+  }
   stopped_ = true;
   SetServing(false);
   server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(grace));

@@ -55,7 +55,9 @@ int main(int argc, char** argv) {
   }
   const DaemonConfig& config = outcome->config;
   ConfigureLogging(config.log_level);
-  for (const std::string& warning : config.warnings) spdlog::warn("config: {}", warning);
+  for (const std::string& warning : config.warnings) {
+    spdlog::warn("config: {}", warning);
+  }
   spdlog::info(
       "probesnatd starting: socket={} listen-tcp={} probe-v4={} probe-v6={} tunnel-port={} "
       "inbound-port={} outbound-port={} proxy-mark=0x{:x}/0x{:x} connection-mark=0x{:x}/0x{:x} "
@@ -91,7 +93,9 @@ int main(int argc, char** argv) {
   // Pods already enrolled are HBONE destinations for the egress analysis of the next one.
   policy_gate.SetEnrolledSource([d = daemon->get()] {
     std::vector<probesnat::v1::Pod> pods;
-    for (const probesnat::v1::PodStatus& s : d->reconciler().List()) pods.push_back(s.pod());
+    for (const probesnat::v1::PodStatus& s : d->reconciler().List()) {
+      pods.push_back(s.pod());
+    }
     return pods;
   });
   int sig = 0;

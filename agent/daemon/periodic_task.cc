@@ -15,7 +15,9 @@ void PeriodicTask::Stop() {
     stopping_ = true;
   }
   cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  if (thread_.joinable()) {
+    thread_.join();
+  }
 }
 
 void PeriodicTask::Loop() {

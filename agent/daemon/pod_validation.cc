@@ -49,21 +49,41 @@ bool AllDigits(absl::string_view s) {
 std::string UnusablePodAddressReason(const IpAddress& ip) {
   const uint8_t* b = ip.data();
   if (ip.is_v4()) {
-    if (b[0] == 0) return "is unspecified (0.0.0.0/8)";
-    if (b[0] == 127) return "is a loopback address";
-    if (b[0] >= 224 && b[0] <= 239) return "is a multicast address";
-    if (b[0] == 169 && b[1] == 254) return "is a link-local address";
-    if (b[0] == 255 && b[1] == 255 && b[2] == 255 && b[3] == 255) return "is the broadcast address";
+    if (b[0] == 0) {
+      return "is unspecified (0.0.0.0/8)";
+    }
+    if (b[0] == 127) {
+      return "is a loopback address";
+    }
+    if (b[0] >= 224 && b[0] <= 239) {
+      return "is a multicast address";
+    }
+    if (b[0] == 169 && b[1] == 254) {
+      return "is a link-local address";
+    }
+    if (b[0] == 255 && b[1] == 255 && b[2] == 255 && b[3] == 255) {
+      return "is the broadcast address";
+    }
     return "";
   }
   bool all_zero_but_last = std::all_of(b, b + 15, [](uint8_t x) { return x == 0; });
-  if (all_zero_but_last && b[15] == 0) return "is unspecified (::)";
-  if (all_zero_but_last && b[15] == 1) return "is a loopback address";
-  if (b[0] == 0xff) return "is a multicast address";
-  if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return "is a link-local address";
+  if (all_zero_but_last && b[15] == 0) {
+    return "is unspecified (::)";
+  }
+  if (all_zero_but_last && b[15] == 1) {
+    return "is a loopback address";
+  }
+  if (b[0] == 0xff) {
+    return "is a multicast address";
+  }
+  if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) {
+    return "is a link-local address";
+  }
   bool v4_mapped =
       std::all_of(b, b + 10, [](uint8_t x) { return x == 0; }) && b[10] == 0xff && b[11] == 0xff;
-  if (v4_mapped) return "is an IPv4-mapped IPv6 address; give the IPv4 address instead";
+  if (v4_mapped) {
+    return "is an IPv4-mapped IPv6 address; give the IPv4 address instead";
+  }
   return "";
 }
 
@@ -109,7 +129,9 @@ bool IsValidPortName(absl::string_view name) {
   }
   bool has_letter = false;
   for (char c : name) {
-    if (!IsLowerAlnum(c) && c != '-') return false;
+    if (!IsLowerAlnum(c) && c != '-') {
+      return false;
+    }
     has_letter |= absl::ascii_islower(c);
   }
   return has_letter;
@@ -135,15 +157,21 @@ absl::Status CheckIsNetns(const std::string& path) {
 }
 
 absl::Status CheckNetnsWithKernel(const std::string& path) {
-  if (absl::Status st = CheckIsNetns(path); !st.ok()) return st;
+  if (absl::Status st = CheckIsNetns(path); !st.ok()) {
+    return st;
+  }
   // Every thread of the agent stays in the namespace it started in (netfilter::RunInNetns).
   static const absl::StatusOr<netfilter::NetnsId> own = []() -> absl::StatusOr<netfilter::NetnsId> {
     absl::StatusOr<netfilter::UniqueFd> fd = netfilter::OpenNetns("/proc/thread-self/ns/net");
-    if (!fd.ok()) return fd.status();
+    if (!fd.ok()) {
+      return fd.status();
+    }
     return netfilter::IdentifyNetns(fd->get());
   }();
   absl::StatusOr<netfilter::UniqueFd> fd = netfilter::OpenNetns(path);
-  if (!fd.ok()) return fd.status();
+  if (!fd.ok()) {
+    return fd.status();
+  }
   absl::StatusOr<netfilter::NetnsId> id = netfilter::IdentifyNetns(fd->get());
   if (own.ok() && id.ok() && *id == *own) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -277,18 +305,26 @@ absl::Status ValidatePort(absl::string_view field, uint32_t port) {
 absl::StatusOr<DesiredPod> ValidatePod(absl::string_view field, const v1::Pod& pod,
                                        const ValidationOptions& options) {
   auto sub = [&](absl::string_view name) { return absl::StrCat(field, ".", name); };
-  if (absl::Status st = ValidateUid(sub("uid"), pod.uid()); !st.ok()) return st;
+  if (absl::Status st = ValidateUid(sub("uid"), pod.uid()); !st.ok()) {
+    return st;
+  }
   if (absl::Status st = ValidateDns1123Label(sub("namespace"), pod.namespace_()); !st.ok()) {
     return st;
   }
-  if (absl::Status st = ValidateDns1123Subdomain(sub("name"), pod.name()); !st.ok()) return st;
+  if (absl::Status st = ValidateDns1123Subdomain(sub("name"), pod.name()); !st.ok()) {
+    return st;
+  }
   absl::StatusOr<std::vector<IpAddress>> ips =
       ValidatePodIps(sub("ips"), pod.ips(), options.probe_addresses);
-  if (!ips.ok()) return ips.status();
+  if (!ips.ok()) {
+    return ips.status();
+  }
   for (int i = 0; i < pod.container_ports_size(); ++i) {
     const v1::ContainerPort& cp = pod.container_ports(i);
     std::string item = sub(absl::StrCat("container_ports[", i, "]"));
-    if (absl::Status st = ValidatePort(item + ".port", cp.port()); !st.ok()) return st;
+    if (absl::Status st = ValidatePort(item + ".port", cp.port()); !st.ok()) {
+      return st;
+    }
     const std::string& proto = cp.protocol();
     if (!proto.empty() && proto != "TCP" && proto != "UDP" && proto != "SCTP") {
       return FieldError(item + ".protocol",
@@ -304,7 +340,9 @@ absl::StatusOr<DesiredPod> ValidatePod(absl::string_view field, const v1::Pod& p
   }
   for (int i = 0; i < pod.probe_ports_size(); ++i) {
     absl::Status st = ValidatePort(sub(absl::StrCat("probe_ports[", i, "]")), pod.probe_ports(i));
-    if (!st.ok()) return st;
+    if (!st.ok()) {
+      return st;
+    }
   }
   // Last: the only check that touches the file system.
   if (absl::Status st = ValidateNetnsPath(sub("netns_path"), pod.netns_path(), options); !st.ok()) {

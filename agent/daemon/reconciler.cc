@@ -23,15 +23,21 @@ std::vector<IpAddress> Minus(const std::vector<IpAddress>& a, const std::set<IpA
 }
 
 std::string JoinIps(const std::vector<IpAddress>& ips) {
-  if (ips.empty()) return "none";
+  if (ips.empty()) {
+    return "none";
+  }
   return absl::StrJoin(
       ips, ",", [](std::string* out, const IpAddress& ip) { absl::StrAppend(out, ip.ToString()); });
 }
 
 bool SameFindings(const std::vector<v1::Finding>& a, const std::vector<v1::Finding>& b) {
-  if (a.size() != b.size()) return false;
+  if (a.size() != b.size()) {
+    return false;
+  }
   for (size_t i = 0; i < a.size(); ++i) {
-    if (!google::protobuf::util::MessageDifferencer::Equals(a[i], b[i])) return false;
+    if (!google::protobuf::util::MessageDifferencer::Equals(a[i], b[i])) {
+      return false;
+    }
   }
   return true;
 }
@@ -42,9 +48,9 @@ std::string PodName(const v1::Pod& pod) {
 
 }  // namespace
 
-Reconciler::Reconciler(netfilter::Backend& backend, ReconcilerOptions options,
+Reconciler::Reconciler(netfilter::Backend& backend, const ReconcilerOptions& options,
                        StatusEventHub& events)
-    : backend_(backend), options_(std::move(options)), events_(events) {}
+    : backend_(backend), options_(options), events_(events) {}
 
 absl::Status Reconciler::EnsureHost() {
   std::lock_guard<std::mutex> lock(mu_);
@@ -89,7 +95,9 @@ void Reconciler::PublishLocked(const Record& r) { events_.Publish(StatusOf(r)); 
 std::set<IpAddress> Reconciler::ClaimedByOthersLocked(const std::string& uid) const {
   std::set<IpAddress> claimed;
   for (const auto& [other_uid, r] : records_) {
-    if (other_uid == uid || r.removing) continue;
+    if (other_uid == uid || r.removing) {
+      continue;
+    }
     claimed.insert(r.desired.ips.begin(), r.desired.ips.end());
     claimed.insert(r.kernel.host_members.begin(), r.kernel.host_members.end());
   }
@@ -117,7 +125,9 @@ absl::Status Reconciler::FailLocked(Record& r, const std::string& reason) {
 absl::Status Reconciler::ResolveConflictsLocked(const DesiredPod& pod) {
   std::vector<std::string> stale;
   for (const auto& [uid, r] : records_) {
-    if (uid == pod.uid() || r.removing) continue;
+    if (uid == pod.uid() || r.removing) {
+      continue;
+    }
     std::string clash;
     for (const IpAddress& ip : pod.ips) {
       if (std::find(r.desired.ips.begin(), r.desired.ips.end(), ip) != r.desired.ips.end()) {
@@ -127,7 +137,9 @@ absl::Status Reconciler::ResolveConflictsLocked(const DesiredPod& pod) {
     if (r.desired.netns_path() == pod.netns_path()) {
       clash = absl::StrCat("network namespace ", pod.netns_path());
     }
-    if (clash.empty()) continue;
+    if (clash.empty()) {
+      continue;
+    }
     absl::StatusOr<netfilter::PodObservation> obs =
         backend_.ObservePod(r.desired.netns_path(), r.rules);
     if (obs.ok() && !obs->namespace_exists && r.desired.netns_path() != pod.netns_path()) {
@@ -164,7 +176,9 @@ absl::StatusOr<v1::PodStatus> Reconciler::EnrollLocked(DesiredPod pod,
                                                        std::vector<v1::Finding> findings,
                                                        bool check_conflicts) {
   if (check_conflicts) {
-    if (absl::Status st = ResolveConflictsLocked(pod); !st.ok()) return st;
+    if (absl::Status st = ResolveConflictsLocked(pod); !st.ok()) {
+      return st;
+    }
   }
   const std::string uid = pod.uid();
   auto it = records_.find(uid);
@@ -179,7 +193,9 @@ absl::StatusOr<v1::PodStatus> Reconciler::EnrollLocked(DesiredPod pod,
     absl::Status st = ApplyLocked(r);
     r.updated = absl::Now();
     PublishLocked(r);
-    if (!st.ok()) return st;
+    if (!st.ok()) {
+      return st;
+    }
     return StatusOf(r);
   }
 
@@ -199,7 +215,9 @@ absl::StatusOr<v1::PodStatus> Reconciler::EnrollLocked(DesiredPod pod,
   const bool kernel_unchanged = !r.removing && r.phase == v1::POD_PHASE_APPLIED &&
                                 r.desired.ips == pod.ips &&
                                 r.desired.netns_path() == pod.netns_path() && r.rules == rules;
-  if (!same_desired) ++r.generation;
+  if (!same_desired) {
+    ++r.generation;
+  }
   r.removing = false;
   r.desired = std::move(pod);
   r.rules = rules;
@@ -207,7 +225,9 @@ absl::StatusOr<v1::PodStatus> Reconciler::EnrollLocked(DesiredPod pod,
   r.updated = absl::Now();
   absl::Status st = kernel_unchanged ? absl::OkStatus() : ApplyLocked(r);
   PublishLocked(r);
-  if (!st.ok()) return st;
+  if (!st.ok()) {
+    return st;
+  }
   return StatusOf(r);
 }
 
@@ -320,7 +340,9 @@ absl::Status Reconciler::RemoveLocked(Record& r) {
 
 void Reconciler::ForgetLocked(const std::string& uid) {
   auto it = records_.find(uid);
-  if (it == records_.end()) return;
+  if (it == records_.end()) {
+    return;
+  }
   v1::PodStatus removed = StatusOf(it->second);
   removed.set_phase(v1::POD_PHASE_REMOVED);
   removed.clear_reason();
@@ -354,11 +376,15 @@ SyncOutcome Reconciler::Sync(std::vector<SyncItem> items) {
   std::lock_guard<std::mutex> lock(mu_);
   SyncOutcome out;
   std::set<std::string> wanted;
-  for (const SyncItem& item : items) wanted.insert(item.pod.uid());
+  for (const SyncItem& item : items) {
+    wanted.insert(item.pod.uid());
+  }
 
   std::vector<std::string> unwanted;
   for (const auto& [uid, r] : records_) {
-    if (wanted.count(uid) == 0) unwanted.push_back(uid);
+    if (wanted.count(uid) == 0) {
+      unwanted.push_back(uid);
+    }
   }
   for (const std::string& uid : unwanted) {
     Record& r = records_.at(uid);
@@ -379,7 +405,9 @@ SyncOutcome Reconciler::Sync(std::vector<SyncItem> items) {
       *refused.mutable_pod() = item.pod.pod;
       refused.set_phase(v1::POD_PHASE_FAILED);
       refused.set_reason(item.admission.refusal);
-      for (const v1::Finding& f : item.admission.findings) *refused.add_findings() = f;
+      for (const v1::Finding& f : item.admission.findings) {
+        *refused.add_findings() = f;
+      }
       out.statuses.push_back(std::move(refused));
       continue;
     }
@@ -416,7 +444,9 @@ std::vector<v1::PodStatus> Reconciler::List() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<v1::PodStatus> out;
   out.reserve(records_.size());
-  for (const auto& [uid, r] : records_) out.push_back(StatusOf(r));
+  for (const auto& [uid, r] : records_) {
+    out.push_back(StatusOf(r));
+  }
   return out;
 }
 
@@ -433,7 +463,9 @@ std::shared_ptr<StatusSubscription> Reconciler::Watch(bool initial_state) {
   std::lock_guard<std::mutex> lock(mu_);  // events are published under mu_: nothing is missed
   std::vector<v1::PodStatus> initial;
   if (initial_state) {
-    for (const auto& [uid, r] : records_) initial.push_back(StatusOf(r));
+    for (const auto& [uid, r] : records_) {
+      initial.push_back(StatusOf(r));
+    }
   }
   return events_.Subscribe(std::move(initial));
 }
@@ -475,8 +507,12 @@ void Reconciler::RepairHostLocked(ResyncReport& report) {
   std::vector<IpAddress> missing =
       Minus(std::vector<IpAddress>(needed.begin(), needed.end()), present);
   std::vector<IpAddress> extra;
-  if (synced_once_) extra = Minus(host->members, AllFootprintIpsLocked());
-  if (missing.empty() && extra.empty()) return;
+  if (synced_once_) {
+    extra = Minus(host->members, AllFootprintIpsLocked());
+  }
+  if (missing.empty() && extra.empty()) {
+    return;
+  }
   if (absl::Status st = backend_.UpdateHostMembers(missing, extra); !st.ok()) {
     ++report.failures;
     spdlog::error("drift check: repairing host set members failed: {}", st.message());
@@ -533,7 +569,9 @@ void Reconciler::RepairPodLocked(Record& r, ResyncReport& report) {
       ++report.failures;
     }
   }
-  if (r.phase != old_phase || r.reason != old_reason) PublishLocked(r);
+  if (r.phase != old_phase || r.reason != old_reason) {
+    PublishLocked(r);
+  }
 }
 
 ResyncReport Reconciler::Resync() {
@@ -542,13 +580,17 @@ ResyncReport Reconciler::Resync() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     RepairHostLocked(report);
-    for (const auto& [uid, r] : records_) uids.push_back(uid);
+    for (const auto& [uid, r] : records_) {
+      uids.push_back(uid);
+    }
   }
   // One pod at a time, so that an Enroll waits for at most one pod's read-back, not for all.
   for (const std::string& uid : uids) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = records_.find(uid);
-    if (it == records_.end()) continue;  // unenrolled meanwhile
+    if (it == records_.end()) {
+      continue;  // unenrolled meanwhile
+    }
     Record& r = it->second;
     if (r.removing) {
       if (absl::Status st = RemoveLocked(r); st.ok()) {
@@ -567,7 +609,9 @@ absl::Status Reconciler::RemoveAll() {
   std::lock_guard<std::mutex> lock(mu_);
   absl::Status first_error;
   std::vector<std::string> uids;
-  for (const auto& [uid, r] : records_) uids.push_back(uid);
+  for (const auto& [uid, r] : records_) {
+    uids.push_back(uid);
+  }
   for (const std::string& uid : uids) {
     absl::Status st = RemoveLocked(records_.at(uid));
     if (st.ok()) {
@@ -576,7 +620,9 @@ absl::Status Reconciler::RemoveAll() {
       first_error = st;
     }
   }
-  if (absl::Status st = backend_.RemoveHost(); !st.ok() && first_error.ok()) first_error = st;
+  if (absl::Status st = backend_.RemoveHost(); !st.ok() && first_error.ok()) {
+    first_error = st;
+  }
   host_ready_ = false;
   return first_error;
 }

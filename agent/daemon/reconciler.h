@@ -55,7 +55,7 @@ struct ResyncReport {
 // back. Conflicts with another enrolled pod (same IP or network namespace) are FAILED_PRECONDITION.
 class Reconciler {
  public:
-  Reconciler(netfilter::Backend& backend, ReconcilerOptions options, StatusEventHub& events);
+  Reconciler(netfilter::Backend& backend, const ReconcilerOptions& options, StatusEventHub& events);
 
   // Creates or repairs the host table. Enroll does it too when it has not succeeded yet.
   absl::Status EnsureHost();

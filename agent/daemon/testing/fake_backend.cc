@@ -19,15 +19,21 @@ absl::Status FakeBackend::TakeInjected(Op op) {
   return st;
 }
 
-void FakeBackend::FailNext(Op op, absl::Status status, int times) {
+void FakeBackend::FailNext(Op op, const absl::Status& status, int times) {
   std::lock_guard<std::mutex> lock(mu_);
-  for (int i = 0; i < times; ++i) injected_[op].push_back(status);
+  for (int i = 0; i < times; ++i) {
+    injected_[op].push_back(status);
+  }
 }
 
 absl::Status FakeBackend::EnsureHost(const netfilter::HostRules& rules) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (absl::Status st = TakeInjected(Op::kEnsureHost); !st.ok()) return st;
-  if (!host_present_) members_.clear();
+  if (absl::Status st = TakeInjected(Op::kEnsureHost); !st.ok()) {
+    return st;
+  }
+  if (!host_present_) {
+    members_.clear();
+  }
   host_present_ = true;
   host_rules_match_ = true;
   return absl::OkStatus();
@@ -36,29 +42,41 @@ absl::Status FakeBackend::EnsureHost(const netfilter::HostRules& rules) {
 absl::Status FakeBackend::UpdateHostMembers(const std::vector<netfilter::IpAddress>& add,
                                             const std::vector<netfilter::IpAddress>& remove) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (absl::Status st = TakeInjected(Op::kUpdateHostMembers); !st.ok()) return st;
+  if (absl::Status st = TakeInjected(Op::kUpdateHostMembers); !st.ok()) {
+    return st;
+  }
   if (!host_present_) {
     return absl::UnavailableError("table inet probesnat does not exist in the host namespace");
   }
-  for (const auto& ip : remove) members_.erase(ip);
-  for (const auto& ip : add) members_.insert(ip);
+  for (const auto& ip : remove) {
+    members_.erase(ip);
+  }
+  for (const auto& ip : add) {
+    members_.insert(ip);
+  }
   return absl::OkStatus();
 }
 
 absl::StatusOr<netfilter::HostObservation> FakeBackend::ObserveHost(
     const netfilter::HostRules& rules) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (absl::Status st = TakeInjected(Op::kObserveHost); !st.ok()) return st;
+  if (absl::Status st = TakeInjected(Op::kObserveHost); !st.ok()) {
+    return st;
+  }
   netfilter::HostObservation obs;
   obs.table_present = host_present_;
   obs.rules_match = host_present_ && host_rules_match_;
-  if (host_present_) obs.members.assign(members_.begin(), members_.end());
+  if (host_present_) {
+    obs.members.assign(members_.begin(), members_.end());
+  }
   return obs;
 }
 
 absl::Status FakeBackend::RemoveHost() {
   std::lock_guard<std::mutex> lock(mu_);
-  if (absl::Status st = TakeInjected(Op::kRemoveHost); !st.ok()) return st;
+  if (absl::Status st = TakeInjected(Op::kRemoveHost); !st.ok()) {
+    return st;
+  }
   host_present_ = false;
   members_.clear();
   return absl::OkStatus();
@@ -67,7 +85,9 @@ absl::Status FakeBackend::RemoveHost() {
 absl::Status FakeBackend::ApplyPod(const std::string& netns_path,
                                    const netfilter::PodRules& rules) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (absl::Status st = TakeInjected(Op::kApplyPod); !st.ok()) return st;
+  if (absl::Status st = TakeInjected(Op::kApplyPod); !st.ok()) {
+    return st;
+  }
   if (namespaces_.count(netns_path) == 0) {
     return absl::NotFoundError(absl::StrCat("network namespace ", netns_path, " does not exist"));
   }
@@ -77,7 +97,9 @@ absl::Status FakeBackend::ApplyPod(const std::string& netns_path,
 
 absl::Status FakeBackend::RemovePod(const std::string& netns_path) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (absl::Status st = TakeInjected(Op::kRemovePod); !st.ok()) return st;
+  if (absl::Status st = TakeInjected(Op::kRemovePod); !st.ok()) {
+    return st;
+  }
   pod_tables_.erase(netns_path);
   return absl::OkStatus();
 }
@@ -85,7 +107,9 @@ absl::Status FakeBackend::RemovePod(const std::string& netns_path) {
 absl::StatusOr<netfilter::PodObservation> FakeBackend::ObservePod(
     const std::string& netns_path, const netfilter::PodRules& rules) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (absl::Status st = TakeInjected(Op::kObservePod); !st.ok()) return st;
+  if (absl::Status st = TakeInjected(Op::kObservePod); !st.ok()) {
+    return st;
+  }
   netfilter::PodObservation obs;
   obs.namespace_exists = namespaces_.count(netns_path) > 0;
   auto it = pod_tables_.find(netns_path);
@@ -129,7 +153,9 @@ void FakeBackend::DeletePodTable(const std::string& netns_path) {
 void FakeBackend::EditPodTable(const std::string& netns_path) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = pod_tables_.find(netns_path);
-  if (it != pod_tables_.end()) it->second.edited = true;
+  if (it != pod_tables_.end()) {
+    it->second.edited = true;
+  }
 }
 
 bool FakeBackend::host_table_present() const {
@@ -145,7 +171,9 @@ std::set<netfilter::IpAddress> FakeBackend::host_members() const {
 std::optional<netfilter::PodRules> FakeBackend::pod_table(const std::string& netns_path) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = pod_tables_.find(netns_path);
-  if (it == pod_tables_.end()) return std::nullopt;
+  if (it == pod_tables_.end()) {
+    return std::nullopt;
+  }
   return it->second.rules;
 }
 

@@ -40,7 +40,7 @@ class FakeBackend : public netfilter::Backend {
                                                        const netfilter::PodRules& rules) override;
 
   // Failure injection: the next `times` calls of `op` fail with `status` (and change nothing).
-  void FailNext(Op op, absl::Status status, int times = 1);
+  void FailNext(Op op, const absl::Status& status, int times = 1);
 
   // The world outside the agent.
   void AddNamespace(const std::string& netns_path);

@@ -19,14 +19,18 @@ using ::testing::HasSubstr;
 class ConfigTest : public ::testing::Test {
  protected:
   ~ConfigTest() override {
-    if (!yaml_path_.empty()) std::remove(yaml_path_.c_str());
+    if (!yaml_path_.empty()) {
+      std::remove(yaml_path_.c_str());
+    }
   }
 
   absl::StatusOr<ConfigOutcome> Parse(std::vector<std::string> flags) {
     flags.insert(flags.begin(), "probesnatd");
     return ParseDaemonConfig(flags, [this](const std::string& name) -> std::optional<std::string> {
       auto it = env_.find(name);
-      if (it == env_.end()) return std::nullopt;
+      if (it == env_.end()) {
+        return std::nullopt;
+      }
       return it->second;
     });
   }

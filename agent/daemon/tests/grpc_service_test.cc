@@ -54,7 +54,9 @@ class NamespacePaths {
   }
   ~NamespacePaths() {
     release_.set_value();
-    for (auto& t : threads_) t.join();
+    for (auto& t : threads_) {
+      t.join();
+    }
   }
   const std::string& operator[](size_t i) const { return paths_[i]; }
 
@@ -80,7 +82,9 @@ class GrpcServiceTest : public ::testing::Test {
     char tmpl[] = "/tmp/probesnatd-grpc-test-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
-    for (int i = 0; i < 4; ++i) fake_.AddNamespace(ns_[i]);
+    for (int i = 0; i < 4; ++i) {
+      fake_.AddNamespace(ns_[i]);
+    }
     StartDaemon();
   }
 
@@ -217,14 +221,17 @@ TEST_F(GrpcServiceTest, ReflectionListsEveryService) {
   std::vector<grpc::Slice> slices;
   ASSERT_TRUE(reply.Dump(&slices).ok());
   std::string bytes;
-  for (const grpc::Slice& s : slices)
+  for (const grpc::Slice& s : slices) {
     bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  }
   // ServerReflectionResponse.list_services_response (6) → ServiceResponse service (1) → name (1).
   std::vector<std::string> names;
   google::protobuf::UnknownFieldSet response;
   ASSERT_TRUE(response.ParseFromString(bytes));
   for (int i = 0; i < response.field_count(); ++i) {
-    if (response.field(i).number() != 6) continue;
+    if (response.field(i).number() != 6) {
+      continue;
+    }
     google::protobuf::UnknownFieldSet list;
     ASSERT_TRUE(list.ParseFromString(response.field(i).length_delimited()));
     for (int j = 0; j < list.field_count(); ++j) {
@@ -264,7 +271,9 @@ TEST_F(GrpcServiceTest, EnrollGetListUnenroll) {
   v1::ListResponse list;
   ASSERT_TRUE(stub_->List(&list_ctx, v1::ListRequest(), &list).ok());
   std::vector<std::string> uids;
-  for (const auto& s : list.pods()) uids.push_back(s.pod().uid());
+  for (const auto& s : list.pods()) {
+    uids.push_back(s.pod().uid());
+  }
   EXPECT_THAT(uids, UnorderedElementsAre("u1", "u2"));
 
   grpc::ClientContext un_ctx;

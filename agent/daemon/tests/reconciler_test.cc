@@ -20,7 +20,8 @@ using ::testing::UnorderedElementsAre;
 
 IpAddress Ip(const std::string& s) { return *IpAddress::Parse(s); }
 
-DesiredPod MakePod(const std::string& uid, std::vector<std::string> ips, const std::string& netns) {
+DesiredPod MakePod(const std::string& uid, const std::vector<std::string>& ips,
+                   const std::string& netns) {
   DesiredPod p;
   p.pod.set_uid(uid);
   p.pod.set_namespace_("default");

@@ -134,7 +134,9 @@ class IpsTest : public ::testing::TestWithParam<IpsCase> {};
 TEST_P(IpsTest, Validates) {
   v1::Pod p = GoodPod();
   p.clear_ips();
-  for (const std::string& ip : GetParam().ips) p.add_ips(ip);
+  for (const std::string& ip : GetParam().ips) {
+    p.add_ips(ip);
+  }
   if (GetParam().field.empty()) {
     absl::StatusOr<DesiredPod> got = ValidatePod("pod", p, Options());
     EXPECT_TRUE(got.ok()) << got.status();
