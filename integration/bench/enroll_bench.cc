@@ -137,8 +137,12 @@ struct Stats {
 
 Stats Summarize(std::vector<double> ms) {
   Stats s;
-  if (ms.empty()) return s;
-  for (double v : ms) s.total += v;
+  if (ms.empty()) {
+    return s;
+  }
+  for (double v : ms) {
+    s.total += v;
+  }
   std::sort(ms.begin(), ms.end());
   auto rank = [&](double q) {
     size_t i = static_cast<size_t>(q * static_cast<double>(ms.size()) + 0.999999);
@@ -155,17 +159,26 @@ Stats Summarize(std::vector<double> ms) {
 std::optional<double> ExecInNetns(int netns_fd, const std::vector<std::string>& args,
                                   const std::string& input) {
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   std::vector<std::string> copy = args;
-  for (std::string& a : copy) argv.push_back(a.data());
+  for (std::string& a : copy) {
+    argv.push_back(a.data());
+  }
   argv.push_back(nullptr);
   const absl::Time start = absl::Now();
   pid_t pid = ::fork();
-  if (pid < 0) return std::nullopt;
+  if (pid < 0) {
+    return std::nullopt;
+  }
   if (pid == 0) {
-    if (::setns(netns_fd, CLONE_NEWNET) != 0) ::_exit(126);
+    if (::setns(netns_fd, CLONE_NEWNET) != 0) {
+      ::_exit(126);
+    }
     if (!input.empty()) {
       int fd = ::open(input.c_str(), O_RDONLY);
-      if (fd < 0 || ::dup2(fd, STDIN_FILENO) < 0) ::_exit(126);
+      if (fd < 0 || ::dup2(fd, STDIN_FILENO) < 0) {
+        ::_exit(126);
+      }
     }
     ::execv(argv[0], argv.data());
     ::_exit(127);
@@ -183,7 +196,9 @@ std::optional<double> ExecInNetns(int netns_fd, const std::vector<std::string>& 
 std::string Which(const std::string& tool) {
   for (const char* dir : {"/usr/sbin", "/sbin", "/usr/bin", "/bin"}) {
     std::string p = absl::StrCat(dir, "/", tool);
-    if (::access(p.c_str(), X_OK) == 0) return p;
+    if (::access(p.c_str(), X_OK) == 0) {
+      return p;
+    }
   }
   return tool;
 }
@@ -199,14 +214,19 @@ std::string WriteTemp(const std::string& dir, const std::string& name, const std
 std::vector<double> ServerLatencies(const std::string& log, const std::string& marker) {
   std::vector<double> ms;
   for (absl::string_view line : absl::StrSplit(log, '\n')) {
-    if (line.find(marker) == absl::string_view::npos) continue;
+    if (line.find(marker) == absl::string_view::npos) {
+      continue;
+    }
     size_t pos = line.find(" latency=");
-    if (pos == absl::string_view::npos) continue;
+    if (pos == absl::string_view::npos) {
+      continue;
+    }
     absl::string_view rest = line.substr(pos + 9);
     size_t end = rest.find("us");
     double us = 0;
-    if (end != absl::string_view::npos && absl::SimpleAtod(rest.substr(0, end), &us))
+    if (end != absl::string_view::npos && absl::SimpleAtod(rest.substr(0, end), &us)) {
       ms.push_back(us / 1000.0);
+    }
   }
   return ms;
 }
@@ -276,7 +296,9 @@ int RunOne(int n, const std::string& probesnatd, const std::vector<std::string>&
   std::vector<double> enroll_ms;
   const absl::Time enroll_start = absl::Now();
   for (const probesnat::v1::Pod& pod : specs) {
-    if (stub == nullptr) break;
+    if (stub == nullptr) {
+      break;
+    }
     const absl::Time t0 = absl::Now();
     grpc::Status st = pi::Enroll(*stub, pod);
     enroll_ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - t0));
@@ -302,14 +324,18 @@ int RunOne(int n, const std::string& probesnatd, const std::vector<std::string>&
     std::optional<double> a = ExecInNetns(fd.get(), {nft, "-f", nft_file}, "");
     std::optional<double> b4 = ExecInNetns(fd.get(), {ipr}, ipt4);
     std::optional<double> b6 = ExecInNetns(fd.get(), {ip6r}, ipt6);
-    if (!a || !b4 || !b6) return 1;
+    if (!a || !b4 || !b6) {
+      return 1;
+    }
     nft_ms.push_back(*a);
     ipt_ms.push_back(*b4 + *b6);
   }
 
   std::vector<double> unenroll_ms;
   for (const probesnat::v1::Pod& pod : specs) {
-    if (stub == nullptr) break;
+    if (stub == nullptr) {
+      break;
+    }
     const absl::Time t0 = absl::Now();
     grpc::Status st = pi::Unenroll(*stub, pod.uid());
     unenroll_ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - t0));
@@ -326,8 +352,9 @@ int RunOne(int n, const std::string& probesnatd, const std::vector<std::string>&
               it = Summarize(ipt_ms);
   if (stub != nullptr) {
     PrintRow("probesnatd Enroll (gRPC round trip)", e);
-    if (!server_ms.empty())
+    if (!server_ms.empty()) {
       PrintRow("  of which inside probesnatd (its log latency=)", Summarize(server_ms));
+    }
     std::printf("  %-46s %.3f ms\n", "  first Enroll after start", enroll_ms.front());
     if (n >= 200) {
       // Does the cost grow with the number of pods already enrolled?
@@ -398,7 +425,9 @@ int main(int argc, char** argv) {
   }
   ScopedNetns::RemoveStale();
   char tmpl[] = "/tmp/psnt-bench-XXXXXX";
-  if (::mkdtemp(tmpl) == nullptr) return 1;
+  if (::mkdtemp(tmpl) == nullptr) {
+    return 1;
+  }
   const std::string tmpdir = tmpl;
   utsname u{};
   ::uname(&u);

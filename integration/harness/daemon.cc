@@ -88,6 +88,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Options& options) {
                                      binary, "--socket", d->socket_};
   argv_s.insert(argv_s.end(), options.args.begin(), options.args.end());
   std::vector<char*> argv;
+  argv.reserve(argv_s.size() + 1);
   for (std::string& s : argv_s) {
     argv.push_back(s.data());
   }

@@ -61,11 +61,15 @@ std::set<std::string> ParseSetElements(const std::string& nft_text) {
        pos = nft_text.find(kOpen, pos)) {
     pos += kOpen.size();
     size_t end = nft_text.find('}', pos);
-    if (end == std::string::npos) break;
+    if (end == std::string::npos) {
+      break;
+    }
     for (absl::string_view item :
          absl::StrSplit(absl::string_view(nft_text).substr(pos, end - pos), ',')) {
       item = absl::StripAsciiWhitespace(item);
-      if (!item.empty()) out.emplace(item);
+      if (!item.empty()) {
+        out.emplace(item);
+      }
     }
     pos = end;
   }

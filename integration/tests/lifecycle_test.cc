@@ -42,7 +42,9 @@ template <typename F>
 bool Eventually(F done, absl::Duration limit) {
   const absl::Time deadline = absl::Now() + limit;
   while (absl::Now() < deadline) {
-    if (done()) return true;
+    if (done()) {
+      return true;
+    }
     absl::SleepFor(absl::Milliseconds(100));
   }
   return done();
@@ -123,13 +125,16 @@ TEST_F(LifecycleTest, ManyConcurrentEnrollsAllLandAndSyncToEmptyRemovesThem) {
   }
   std::vector<grpc::Status> results(kPods);
   std::vector<std::thread> threads;
+  threads.reserve(kPods);
   for (int i = 0; i < kPods; ++i) {
     threads.emplace_back([&, i] {
       auto stub = daemon_->Enrollment();
       results[i] = Enroll(*stub, pods[i]);
     });
   }
-  for (std::thread& t : threads) t.join();
+  for (std::thread& t : threads) {
+    t.join();
+  }
   const std::string node = topo_->node().name();
   const std::string host = ProbesnatTableText(node);
   for (int i = 0; i < kPods; ++i) {

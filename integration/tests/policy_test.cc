@@ -53,7 +53,9 @@ class PolicyTest : public AgentTest {
     grpc::ClientContext ctx;
     ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
     probesnat::v1::ReplacePolicySnapshotRequest req;
-    for (const std::string& m : manifests) req.add_manifests(m);
+    for (const std::string& m : manifests) {
+      req.add_manifests(m);
+    }
     probesnat::v1::ReplacePolicySnapshotResponse resp;
     grpc::Status st = stub->ReplaceSnapshot(&ctx, req, &resp);
     EXPECT_TRUE(st.ok()) << Describe(st);
@@ -142,11 +144,15 @@ TEST_F(PolicyTest, TheProposedFixMakesThePodEnrollable) {
   std::map<std::string, std::string> fixed;
   for (int round = 0; round < 3 && !check.compatible(); ++round) {
     for (const probesnat::v1::Finding& f : check.findings()) {
-      if (!f.fix_yaml().empty()) fixed[f.policy_namespace() + "/" + f.policy_name()] = f.fix_yaml();
+      if (!f.fix_yaml().empty()) {
+        fixed[f.policy_namespace() + "/" + f.policy_name()] = f.fix_yaml();
+      }
     }
     ASSERT_FALSE(fixed.empty()) << "no finding carries a fix:\n" << check.DebugString();
     std::vector<std::string> m = manifests;
-    for (const auto& [name, yaml] : fixed) m.push_back(yaml);
+    for (const auto& [name, yaml] : fixed) {
+      m.push_back(yaml);
+    }
     Replace(m);
     check = Check(PodA());
   }

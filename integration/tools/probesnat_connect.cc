@@ -27,12 +27,16 @@ int main(int argc, char** argv) {
       options.mark = static_cast<uint32_t>(std::strtoul(argv[++i], nullptr, 0));
     } else if (arg == "--timeout" && i + 1 < argc) {
       double s = 0;
-      if (!absl::SimpleAtod(argv[++i], &s)) return 2;
+      if (!absl::SimpleAtod(argv[++i], &s)) {
+        return 2;
+      }
       options.timeout = absl::Seconds(s);
     } else if (ip.empty()) {
       ip = arg;
     } else if (port == 0) {
-      if (!absl::SimpleAtoi(arg, &port) || port == 0 || port > 65535) return 2;
+      if (!absl::SimpleAtoi(arg, &port) || port == 0 || port > 65535) {
+        return 2;
+      }
     } else {
       ip.clear();
       break;

@@ -47,26 +47,31 @@ const char* PhaseName(probesnat::v1::PodPhase p) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) return Usage();
+  if (argc < 2) {
+    return Usage();
+  }
   const std::string command = argv[1];
   std::string socket, uid, netns, name = "demo";
   std::vector<std::string> ips;
   for (int i = 2; i + 1 < argc; i += 2) {
     std::string flag = argv[i], value = argv[i + 1];
-    if (flag == "--socket")
+    if (flag == "--socket") {
       socket = value;
-    else if (flag == "--uid")
+    } else if (flag == "--uid") {
       uid = value;
-    else if (flag == "--ip")
+    } else if (flag == "--ip") {
       ips.push_back(value);
-    else if (flag == "--netns")
+    } else if (flag == "--netns") {
       netns = value;
-    else if (flag == "--name")
+    } else if (flag == "--name") {
       name = value;
-    else
+    } else {
       return Usage();
+    }
   }
-  if (socket.empty() || argc % 2 != 0) return Usage();
+  if (socket.empty() || argc % 2 != 0) {
+    return Usage();
+  }
   auto channel = grpc::CreateChannel("unix:" + socket, grpc::InsecureChannelCredentials());
   auto stub = probesnat::v1::Enrollment::NewStub(channel);
 
@@ -80,7 +85,9 @@ int main(int argc, char** argv) {
     return *h == 1 ? 0 : 1;
   }
   if (command == "enroll") {
-    if (uid.empty() || netns.empty() || ips.empty()) return Usage();
+    if (uid.empty() || netns.empty() || ips.empty()) {
+      return Usage();
+    }
     probesnat::v1::EnrollResponse resp;
     grpc::Status st = pi::Enroll(*stub, pi::MakePod(uid, ips, netns, name), &resp);
     if (!st.ok()) {
@@ -97,7 +104,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (command == "unenroll") {
-    if (uid.empty()) return Usage();
+    if (uid.empty()) {
+      return Usage();
+    }
     probesnat::v1::UnenrollResponse resp;
     grpc::Status st = pi::Unenroll(*stub, uid, &resp);
     if (!st.ok()) {
@@ -118,7 +127,9 @@ int main(int argc, char** argv) {
     for (const auto& s : resp.pods()) {
       std::printf("%s %s/%s %s", s.pod().uid().c_str(), s.pod().namespace_().c_str(),
                   s.pod().name().c_str(), PhaseName(s.phase()));
-      for (const std::string& ip : s.pod().ips()) std::printf(" %s", ip.c_str());
+      for (const std::string& ip : s.pod().ips()) {
+        std::printf(" %s", ip.c_str());
+      }
       std::printf("\n");
     }
     return 0;

@@ -39,18 +39,25 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--count" && i + 1 < argc) {
-      if (!absl::SimpleAtoi(argv[++i], &count)) return Usage();
+      if (!absl::SimpleAtoi(argv[++i], &count)) {
+        return Usage();
+      }
     } else if (arg == "--timeout" && i + 1 < argc) {
-      if (!absl::SimpleAtod(argv[++i], &timeout_s)) return Usage();
+      if (!absl::SimpleAtod(argv[++i], &timeout_s)) {
+        return Usage();
+      }
     } else {
       std::vector<std::string> kv = absl::StrSplit(arg, absl::MaxSplits('=', 1));
       uint32_t port = 0;
-      if (kv.size() != 2 || !absl::SimpleAtoi(kv[1], &port) || port == 0 || port > 65535)
+      if (kv.size() != 2 || !absl::SimpleAtoi(kv[1], &port) || port == 0 || port > 65535) {
         return Usage();
+      }
       wanted.emplace_back(kv[0], static_cast<uint16_t>(port));
     }
   }
-  if (wanted.empty()) return Usage();
+  if (wanted.empty()) {
+    return Usage();
+  }
   probesnat::netfilter::UniqueFd self(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
   std::vector<Listener> listeners;
   for (const auto& [name, port] : wanted) {
@@ -63,7 +70,9 @@ int main(int argc, char** argv) {
     listeners.push_back(std::move(*l));
   }
   std::printf("listening");
-  for (const auto& [name, port] : wanted) std::printf(" %s=%u", name.c_str(), port);
+  for (const auto& [name, port] : wanted) {
+    std::printf(" %s=%u", name.c_str(), port);
+  }
   std::printf("\n");
   std::fflush(stdout);
 
@@ -71,9 +80,13 @@ int main(int argc, char** argv) {
   int seen = 0;
   while (absl::Now() < deadline && (count == 0 || seen < count)) {
     for (size_t i = 0; i < listeners.size(); ++i) {
-      if (!listeners[i].HasPending()) continue;
+      if (!listeners[i].HasPending()) {
+        continue;
+      }
       absl::StatusOr<Accepted> a = listeners[i].Accept(absl::Milliseconds(10));
-      if (!a.ok()) continue;
+      if (!a.ok()) {
+        continue;
+      }
       std::printf("accepted %s port=%u peer=%s local=%s original-dst=%s\n", wanted[i].first.c_str(),
                   wanted[i].second, a->peer.ToString().c_str(), a->local.ToString().c_str(),
                   a->original_dst ? a->original_dst->ToString().c_str() : "none");
@@ -82,7 +95,9 @@ int main(int argc, char** argv) {
     }
     // Wait briefly on all of them.
     for (Listener& l : listeners) {
-      if (l.HasPending(absl::Milliseconds(20 / static_cast<int>(listeners.size()) + 1))) break;
+      if (l.HasPending(absl::Milliseconds(20 / static_cast<int>(listeners.size()) + 1))) {
+        break;
+      }
     }
   }
   return (count == 0 || seen >= count) ? 0 : 1;
