@@ -92,14 +92,24 @@ v1::PodStatus Reconciler::StatusOf(const Record& r) const {
 
 void Reconciler::PublishLocked(const Record& r) { events_.Publish(StatusOf(r)); }
 
-std::set<IpAddress> Reconciler::ClaimedByOthersLocked(const std::string& uid) const {
+std::set<IpAddress> Reconciler::ClaimedByOthersLocked(
+    const std::string& uid, const std::vector<IpAddress>& candidates) const {
   std::set<IpAddress> claimed;
+  if (candidates.empty()) {
+    return claimed;
+  }
+  auto holds = [](const std::vector<IpAddress>& ips, const IpAddress& ip) {
+    return std::find(ips.begin(), ips.end(), ip) != ips.end();
+  };
   for (const auto& [other_uid, r] : records_) {
     if (other_uid == uid || r.removing) {
       continue;
     }
-    claimed.insert(r.desired.ips.begin(), r.desired.ips.end());
-    claimed.insert(r.kernel.host_members.begin(), r.kernel.host_members.end());
+    for (const IpAddress& ip : candidates) {
+      if (holds(r.desired.ips, ip) || holds(r.kernel.host_members, ip)) {
+        claimed.insert(ip);
+      }
+    }
   }
   return claimed;
 }
@@ -238,9 +248,11 @@ absl::Status Reconciler::ApplyLocked(Record& r) {
     }
   }
   const std::vector<IpAddress> previous = r.kernel.host_members;
-  const std::set<IpAddress> claimed = ClaimedByOthersLocked(r.desired.uid());
   std::vector<IpAddress> add =
       Minus(r.desired.ips, std::set<IpAddress>(previous.begin(), previous.end()));
+  std::vector<IpAddress> touched = previous;
+  touched.insert(touched.end(), add.begin(), add.end());
+  const std::set<IpAddress> claimed = ClaimedByOthersLocked(r.desired.uid(), touched);
   std::set<IpAddress> keep(r.desired.ips.begin(), r.desired.ips.end());
   keep.insert(claimed.begin(), claimed.end());
   std::vector<IpAddress> remove = Minus(previous, keep);
@@ -314,7 +326,7 @@ absl::Status Reconciler::ApplyLocked(Record& r) {
 }
 
 absl::Status Reconciler::RemoveLocked(Record& r) {
-  std::set<IpAddress> claimed = ClaimedByOthersLocked(r.desired.uid());
+  std::set<IpAddress> claimed = ClaimedByOthersLocked(r.desired.uid(), r.kernel.host_members);
   std::vector<IpAddress> remove = Minus(r.kernel.host_members, claimed);
   if (!remove.empty()) {
     if (absl::Status st = backend_.UpdateHostMembers({}, remove); !st.ok()) {
@@ -537,7 +549,7 @@ void Reconciler::RepairPodLocked(Record& r, ResyncReport& report) {
   if (!obs->namespace_exists) {
     // The pod is gone without an Unenroll: withdraw its addresses from the host set so that a pod
     // that reuses them is not SNATed by mistake; keep the record until Unenroll or Sync.
-    std::set<IpAddress> claimed = ClaimedByOthersLocked(r.desired.uid());
+    std::set<IpAddress> claimed = ClaimedByOthersLocked(r.desired.uid(), r.kernel.host_members);
     std::vector<IpAddress> withdraw = Minus(r.kernel.host_members, claimed);
     if (!withdraw.empty()) {
       if (absl::Status st = backend_.UpdateHostMembers({}, withdraw); !st.ok()) {

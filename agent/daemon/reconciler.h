@@ -109,7 +109,9 @@ class Reconciler {
   absl::Status FailLocked(Record& r, const std::string& reason);
   void RepairPodLocked(Record& r, ResyncReport& report);
   void RepairHostLocked(ResyncReport& report);
-  std::set<netfilter::IpAddress> ClaimedByOthersLocked(const std::string& uid) const;
+  // Those of `candidates` that another (not removing) pod wants or has in the host set.
+  std::set<netfilter::IpAddress> ClaimedByOthersLocked(
+      const std::string& uid, const std::vector<netfilter::IpAddress>& candidates) const;
   std::set<netfilter::IpAddress> AllFootprintIpsLocked() const;
   netfilter::PodRules RulesFor(const v1::Pod& pod) const;
   v1::PodStatus StatusOf(const Record& r) const;
