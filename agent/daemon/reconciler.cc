@@ -258,7 +258,17 @@ absl::Status Reconciler::ApplyLocked(Record& r) {
   std::vector<IpAddress> remove = Minus(previous, keep);
   const absl::Time t0 = absl::Now();
   if (!add.empty() || !remove.empty()) {
-    if (absl::Status st = backend_.UpdateHostMembers(add, remove); !st.ok()) {
+    absl::Status st = backend_.UpdateHostMembers(add, remove);
+    if (!st.ok()) {
+      // Perhaps someone deleted the host table: repair it now rather than at the next drift check,
+      // then try once more.
+      ResyncReport repair;
+      RepairHostLocked(repair);
+      if (repair.host_repairs > 0) {
+        st = backend_.UpdateHostMembers(add, remove);
+      }
+    }
+    if (!st.ok()) {
       return FailLocked(r, absl::StrCat("updating the host set (add ", JoinIps(add), "; remove ",
                                         JoinIps(remove), ") failed: ", st.message()));
     }

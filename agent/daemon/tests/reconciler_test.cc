@@ -213,6 +213,16 @@ TEST_F(ReconcilerTest, HostUpdateFailureLeavesNothingBehind) {
   EXPECT_EQ(fake_.calls(Op::kApplyPod), 0);
 }
 
+TEST_F(ReconcilerTest, EnrollRepairsADeletedHostTableAndKeepsOtherPodsMembers) {
+  ASSERT_TRUE(reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {}).ok());
+  fake_.DeleteHostTable();  // someone ran `nft delete table inet probesnat`
+  absl::StatusOr<v1::PodStatus> st =
+      reconciler_.Enroll(MakePod("u2", {"10.0.0.2"}, "/run/netns/b"), {});
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_TRUE(fake_.host_table_present());
+  EXPECT_THAT(fake_.host_members(), UnorderedElementsAre(Ip("10.0.0.1"), Ip("10.0.0.2")));
+}
+
 TEST_F(ReconcilerTest, ReadBackMismatchIsAFailure) {
   fake_.FailNext(Op::kObservePod, absl::UnavailableError("dump interrupted"));
   absl::StatusOr<v1::PodStatus> st =
