@@ -500,17 +500,18 @@ void Reconciler::RepairHostLocked(ResyncReport& report) {
   absl::StatusOr<netfilter::HostObservation> host = backend_.ObserveHost(options_.host_rules);
   if (!host.ok()) {
     ++report.failures;
-    spdlog::error("drift check: reading the host table back failed: {}", host.status().message());
+    spdlog::error("host table check: reading the host table back failed: {}",
+                  host.status().message());
     return;
   }
   if (!host->table_present || !host->rules_match) {
     if (absl::Status st = EnsureHostLocked(); !st.ok()) {
       ++report.failures;
-      spdlog::error("drift check: re-creating the host table failed: {}", st.message());
+      spdlog::error("host table check: re-creating the host table failed: {}", st.message());
       return;
     }
     ++report.host_repairs;
-    spdlog::warn("drift check: host table was {}; re-created",
+    spdlog::warn("host table check: host table was {}; re-created",
                  host->table_present ? "edited" : "missing");
     host = backend_.ObserveHost(options_.host_rules);
     if (!host.ok()) {
@@ -537,11 +538,11 @@ void Reconciler::RepairHostLocked(ResyncReport& report) {
   }
   if (absl::Status st = backend_.UpdateHostMembers(missing, extra); !st.ok()) {
     ++report.failures;
-    spdlog::error("drift check: repairing host set members failed: {}", st.message());
+    spdlog::error("host table check: repairing host set members failed: {}", st.message());
     return;
   }
   ++report.host_repairs;
-  spdlog::warn("drift check: host set repaired (re-added {}; removed {})", JoinIps(missing),
+  spdlog::warn("host table check: host set repaired (re-added {}; removed {})", JoinIps(missing),
                JoinIps(extra));
 }
 
