@@ -1,7 +1,12 @@
 #include "agent/daemon/reconciler.h"
 
+#include <atomic>
+#include <map>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include "absl/strings/str_cat.h"
 
 #include "agent/daemon/status_event_hub.h"
 #include "agent/daemon/testing/fake_backend.h"
@@ -477,6 +482,65 @@ TEST_F(ReconcilerTest, RemoveAllDeletesEveryTable) {
   EXPECT_FALSE(fake_.host_table_present());
   EXPECT_FALSE(fake_.pod_table("/run/netns/a").has_value());
   EXPECT_TRUE(reconciler_.List().empty());
+}
+
+TEST(ReconcilerConcurrencyTest, ConcurrentEnrollUnenrollAndDriftChecksConverge) {
+  FakeBackend fake;
+  StatusEventHub hub(1 << 20);
+  Reconciler reconciler(fake, ReconcilerOptions{}, hub);
+  std::shared_ptr<StatusSubscription> watch = reconciler.Watch(false);
+  constexpr int kThreads = 8;
+  constexpr int kPodsPerThread = 40;
+  for (int t = 0; t < kThreads; ++t) {
+    for (int i = 0; i < kPodsPerThread; ++i) {
+      fake.AddNamespace(absl::StrCat("/run/netns/t", t, "-", i));
+    }
+  }
+  std::atomic<bool> done{false};
+  std::thread drift([&] {
+    while (!done) {
+      reconciler.Resync();
+    }
+  });
+  std::vector<std::thread> workers;
+  for (int t = 0; t < kThreads; ++t) {
+    workers.emplace_back([&, t] {
+      for (int i = 0; i < kPodsPerThread; ++i) {
+        std::string uid = absl::StrCat("t", t, "-", i);
+        std::string ip = absl::StrCat("10.", t, ".", i / 200, ".", i % 200 + 1);
+        DesiredPod pod = MakePod(uid, {ip}, "/run/netns/" + uid);
+        EXPECT_TRUE(reconciler.Enroll(pod, {}).ok()) << uid;
+        if (i % 4 == 0) {  // every fourth pod leaves again
+          EXPECT_TRUE(reconciler.Unenroll(uid).ok()) << uid;
+        }
+      }
+    });
+  }
+  for (std::thread& w : workers) {
+    w.join();
+  }
+  done = true;
+  drift.join();
+  const size_t expected = kThreads * kPodsPerThread * 3 / 4;
+  std::vector<v1::PodStatus> pods = reconciler.List();
+  EXPECT_EQ(pods.size(), expected);
+  for (const v1::PodStatus& s : pods) {
+    EXPECT_EQ(s.phase(), v1::POD_PHASE_APPLIED) << s.pod().uid();
+  }
+  EXPECT_EQ(fake.host_members().size(), expected);
+  // Every enroll and every removal was published, in an order consistent per pod.
+  std::map<std::string, std::vector<v1::PodPhase>> seen;
+  v1::PodStatus s;
+  while (watch->Pop(absl::ZeroDuration(), &s) == StatusSubscription::Next::kEvent) {
+    seen[s.pod().uid()].push_back(s.phase());
+  }
+  EXPECT_EQ(seen.size(), static_cast<size_t>(kThreads * kPodsPerThread));
+  for (const auto& [uid, phases] : seen) {
+    ASSERT_FALSE(phases.empty());
+    EXPECT_EQ(phases.front(), v1::POD_PHASE_APPLIED) << uid;
+  }
+  EXPECT_EQ(seen["t0-0"].back(), v1::POD_PHASE_REMOVED);
+  EXPECT_EQ(seen["t0-1"].back(), v1::POD_PHASE_APPLIED);
 }
 
 TEST(ReconcilerOptionsTest, ReadBackCanBeTurnedOff) {
