@@ -238,6 +238,45 @@ TEST_F(EnrollmentTest, ReEnrollWithNewIpsUpdatesTheSet) {
   ASSERT_EQ(list.pods_size(), 1);
 }
 
+TEST_F(EnrollmentTest, SecondPodClaimingAnEnrolledIpIsRefused) {
+  MustEnroll(PodA());
+  // Pod B's namespace, but pod A's IPv4 address.
+  probesnat::v1::Pod thief = MakePod(kUidB, {a().v4, b().v6}, b().path(), "pod-b");
+  grpc::Status st = Enroll(*stub_, thief);
+  EXPECT_FALSE(st.ok()) << "a second pod was enrolled with " << a().v4;
+  EXPECT_NE(st.error_code(), grpc::StatusCode::UNAVAILABLE) << Describe(st);
+  EXPECT_FALSE(HasProbesnatTable(b().name()).value_or(true));
+  EXPECT_FALSE(ProbesnatSetHas(topo_->node().name(), b().v6));
+  // Pod A is untouched.
+  ExpectEnrolledInKernel(PodA(), a().name());
+  probesnat::v1::ListResponse list;
+  ASSERT_TRUE(List(*stub_, &list).ok());
+  ASSERT_EQ(list.pods_size(), 1);
+  EXPECT_EQ(list.pods(0).pod().uid(), kUidA);
+}
+
+TEST_F(EnrollmentTest, SecondPodInAnEnrolledNamespaceIsRefused) {
+  MustEnroll(PodA());
+  probesnat::v1::Pod twin = MakePod(kUidB, {b().v4, b().v6}, a().path(), "pod-b");
+  grpc::Status st = Enroll(*stub_, twin);
+  EXPECT_FALSE(st.ok()) << "two pods were enrolled in " << a().path();
+  EXPECT_FALSE(ProbesnatSetHas(topo_->node().name(), b().v4));
+  ExpectEnrolledInKernel(PodA(), a().name());
+}
+
+TEST_F(EnrollmentTest, SyncWithAnInvalidPodChangesNothing) {
+  MustEnroll(PodA());
+  probesnat::v1::Pod bad = PodB();
+  bad.set_netns_path("/tmp/x");
+  probesnat::v1::SyncResponse resp;
+  grpc::Status st = Sync(*stub_, {bad}, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << Describe(st);
+  // Pod A was not removed by the failed Sync, and B was not added.
+  ExpectEnrolledInKernel(PodA(), a().name());
+  EXPECT_FALSE(HasProbesnatTable(b().name()).value_or(true));
+  EXPECT_FALSE(ProbesnatSetHas(topo_->node().name(), b().v4));
+}
+
 TEST_F(EnrollmentTest, UnenrollUnknownUidIsOk) {
   probesnat::v1::UnenrollResponse resp;
   grpc::Status st = Unenroll(*stub_, "0f0e0d0c-0b0a-4908-8706-050403020100", &resp);

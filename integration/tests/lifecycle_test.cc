@@ -4,7 +4,9 @@
 
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "grpcpp/client_context.h"
 #include "integration/tests/test_support.h"
 #include "netfilter/rules_spec.h"
@@ -149,6 +151,15 @@ TEST_F(LifecycleTest, ManyConcurrentEnrollsAllLandAndSyncToEmptyRemovesThem) {
   probesnat::v1::ListResponse list;
   ASSERT_TRUE(List(*stub_, &list).ok());
   EXPECT_EQ(list.pods_size(), kPods);
+  // The node's rules do not grow with pods: only set elements do.
+  auto rule_lines = [](const std::string& table) {
+    int n = 0;
+    for (absl::string_view line : absl::StrSplit(table, '\n')) {
+      n += absl::StrContains(line, " snat ") || absl::StrContains(line, " masquerade") ? 1 : 0;
+    }
+    return n;
+  };
+  EXPECT_EQ(rule_lines(host), 2) << host;  // one per family
 
   probesnat::v1::SyncResponse resp;
   grpc::Status st = Sync(*stub_, {}, &resp);

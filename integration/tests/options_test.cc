@@ -1,5 +1,5 @@
-// Per-pod overrides, non-default ports and marks, single-family pods and /proc namespace paths: what
-// real connections look like with them.
+// Per-pod overrides, non-default ports and marks, single-family pods and /proc namespace paths:
+// what real connections look like with them.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,8 +19,8 @@ class OptionsTest : public AgentTest {
     std::optional<Accepted> got = ConnectAndAccept(fd, ip, port, expected, options);
     absl::SleepFor(kQuiet);
     for (Listener* l : others) {
-      EXPECT_FALSE(l->HasPending()) << "listener on " << l->port() << " also got the connection to "
-                                    << ip << ":" << port;
+      EXPECT_FALSE(l->HasPending())
+          << "listener on " << l->port() << " also got the connection to " << ip << ":" << port;
     }
     return got;
   }
@@ -35,10 +35,12 @@ TEST_F(OptionsTest, DisabledInboundCaptureDeliversToTheAppButKeepsTunnelAndProbe
   pod.mutable_overrides()->set_disable_inbound_capture(true);
   MustEnroll(pod);
   for (const auto& [dst, src] : {std::pair{a().v4, b().v4}, std::pair{a().v6, b().v6}}) {
-    std::optional<Accepted> direct = Lands(fd_b(), dst, kAppPort, *app, {inbound.get(), tunnel.get()});
+    std::optional<Accepted> direct =
+        Lands(fd_b(), dst, kAppPort, *app, {inbound.get(), tunnel.get()});
     ASSERT_TRUE(direct.has_value());
     EXPECT_EQ(direct->peer.ip, src);
-    std::optional<Accepted> hbone = Lands(fd_b(), dst, kTunnelPort, *tunnel, {inbound.get(), app.get()});
+    std::optional<Accepted> hbone =
+        Lands(fd_b(), dst, kTunnelPort, *tunnel, {inbound.get(), app.get()});
     ASSERT_TRUE(hbone.has_value());
   }
   std::optional<Accepted> probe = Lands(fd_node(), a().v4, kAppPort, *app, {inbound.get()});
@@ -114,7 +116,8 @@ TEST_F(OptionsTest, SingleFamilyPodIsSnatedOnlyInThatFamily) {
 }
 
 TEST_F(OptionsTest, ProcPidNetnsPathWorks) {
-  // A process in pod A's namespace, as a container runtime would have; its /proc path is the handle.
+  // A process in pod A's namespace, as a container runtime would have; its /proc path is the
+  // handle.
   pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
@@ -134,7 +137,8 @@ TEST_F(OptionsTest, ProcPidNetnsPathWorks) {
   bool entered = false;
   for (int i = 0; i < 100 && !entered; ++i) {
     absl::StatusOr<netfilter::UniqueFd> fd = netfilter::OpenNetns(path);
-    struct stat mine {}, target {};
+    struct stat mine {
+    }, target{};
     entered = fd.ok() && ::fstat(fd->get(), &mine) == 0 && ::fstat(fd_a(), &target) == 0 &&
               mine.st_ino == target.st_ino;
     if (!entered) absl::SleepFor(absl::Milliseconds(10));
