@@ -1,0 +1,80 @@
+// How probesnatd starts: refusing bad configuration, and serving on loopback TCP inside its
+// namespace.
+#include <fcntl.h>
+
+#include "absl/strings/match.h"
+#include "grpcpp/create_channel_posix.h"
+#include "integration/tests/test_support.h"
+
+namespace probesnat::integration {
+namespace {
+
+class StartupTest : public TopologyTest {
+ protected:
+  void SetUp() override {
+    TopologyTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) {
+      return;
+    }
+    if (ProbesnatdPath().empty()) {
+      GTEST_SKIP() << "probesnatd was not built (set PROBESNATD to its path)";
+    }
+  }
+
+  absl::StatusOr<std::unique_ptr<Daemon>> Start(const std::vector<std::string>& args) {
+    Daemon::Options o;
+    o.node_netns = topo_->node().name();
+    o.args = args;
+    o.ready_timeout = absl::Seconds(5);
+    return Daemon::Start(o);
+  }
+};
+
+TEST_F(StartupTest, RefusesBadConfigurationAndSaysWhy) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--listen-tcp", "0.0.0.0:50071"}, "listen-tcp"},
+      {{"--probe-v4", "not-an-ip"}, "probe-v4"},
+      {{"--tunnel-port", "70000"}, "tunnel-port"},
+      {{"--policy-mode", "sometimes"}, "policy-mode"},
+      {{"--allowed-netns-root", "relative/dir"}, "allowed-netns-root"},
+  };
+  for (const auto& [args, option] : cases) {
+    absl::StatusOr<std::unique_ptr<Daemon>> d = Start(args);
+    EXPECT_FALSE(d.ok()) << "probesnatd started with " << args[0] << " " << args[1];
+    if (!d.ok()) {
+      EXPECT_TRUE(absl::StrContains(d.status().message(), "exited before it was ready"))
+          << d.status();
+      EXPECT_TRUE(absl::StrContains(d.status().message(), option))
+          << "the error does not name " << option << ":\n"
+          << d.status();
+    }
+  }
+  // Nothing was left in the node namespace by the refused starts.
+  EXPECT_FALSE(HasProbesnatTable(topo_->node().name()).value_or(true));
+}
+
+TEST_F(StartupTest, ServesOnLoopbackTcpInsideItsNamespace) {
+  absl::StatusOr<std::unique_ptr<Daemon>> d =
+      Start({"--allowed-netns-root", "/run/netns", "--listen-tcp", "127.0.0.1:50071"});
+  ASSERT_TRUE(d.ok()) << d.status();
+  // A TCP connection made inside the node namespace, handed to gRPC as the channel's transport.
+  absl::StatusOr<Connection> c = Connect(fd_node(), Endpoint{"127.0.0.1", 50071});
+  ASSERT_TRUE(c.ok()) << c.status();
+  int fd = c->fd.release();
+  int flags = ::fcntl(fd, F_GETFL);
+  ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+  std::shared_ptr<grpc::Channel> channel = grpc::CreateInsecureChannelFromFd("node-loopback", fd);
+  absl::StatusOr<int> health = HealthCheck(channel, absl::Seconds(5));
+  ASSERT_TRUE(health.ok()) << health.status();
+  EXPECT_EQ(*health, 1);
+  auto stub = probesnat::v1::Enrollment::NewStub(channel);
+  grpc::Status st = Enroll(*stub, MakePod(kUidA, {a().v4, a().v6}, a().path(), "pod-a"));
+  ASSERT_TRUE(st.ok()) << Describe(st);
+  EXPECT_TRUE(HasProbesnatTable(a().name()).value_or(false));
+  // The TCP listener is not reachable from outside the node's loopback.
+  absl::StatusOr<Connection> from_pod = Connect(fd_b(), Endpoint{kNodeV4, 50071});
+  EXPECT_FALSE(from_pod.ok()) << "reached probesnatd's TCP port from pod B";
+}
+
+}  // namespace
+}  // namespace probesnat::integration
