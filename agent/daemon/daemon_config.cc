@@ -16,6 +16,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "agent/daemon/loopback_address.h"
 #include "yaml-cpp/yaml.h"
 
 namespace probesnat::daemon {
@@ -129,13 +130,6 @@ bool IsNormalizedAbsolutePath(absl::string_view path) {
     }
   }
   return true;
-}
-
-bool IsLoopback(const IpAddress& ip) {
-  if (ip.is_v4()) {
-    return ip.data()[0] == 127;
-  }
-  return ip == IpAddress::V6({0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1});
 }
 
 // Reads the YAML file into raw values; unknown keys are errors (they are usually typos).
@@ -421,42 +415,6 @@ EnvLookup ProcessEnvironment() {
     }
     return std::string(v);
   };
-}
-
-absl::Status ValidateLoopbackListenAddress(const std::string& address) {
-  std::string host, port;
-  if (absl::StartsWith(address, "[")) {
-    size_t close = address.find(']');
-    if (close == std::string::npos || close + 1 >= address.size() || address[close + 1] != ':') {
-      return absl::InvalidArgumentError("expected [IPv6]:port");
-    }
-    host = address.substr(1, close - 1);
-    port = address.substr(close + 2);
-  } else {
-    size_t colon = address.rfind(':');
-    if (colon == std::string::npos) {
-      return absl::InvalidArgumentError("expected host:port");
-    }
-    host = address.substr(0, colon);
-    port = address.substr(colon + 1);
-    if (absl::StrContains(host, ':')) {
-      return absl::InvalidArgumentError("write IPv6 addresses as [addr]:port");
-    }
-  }
-  absl::StatusOr<IpAddress> ip = IpAddress::Parse(host);
-  if (!ip.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("\"", host, "\" is not an IP address"));
-  }
-  if (!IsLoopback(*ip)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        host,
-        " is not a loopback address; the API is unauthenticated, so TCP is served only on "
-        "127.0.0.0/8 or ::1"));
-  }
-  if (!ParsePort(port).ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("\"", port, "\" is not a port number 1-65535"));
-  }
-  return absl::OkStatus();
 }
 
 absl::StatusOr<ConfigOutcome> ParseDaemonConfig(const std::vector<std::string>& args,

@@ -60,7 +60,4 @@ EnvLookup ProcessEnvironment();
 absl::StatusOr<ConfigOutcome> ParseDaemonConfig(const std::vector<std::string>& args,
                                                 const EnvLookup& env);
 
-// "127.0.0.1:50071" or "[::1]:50071"; the host must be a loopback address.
-absl::Status ValidateLoopbackListenAddress(const std::string& address);
-
 }  // namespace probesnat::daemon

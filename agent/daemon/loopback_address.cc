@@ -1,0 +1,67 @@
+#include "agent/daemon/loopback_address.h"
+
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "netfilter/ip_address.h"
+
+namespace probesnat::daemon {
+namespace {
+
+using netfilter::IpAddress;
+
+bool IsLoopback(const IpAddress& ip) {
+  if (ip.is_v4()) {
+    return ip.data()[0] == 127;
+  }
+  return ip == IpAddress::V6({0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1});
+}
+
+bool IsPort(const std::string& text) {
+  uint32_t port = 0;
+  return !text.empty() && std::all_of(text.begin(), text.end(), absl::ascii_isdigit) &&
+         absl::SimpleAtoi(text, &port) && port >= 1 && port <= 65535;
+}
+
+}  // namespace
+
+absl::Status ValidateLoopbackListenAddress(const std::string& address) {
+  std::string host, port;
+  if (absl::StartsWith(address, "[")) {
+    size_t close = address.find(']');
+    if (close == std::string::npos || close + 1 >= address.size() || address[close + 1] != ':') {
+      return absl::InvalidArgumentError("expected [IPv6]:port");
+    }
+    host = address.substr(1, close - 1);
+    port = address.substr(close + 2);
+  } else {
+    size_t colon = address.rfind(':');
+    if (colon == std::string::npos) {
+      return absl::InvalidArgumentError("expected host:port");
+    }
+    host = address.substr(0, colon);
+    port = address.substr(colon + 1);
+    if (absl::StrContains(host, ':')) {
+      return absl::InvalidArgumentError("write IPv6 addresses as [addr]:port");
+    }
+  }
+  absl::StatusOr<IpAddress> ip = IpAddress::Parse(host);
+  if (!ip.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("\"", host, "\" is not an IP address"));
+  }
+  if (!IsLoopback(*ip)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        host,
+        " is not a loopback address; the API is unauthenticated, so TCP is served only on "
+        "127.0.0.0/8 or ::1"));
+  }
+  if (!IsPort(port)) {
+    return absl::InvalidArgumentError(absl::StrCat("\"", port, "\" is not a port number 1-65535"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace probesnat::daemon

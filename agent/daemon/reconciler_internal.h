@@ -1,0 +1,41 @@
+#pragma once
+
+// Helpers shared by the reconciler's source files; not part of its interface.
+#include <algorithm>
+#include <iterator>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "netfilter/ip_address.h"
+#include "probesnat/v1/probesnat.pb.h"
+
+namespace probesnat::daemon::reconciler_internal {
+
+using netfilter::IpAddress;
+
+// The elements of `a` not in `b`, in a's order.
+inline std::vector<IpAddress> Minus(const std::vector<IpAddress>& a, const std::set<IpAddress>& b) {
+  std::vector<IpAddress> out;
+  std::copy_if(a.begin(), a.end(), std::back_inserter(out),
+               [&](const IpAddress& ip) { return b.count(ip) == 0; });
+  return out;
+}
+
+// "10.0.0.1,fd00::1", or "none".
+inline std::string JoinIps(const std::vector<IpAddress>& ips) {
+  if (ips.empty()) {
+    return "none";
+  }
+  return absl::StrJoin(
+      ips, ",", [](std::string* out, const IpAddress& ip) { absl::StrAppend(out, ip.ToString()); });
+}
+
+// "ns/name (uid U)" for messages.
+inline std::string PodName(const v1::Pod& pod) {
+  return absl::StrCat(pod.namespace_(), "/", pod.name(), " (uid ", pod.uid(), ")");
+}
+
+}  // namespace probesnat::daemon::reconciler_internal
