@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <atomic>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -89,6 +90,48 @@ TEST_F(LifecycleTest, DeletedOrFlushedTablesAreRepaired) {
   got = ConnectAndAccept(fd_node(), a().v4, kAppPort, *app);
   ASSERT_TRUE(got.has_value());
   EXPECT_EQ(got->peer.ip, kProbeV4);
+}
+
+// DESIGN.md "Coming next": rules outlive the agent and are re-adopted without a dropped probe.
+// Probes run back to back while the agent is stopped, started again and re-synced.
+TEST_F(LifecycleTest, NoProbeIsLostAcrossARestart) {
+  auto app = Listen(fd_a(), kAppPort);
+  ASSERT_NE(app, nullptr);
+  MustEnroll(PodA());
+  std::atomic<bool> stop{false};
+  std::atomic<int> probes{0};
+  std::vector<std::string> problems;
+  std::thread prober([&] {
+    while (!stop.load()) {
+      const std::string& dst = probes.load() % 2 == 0 ? a().v4 : a().v6;
+      ConnectOptions o;
+      o.timeout = absl::Seconds(2);
+      absl::StatusOr<Connection> c = Connect(fd_node(), Endpoint{dst, kAppPort}, o);
+      absl::StatusOr<Accepted> got =
+          c.ok() ? app->Accept(absl::Seconds(2)) : absl::StatusOr<Accepted>(c.status());
+      if (!got.ok()) {
+        problems.push_back(absl::StrCat("probe to ", dst, ": ", got.status().ToString()));
+      } else if (got->peer.ip != kProbeV4 && got->peer.ip != kProbeV6) {
+        problems.push_back(absl::StrCat("probe to ", dst, " arrived from ", got->peer.ip));
+      }
+      probes.fetch_add(1);
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+  });
+  absl::SleepFor(absl::Milliseconds(100));
+  (void)daemon_->Stop(SIGTERM);
+  absl::SleepFor(absl::Milliseconds(200));
+  StartDaemon();
+  grpc::Status st = Sync(*stub_, {PodA()});
+  absl::SleepFor(absl::Milliseconds(200));
+  stop.store(true);
+  prober.join();
+  ASSERT_TRUE(st.ok()) << Describe(st);
+  std::cout << "[ INFO     ] " << probes.load() << " probes across the restart, " << problems.size()
+            << " went wrong\n";
+  EXPECT_GT(probes.load(), 10);
+  EXPECT_TRUE(problems.empty()) << problems.size() << " of " << probes.load()
+                                << " probes went wrong, first: " << problems.front();
 }
 
 TEST_F(LifecycleTest, CleanupOnExitRemovesEveryTable) {
