@@ -277,6 +277,33 @@ TEST_F(EnrollmentTest, SyncWithAnInvalidPodChangesNothing) {
   EXPECT_FALSE(ProbesnatSetHas(topo_->node().name(), b().v4));
 }
 
+TEST_F(EnrollmentTest, GetReportsStatusAndGeneration) {
+  auto get = [&](const std::string& uid, probesnat::v1::PodStatus* out) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    probesnat::v1::GetRequest req;
+    req.set_uid(uid);
+    return stub_->Get(&ctx, req, out);
+  };
+  probesnat::v1::PodStatus status;
+  grpc::Status st = get(kUidA, &status);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND) << Describe(st);
+  MustEnroll(PodA());
+  ASSERT_TRUE(get(kUidA, &status).ok());
+  EXPECT_EQ(status.phase(), probesnat::v1::POD_PHASE_APPLIED);
+  EXPECT_EQ(status.pod().netns_path(), a().path());
+  const uint64_t first = status.generation();
+  MustEnroll(PodA());  // unchanged: same generation
+  ASSERT_TRUE(get(kUidA, &status).ok());
+  EXPECT_EQ(status.generation(), first);
+  MustEnroll(MakePod(kUidA, {"10.244.1.11", "fd00:244:1::11"}, a().path(), "pod-a"));
+  ASSERT_TRUE(get(kUidA, &status).ok());
+  EXPECT_GT(status.generation(), first);
+  ASSERT_TRUE(Unenroll(*stub_, kUidA).ok());
+  st = get(kUidA, &status);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND) << Describe(st);
+}
+
 TEST_F(EnrollmentTest, UnenrollUnknownUidIsOk) {
   probesnat::v1::UnenrollResponse resp;
   grpc::Status st = Unenroll(*stub_, "0f0e0d0c-0b0a-4908-8706-050403020100", &resp);
