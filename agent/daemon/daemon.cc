@@ -37,8 +37,9 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
   }
   std::vector<grpc::Service*> services = {d->enrollment_.get()};
   services.insert(services.end(), d->deps_.extra_services.begin(), d->deps_.extra_services.end());
-  absl::StatusOr<std::unique_ptr<GrpcServerHost>> server =
-      GrpcServerHost::Start(ServerEndpoints{config.socket_path, config.listen_tcp}, services);
+  absl::StatusOr<std::unique_ptr<GrpcServerHost>> server = GrpcServerHost::Start(
+      ServerEndpoints{config.socket_path, config.listen_tcp, {v1::Enrollment::service_full_name()}},
+      services);
   if (!server.ok()) {
     return server.status();
   }

@@ -83,6 +83,7 @@ absl::StatusOr<std::unique_ptr<GrpcServerHost>> GrpcServerHost::Start(
 
   std::unique_ptr<GrpcServerHost> host(new GrpcServerHost());
   host->socket_path_ = endpoints.socket_path;
+  host->health_services_ = endpoints.health_services;
   grpc::ServerBuilder builder;
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
@@ -122,7 +123,10 @@ GrpcServerHost::~GrpcServerHost() { Shutdown(absl::ZeroDuration()); }
 
 void GrpcServerHost::SetServing(bool serving) {
   if (server_ != nullptr && server_->GetHealthCheckService() != nullptr) {
-    server_->GetHealthCheckService()->SetServingStatus(serving);
+    server_->GetHealthCheckService()->SetServingStatus(serving);  // "" and the names set so far
+    for (const std::string& name : health_services_) {
+      server_->GetHealthCheckService()->SetServingStatus(name, serving);
+    }
   }
 }
 

@@ -14,6 +14,8 @@ namespace probesnat::daemon {
 struct ServerEndpoints {
   std::string socket_path;  // unix socket; parent directories are created with mode 0700
   std::string listen_tcp;   // optional loopback host:port ("127.0.0.1:0" picks a port)
+  // Service names grpc.health.v1 reports besides "" (the server as a whole).
+  std::vector<std::string> health_services;
 };
 
 // The gRPC server: the given services plus grpc.health.v1 (NOT_SERVING until SetServing(true)) and
@@ -36,6 +38,7 @@ class GrpcServerHost {
 
   std::unique_ptr<grpc::Server> server_;
   std::string socket_path_;
+  std::vector<std::string> health_services_;
   int tcp_port_ = 0;
   bool stopped_ = false;
 };

@@ -19,7 +19,6 @@
 #include "agent/daemon/pod_validation.h"
 #include "agent/daemon/testing/fake_backend.h"
 #include "gmock/gmock.h"
-#include "google/protobuf/empty.pb.h"
 #include "google/protobuf/unknown_field_set.h"
 #include "google/protobuf/wrappers.pb.h"
 #include "grpcpp/create_channel.h"
@@ -141,11 +140,12 @@ class GrpcServiceTest : public ::testing::Test {
     return stub_->Get(&ctx, req, resp);
   }
 
-  // grpc.health.v1.Health/Check for `service`: HealthCheckRequest{service=1} has the wire format of
-  // an empty message for "", HealthCheckResponse{status=1} that of Int32Value.
-  int HealthStatus(const std::shared_ptr<grpc::Channel>& channel) {
+  // grpc.health.v1.Health/Check for `service`: HealthCheckRequest{string service = 1} has the wire
+  // format of StringValue, HealthCheckResponse{ServingStatus status = 1} that of Int32Value.
+  int HealthStatus(const std::shared_ptr<grpc::Channel>& channel, const std::string& service = "") {
     grpc::ClientContext ctx;
-    google::protobuf::Empty req;
+    google::protobuf::StringValue req;
+    req.set_value(service);
     google::protobuf::Int32Value resp;
     grpc::internal::RpcMethod method("/grpc.health.v1.Health/Check",
                                      grpc::internal::RpcMethod::NORMAL_RPC);
@@ -171,6 +171,7 @@ constexpr int kNotServing = 2;
 TEST_F(GrpcServiceTest, HealthIsServingOnceTheHostTableExists) {
   EXPECT_TRUE(fake_.host_table_present());
   EXPECT_EQ(HealthStatus(channel_), kServing);
+  EXPECT_EQ(HealthStatus(channel_, "probesnat.v1.Enrollment"), kServing);
 }
 
 TEST_F(GrpcServiceTest, HealthIsNotServingWhenTheHostTableCannotBeCreated) {
@@ -178,6 +179,7 @@ TEST_F(GrpcServiceTest, HealthIsNotServingWhenTheHostTableCannotBeCreated) {
   fake_.DeleteHostTable();
   StartDaemon();
   EXPECT_EQ(HealthStatus(channel_), kNotServing);
+  EXPECT_EQ(HealthStatus(channel_, "probesnat.v1.Enrollment"), kNotServing);
 }
 
 TEST_F(GrpcServiceTest, SocketIsPrivateAndItsDirectoryWasCreated0700) {
