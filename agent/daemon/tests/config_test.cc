@@ -19,8 +19,8 @@ using ::testing::HasSubstr;
 class ConfigTest : public ::testing::Test {
  protected:
   ~ConfigTest() override {
-    if (!yaml_path_.empty()) {
-      std::remove(yaml_path_.c_str());
+    for (const std::string& path : yaml_paths_) {
+      std::remove(path.c_str());
     }
   }
 
@@ -39,9 +39,9 @@ class ConfigTest : public ::testing::Test {
     char tmpl[] = "/tmp/probesnatd-config-test-XXXXXX";
     int fd = ::mkstemp(tmpl);
     ::close(fd);
-    yaml_path_ = tmpl;
-    std::ofstream(yaml_path_) << text;
-    return yaml_path_;
+    yaml_paths_.push_back(tmpl);
+    std::ofstream(tmpl) << text;
+    return tmpl;
   }
 
   // Expects INVALID_ARGUMENT mentioning each of `parts`.
@@ -55,7 +55,7 @@ class ConfigTest : public ::testing::Test {
   }
 
   std::map<std::string, std::string> env_;
-  std::string yaml_path_;
+  std::vector<std::string> yaml_paths_;
 };
 
 TEST_F(ConfigTest, DefaultsMatchTheMeshProxy) {
