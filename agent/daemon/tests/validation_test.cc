@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -73,6 +74,10 @@ struct UidCase {
   std::string uid;
   bool ok;
 };
+void PrintTo(const UidCase& c, std::ostream* os) {
+  *os << "\"" << c.uid.substr(0, 20) << (c.uid.size() > 20 ? "...\"" : "\"")
+      << (c.ok ? " ok" : " bad");
+}
 
 class UidTest : public ::testing::TestWithParam<UidCase> {};
 
@@ -128,6 +133,9 @@ struct IpsCase {
   std::string field;  // expected field prefix; empty = valid
   std::string detail;
 };
+void PrintTo(const IpsCase& c, std::ostream* os) {
+  *os << "[" << absl::StrJoin(c.ips, " ") << "] " << (c.field.empty() ? "ok" : c.detail);
+}
 
 class IpsTest : public ::testing::TestWithParam<IpsCase> {};
 
@@ -172,6 +180,7 @@ struct NetnsCase {
   std::string path;
   std::string detail;
 };
+void PrintTo(const NetnsCase& c, std::ostream* os) { *os << "\"" << c.path << "\" " << c.detail; }
 
 class NetnsPathTest : public ::testing::TestWithParam<NetnsCase> {};
 
