@@ -39,6 +39,33 @@ AnalysisOptions::AnalysisOptions()
     : probe_v4(*Ip::Parse("169.254.7.127")),
       probe_v6(*Ip::Parse("fd16:9254:7127:1337:ffff:ffff:ffff:ffff")) {}
 
+std::string FixYamlCache::Get(const NetworkPolicy& policy, int policy_index, const PolicyEdit& edit,
+                              const FixAddresses& addresses) {
+  std::string key = absl::StrCat(policy_index, "|", absl::StrJoin(edit.tunnel_port_rules[0], ","),
+                                 "|", absl::StrJoin(edit.tunnel_port_rules[1], ","), "|",
+                                 absl::StrJoin(edit.probe_ports, ","), "|", edit.probe_v4,
+                                 edit.probe_v6, "|", addresses.tunnel_port, "|",
+                                 addresses.probe_v4.ToString(), "|", addresses.probe_v6.ToString());
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto it = yaml_.find(key); it != yaml_.end()) {
+      return it->second;
+    }
+  }
+  std::string yaml = PolicyToYaml(ApplyEdit(policy, edit, addresses));  // outside the lock
+  absl::MutexLock lock(&mu_);
+  if (yaml_.size() >= max_entries_) {
+    yaml_.clear();
+  }
+  yaml_.emplace(std::move(key), yaml);
+  return yaml;
+}
+
+size_t FixYamlCache::size() const {
+  absl::MutexLock lock(&mu_);
+  return yaml_.size();
+}
+
 bool Report::compatible() const {
   return std::none_of(findings.begin(), findings.end(),
                       [](const Finding& f) { return f.severity >= Severity::kWarning; });
@@ -62,35 +89,57 @@ class Analyzer {
   Analyzer(const Evaluator& ev, const AnalysisOptions& opt) : ev_(ev), c_(ev.cluster()), opt_(opt) {
     probe4_ = Cidr::Host(opt.probe_v4);
     probe6_ = Cidr::Host(opt.probe_v6);
-    endpoints_.reserve(c_.pods.size());
-    for (int i = 0; i < static_cast<int>(c_.pods.size()); ++i) {
-      endpoints_.push_back(ev.PodEndpoint(i));
+    n_pods_ = ev.pod_count();
+    // Only the pod and, for hostNetwork pods, the node matter to the evaluator (no labels).
+    endpoints_.resize(n_pods_);
+    for (int i = 0; i < n_pods_; ++i) {
+      endpoints_[i].pod = i;
+      if (ev.pod(i).host_network) {
+        endpoints_[i].node = ev.pod(i).node_name;
+      }
     }
   }
 
   // `enrolled`: mesh pods that are not subjects themselves (a subject's own analysis already
-  // covers every peer, the other subjects included).
-  void Subject(int p, const std::vector<int>& enrolled) {
+  // covers every peer, the other subjects included); `in_mesh` marks them by pod index.
+  void Subject(int p, const std::vector<int>& enrolled, const std::vector<char>& in_mesh) {
     IngressHbone(p, -1);
     EgressTowards(p);
-    for (int d : enrolled) {
-      if (d == p || !Usable(d)) {
-        continue;
+    if (!ev_.PoliciesSelecting(p, Direction::kEgress).empty()) {
+      for (int d : enrolled) {
+        if (d != p && Usable(d)) {
+          EgressHbone(p, d, p);
+        }
       }
-      EgressHbone(p, d, p);
+    }
+    // Enrolled destinations whose ingress could concern p: those selected by a policy with an
+    // ingress rule whose peers match p (no other rule can let p in).
+    std::vector<int> dests;
+    for (int pol : ev_.PoliciesWithRuleMatching(p, Direction::kIngress)) {
+      for (int d : ev_.PodsSelectedBy(pol)) {
+        if (in_mesh[d] && d != p && Usable(d)) {
+          dests.push_back(d);
+        }
+      }
+    }
+    std::sort(dests.begin(), dests.end());
+    dests.erase(std::unique(dests.begin(), dests.end()), dests.end());
+    for (int d : dests) {
       IngressHbone(d, p);
     }
     Probes(p);
   }
 
-  Report Finish(std::vector<std::string> subjects, std::vector<std::string> notes) {
+  Report Finish(std::vector<std::string> subjects, std::vector<std::string> notes,
+                FixYamlCache* cache) {
     Report rep;
     rep.subjects = std::move(subjects);
     rep.notes = std::move(notes);
     FixAddresses addr{opt_.probe_v4, opt_.probe_v6, opt_.tunnel_port};
     std::map<int, std::string> yaml;
     for (const auto& [pol, edit] : edits_) {
-      yaml[pol] = PolicyToYaml(ApplyEdit(c_.policies[pol], edit, addr));
+      yaml[pol] = cache != nullptr ? cache->Get(c_.policies[pol], pol, edit, addr)
+                                   : PolicyToYaml(ApplyEdit(c_.policies[pol], edit, addr));
       rep.fixes.push_back({c_.policies[pol].ns, c_.policies[pol].name, yaml[pol]});
     }
     for (auto& [key, pending] : findings_) {
@@ -102,8 +151,11 @@ class Analyzer {
   }
 
  private:
+  // `outbound`: the subject is the source (its own egress, or an enrolled destination's ingress),
+  // the affected peers are the destinations; otherwise the peers are sources towards the subject.
   struct Key {
     int kind, policy, dir, rule, subject, family;
+    bool outbound;
     auto operator<=>(const Key&) const = default;
   };
   // A finding being collected; rendered to words once complete.
@@ -111,12 +163,11 @@ class Analyzer {
     std::set<int> pods;                  // affected pods (by index)
     std::vector<std::string> others;     // affected CIDRs
     std::set<int> ports;                 // the ports that work today
-    bool own_egress = false;             // HBONE_EGRESS of the subject's own policy
     std::vector<std::string> isolating;  // PROBE: the policies isolating the subject
   };
 
   bool Usable(int pod) const {
-    const Pod& p = c_.pods[pod];
+    const Pod& p = ev_.pod(pod);
     return !p.host_network && !p.terminated;
   }
 
@@ -163,8 +214,10 @@ class Analyzer {
     }
   }
 
-  Pending& Add(FindingKind kind, int pol, Direction d, int rule, int subject, int family = 0) {
-    return findings_[Key{static_cast<int>(kind), pol, static_cast<int>(d), rule, subject, family}];
+  Pending& Add(FindingKind kind, int pol, Direction d, int rule, int subject, int family = 0,
+              bool outbound = false) {
+    return findings_[Key{static_cast<int>(kind), pol, static_cast<int>(d), rule, subject, family,
+                         outbound}];
   }
 
   // Blocks that hold no pod that could tunnel: the probe addresses and link-local ranges.
@@ -175,7 +228,7 @@ class Analyzer {
 
   // Some rule of `pod`'s ingress policies allows the tunnel port from everything `b` covers.
   bool TunnelCoversBlock(int pod, const IpBlock& b) const {
-    const Pod& p = c_.pods[pod];
+    const Pod& p = ev_.pod(pod);
     for (int pol : ev_.PoliciesSelecting(pod, Direction::kIngress)) {
       for (const Rule& r : c_.policies[pol].ingress) {
         if (!Evaluator::PortsMatch(r.ports, &p, opt_.tunnel_port, Protocol::kTCP)) {
@@ -209,7 +262,7 @@ class Analyzer {
   }
 
   bool TunnelCoversEveryone(int pod) const {
-    const Pod& p = c_.pods[pod];
+    const Pod& p = ev_.pod(pod);
     for (int pol : ev_.PoliciesSelecting(pod, Direction::kIngress)) {
       for (const Rule& r : c_.policies[pol].ingress) {
         if (r.peers.empty() &&
@@ -222,15 +275,16 @@ class Analyzer {
   }
 
   // HBONE into `dst`: every peer its ingress rules let in on some TCP port must be let in on the
-  // tunnel port. `only_src` >= 0 restricts the peers to that pod.
+  // tunnel port. `only_src` >= 0 restricts the peers to that pod, the subject (an enrolled `dst`'s
+  // ingress towards a new peer): the finding is then the subject's, listing the destinations.
   void IngressHbone(int dst, int only_src) {
-    const Pod& dp = c_.pods[dst];
+    const Pod& dp = ev_.pod(dst);
     const Endpoint& de = endpoints_[dst];
     // Per source pod: -1 unknown, 0/1 whether dst's ingress already allows it on the tunnel port.
     std::vector<int8_t>& tunnel_ok = tunnel_ok_;
-    tunnel_ok.assign(only_src >= 0 ? 0 : c_.pods.size(), -1);
+    tunnel_ok.assign(only_src >= 0 ? 0 : n_pods_, -1);
     int8_t single_ok = -1;
-    const int n = static_cast<int>(c_.pods.size());
+    const int n = n_pods_;
     for (int pol : ev_.PoliciesSelecting(dst, Direction::kIngress)) {
       const std::vector<Rule>& rules = c_.policies[pol].ingress;
       for (int r = 0; r < static_cast<int>(rules.size()); ++r) {
@@ -294,6 +348,14 @@ class Analyzer {
         if (affected.empty() && others.empty()) {
           continue;
         }
+        if (only_src >= 0) {
+          Pending& f =
+              Add(FindingKind::kHboneIngress, pol, Direction::kIngress, r, only_src, 0, true);
+          f.pods.insert(dst);
+          f.ports.insert(ports.begin(), ports.end());
+          edits_[pol].tunnel_port_rules[0].insert(r);
+          continue;
+        }
         Pending& f = Add(FindingKind::kHboneIngress, pol, Direction::kIngress, r, dst);
         f.pods.insert(affected.begin(), affected.end());
         for (std::string& o : others) {
@@ -320,7 +382,7 @@ class Analyzer {
     if (ev_.Allowed(src, Direction::kEgress, de, opt_.tunnel_port, Protocol::kTCP, fam)) {
       return;
     }
-    const Pod& dp = c_.pods[dst];
+    const Pod& dp = ev_.pod(dst);
     for (int pol : policies) {
       const std::vector<Rule>& rules = c_.policies[pol].egress;
       for (int r = 0; r < static_cast<int>(rules.size()); ++r) {
@@ -339,8 +401,8 @@ class Analyzer {
         if (working.empty()) {
           continue;
         }
-        Pending& f = Add(FindingKind::kHboneEgress, pol, Direction::kEgress, r, subject);
-        f.own_egress = subject == src;
+        Pending& f =
+            Add(FindingKind::kHboneEgress, pol, Direction::kEgress, r, subject, 0, subject == src);
         f.pods.insert(subject == src ? dst : src);
         f.ports.insert(working.begin(), working.end());
         edits_[pol].tunnel_port_rules[1].insert(r);
@@ -348,8 +410,17 @@ class Analyzer {
     }
   }
 
+  // Every egress-isolated pod that may reach `dst`: only pods selected by a policy with an egress
+  // rule whose peers match `dst` can.
   void EgressTowards(int dst) {
-    for (int s = 0; s < static_cast<int>(c_.pods.size()); ++s) {
+    std::vector<int> sources;
+    for (int pol : ev_.PoliciesWithRuleMatching(dst, Direction::kEgress)) {
+      std::vector<int> pods = ev_.PodsSelectedBy(pol);
+      sources.insert(sources.end(), pods.begin(), pods.end());
+    }
+    std::sort(sources.begin(), sources.end());
+    sources.erase(std::unique(sources.begin(), sources.end()), sources.end());
+    for (int s : sources) {
       if (s == dst || !Usable(s)) {
         continue;
       }
@@ -358,7 +429,7 @@ class Analyzer {
   }
 
   void Probes(int p) {
-    const Pod& pod = c_.pods[p];
+    const Pod& pod = ev_.pod(p);
     const std::vector<int>& isolating = ev_.PoliciesSelecting(p, Direction::kIngress);
     if (isolating.empty()) {
       return;
@@ -416,20 +487,29 @@ class Analyzer {
     Finding f;
     f.severity = Severity::kError;
     f.kind = static_cast<FindingKind>(key.kind);
-    f.subject = c_.pods[key.subject].Key();
+    f.subject = ev_.pod(key.subject).Key();
     const NetworkPolicy& pol = c_.policies[key.policy];
     f.policy_namespace = pol.ns;
     f.policy_name = pol.name;
     f.rule_index = key.rule;
     f.direction = key.dir == 0 ? Direction::kIngress : Direction::kEgress;
     for (int pod : p.pods) {
-      f.affected_peers.push_back(c_.pods[pod].Key());
+      f.affected_peers.push_back(ev_.pod(pod).Key());
     }
     f.affected_peers.insert(f.affected_peers.end(), p.others.begin(), p.others.end());
     const std::string ports = absl::StrJoin(p.ports, ", ");
     const int tunnel = opt_.tunnel_port;
     switch (f.kind) {
       case FindingKind::kHboneIngress:
+        if (key.outbound) {
+          f.message = absl::StrCat(
+              "NetworkPolicy ", pol.Key(), " ingress rule ", key.rule, " lets ", f.subject,
+              " reach ", f.affected_peers.size(), " enrolled pod(s) on TCP ", ports,
+              " but not on TCP ", tunnel, ". In the mesh its connections to them arrive as HBONE ",
+              "tunnels on TCP ", tunnel, " and will be dropped. Fix: add ", tunnel,
+              "/TCP to this rule's ports.");
+          break;
+        }
         f.message = absl::StrCat("NetworkPolicy ", pol.Key(), " ingress rule ", key.rule, " lets ",
                                  f.affected_peers.size(), " peer(s) reach ", f.subject, " on TCP ",
                                  ports, " but not on TCP ", tunnel,
@@ -441,8 +521,8 @@ class Analyzer {
       case FindingKind::kHboneEgress:
         f.message = absl::StrCat(
             "NetworkPolicy ", pol.Key(), " egress rule ", key.rule, " lets ",
-            p.own_egress ? f.subject : absl::StrCat(f.affected_peers.size(), " pod(s)"), " reach ",
-            p.own_egress ? absl::StrCat(f.affected_peers.size(), " enrolled pod(s)") : f.subject,
+            key.outbound ? f.subject : absl::StrCat(f.affected_peers.size(), " pod(s)"), " reach ",
+            key.outbound ? absl::StrCat(f.affected_peers.size(), " enrolled pod(s)") : f.subject,
             " on TCP ", ports, " but not on TCP ", tunnel,
             ". In the mesh that traffic is tunnelled (HBONE) to TCP ", tunnel,
             " of the destination and will be dropped. Fix: add ", tunnel,
@@ -469,6 +549,7 @@ class Analyzer {
   Cidr probe4_, probe6_;
   Cidr link_local4_ = *Cidr::Parse("169.254.0.0/16");
   Cidr link_local6_ = *Cidr::Parse("fe80::/10");
+  int n_pods_ = 0;
   std::vector<Endpoint> endpoints_;
   std::vector<int> candidates_, working_, scratch_;  // scratch buffers
   std::vector<int8_t> tunnel_ok_;                    // scratch buffer of IngressHbone
@@ -479,29 +560,31 @@ class Analyzer {
 }  // namespace
 
 Report Analyze(const Evaluator& evaluator, const std::vector<int>& subjects,
-               const std::vector<int>& enrolled, const AnalysisOptions& options) {
-  const Cluster& c = evaluator.cluster();
+               const std::vector<int>& enrolled, const AnalysisOptions& options,
+               FixYamlCache* cache) {
   std::set<int> all(enrolled.begin(), enrolled.end());
   all.insert(subjects.begin(), subjects.end());
   const std::set<int> subject_set(subjects.begin(), subjects.end());
   std::vector<int> mesh;  // enrolled pods that are not subjects
+  std::vector<char> in_mesh(evaluator.pod_count(), 0);
   for (int i : all) {
-    if (!c.pods[i].host_network && !subject_set.count(i)) {
+    if (!evaluator.pod(i).host_network && !subject_set.count(i)) {
       mesh.push_back(i);
+      in_mesh[i] = 1;
     }
   }
   Analyzer a(evaluator, options);
   std::vector<std::string> names, notes;
   for (int s : subjects) {
-    const Pod& p = c.pods[s];
+    const Pod& p = evaluator.pod(s);
     if (p.host_network) {
       notes.push_back(absl::StrCat(p.Key(), " uses the host network and cannot be enrolled"));
       continue;
     }
     names.push_back(p.Key());
-    a.Subject(s, mesh);
+    a.Subject(s, mesh, in_mesh);
   }
-  return a.Finish(std::move(names), std::move(notes));
+  return a.Finish(std::move(names), std::move(notes), cache);
 }
 
 }  // namespace probesnat::policy

@@ -1,9 +1,12 @@
 #pragma once
 
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "agent/policy/evaluator.h"
 #include "agent/policy/policy_fix.h"
 
@@ -50,10 +53,27 @@ struct Report {
   bool compatible() const;       // no WARNING or ERROR finding
 };
 
+// Corrected policies (YAML) by policy index and edit, for analyses over one snapshot (its views
+// included): emitting YAML dominates a one-pod analysis, and the same edits recur from one pod to
+// the next. Thread-safe; forgets everything when it holds `max_entries`.
+class FixYamlCache {
+ public:
+  explicit FixYamlCache(size_t max_entries = 4096) : max_entries_(max_entries) {}
+  std::string Get(const NetworkPolicy& policy, int policy_index, const PolicyEdit& edit,
+                  const FixAddresses& addresses);
+  size_t size() const;
+
+ private:
+  const size_t max_entries_;
+  mutable absl::Mutex mu_;
+  std::map<std::string, std::string> yaml_ ABSL_GUARDED_BY(mu_);
+};
+
 // What enrolling `subjects` (pod indices) in the mesh breaks, given that `enrolled` (pod indices;
 // the subjects are added) are or will be in the mesh. See DESIGN.md "NetworkPolicy compatibility"
-// and SEMANTICS.md.
+// and SEMANTICS.md. `cache` (optional) must only ever see this evaluator's snapshot.
 Report Analyze(const Evaluator& evaluator, const std::vector<int>& subjects,
-               const std::vector<int>& enrolled, const AnalysisOptions& options);
+               const std::vector<int>& enrolled, const AnalysisOptions& options,
+               FixYamlCache* cache = nullptr);
 
 }  // namespace probesnat::policy

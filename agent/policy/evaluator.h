@@ -2,6 +2,7 @@
 
 #include <array>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -51,13 +52,33 @@ struct Verdict {
 };
 
 // Upstream NetworkPolicy semantics over one snapshot. Selector matches are computed once at
-// construction; evaluation is read-only and thread-safe.
+// construction into an immutable index; evaluation is read-only and thread-safe.
+//
+// WithPods() gives a view of the same snapshot with a few pods added or replaced (the pod being
+// enrolled, enrolled pods the snapshot lacks): the index is shared, not copied, and only those
+// pods' own selector matches (the policies selecting them, the peer selectors matching them) are
+// computed. A view answers exactly as an Evaluator built from the snapshot with those pods
+// upserted (Cluster::UpsertPod, in order) would, with the same pod indices.
 class Evaluator {
  public:
   explicit Evaluator(Cluster cluster, EvalOptions options = {});
 
-  const Cluster& cluster() const { return cluster_; }
+  // Each pod replaces the snapshot's pod of the same namespace/name (keeping its index) or is
+  // appended (indices pod_count(), pod_count() + 1, ... of this evaluator, in order). Pods with the
+  // same namespace/name as an earlier one in `pods` replace it. Only valid on a snapshot
+  // evaluator (not on a view).
+  Evaluator WithPods(std::vector<Pod> pods) const;
+
+  // The snapshot as indexed. For a view: without its added/replaced pods; use pod()/pod_count().
+  const Cluster& cluster() const;
+  int pod_count() const { return n_base_ + static_cast<int>(appended_.size()); }
+  const Pod& pod(int i) const;
   std::optional<int> FindPod(absl::string_view ns, absl::string_view name) const;
+  // Pods (ascending indices) that `policy`'s podSelector selects (its namespace, not hostNetwork).
+  std::vector<int> PodsSelectedBy(int policy) const;
+  // Policies (ascending) having direction `d` with a rule whose peers match `pod` for one of its
+  // address families (or a rule without peers).
+  std::vector<int> PoliciesWithRuleMatching(int pod, Direction d) const;
 
   // "ns/pod" or an IP address. A known pod IP resolves to that pod; a node IP (a pod's hostIP or a
   // hostNetwork pod's IP) is node traffic; any other IP is an external endpoint.
@@ -87,24 +108,39 @@ class Evaluator {
                          Protocol protocol);
 
  private:
-  struct CompiledRule {
-    std::vector<std::vector<char>> peer_pods;  // per peer with selectors: pod index -> selected
+  struct Index;  // the immutable per-snapshot part, shared by views
+  // A pod of a view (added or replacing a snapshot pod) with its own selector matches.
+  struct ExtraPod {
+    int index = -1;
+    Pod pod;
+    bool base_matches = false;  // same labels/hostNetwork as the snapshot pod it replaces
+    std::vector<int> selecting[2];
+    std::vector<int> selected_by;  // policies whose podSelector selects it (any direction)
+    std::vector<char> peer_match;  // by selector peer id
+    std::array<std::optional<Ip>, 2> addr;
   };
-  struct CompiledPolicy {
-    std::vector<CompiledRule> rules[2];
-  };
+  Evaluator() = default;
+  const ExtraPod* Extra(int pod) const {
+    if (pod >= n_base_) {
+      return &appended_[pod - n_base_];
+    }
+    for (const ExtraPod& e : replaced_) {
+      if (e.index == pod) {
+        return &e;
+      }
+    }
+    return nullptr;
+  }
+  void ComputeMatches(ExtraPod& e) const;
+  bool PeerSelects(int peer_id, const std::vector<char>& base_bits, int pod) const;
+  const std::array<std::optional<Ip>, 2>& Addr(int pod) const;
   bool OwnNode(const Pod& pod, const Endpoint& other) const;
   std::string NodeOf(const Endpoint& e) const;
 
-  Cluster cluster_;
-  EvalOptions options_;
-  std::map<std::string, int, std::less<>> pod_by_key_;
-  std::map<Ip, int> pod_by_ip_;
-  std::map<Ip, std::string> node_by_ip_;
-  std::vector<std::vector<int>> selecting_[2];  // per direction, per pod: policy indices
-  std::vector<CompiledPolicy> compiled_;
-  // Per pod: its address of each family (index 0 IPv4, 1 IPv6), cached for the hot paths.
-  std::vector<std::array<std::optional<Ip>, 2>> pod_addr_;
+  std::shared_ptr<const Index> index_;
+  int n_base_ = 0;
+  std::vector<ExtraPod> replaced_;  // replacing snapshot pods (usually none or one)
+  std::vector<ExtraPod> appended_;  // indices n_base_ + i
 };
 
 }  // namespace probesnat::policy

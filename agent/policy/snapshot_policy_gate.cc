@@ -6,33 +6,27 @@ namespace probesnat::policy {
 
 namespace {
 
-// Puts `pod` into `cluster`, keeping what only the snapshot knows (node, host IPs, named ports,
-// manifest probes). Returns its index.
-int Merge(Cluster& cluster, Pod pod) {
-  const std::string ns = pod.ns;
-  const std::string name = pod.name;
-  for (const Pod& old : cluster.pods) {
-    if (old.ns != pod.ns || old.name != pod.name) {
-      continue;
-    }
-    if (pod.ports.empty()) {
-      pod.ports = old.ports;
-    }
-    if (pod.ips.empty()) {
-      pod.ips = old.ips;
-    }
-    pod.node_name = old.node_name;
-    pod.host_ips = old.host_ips;
-    pod.probes.insert(pod.probes.end(), old.probes.begin(), old.probes.end());
-    break;
+std::string EnrolledKey(const v1::Pod& p) {
+  return p.uid().empty() ? p.namespace_() + "/" + p.name() : p.uid();
+}
+
+// The requested pod as it enters the snapshot: what only the snapshot knows (node, host IPs, named
+// ports, manifest probes) comes from the snapshot's pod of the same namespace/name, if any.
+void InheritFromSnapshot(const Evaluator& snapshot, Pod& pod) {
+  std::optional<int> i = snapshot.FindPod(pod.ns, pod.name);
+  if (!i) {
+    return;
   }
-  cluster.UpsertPod(std::move(pod));
-  for (size_t i = 0; i < cluster.pods.size(); ++i) {
-    if (cluster.pods[i].ns == ns && cluster.pods[i].name == name) {
-      return static_cast<int>(i);
-    }
+  const Pod& old = snapshot.pod(*i);
+  if (pod.ports.empty()) {
+    pod.ports = old.ports;
   }
-  return -1;
+  if (pod.ips.empty()) {
+    pod.ips = old.ips;
+  }
+  pod.node_name = old.node_name;
+  pod.host_ips = old.host_ips;
+  pod.probes.insert(pod.probes.end(), old.probes.begin(), old.probes.end());
 }
 
 }  // namespace
@@ -41,7 +35,8 @@ SnapshotPolicyGate::SnapshotPolicyGate(AnalysisOptions options, EvalOptions eval
     : options_(std::move(options)), eval_options_(eval_options) {}
 
 void SnapshotPolicyGate::SetSnapshot(Cluster cluster) {
-  auto snap = std::make_shared<const Cluster>(std::move(cluster));
+  // Indexed outside the lock: checks keep using the previous snapshot meanwhile.
+  auto snap = std::make_shared<const Indexed>(std::move(cluster), eval_options_);
   absl::MutexLock lock(&mu_);
   snapshot_ = std::move(snap);
 }
@@ -51,22 +46,45 @@ bool SnapshotPolicyGate::has_snapshot() const {
   return snapshot_ != nullptr;
 }
 
-void SnapshotPolicyGate::SetEnrolled(const std::vector<v1::Pod>& pods) {
-  absl::MutexLock lock(&mu_);
-  enrolled_.clear();
-  for (const v1::Pod& p : pods) {
-    enrolled_[p.uid().empty() ? p.namespace_() + "/" + p.name() : p.uid()] = p;
+void SnapshotPolicyGate::EnrolledChanged() {
+  auto list = std::make_shared<std::vector<Pod>>();
+  list->reserve(enrolled_.size());
+  for (const auto& [key, p] : enrolled_) {
+    list->push_back(p);
   }
+  enrolled_list_ = std::move(list);
+}
+
+void SnapshotPolicyGate::SetEnrolled(const std::vector<v1::Pod>& pods) {
+  std::map<std::string, Pod> converted;
+  for (const v1::Pod& p : pods) {
+    absl::StatusOr<Pod> pod = PodFromProto(p);
+    if (pod.ok()) {
+      converted[EnrolledKey(p)] = *std::move(pod);
+    } else {
+      converted.erase(EnrolledKey(p));  // a later invalid entry replaces an earlier one
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  enrolled_ = std::move(converted);
+  EnrolledChanged();
 }
 
 void SnapshotPolicyGate::AddEnrolled(const v1::Pod& pod) {
+  absl::StatusOr<Pod> p = PodFromProto(pod);
   absl::MutexLock lock(&mu_);
-  enrolled_[pod.uid().empty() ? pod.namespace_() + "/" + pod.name() : pod.uid()] = pod;
+  if (p.ok()) {
+    enrolled_[EnrolledKey(pod)] = *std::move(p);
+  } else {
+    enrolled_.erase(EnrolledKey(pod));  // replaced by a pod the analysis cannot use
+  }
+  EnrolledChanged();
 }
 
 void SnapshotPolicyGate::RemoveEnrolled(const std::string& uid) {
   absl::MutexLock lock(&mu_);
   enrolled_.erase(uid);
+  EnrolledChanged();
 }
 
 void SnapshotPolicyGate::SetEnrolledSource(std::function<std::vector<v1::Pod>()> source) {
@@ -94,57 +112,70 @@ absl::StatusOr<std::vector<v1::Finding>> SnapshotPolicyGate::CheckPod(
     }
     subject->probes.push_back({static_cast<int>(p), ""});
   }
-  std::shared_ptr<const Cluster> snapshot;
-  std::vector<v1::Pod> enrolled;
+  std::shared_ptr<const Indexed> snapshot;
+  std::shared_ptr<const std::vector<Pod>> enrolled_list;
   std::function<std::vector<v1::Pod>()> source;
   {
     absl::MutexLock lock(&mu_);
     snapshot = snapshot_;
-    for (const auto& [uid, p] : enrolled_) {
-      enrolled.push_back(p);
-    }
+    enrolled_list = enrolled_list_;
     source = enrolled_source_;
   }
   if (snapshot == nullptr) {
     return std::vector<v1::Finding>{};
   }
+  std::vector<Pod> from_source;
   if (source) {
-    std::vector<v1::Pod> more = source();  // outside the lock: it may take the caller's locks
-    enrolled.insert(enrolled.end(), more.begin(), more.end());
-  }
-  Cluster cluster = *snapshot;
-  std::vector<std::string> enrolled_keys;
-  for (const v1::Pod& p : enrolled) {
-    absl::StatusOr<Pod> e = PodFromProto(p);
-    if (!e.ok()) {
-      continue;
-    }
-    if (e->ns == subject->ns && e->name == subject->name) {
-      continue;
-    }
-    enrolled_keys.push_back(e->Key());
-    bool known = false;
-    for (const Pod& c : cluster.pods) {
-      known = known || (c.ns == e->ns && c.name == e->name);
-    }
-    if (!known) {
-      cluster.UpsertPod(*std::move(e));
+    for (const v1::Pod& p : source()) {  // outside the lock: it may take the caller's locks
+      if (absl::StatusOr<Pod> e = PodFromProto(p); e.ok()) {
+        from_source.push_back(*std::move(e));
+      }
     }
   }
-  std::string subject_key = subject->Key();
-  Merge(cluster, *std::move(subject));
-  Evaluator ev(std::move(cluster), eval_options_);
+  const Evaluator& base = snapshot->evaluator;
+  // The pods this check adds to the snapshot: enrolled pods it lacks (the snapshot's own version
+  // wins for the others), then the requested pod, as Cluster::UpsertPod would in that order.
+  std::vector<Pod> added;
+  std::vector<std::pair<std::string, std::string>> enrolled_names;
+  auto add_enrolled = [&](const Pod& e) {
+    if (e.ns == subject->ns && e.name == subject->name) {
+      return;
+    }
+    enrolled_names.emplace_back(e.ns, e.name);
+    if (base.FindPod(e.ns, e.name)) {
+      return;
+    }
+    for (const Pod& a : added) {
+      if (a.ns == e.ns && a.name == e.name) {
+        return;
+      }
+    }
+    added.push_back(e);
+  };
+  if (enrolled_list != nullptr) {
+    for (const Pod& e : *enrolled_list) {
+      add_enrolled(e);
+    }
+  }
+  for (const Pod& e : from_source) {
+    add_enrolled(e);
+  }
+  InheritFromSnapshot(base, *subject);
+  const std::string subject_ns = subject->ns;
+  const std::string subject_name = subject->name;
+  added.push_back(*std::move(subject));
+  const Evaluator view = base.WithPods(std::move(added));
   std::vector<int> enrolled_idx;
-  for (const std::string& key : enrolled_keys) {
-    size_t slash = key.find('/');
-    if (std::optional<int> i = ev.FindPod(key.substr(0, slash), key.substr(slash + 1))) {
+  enrolled_idx.reserve(enrolled_names.size());
+  for (const auto& [ns, name] : enrolled_names) {
+    if (std::optional<int> i = view.FindPod(ns, name)) {
       enrolled_idx.push_back(*i);
     }
   }
-  size_t slash = subject_key.find('/');
-  int idx = *ev.FindPod(subject_key.substr(0, slash), subject_key.substr(slash + 1));
-  Report report = Analyze(ev, {idx}, enrolled_idx, options_);
+  int idx = *view.FindPod(subject_ns, subject_name);
+  Report report = Analyze(view, {idx}, enrolled_idx, options_, &snapshot->fix_yaml);
   std::vector<v1::Finding> out;
+  out.reserve(report.findings.size());
   for (const Finding& f : report.findings) {
     out.push_back(FindingToProto(f));
   }

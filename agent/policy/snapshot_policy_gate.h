@@ -19,6 +19,11 @@ namespace probesnat::policy {
 // the snapshot's pod of the same namespace/name, whose node and named ports it inherits when the
 // request lacks them). The enrolled set (pods already in the mesh) makes the egress analysis
 // consider them as HBONE destinations. Thread-safe; a snapshot is immutable once set.
+//
+// SetSnapshot indexes the snapshot once (selectors per policy); a Check shares that index and
+// computes only the selector matches of the pods it adds (the requested pod unless the snapshot
+// has it with the same labels, enrolled pods the snapshot lacks), so it costs neither a copy of
+// the cluster nor a rebuild of the index, and changes of the enrolled set rebuild nothing.
 class SnapshotPolicyGate : public agent::PolicyGate {
  public:
   explicit SnapshotPolicyGate(AnalysisOptions options = AnalysisOptions(),
@@ -41,11 +46,22 @@ class SnapshotPolicyGate : public agent::PolicyGate {
       const v1::Pod& pod, const std::vector<uint32_t>& extra_probe_ports) const;
 
  private:
+  // One snapshot, indexed; shared by the checks that started while it was current.
+  struct Indexed {
+    explicit Indexed(Cluster cluster, EvalOptions options)
+        : evaluator(std::move(cluster), options) {}
+    const Evaluator evaluator;
+    mutable FixYamlCache fix_yaml;  // thread-safe
+  };
+  void EnrolledChanged() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   const AnalysisOptions options_;
   const EvalOptions eval_options_;
   mutable absl::Mutex mu_;
-  std::shared_ptr<const Cluster> snapshot_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, v1::Pod> enrolled_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<const Indexed> snapshot_ ABSL_GUARDED_BY(mu_);
+  // Enrolled pods by UID (namespace/name without one), converted; invalid ones are left out.
+  std::map<std::string, Pod> enrolled_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<const std::vector<Pod>> enrolled_list_ ABSL_GUARDED_BY(mu_);  // enrolled_, in order
   std::function<std::vector<v1::Pod>()> enrolled_source_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -233,8 +233,47 @@ TEST_F(AnalysisTest, EnrolledDestinationsIngressIsCheckedForTheNewPeer) {
   Report r = Check({"my-app"}, {"dual"});
   ASSERT_EQ(r.findings.size(), 1u);
   EXPECT_EQ(r.findings[0].kind, FindingKind::kHboneIngress);
-  EXPECT_EQ(r.findings[0].subject, "shop/dual");
-  EXPECT_THAT(r.findings[0].affected_peers, ElementsAre("shop/my-app"));
+  EXPECT_EQ(r.findings[0].policy_name, "dual-in");
+  EXPECT_EQ(r.findings[0].rule_index, 0);
+  // The finding is the subject's; the enrolled destinations its tunnels would be dropped by are
+  // the affected peers (one finding per rule, however many destinations it selects).
+  EXPECT_EQ(r.findings[0].subject, "shop/my-app");
+  EXPECT_THAT(r.findings[0].affected_peers, ElementsAre("shop/dual"));
+  EXPECT_THAT(r.findings[0].message, HasSubstr("lets shop/my-app reach 1 enrolled pod(s)"));
+  ExpectFixesClear(r, {"my-app"}, {"dual"});
+}
+
+TEST_F(AnalysisTest, EnrolledDestinationsOfOneRuleAreOneFinding) {
+  Load(R"(
+{apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: in, namespace: shop},
+ spec: {podSelector: {matchExpressions: [{key: app, operator: In, values: [dual, client]}]},
+        ingress: [{from: [{podSelector: {matchLabels: {app.kubernetes.io/name: my-app}}}], ports: [{port: 443}]}]}}
+)");
+  Report r = Check({"my-app"}, {"dual", "client"});
+  ASSERT_EQ(r.findings.size(), 1u);
+  EXPECT_EQ(r.findings[0].subject, "shop/my-app");
+  EXPECT_THAT(r.findings[0].affected_peers, ElementsAre("shop/client", "shop/dual"));
+  ExpectFixesClear(r, {"my-app"}, {"dual", "client"});
+}
+
+TEST_F(AnalysisTest, OwnEgressAndEgressTowardsTheSubjectStaySeparateFindings) {
+  // One policy selects both the subject and a peer: the peer's egress towards the subject and the
+  // subject's egress towards an enrolled pod are two findings, each with its own peers.
+  Load(R"(
+{apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: out, namespace: shop},
+ spec: {podSelector: {}, policyTypes: [Egress], egress: [{ports: [{port: 8080}]}]}}
+)");
+  opts_.extra_probe_ports = {};
+  Report r = Check({"my-app"}, {"dual"});
+  std::vector<std::vector<std::string>> peers;
+  for (const Finding& f : r.findings) {
+    ASSERT_EQ(f.kind, FindingKind::kHboneEgress);
+    EXPECT_EQ(f.subject, "shop/my-app");
+    peers.push_back(f.affected_peers);
+  }
+  EXPECT_THAT(peers, UnorderedElementsAre(ElementsAre("shop/client", "shop/dual"),
+                                          ElementsAre("shop/dual")));
+  ExpectFixesClear(r, {"my-app"}, {"dual"});
 }
 
 TEST_F(AnalysisTest, OverlappingPortRangesCountAsReachable) {
