@@ -41,19 +41,28 @@ AnalysisOptions::AnalysisOptions()
 
 std::string FixYamlCache::Get(const NetworkPolicy& policy, int policy_index, const PolicyEdit& edit,
                               const FixAddresses& addresses) {
+  auto same = [](const FixAddresses& a, const FixAddresses& b) {
+    return a.tunnel_port == b.tunnel_port && a.probe_v4 == b.probe_v4 && a.probe_v6 == b.probe_v6;
+  };
   std::string key = absl::StrCat(policy_index, "|", absl::StrJoin(edit.tunnel_port_rules[0], ","),
                                  "|", absl::StrJoin(edit.tunnel_port_rules[1], ","), "|",
                                  absl::StrJoin(edit.probe_ports, ","), "|", edit.probe_v4,
-                                 edit.probe_v6, "|", addresses.tunnel_port, "|",
-                                 addresses.probe_v4.ToString(), "|", addresses.probe_v6.ToString());
+                                 edit.probe_v6);
   {
     absl::MutexLock lock(&mu_);
+    if (addresses_ && !same(*addresses_, addresses)) {
+      return PolicyToYaml(ApplyEdit(policy, edit, addresses));  // other addresses: not cached
+    }
     if (auto it = yaml_.find(key); it != yaml_.end()) {
       return it->second;
     }
   }
   std::string yaml = PolicyToYaml(ApplyEdit(policy, edit, addresses));  // outside the lock
   absl::MutexLock lock(&mu_);
+  if (addresses_ && !same(*addresses_, addresses)) {
+    return yaml;
+  }
+  addresses_ = addresses;
   if (yaml_.size() >= max_entries_) {
     yaml_.clear();
   }
@@ -199,9 +208,9 @@ class Analyzer {
   // `own` (ports of `rule` towards `dest`) plus the TCP port starts of `pod`'s rules of direction
   // `d` that `rule` also admits: together they hit every overlap of two sets of port ranges.
   void AddOtherSideStarts(int pod, Direction d, const Rule& rule, const Pod& dest,
-                          const std::vector<int>& own, std::vector<int>* out) const {
+                          const std::vector<int>& own, std::vector<int>* out) {
     *out = own;
-    std::vector<int> more;
+    std::vector<int>& more = more_;
     for (int pol : ev_.PoliciesSelecting(pod, d)) {
       for (const Rule& other : c_.policies[pol].Rules(d)) {
         TcpCandidates(other, dest, &more);
@@ -292,12 +301,15 @@ class Analyzer {
         if (Evaluator::PortsMatch(rule.ports, &dp, opt_.tunnel_port, Protocol::kTCP)) {
           continue;
         }
-        std::vector<int> ports = TcpCandidates(rule, dp);
+        std::vector<int>& ports = ports_;
+        TcpCandidates(rule, dp, &ports);
         if (ports.empty()) {
           continue;
         }
-        std::vector<int> affected;
-        std::vector<std::string> others;
+        std::vector<int>& affected = affected_;
+        affected.clear();
+        std::vector<std::string>& others = others_;
+        others.clear();
         for (int s = only_src >= 0 ? only_src : 0; s < (only_src >= 0 ? only_src + 1 : n); ++s) {
           if (s == dst || !Usable(s)) {
             continue;
@@ -551,8 +563,10 @@ class Analyzer {
   Cidr link_local6_ = *Cidr::Parse("fe80::/10");
   int n_pods_ = 0;
   std::vector<Endpoint> endpoints_;
-  std::vector<int> candidates_, working_, scratch_;  // scratch buffers
-  std::vector<int8_t> tunnel_ok_;                    // scratch buffer of IngressHbone
+  std::vector<int> candidates_, working_, scratch_, more_, ports_;  // scratch buffers
+  std::vector<int8_t> tunnel_ok_;                    // scratch buffers of IngressHbone
+  std::vector<int> affected_;
+  std::vector<std::string> others_;
   std::map<Key, Pending> findings_;
   std::map<int, PolicyEdit> edits_;
 };
@@ -562,15 +576,19 @@ class Analyzer {
 Report Analyze(const Evaluator& evaluator, const std::vector<int>& subjects,
                const std::vector<int>& enrolled, const AnalysisOptions& options,
                FixYamlCache* cache) {
-  std::set<int> all(enrolled.begin(), enrolled.end());
-  all.insert(subjects.begin(), subjects.end());
-  const std::set<int> subject_set(subjects.begin(), subjects.end());
-  std::vector<int> mesh;  // enrolled pods that are not subjects
-  std::vector<char> in_mesh(evaluator.pod_count(), 0);
-  for (int i : all) {
-    if (!evaluator.pod(i).host_network && !subject_set.count(i)) {
+  const int n = evaluator.pod_count();
+  std::vector<char> is_subject(n, 0);
+  for (int s : subjects) {
+    is_subject[s] = 1;
+  }
+  std::vector<char> in_mesh(n, 0);  // enrolled pods that are not subjects
+  for (int i : enrolled) {
+    in_mesh[i] = !is_subject[i] && !evaluator.pod(i).host_network ? 1 : 0;
+  }
+  std::vector<int> mesh;
+  for (int i = 0; i < n; ++i) {
+    if (in_mesh[i]) {
       mesh.push_back(i);
-      in_mesh[i] = 1;
     }
   }
   Analyzer a(evaluator, options);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -66,6 +67,7 @@ class FixYamlCache {
  private:
   const size_t max_entries_;
   mutable absl::Mutex mu_;
+  std::optional<FixAddresses> addresses_ ABSL_GUARDED_BY(mu_);  // of every entry
   std::map<std::string, std::string> yaml_ ABSL_GUARDED_BY(mu_);
 };
 

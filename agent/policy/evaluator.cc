@@ -28,7 +28,8 @@ struct Evaluator::Index {
 
   Cluster cluster;
   EvalOptions options;
-  std::map<std::string, int, std::less<>> pod_by_key;
+  // namespace -> name -> pod index
+  std::map<std::string, std::map<std::string, int, std::less<>>, std::less<>> pod_by_key;
   std::map<Ip, int> pod_by_ip;
   std::map<Ip, std::string> node_by_ip;
   std::vector<std::vector<int>> selecting[2];  // per direction, per pod: policy indices
@@ -60,7 +61,7 @@ Evaluator::Evaluator(Cluster cluster, EvalOptions options) {
   const size_t n_pods = c.pods.size();
   for (size_t i = 0; i < n_pods; ++i) {
     const Pod& pod = c.pods[i];
-    x.pod_by_key[pod.Key()] = static_cast<int>(i);
+    x.pod_by_key[pod.ns][pod.name] = static_cast<int>(i);
     if (pod.terminated) {
       continue;
     }
@@ -209,10 +210,9 @@ Evaluator Evaluator::WithPods(std::vector<Pod> pods) const {
       }
     }
     if (slot == nullptr) {
-      auto it = x.pod_by_key.find(p.Key());
-      if (it != x.pod_by_key.end()) {
+      if (std::optional<int> i = FindBasePod(p.ns, p.name)) {
         slot = &v.replaced_.emplace_back();
-        slot->index = it->second;
+        slot->index = *i;
       } else {
         slot = &v.appended_.emplace_back();
         slot->index = v.n_base_ + static_cast<int>(v.appended_.size()) - 1;
@@ -305,11 +305,19 @@ std::optional<int> Evaluator::FindPod(absl::string_view ns, absl::string_view na
       return e.index;
     }
   }
-  auto it = index_->pod_by_key.find(absl::StrCat(ns, "/", name));
+  return FindBasePod(ns, name);
+}
+
+std::optional<int> Evaluator::FindBasePod(absl::string_view ns, absl::string_view name) const {
+  auto it = index_->pod_by_key.find(ns);
   if (it == index_->pod_by_key.end()) {
     return std::nullopt;
   }
-  return it->second;
+  auto pit = it->second.find(name);
+  if (pit == it->second.end()) {
+    return std::nullopt;
+  }
+  return pit->second;
 }
 
 Endpoint Evaluator::PodEndpoint(int pod) const {

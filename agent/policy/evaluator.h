@@ -74,6 +74,8 @@ class Evaluator {
   int pod_count() const { return n_base_ + static_cast<int>(appended_.size()); }
   const Pod& pod(int i) const;
   std::optional<int> FindPod(absl::string_view ns, absl::string_view name) const;
+  // The snapshot's pod of that namespace/name (a view's added pods are not searched).
+  std::optional<int> FindBasePod(absl::string_view ns, absl::string_view name) const;
   // Pods (ascending indices) that `policy`'s podSelector selects (its namespace, not hostNetwork).
   std::vector<int> PodsSelectedBy(int policy) const;
   // Policies (ascending) having direction `d` with a rule whose peers match `pod` for one of its

@@ -135,21 +135,24 @@ absl::StatusOr<std::vector<v1::Finding>> SnapshotPolicyGate::CheckPod(
   const Evaluator& base = snapshot->evaluator;
   // The pods this check adds to the snapshot: enrolled pods it lacks (the snapshot's own version
   // wins for the others), then the requested pod, as Cluster::UpsertPod would in that order.
+  // Their indices in the view: the snapshot's, then base.pod_count() + i for added[i].
   std::vector<Pod> added;
-  std::vector<std::pair<std::string, std::string>> enrolled_names;
+  std::vector<int> enrolled_idx;
   auto add_enrolled = [&](const Pod& e) {
     if (e.ns == subject->ns && e.name == subject->name) {
       return;
     }
-    enrolled_names.emplace_back(e.ns, e.name);
-    if (base.FindPod(e.ns, e.name)) {
+    if (std::optional<int> i = base.FindBasePod(e.ns, e.name)) {
+      enrolled_idx.push_back(*i);
       return;
     }
-    for (const Pod& a : added) {
-      if (a.ns == e.ns && a.name == e.name) {
+    for (size_t i = 0; i < added.size(); ++i) {
+      if (added[i].ns == e.ns && added[i].name == e.name) {
+        enrolled_idx.push_back(base.pod_count() + static_cast<int>(i));
         return;
       }
     }
+    enrolled_idx.push_back(base.pod_count() + static_cast<int>(added.size()));
     added.push_back(e);
   };
   if (enrolled_list != nullptr) {
@@ -165,14 +168,7 @@ absl::StatusOr<std::vector<v1::Finding>> SnapshotPolicyGate::CheckPod(
   const std::string subject_name = subject->name;
   added.push_back(*std::move(subject));
   const Evaluator view = base.WithPods(std::move(added));
-  std::vector<int> enrolled_idx;
-  enrolled_idx.reserve(enrolled_names.size());
-  for (const auto& [ns, name] : enrolled_names) {
-    if (std::optional<int> i = view.FindPod(ns, name)) {
-      enrolled_idx.push_back(*i);
-    }
-  }
-  int idx = *view.FindPod(subject_ns, subject_name);
+  const int idx = *view.FindPod(subject_ns, subject_name);
   Report report = Analyze(view, {idx}, enrolled_idx, options_, &snapshot->fix_yaml);
   std::vector<v1::Finding> out;
   out.reserve(report.findings.size());
