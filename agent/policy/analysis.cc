@@ -210,15 +210,24 @@ class Analyzer {
   void AddOtherSideStarts(int pod, Direction d, const Rule& rule, const Pod& dest,
                           const std::vector<int>& own, std::vector<int>* out) {
     *out = own;
-    std::vector<int>& more = more_;
-    for (int pol : ev_.PoliciesSelecting(pod, d)) {
-      for (const Rule& other : c_.policies[pol].Rules(d)) {
-        TcpCandidates(other, dest, &more);
-        for (int port : more) {
-          if (Evaluator::PortsMatch(rule.ports, &dest, port, Protocol::kTCP)) {
-            out->push_back(port);
-          }
+    // The starts depend on (pod, d, dest) only: the last ones are kept (a subject's analysis asks
+    // for the same ones over and over).
+    if (starts_pod_ != pod || starts_dir_ != d || starts_dest_ != &dest) {
+      starts_.clear();
+      std::vector<int>& more = more_;
+      for (int pol : ev_.PoliciesSelecting(pod, d)) {
+        for (const Rule& other : c_.policies[pol].Rules(d)) {
+          TcpCandidates(other, dest, &more);
+          starts_.insert(starts_.end(), more.begin(), more.end());
         }
+      }
+      starts_pod_ = pod;
+      starts_dir_ = d;
+      starts_dest_ = &dest;
+    }
+    for (int port : starts_) {
+      if (Evaluator::PortsMatch(rule.ports, &dest, port, Protocol::kTCP)) {
+        out->push_back(port);
       }
     }
   }
@@ -294,10 +303,16 @@ class Analyzer {
     tunnel_ok.assign(only_src >= 0 ? 0 : n_pods_, -1);
     int8_t single_ok = -1;
     const int n = n_pods_;
+    const IpFamily single_fam =
+        only_src >= 0 ? ev_.ChooseFamily(endpoints_[only_src], de) : IpFamily::kV4;
     for (int pol : ev_.PoliciesSelecting(dst, Direction::kIngress)) {
       const std::vector<Rule>& rules = c_.policies[pol].ingress;
       for (int r = 0; r < static_cast<int>(rules.size()); ++r) {
         const Rule& rule = rules[r];
+        if (only_src >= 0 &&
+            !ev_.RulePeerMatches(pol, Direction::kIngress, r, endpoints_[only_src], single_fam)) {
+          continue;  // the cheap test first: this rule does not concern the one source
+        }
         if (Evaluator::PortsMatch(rule.ports, &dp, opt_.tunnel_port, Protocol::kTCP)) {
           continue;
         }
@@ -564,6 +579,10 @@ class Analyzer {
   int n_pods_ = 0;
   std::vector<Endpoint> endpoints_;
   std::vector<int> candidates_, working_, scratch_, more_, ports_;  // scratch buffers
+  std::vector<int> starts_;  // AddOtherSideStarts' last (pod, direction, dest)
+  int starts_pod_ = -1;
+  Direction starts_dir_ = Direction::kIngress;
+  const Pod* starts_dest_ = nullptr;
   std::vector<int8_t> tunnel_ok_;                    // scratch buffers of IngressHbone
   std::vector<int> affected_;
   std::vector<std::string> others_;
