@@ -99,6 +99,15 @@ class Analyzer {
     probe4_ = Cidr::Host(opt.probe_v4);
     probe6_ = Cidr::Host(opt.probe_v6);
     n_pods_ = ev.pod_count();
+    rule_base_.reserve(2 * c_.policies.size() + 1);
+    int rules = 0;
+    for (const NetworkPolicy& np : c_.policies) {
+      rule_base_.push_back(rules);
+      rules += static_cast<int>(np.ingress.size());
+      rule_base_.push_back(rules);
+      rules += static_cast<int>(np.egress.size());
+    }
+    rule_base_.push_back(rules);
     // Only the pod and, for hostNetwork pods, the node matter to the evaluator (no labels).
     endpoints_.resize(n_pods_);
     for (int i = 0; i < n_pods_; ++i) {
@@ -112,6 +121,8 @@ class Analyzer {
   // `enrolled`: mesh pods that are not subjects themselves (a subject's own analysis already
   // covers every peer, the other subjects included); `in_mesh` marks them by pod index.
   void Subject(int p, const std::vector<int>& enrolled, const std::vector<char>& in_mesh) {
+    subject_ = p;
+    subject_peer_.assign(rule_base_.empty() ? 0 : 2 * rule_base_.back(), -1);
     IngressHbone(p, -1);
     EgressTowards(p);
     if (!ev_.PoliciesSelecting(p, Direction::kEgress).empty()) {
@@ -174,6 +185,43 @@ class Analyzer {
     std::set<int> ports;                 // the ports that work today
     std::vector<std::string> isolating;  // PROBE: the policies isolating the subject
   };
+
+  // RulePeerMatches of `pod`'s endpoint; memoized for the subject, the other end of most tests.
+  bool PeerMatches(int pol, Direction d, int rule, int pod, IpFamily fam) {
+    if (pod != subject_) {
+      return ev_.RulePeerMatches(pol, d, rule, endpoints_[pod], fam);
+    }
+    int8_t& m = subject_peer_[2 * (rule_base_[2 * pol + (d == Direction::kIngress ? 0 : 1)] + rule) +
+                              (fam == IpFamily::kV4 ? 0 : 1)];
+    if (m < 0) {
+      m = ev_.RulePeerMatches(pol, d, rule, endpoints_[pod], fam) ? 1 : 0;
+    }
+    return m != 0;
+  }
+
+  // Evaluator::Allowed(pod, d, other's endpoint, port, TCP, fam), with the subject's peer matches
+  // memoized. The subject is a pod that is not hostNetwork and its endpoint carries no IP, so it
+  // is never `pod`'s node: no own-node exemption applies to it.
+  bool AllowedWith(int pod, Direction d, int other, int port, IpFamily fam) {
+    if (other != subject_) {
+      return ev_.Allowed(pod, d, endpoints_[other], port, Protocol::kTCP, fam);
+    }
+    const std::vector<int>& policies = ev_.PoliciesSelecting(pod, d);
+    if (policies.empty()) {
+      return true;
+    }
+    const Pod* dest = &ev_.pod(d == Direction::kIngress ? pod : other);
+    for (int pol : policies) {
+      const std::vector<Rule>& rules = c_.policies[pol].Rules(d);
+      for (int r = 0; r < static_cast<int>(rules.size()); ++r) {
+        if (PeerMatches(pol, d, r, other, fam) &&
+            Evaluator::PortsMatch(rules[r].ports, dest, port, Protocol::kTCP)) {
+          return true;
+        }
+      }
+    }
+    return false;
+  }
 
   bool Usable(int pod) const {
     const Pod& p = ev_.pod(pod);
@@ -310,7 +358,7 @@ class Analyzer {
       for (int r = 0; r < static_cast<int>(rules.size()); ++r) {
         const Rule& rule = rules[r];
         if (only_src >= 0 &&
-            !ev_.RulePeerMatches(pol, Direction::kIngress, r, endpoints_[only_src], single_fam)) {
+            !PeerMatches(pol, Direction::kIngress, r, only_src, single_fam)) {
           continue;  // the cheap test first: this rule does not concern the one source
         }
         if (Evaluator::PortsMatch(rule.ports, &dp, opt_.tunnel_port, Protocol::kTCP)) {
@@ -331,14 +379,12 @@ class Analyzer {
           }
           const Endpoint& se = endpoints_[s];
           IpFamily fam = ev_.ChooseFamily(se, de);
-          if (!ev_.RulePeerMatches(pol, Direction::kIngress, r, se, fam)) {
+          if (!PeerMatches(pol, Direction::kIngress, r, s, fam)) {
             continue;
           }
           int8_t& ok = only_src >= 0 ? single_ok : tunnel_ok[s];
           if (ok < 0) {
-            ok = ev_.Allowed(dst, Direction::kIngress, se, opt_.tunnel_port, Protocol::kTCP, fam)
-                     ? 1
-                     : 0;
+            ok = AllowedWith(dst, Direction::kIngress, s, opt_.tunnel_port, fam) ? 1 : 0;
           }
           if (ok) {
             continue;
@@ -347,7 +393,7 @@ class Analyzer {
           // so the other side's range starts are candidates too).
           AddOtherSideStarts(s, Direction::kEgress, rule, dp, ports, &candidates_);
           bool reaches = std::any_of(candidates_.begin(), candidates_.end(), [&](int port) {
-            return ev_.Allowed(s, Direction::kEgress, de, port, Protocol::kTCP, fam);
+            return AllowedWith(s, Direction::kEgress, dst, port, fam);
           });
           if (reaches) {
             affected.push_back(s);
@@ -406,14 +452,14 @@ class Analyzer {
     const Endpoint& se = endpoints_[src];
     const Endpoint& de = endpoints_[dst];
     IpFamily fam = ev_.ChooseFamily(se, de);
-    if (ev_.Allowed(src, Direction::kEgress, de, opt_.tunnel_port, Protocol::kTCP, fam)) {
+    if (AllowedWith(src, Direction::kEgress, dst, opt_.tunnel_port, fam)) {
       return;
     }
     const Pod& dp = ev_.pod(dst);
     for (int pol : policies) {
       const std::vector<Rule>& rules = c_.policies[pol].egress;
       for (int r = 0; r < static_cast<int>(rules.size()); ++r) {
-        if (!ev_.RulePeerMatches(pol, Direction::kEgress, r, de, fam)) {
+        if (!PeerMatches(pol, Direction::kEgress, r, dst, fam)) {
           continue;
         }
         std::vector<int>& working = working_;
@@ -421,7 +467,7 @@ class Analyzer {
         TcpCandidates(rules[r], dp, &scratch_);
         AddOtherSideStarts(dst, Direction::kIngress, rules[r], dp, scratch_, &candidates_);
         for (int port : candidates_) {
-          if (ev_.Allowed(dst, Direction::kIngress, se, port, Protocol::kTCP, fam)) {
+          if (AllowedWith(dst, Direction::kIngress, src, port, fam)) {
             working.push_back(port);
           }
         }
@@ -577,6 +623,9 @@ class Analyzer {
   Cidr link_local4_ = *Cidr::Parse("169.254.0.0/16");
   Cidr link_local6_ = *Cidr::Parse("fe80::/10");
   int n_pods_ = 0;
+  int subject_ = -1;                 // the subject being analysed
+  std::vector<int> rule_base_;       // per policy and direction: its first rule's number
+  std::vector<int8_t> subject_peer_;  // per rule number and family: -1 unknown, 0/1
   std::vector<Endpoint> endpoints_;
   std::vector<int> candidates_, working_, scratch_, more_, ports_;  // scratch buffers
   std::vector<int> starts_;  // AddOtherSideStarts' last (pod, direction, dest)
