@@ -134,9 +134,11 @@ class Analyzer {
     }
     // Enrolled destinations whose ingress could concern p: those selected by a policy with an
     // ingress rule whose peers match p (no other rule can let p in).
-    std::vector<int> dests;
+    std::vector<int> selected, dests;
     for (int pol : ev_.PoliciesWithRuleMatching(p, Direction::kIngress)) {
-      for (int d : ev_.PodsSelectedBy(pol)) {
+      selected.clear();
+      ev_.AppendPodsSelectedBy(pol, &selected);
+      for (int d : selected) {
         if (in_mesh[d] && d != p && Usable(d)) {
           dests.push_back(d);
         }
@@ -163,6 +165,10 @@ class Analyzer {
       rep.fixes.push_back({c_.policies[pol].ns, c_.policies[pol].name, yaml[pol]});
     }
     for (auto& [key, pending] : findings_) {
+      for (std::vector<int>* v : {&pending.pods, &pending.ports}) {
+        std::sort(v->begin(), v->end());
+        v->erase(std::unique(v->begin(), v->end()), v->end());
+      }
       Finding f = Render(key, pending);
       f.fix_yaml = yaml[key.policy];
       rep.findings.push_back(std::move(f));
@@ -180,9 +186,9 @@ class Analyzer {
   };
   // A finding being collected; rendered to words once complete.
   struct Pending {
-    std::set<int> pods;                  // affected pods (by index)
+    std::vector<int> pods;               // affected pods (by index; sorted, unique once Finish)
     std::vector<std::string> others;     // affected CIDRs
-    std::set<int> ports;                 // the ports that work today
+    std::vector<int> ports;              // the ports that work today (sorted, unique once Finish)
     std::vector<std::string> isolating;  // PROBE: the policies isolating the subject
   };
 
@@ -424,19 +430,19 @@ class Analyzer {
         if (only_src >= 0) {
           Pending& f =
               Add(FindingKind::kHboneIngress, pol, Direction::kIngress, r, only_src, 0, true);
-          f.pods.insert(dst);
-          f.ports.insert(ports.begin(), ports.end());
+          f.pods.push_back(dst);
+          f.ports.insert(f.ports.end(), ports.begin(), ports.end());
           edits_[pol].tunnel_port_rules[0].insert(r);
           continue;
         }
         Pending& f = Add(FindingKind::kHboneIngress, pol, Direction::kIngress, r, dst);
-        f.pods.insert(affected.begin(), affected.end());
+        f.pods.insert(f.pods.end(), affected.begin(), affected.end());
         for (std::string& o : others) {
           if (std::find(f.others.begin(), f.others.end(), o) == f.others.end()) {
             f.others.push_back(o);
           }
         }
-        f.ports.insert(ports.begin(), ports.end());
+        f.ports.insert(f.ports.end(), ports.begin(), ports.end());
         edits_[pol].tunnel_port_rules[0].insert(r);
       }
     }
@@ -476,8 +482,8 @@ class Analyzer {
         }
         Pending& f =
             Add(FindingKind::kHboneEgress, pol, Direction::kEgress, r, subject, 0, subject == src);
-        f.pods.insert(subject == src ? dst : src);
-        f.ports.insert(working.begin(), working.end());
+        f.pods.push_back(subject == src ? dst : src);
+        f.ports.insert(f.ports.end(), working.begin(), working.end());
         edits_[pol].tunnel_port_rules[1].insert(r);
       }
     }
@@ -488,8 +494,7 @@ class Analyzer {
   void EgressTowards(int dst) {
     std::vector<int> sources;
     for (int pol : ev_.PoliciesWithRuleMatching(dst, Direction::kEgress)) {
-      std::vector<int> pods = ev_.PodsSelectedBy(pol);
-      sources.insert(sources.end(), pods.begin(), pods.end());
+      ev_.AppendPodsSelectedBy(pol, &sources);
     }
     std::sort(sources.begin(), sources.end());
     sources.erase(std::unique(sources.begin(), sources.end()), sources.end());
@@ -548,7 +553,7 @@ class Analyzer {
       Pending& f = Add(FindingKind::kProbeIngress, chosen, Direction::kIngress, -1, p,
                        fam == IpFamily::kV4 ? 4 : 6);
       f.others = {Cidr::Host(probe).ToString()};
-      f.ports.insert(missing.begin(), missing.end());
+      f.ports.insert(f.ports.end(), missing.begin(), missing.end());
       f.isolating = names;
       PolicyEdit& e = edits_[chosen];
       e.probe_ports.insert(missing.begin(), missing.end());

@@ -256,6 +256,13 @@ bool Evaluator::PeerSelects(int peer_id, const std::vector<char>& base_bits, int
 
 std::vector<int> Evaluator::PodsSelectedBy(int policy) const {
   std::vector<int> out;
+  AppendPodsSelectedBy(policy, &out);
+  return out;
+}
+
+void Evaluator::AppendPodsSelectedBy(int policy, std::vector<int>* out_ptr) const {
+  std::vector<int>& out = *out_ptr;
+  const size_t first = out.size();
   for (int i : index_->selected_by_policy[policy]) {
     const ExtraPod* e = Extra(i);
     if (e == nullptr || e->base_matches) {
@@ -267,15 +274,14 @@ std::vector<int> Evaluator::PodsSelectedBy(int policy) const {
     for (const ExtraPod& e : *list) {
       if (!e.base_matches &&
           std::find(e.selected_by.begin(), e.selected_by.end(), policy) != e.selected_by.end()) {
-        unsorted = unsorted || (!out.empty() && out.back() > e.index);
+        unsorted = unsorted || (out.size() > first && out.back() > e.index);
         out.push_back(e.index);
       }
     }
   }
   if (unsorted) {
-    std::sort(out.begin(), out.end());
+    std::sort(out.begin() + static_cast<std::ptrdiff_t>(first), out.end());
   }
-  return out;
 }
 
 std::vector<int> Evaluator::PoliciesWithRuleMatching(int pod, Direction d) const {

@@ -78,6 +78,8 @@ class Evaluator {
   std::optional<int> FindBasePod(absl::string_view ns, absl::string_view name) const;
   // Pods (ascending indices) that `policy`'s podSelector selects (its namespace, not hostNetwork).
   std::vector<int> PodsSelectedBy(int policy) const;
+  // The same, appended to `out` (not sorted with what `out` held).
+  void AppendPodsSelectedBy(int policy, std::vector<int>* out) const;
   // Policies (ascending) having direction `d` with a rule whose peers match `pod` for one of its
   // address families (or a rule without peers).
   std::vector<int> PoliciesWithRuleMatching(int pod, Direction d) const;
