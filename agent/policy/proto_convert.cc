@@ -44,6 +44,11 @@ absl::StatusOr<Pod> PodFromProto(const v1::Pod& in) {
 }
 
 v1::Finding FindingToProto(const Finding& f) {
+  Finding copy = f;
+  return FindingToProto(std::move(copy));
+}
+
+v1::Finding FindingToProto(Finding&& f) {
   v1::Finding out;
   out.set_severity(static_cast<v1::Severity>(static_cast<int>(f.severity)));
   out.set_kind(static_cast<v1::FindingKind>(static_cast<int>(f.kind)));
@@ -51,13 +56,14 @@ v1::Finding FindingToProto(const Finding& f) {
   out.set_policy_name(f.policy_name);
   out.set_rule_index(f.rule_index);
   out.set_direction(std::string(DirectionName(f.direction)));
-  out.set_message(f.message);
-  for (const std::string& p : f.affected_peers) {
-    out.add_affected_peers(p);
+  out.set_message(std::move(f.message));
+  out.mutable_affected_peers()->Reserve(static_cast<int>(f.affected_peers.size()));
+  for (std::string& p : f.affected_peers) {
+    out.add_affected_peers(std::move(p));
   }
   out.set_cni_dependent(f.cni_dependent);
-  out.set_fix_yaml(f.fix_yaml);
-  out.set_subject(f.subject);
+  out.set_fix_yaml(std::move(f.fix_yaml));
+  out.set_subject(std::move(f.subject));
   return out;
 }
 

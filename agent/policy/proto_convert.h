@@ -12,5 +12,7 @@ namespace probesnat::policy {
 absl::StatusOr<Pod> PodFromProto(const v1::Pod& pod);
 
 v1::Finding FindingToProto(const Finding& finding);
+// The same, moving the strings (messages, peers, corrected policies) instead of copying them.
+v1::Finding FindingToProto(Finding&& finding);
 
 }  // namespace probesnat::policy

@@ -172,8 +172,8 @@ absl::StatusOr<std::vector<v1::Finding>> SnapshotPolicyGate::CheckPod(
   Report report = Analyze(view, {idx}, enrolled_idx, options_, &snapshot->fix_yaml);
   std::vector<v1::Finding> out;
   out.reserve(report.findings.size());
-  for (const Finding& f : report.findings) {
-    out.push_back(FindingToProto(f));
+  for (Finding& f : report.findings) {
+    out.push_back(FindingToProto(std::move(f)));
   }
   return out;
 }
