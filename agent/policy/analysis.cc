@@ -44,10 +44,10 @@ std::string FixYamlCache::Get(const NetworkPolicy& policy, int policy_index, con
   auto same = [](const FixAddresses& a, const FixAddresses& b) {
     return a.tunnel_port == b.tunnel_port && a.probe_v4 == b.probe_v4 && a.probe_v6 == b.probe_v6;
   };
-  std::string key = absl::StrCat(policy_index, "|", absl::StrJoin(edit.tunnel_port_rules[0], ","),
-                                 "|", absl::StrJoin(edit.tunnel_port_rules[1], ","), "|",
-                                 absl::StrJoin(edit.probe_ports, ","), "|", edit.probe_v4,
-                                 edit.probe_v6);
+  std::string key =
+      absl::StrCat(policy_index, "|", absl::StrJoin(edit.tunnel_port_rules[0], ","), "|",
+                   absl::StrJoin(edit.tunnel_port_rules[1], ","), "|",
+                   absl::StrJoin(edit.probe_ports, ","), "|", edit.probe_v4, edit.probe_v6);
   {
     absl::MutexLock lock(&mu_);
     if (addresses_ && !same(*addresses_, addresses)) {
@@ -197,8 +197,9 @@ class Analyzer {
     if (pod != subject_) {
       return ev_.RulePeerMatches(pol, d, rule, endpoints_[pod], fam);
     }
-    int8_t& m = subject_peer_[2 * (rule_base_[2 * pol + (d == Direction::kIngress ? 0 : 1)] + rule) +
-                              (fam == IpFamily::kV4 ? 0 : 1)];
+    int8_t& m =
+        subject_peer_[2 * (rule_base_[2 * pol + (d == Direction::kIngress ? 0 : 1)] + rule) +
+                      (fam == IpFamily::kV4 ? 0 : 1)];
     if (m < 0) {
       m = ev_.RulePeerMatches(pol, d, rule, endpoints_[pod], fam) ? 1 : 0;
     }
@@ -287,7 +288,7 @@ class Analyzer {
   }
 
   Pending& Add(FindingKind kind, int pol, Direction d, int rule, int subject, int family = 0,
-              bool outbound = false) {
+               bool outbound = false) {
     return findings_[Key{static_cast<int>(kind), pol, static_cast<int>(d), rule, subject, family,
                          outbound}];
   }
@@ -363,8 +364,7 @@ class Analyzer {
       const std::vector<Rule>& rules = c_.policies[pol].ingress;
       for (int r = 0; r < static_cast<int>(rules.size()); ++r) {
         const Rule& rule = rules[r];
-        if (only_src >= 0 &&
-            !PeerMatches(pol, Direction::kIngress, r, only_src, single_fam)) {
+        if (only_src >= 0 && !PeerMatches(pol, Direction::kIngress, r, only_src, single_fam)) {
           continue;  // the cheap test first: this rule does not concern the one source
         }
         if (Evaluator::PortsMatch(rule.ports, &dp, opt_.tunnel_port, Protocol::kTCP)) {
@@ -580,12 +580,12 @@ class Analyzer {
     switch (f.kind) {
       case FindingKind::kHboneIngress:
         if (key.outbound) {
-          f.message = absl::StrCat(
-              "NetworkPolicy ", pol.Key(), " ingress rule ", key.rule, " lets ", f.subject,
-              " reach ", f.affected_peers.size(), " enrolled pod(s) on TCP ", ports,
-              " but not on TCP ", tunnel, ". In the mesh its connections to them arrive as HBONE ",
-              "tunnels on TCP ", tunnel, " and will be dropped. Fix: add ", tunnel,
-              "/TCP to this rule's ports.");
+          f.message = absl::StrCat("NetworkPolicy ", pol.Key(), " ingress rule ", key.rule,
+                                   " lets ", f.subject, " reach ", f.affected_peers.size(),
+                                   " enrolled pod(s) on TCP ", ports, " but not on TCP ", tunnel,
+                                   ". In the mesh its connections to them arrive as HBONE ",
+                                   "tunnels on TCP ", tunnel, " and will be dropped. Fix: add ",
+                                   tunnel, "/TCP to this rule's ports.");
           break;
         }
         f.message = absl::StrCat("NetworkPolicy ", pol.Key(), " ingress rule ", key.rule, " lets ",
@@ -628,8 +628,8 @@ class Analyzer {
   Cidr link_local4_ = *Cidr::Parse("169.254.0.0/16");
   Cidr link_local6_ = *Cidr::Parse("fe80::/10");
   int n_pods_ = 0;
-  int subject_ = -1;                 // the subject being analysed
-  std::vector<int> rule_base_;       // per policy and direction: its first rule's number
+  int subject_ = -1;                  // the subject being analysed
+  std::vector<int> rule_base_;        // per policy and direction: its first rule's number
   std::vector<int8_t> subject_peer_;  // per rule number and family: -1 unknown, 0/1
   std::vector<Endpoint> endpoints_;
   std::vector<int> candidates_, working_, scratch_, more_, ports_;  // scratch buffers
@@ -637,7 +637,7 @@ class Analyzer {
   int starts_pod_ = -1;
   Direction starts_dir_ = Direction::kIngress;
   const Pod* starts_dest_ = nullptr;
-  std::vector<int8_t> tunnel_ok_;                    // scratch buffers of IngressHbone
+  std::vector<int8_t> tunnel_ok_;  // scratch buffers of IngressHbone
   std::vector<int> affected_;
   std::vector<std::string> others_;
   std::map<Key, Pending> findings_;

@@ -61,7 +61,8 @@ class SnapshotPolicyGate : public agent::PolicyGate {
   std::shared_ptr<const Indexed> snapshot_ ABSL_GUARDED_BY(mu_);
   // Enrolled pods by UID (namespace/name without one), converted; invalid ones are left out.
   std::map<std::string, Pod> enrolled_ ABSL_GUARDED_BY(mu_);
-  std::shared_ptr<const std::vector<Pod>> enrolled_list_ ABSL_GUARDED_BY(mu_);  // enrolled_, in order
+  std::shared_ptr<const std::vector<Pod>> enrolled_list_
+      ABSL_GUARDED_BY(mu_);  // enrolled_, in order
   std::function<std::vector<v1::Pod>()> enrolled_source_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -125,10 +125,10 @@ TEST(IncrementalAnalysis, ViewGivesTheFindingsOfAFromScratchAnalysis) {
       for (int other = 0; other < full.pod_count(); ++other) {
         for (int port : {80, 8080, 9090, 15008}) {
           for (auto [a, b] : {std::pair{idx, other}, std::pair{other, idx}}) {
-            Verdict fv = full.Evaluate(full.PodEndpoint(a), full.PodEndpoint(b), port,
-                                       Protocol::kTCP);
-            Verdict vv = view.Evaluate(view.PodEndpoint(a), view.PodEndpoint(b), port,
-                                       Protocol::kTCP);
+            Verdict fv =
+                full.Evaluate(full.PodEndpoint(a), full.PodEndpoint(b), port, Protocol::kTCP);
+            Verdict vv =
+                view.Evaluate(view.PodEndpoint(a), view.PodEndpoint(b), port, Protocol::kTCP);
             ASSERT_EQ(fv.allowed, vv.allowed) << "seed " << seed << " " << a << "->" << b;
             ASSERT_EQ(fv.reason, vv.reason);
             ASSERT_EQ(fv.ingress.allowed_by.size(), vv.ingress.allowed_by.size());
