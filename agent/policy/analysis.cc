@@ -353,98 +353,114 @@ class Analyzer {
   void IngressHbone(int dst, int only_src) {
     const Pod& dp = ev_.pod(dst);
     const Endpoint& de = endpoints_[dst];
-    // Per source pod: -1 unknown, 0/1 whether dst's ingress already allows it on the tunnel port.
-    std::vector<int8_t>& tunnel_ok = tunnel_ok_;
-    tunnel_ok.assign(only_src >= 0 ? 0 : n_pods_, -1);
-    int8_t single_ok = -1;
-    const int n = n_pods_;
     const IpFamily single_fam =
         only_src >= 0 ? ev_.ChooseFamily(endpoints_[only_src], de) : IpFamily::kV4;
+    // The rules that concern TCP without the tunnel port, with their ports towards dst.
+    size_t n_rules = 0;
     for (int pol : ev_.PoliciesSelecting(dst, Direction::kIngress)) {
       const std::vector<Rule>& rules = c_.policies[pol].ingress;
       for (int r = 0; r < static_cast<int>(rules.size()); ++r) {
-        const Rule& rule = rules[r];
         if (only_src >= 0 && !PeerMatches(pol, Direction::kIngress, r, only_src, single_fam)) {
           continue;  // the cheap test first: this rule does not concern the one source
         }
-        if (Evaluator::PortsMatch(rule.ports, &dp, opt_.tunnel_port, Protocol::kTCP)) {
+        if (Evaluator::PortsMatch(rules[r].ports, &dp, opt_.tunnel_port, Protocol::kTCP)) {
           continue;
         }
-        std::vector<int>& ports = ports_;
-        TcpCandidates(rule, dp, &ports);
-        if (ports.empty()) {
+        if (n_rules == in_rules_.size()) {
+          in_rules_.emplace_back();
+        }
+        InRule& ir = in_rules_[n_rules];
+        TcpCandidates(rules[r], dp, &ir.ports);
+        if (ir.ports.empty()) {
           continue;
         }
-        std::vector<int>& affected = affected_;
-        affected.clear();
-        std::vector<std::string>& others = others_;
-        others.clear();
-        for (int s = only_src >= 0 ? only_src : 0; s < (only_src >= 0 ? only_src + 1 : n); ++s) {
-          if (s == dst || !Usable(s)) {
-            continue;
-          }
-          const Endpoint& se = endpoints_[s];
-          IpFamily fam = ev_.ChooseFamily(se, de);
-          if (!PeerMatches(pol, Direction::kIngress, r, s, fam)) {
-            continue;
-          }
-          int8_t& ok = only_src >= 0 ? single_ok : tunnel_ok[s];
-          if (ok < 0) {
-            ok = AllowedWith(dst, Direction::kIngress, s, opt_.tunnel_port, fam) ? 1 : 0;
-          }
-          if (ok) {
-            continue;
-          }
-          // Some port of this rule that s's egress also allows (port ranges may overlap anywhere,
-          // so the other side's range starts are candidates too).
-          AddOtherSideStarts(s, Direction::kEgress, rule, dp, ports, &candidates_);
-          bool reaches = std::any_of(candidates_.begin(), candidates_.end(), [&](int port) {
-            return AllowedWith(s, Direction::kEgress, dst, port, fam);
-          });
-          if (reaches) {
-            affected.push_back(s);
-          }
-        }
-        if (only_src < 0 && rule.peers.empty() && !TunnelCoversEveryone(dst)) {
-          // No `from`: every source, in or out of the snapshot, may use these ports.
-          if (dp.ips.empty() || dp.HasFamily(IpFamily::kV4)) {
-            others.push_back("0.0.0.0/0");
-          }
-          if (dp.HasFamily(IpFamily::kV6)) {
-            others.push_back("::/0");
-          }
-        }
-        if (only_src < 0) {
-          for (const Peer& peer : rule.peers) {
-            if (!peer.ip_block || ProbeOnly(*peer.ip_block)) {
-              continue;
-            }
-            if (!TunnelCoversBlock(dst, *peer.ip_block)) {
-              others.push_back(BlockString(*peer.ip_block));
-            }
-          }
-        }
-        if (affected.empty() && others.empty()) {
-          continue;
-        }
-        if (only_src >= 0) {
-          Pending& f =
-              Add(FindingKind::kHboneIngress, pol, Direction::kIngress, r, only_src, 0, true);
-          f.pods.push_back(dst);
-          f.ports.insert(f.ports.end(), ports.begin(), ports.end());
-          edits_[pol].tunnel_port_rules[0].insert(r);
-          continue;
-        }
-        Pending& f = Add(FindingKind::kHboneIngress, pol, Direction::kIngress, r, dst);
-        f.pods.insert(f.pods.end(), affected.begin(), affected.end());
-        for (std::string& o : others) {
-          if (std::find(f.others.begin(), f.others.end(), o) == f.others.end()) {
-            f.others.push_back(o);
-          }
-        }
-        f.ports.insert(f.ports.end(), ports.begin(), ports.end());
-        edits_[pol].tunnel_port_rules[0].insert(r);
+        ir.policy = pol;
+        ir.rule = r;
+        ir.affected.clear();
+        ++n_rules;
       }
+    }
+    if (n_rules == 0) {
+      return;
+    }
+    // Sources outer, rules inner: a source's egress port starts are computed once for all rules.
+    const int n = n_pods_;
+    for (int s = only_src >= 0 ? only_src : 0; s < (only_src >= 0 ? only_src + 1 : n); ++s) {
+      if (s == dst || !Usable(s)) {
+        continue;
+      }
+      const Endpoint& se = endpoints_[s];
+      const IpFamily fam = only_src >= 0 ? single_fam : ev_.ChooseFamily(se, de);
+      int8_t tunnel_ok = -1;  // whether dst's ingress already allows s on the tunnel port
+      for (size_t i = 0; i < n_rules; ++i) {
+        InRule& ir = in_rules_[i];
+        if (!PeerMatches(ir.policy, Direction::kIngress, ir.rule, s, fam)) {
+          continue;
+        }
+        if (tunnel_ok < 0) {
+          tunnel_ok = AllowedWith(dst, Direction::kIngress, s, opt_.tunnel_port, fam) ? 1 : 0;
+        }
+        if (tunnel_ok) {
+          break;  // the same for every rule
+        }
+        // Some port of this rule that s's egress also allows (port ranges may overlap anywhere,
+        // so the other side's range starts are candidates too).
+        const Rule& rule = c_.policies[ir.policy].ingress[ir.rule];
+        AddOtherSideStarts(s, Direction::kEgress, rule, dp, ir.ports, &candidates_);
+        bool reaches = std::any_of(candidates_.begin(), candidates_.end(), [&](int port) {
+          return AllowedWith(s, Direction::kEgress, dst, port, fam);
+        });
+        if (reaches) {
+          ir.affected.push_back(s);
+        }
+      }
+    }
+    for (size_t i = 0; i < n_rules; ++i) {
+      const InRule& ir = in_rules_[i];
+      const int pol = ir.policy;
+      const int r = ir.rule;
+      const Rule& rule = c_.policies[pol].ingress[r];
+      std::vector<std::string>& others = others_;
+      others.clear();
+      if (only_src < 0 && rule.peers.empty() && !TunnelCoversEveryone(dst)) {
+        // No `from`: every source, in or out of the snapshot, may use these ports.
+        if (dp.ips.empty() || dp.HasFamily(IpFamily::kV4)) {
+          others.push_back("0.0.0.0/0");
+        }
+        if (dp.HasFamily(IpFamily::kV6)) {
+          others.push_back("::/0");
+        }
+      }
+      if (only_src < 0) {
+        for (const Peer& peer : rule.peers) {
+          if (!peer.ip_block || ProbeOnly(*peer.ip_block)) {
+            continue;
+          }
+          if (!TunnelCoversBlock(dst, *peer.ip_block)) {
+            others.push_back(BlockString(*peer.ip_block));
+          }
+        }
+      }
+      if (ir.affected.empty() && others.empty()) {
+        continue;
+      }
+      if (only_src >= 0) {
+        Pending& f =
+            Add(FindingKind::kHboneIngress, pol, Direction::kIngress, r, only_src, 0, true);
+        f.pods.push_back(dst);
+        f.ports.insert(f.ports.end(), ir.ports.begin(), ir.ports.end());
+        edits_[pol].tunnel_port_rules[0].insert(r);
+        continue;
+      }
+      Pending& f = Add(FindingKind::kHboneIngress, pol, Direction::kIngress, r, dst);
+      f.pods.insert(f.pods.end(), ir.affected.begin(), ir.affected.end());
+      for (std::string& o : others) {
+        if (std::find(f.others.begin(), f.others.end(), o) == f.others.end()) {
+          f.others.push_back(o);
+        }
+      }
+      f.ports.insert(f.ports.end(), ir.ports.begin(), ir.ports.end());
+      edits_[pol].tunnel_port_rules[0].insert(r);
     }
   }
 
@@ -637,8 +653,14 @@ class Analyzer {
   int starts_pod_ = -1;
   Direction starts_dir_ = Direction::kIngress;
   const Pod* starts_dest_ = nullptr;
-  std::vector<int8_t> tunnel_ok_;  // scratch buffers of IngressHbone
-  std::vector<int> affected_;
+  // Scratch of IngressHbone: its rules at hand (ports towards the destination, sources affected).
+  struct InRule {
+    int policy = -1;
+    int rule = -1;
+    std::vector<int> ports;
+    std::vector<int> affected;
+  };
+  std::vector<InRule> in_rules_;
   std::vector<std::string> others_;
   std::map<Key, Pending> findings_;
   std::map<int, PolicyEdit> edits_;
