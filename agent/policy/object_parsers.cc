@@ -4,19 +4,11 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "agent/policy/yaml_child.h"
 
 namespace probesnat::policy {
 
 namespace {
-
-// A child of a map node; a null node when `n` is not a map or has no such key (never throws).
-YAML::Node Child(const YAML::Node& n, const char* key) {
-  if (!n.IsDefined() || !n.IsMap()) {
-    return YAML::Node();
-  }
-  YAML::Node c = n[key];
-  return c.IsDefined() ? c : YAML::Node();
-}
 
 using Problems = std::vector<FieldProblem>;
 
