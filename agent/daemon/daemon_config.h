@@ -23,13 +23,13 @@ struct DaemonConfig {
   std::string config_file;
   netfilter::IpAddress probe_v4 = netfilter::HostRules{}.probe_v4;
   netfilter::IpAddress probe_v6 = netfilter::HostRules{}.probe_v6;
-  uint16_t tunnel_port = 15008;
-  uint16_t inbound_port = 15006;
-  uint16_t outbound_port = 15001;
-  uint32_t proxy_mark = 0x539;
-  uint32_t proxy_mask = 0xfff;
-  uint32_t connection_mark = 0x111;
-  uint32_t connection_mask = 0xfff;
+  uint16_t tunnel_port = netfilter::PodRules{}.tunnel_port;
+  uint16_t inbound_port = netfilter::PodRules{}.inbound_capture_port;
+  uint16_t outbound_port = netfilter::PodRules{}.outbound_capture_port;
+  uint32_t proxy_mark = netfilter::PodRules{}.proxy_mark;
+  uint32_t proxy_mask = netfilter::PodRules{}.proxy_mask;
+  uint32_t connection_mark = netfilter::PodRules{}.connection_mark;
+  uint32_t connection_mask = netfilter::PodRules{}.connection_mask;
   std::string socket_path = "/run/probesnat/probesnat.sock";
   std::string listen_tcp;  // empty: no TCP listener; else a loopback host:port
   spdlog::level::level_enum log_level = spdlog::level::info;
