@@ -12,8 +12,8 @@ namespace probesnat::agent {
 class PolicyGate {
  public:
   virtual ~PolicyGate() = default;
-  // `pod` is the pod as enrolled (labels, IPs, container ports, probe ports); it need not be part of
-  // the snapshot. Thread-safe.
+  // `pod` is the pod as enrolled (labels, IPs, container ports, probe ports); it need not be part
+  // of the snapshot. Thread-safe.
   virtual std::vector<v1::Finding> Check(const v1::Pod& pod) const = 0;
 };
 

@@ -10,7 +10,8 @@
 
 namespace probesnat::netfilter {
 
-// Opens the network namespace file at `path` (a bind mount under /run/netns, /proc/PID/ns/net, ...).
+// Opens the network namespace file at `path` (a bind mount under /run/netns, /proc/PID/ns/net,
+// ...).
 //   NOT_FOUND         nothing at path
 //   INVALID_ARGUMENT  path exists but is not a network namespace
 absl::StatusOr<UniqueFd> OpenNetns(const std::string& path);
@@ -25,9 +26,9 @@ struct NetnsId {
 absl::StatusOr<NetnsId> IdentifyNetns(int netns_fd);
 
 // Runs `fn` on a dedicated thread that has entered the namespace `netns_fd`, and waits for it. The
-// calling thread never changes namespace. The worker returns to its original namespace before it ends;
-// if it cannot, the process aborts rather than leave a thread in the wrong namespace. Sockets created
-// inside `fn` stay bound to that namespace and may be used from any thread afterwards.
+// calling thread never changes namespace. The worker returns to its original namespace before it
+// ends; if it cannot, the process aborts rather than leave a thread in the wrong namespace. Sockets
+// created inside `fn` stay bound to that namespace and may be used from any thread afterwards.
 absl::Status RunInNetns(int netns_fd, absl::FunctionRef<absl::Status()> fn);
 
 // Convenience: OpenNetns + RunInNetns.

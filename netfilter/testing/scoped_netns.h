@@ -30,7 +30,8 @@ class ScopedNetns {
   std::string name_;
 };
 
-// Runs a shell command line (inherits stdout/stderr); returns its exit status as an error if non-zero.
+// Runs a shell command line (inherits stdout/stderr); returns its exit status as an error if
+// non-zero.
 absl::Status Run(const std::string& command_line);
 // Runs a shell command line and returns what it printed on stdout.
 absl::StatusOr<std::string> RunAndCapture(const std::string& command_line);
