@@ -69,6 +69,10 @@ NftRuleBuilder& NftRuleBuilder::Bitwise(uint32_t mask, uint32_t xor_value) {
 }
 
 NftRuleBuilder& NftRuleBuilder::NfProto(IpAddress::Family family) {
+  if (nfproto_ == family) {
+    return *this;  // nft emits the dependency once per rule
+  }
+  nfproto_ = family;
   uint8_t proto = family == IpAddress::Family::kV4 ? NFPROTO_IPV4 : NFPROTO_IPV6;
   MetaLoad(NFT_META_NFPROTO);
   return Cmp(NFT_CMP_EQ, &proto, sizeof(proto));
@@ -181,6 +185,13 @@ NftRuleBuilder& NftRuleBuilder::Accept() {
   nftnl_expr* e = NewExpr("immediate");
   nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
   nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, NF_ACCEPT);
+  return Add(e);
+}
+
+NftRuleBuilder& NftRuleBuilder::Drop() {
+  nftnl_expr* e = NewExpr("immediate");
+  nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+  nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, NF_DROP);
   return Add(e);
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "netfilter/ip_address.h"
@@ -11,7 +12,8 @@ namespace probesnat::netfilter {
 // Builds one nf_tables rule of family inet, expression by expression, in the exact form `nft`
 // itself emits for the same rule text (so that `nft list` prints that text back) and with the
 // attributes the kernel fills in when it dumps the rule (so that a desired rule and a read-back
-// rule render identically). All matches use register 1.
+// rule render identically). All matches use register 1. Like nft, a rule checks `meta nfproto`
+// once per family even when it matches several addresses of that family.
 class NftRuleBuilder {
  public:
   NftRuleBuilder(const std::string& table, const std::string& chain);
@@ -34,6 +36,7 @@ class NftRuleBuilder {
                                   uint32_t value);  // ct mark set ct mark & ~m | v
   NftRuleBuilder& MetaMarkSetFromCtMark();          // meta mark set ct mark
   NftRuleBuilder& Accept();
+  NftRuleBuilder& Drop();
   NftRuleBuilder& SnatTo(const IpAddress& addr);  // snat ip[6] to ADDR
   NftRuleBuilder& RedirectToPort(uint16_t port);  // redirect to :PORT
 
@@ -49,6 +52,7 @@ class NftRuleBuilder {
   NftRuleBuilder& AddressMatch(const IpAddress& addr, bool source, bool equal);
 
   NftnlRulePtr rule_;
+  std::optional<IpAddress::Family> nfproto_;  // the family this rule already checked
 };
 
 }  // namespace probesnat::netfilter

@@ -18,6 +18,7 @@ namespace {
 // nft's named priorities.
 constexpr int32_t kPrioMangle = -150;
 constexpr int32_t kPrioDstNat = -100;
+constexpr int32_t kPrioFilter = 0;
 constexpr int32_t kPrioSrcNat = 100;
 
 // nft's datatype ids for set keys.
@@ -25,6 +26,7 @@ constexpr uint32_t kTypeIpv4Addr = 7;
 constexpr uint32_t kTypeIpv6Addr = 8;
 
 constexpr char kNatPostrouting[] = "nat_postrouting";
+constexpr char kForwardAntispoof[] = "forward_antispoof";
 constexpr char kManglePrerouting[] = "mangle_prerouting";
 constexpr char kMangleOutput[] = "mangle_output";
 constexpr char kNatPrerouting[] = "nat_prerouting";
@@ -117,6 +119,24 @@ NftTable BuildHostTable(const HostRules& rules) {
             .Build(),
         absl::StrCat("meta l4proto tcp ", IpKeyword(probe), " daddr @", set,
                      " meta skuid >= 0 snat ", IpKeyword(probe), " to ", probe.ToString())});
+  }
+  // Anti-spoofing: inside an enrolled pod, TCP from the probe address bypasses mesh capture, so
+  // the only legitimate such packets are the ones this node originates and SNATs above (they
+  // never traverse forward). Anything the node forwards to an enrolled pod with the probe address
+  // as its source (from another pod, from outside, after a NodePort DNAT) is a forgery: drop it,
+  // whatever its protocol. Forward runs after prerouting's DNAT, so daddr is the pod's address.
+  t.chains.push_back(
+      BaseChain(t.name, kForwardAntispoof, "filter", NF_INET_FORWARD, kPrioFilter - 10));
+  for (const auto& [family, set, probe] :
+       {std::tuple{IpAddress::Family::kV4, kHostSetV4, rules.probe_v4},
+        std::tuple{IpAddress::Family::kV6, kHostSetV6, rules.probe_v6}}) {
+    t.rules.push_back(NftRule{NftRuleBuilder(t.name, kForwardAntispoof)
+                                  .Saddr(probe, true)
+                                  .DaddrInSet(family, set)
+                                  .Drop()
+                                  .Build(),
+                              absl::StrCat(IpKeyword(probe), " saddr ", probe.ToString(), " ",
+                                           IpKeyword(probe), " daddr @", set, " drop")});
   }
   return t;
 }

@@ -28,7 +28,8 @@ struct NftTable {
   std::vector<NftnlSetPtr> sets;  // definitions only
 };
 
-// table inet probesnat for the host namespace: the enrolled-pod sets (empty) and the SNAT rules.
+// table inet probesnat for the host namespace: the enrolled-pod sets (empty), the SNAT rules and
+// the forward chain that drops forwarded packets forging the probe address towards enrolled pods.
 NftTable BuildHostTable(const HostRules& rules);
 // table inet probesnat for a pod namespace (DESIGN.md "In-pod behaviour").
 NftTable BuildPodTable(const PodRules& rules);

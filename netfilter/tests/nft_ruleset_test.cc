@@ -14,8 +14,27 @@ namespace {
 // From `nft --debug=netlink` for
 //   meta l4proto tcp ip daddr @pods_v4 meta skuid >= 0 snat ip to 169.254.7.127
 //   meta l4proto tcp ip6 daddr @pods_v6 meta skuid >= 0 snat ip6 to fd16:9254:7127:1337:ffff:...
+//   ip saddr 169.254.7.127 ip daddr @pods_v4 drop
+//   ip6 saddr fd16:9254:7127:1337:ffff:ffff:ffff:ffff ip6 daddr @pods_v6 drop
 // with lookup flags, nat addr_max/flags as the kernel reports them.
 constexpr char kHostDefaults[] = R"(table inet probesnat flags 0
+chain forward_antispoof type filter hook 2 prio -10 policy 1
+ rule
+  [ meta load nfproto => reg 1 ]
+  [ cmp eq reg 1 0x00000002 ]
+  [ payload load 4b @ network header + 12 => reg 1 ]
+  [ cmp eq reg 1 0x7f07fea9 ]
+  [ payload load 4b @ network header + 16 => reg 1 ]
+  [ lookup reg 1 set pods_v4 0x0 ]
+  [ immediate reg 0 drop ]
+ rule
+  [ meta load nfproto => reg 1 ]
+  [ cmp eq reg 1 0x0000000a ]
+  [ payload load 16b @ network header + 8 => reg 1 ]
+  [ cmp eq reg 1 0x549216fd 0x37132771 0xffffffff 0xffffffff ]
+  [ payload load 16b @ network header + 24 => reg 1 ]
+  [ lookup reg 1 set pods_v6 0x0 ]
+  [ immediate reg 0 drop ]
 chain nat_postrouting type nat hook 4 prio 90 policy 1
  rule
   [ meta load l4proto => reg 1 ]
@@ -134,6 +153,12 @@ TEST(NftRuleset, HostTableUsesConfiguredProbeAddresses) {
   EXPECT_NE(text.find("[ immediate reg 1 0x000000fd 0x00000000 0x00000000 0x07000000 ]"),
             std::string::npos)
       << text;
+  // The forward chain drops forgeries of the configured addresses, not of the defaults.
+  EXPECT_NE(text.find("[ cmp eq reg 1 0x0201fea9 ]"), std::string::npos) << text;
+  EXPECT_NE(text.find("[ cmp eq reg 1 0x000000fd 0x00000000 0x00000000 0x07000000 ]"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("0x7f07fea9"), std::string::npos) << text;
   EXPECT_NE(text, RenderTable(BuildHostTable(HostRules{})));
 }
 
@@ -177,9 +202,12 @@ TEST(NftRuleset, PodTableUsesConfiguredValues) {
 
 TEST(NftRuleset, RuleTextsSayWhatTheRulesDo) {
   NftTable t = BuildHostTable(HostRules{});
-  ASSERT_EQ(t.rules.size(), 2u);
+  ASSERT_EQ(t.rules.size(), 4u);
   EXPECT_EQ(t.rules[0].text,
             "meta l4proto tcp ip daddr @pods_v4 meta skuid >= 0 snat ip to 169.254.7.127");
+  EXPECT_EQ(t.rules[2].text, "ip saddr 169.254.7.127 ip daddr @pods_v4 drop");
+  EXPECT_EQ(t.rules[3].text,
+            "ip6 saddr fd16:9254:7127:1337:ffff:ffff:ffff:ffff ip6 daddr @pods_v6 drop");
   NftTable p = BuildPodTable(PodRules{});
   EXPECT_EQ(p.rules.back().text,
             "meta l4proto tcp ip6 daddr != ::1 meta mark & 0x00000fff != 0x00000539 redirect to "

@@ -64,6 +64,12 @@ constexpr char kHostGolden[] = R"(table inet probesnat {
     meta l4proto tcp ip daddr @pods_v4 meta skuid >= 0 snat ip to 169.254.7.127
     meta l4proto tcp ip6 daddr @pods_v6 meta skuid >= 0 snat ip6 to fd16:9254:7127:1337:ffff:ffff:ffff:ffff
   }
+
+  chain forward_antispoof {
+    type filter hook forward priority filter - 10; policy accept;
+    ip saddr 169.254.7.127 ip daddr @pods_v4 drop
+    ip6 saddr fd16:9254:7127:1337:ffff:ffff:ffff:ffff ip6 daddr @pods_v6 drop
+  }
 }
 )";
 
@@ -82,6 +88,12 @@ constexpr char kHostGoldenCustomWithMembers[] = R"(table inet probesnat {
     type nat hook postrouting priority srcnat - 10; policy accept;
     meta l4proto tcp ip daddr @pods_v4 meta skuid >= 0 snat ip to 169.254.99.1
     meta l4proto tcp ip6 daddr @pods_v6 meta skuid >= 0 snat ip6 to fd00:99::1
+  }
+
+  chain forward_antispoof {
+    type filter hook forward priority filter - 10; policy accept;
+    ip saddr 169.254.99.1 ip daddr @pods_v4 drop
+    ip6 saddr fd00:99::1 ip6 daddr @pods_v6 drop
   }
 }
 )";
@@ -332,7 +344,8 @@ TEST_F(NftablesBackendTest, ObserveHostReportsAbsentPresentDriftedAndMembers) {
 
   // Someone replaces a set with one of another type: drift, and its members are not ours.
   NftOrDie(*host_,
-           "'flush chain inet probesnat nat_postrouting; delete set inet probesnat pods_v6; "
+           "'flush chain inet probesnat nat_postrouting; flush chain inet probesnat "
+           "forward_antispoof; delete set inet probesnat pods_v6; "
            "add set inet probesnat pods_v6 { type inet_service; }'");
   obs = backend().ObserveHost(HostRules{});
   ASSERT_TRUE(obs.ok());
@@ -342,6 +355,64 @@ TEST_F(NftablesBackendTest, ObserveHostReportsAbsentPresentDriftedAndMembers) {
   ASSERT_TRUE(obs.ok());
   EXPECT_TRUE(obs->rules_match);
   EXPECT_EQ(obs->members, (std::vector<IpAddress>{Ip("10.0.0.1"), Ip("10.0.0.9")}));
+
+  // Someone deletes the anti-spoofing chain: drift, repaired with the members kept.
+  NftOrDie(*host_, "delete chain inet probesnat forward_antispoof");
+  obs = backend().ObserveHost(HostRules{});
+  ASSERT_TRUE(obs.ok());
+  EXPECT_TRUE(obs->table_present);
+  EXPECT_FALSE(obs->rules_match);
+  ASSERT_TRUE(backend().EnsureHost(HostRules{}).ok());
+  obs = backend().ObserveHost(HostRules{});
+  ASSERT_TRUE(obs.ok());
+  EXPECT_TRUE(obs->rules_match);
+  EXPECT_EQ(obs->members, (std::vector<IpAddress>{Ip("10.0.0.1"), Ip("10.0.0.9")}));
+  EXPECT_EQ(Nft(*host_, "list chain inet probesnat forward_antispoof"),
+            Tabs("table inet probesnat {\n"
+                 "  chain forward_antispoof {\n"
+                 "    type filter hook forward priority filter - 10; policy accept;\n"
+                 "    ip saddr 169.254.7.127 ip daddr @pods_v4 drop\n"
+                 "    ip6 saddr fd16:9254:7127:1337:ffff:ffff:ffff:ffff ip6 daddr @pods_v6 drop\n"
+                 "  }\n"
+                 "}\n"));
+
+  // Someone deletes its v6 rule, empties it, or re-creates it at another priority (after an
+  // accepting filter chain): drift each time, repaired each time.
+  auto delete_v6_rule = [&] {
+    std::string listing = Nft(*host_, "-a list chain inet probesnat forward_antispoof");
+    const std::string marker = "@pods_v6 drop # handle ";
+    size_t pos = listing.find(marker);
+    ASSERT_NE(pos, std::string::npos) << listing;
+    std::string handle = listing.substr(pos + marker.size());
+    handle = handle.substr(0, handle.find('\n'));
+    NftOrDie(*host_, absl::StrCat("delete rule inet probesnat forward_antispoof handle ", handle));
+  };
+  const std::vector<std::string> edits = {
+      "",  // delete_v6_rule
+      "flush chain inet probesnat forward_antispoof",
+      "'delete chain inet probesnat forward_antispoof; add chain inet probesnat "
+      "forward_antispoof { type filter hook forward priority 10; }; add rule inet probesnat "
+      "forward_antispoof ip saddr 169.254.7.127 ip daddr @pods_v4 drop; add rule inet "
+      "probesnat forward_antispoof ip6 saddr fd16:9254:7127:1337:ffff:ffff:ffff:ffff ip6 daddr "
+      "@pods_v6 drop'",
+  };
+  for (const std::string& edit : edits) {
+    SCOPED_TRACE(edit.empty() ? "delete the v6 rule" : edit);
+    if (edit.empty()) {
+      delete_v6_rule();
+    } else {
+      NftOrDie(*host_, edit);
+    }
+    obs = backend().ObserveHost(HostRules{});
+    ASSERT_TRUE(obs.ok());
+    EXPECT_TRUE(obs->table_present);
+    EXPECT_FALSE(obs->rules_match);
+    ASSERT_TRUE(backend().EnsureHost(HostRules{}).ok());
+    obs = backend().ObserveHost(HostRules{});
+    ASSERT_TRUE(obs.ok());
+    EXPECT_TRUE(obs->rules_match);
+    EXPECT_EQ(obs->members.size(), 2u);
+  }
 
   // Someone deletes our table.
   NftOrDie(*host_, "delete table inet probesnat");
@@ -397,6 +468,13 @@ TEST_F(NftablesBackendTest, UpdateHostMembersIsIdempotent) {
     ++snat_rules;
   }
   EXPECT_EQ(snat_rules, 2u);
+  listing = Nft(*host_, "list chain inet probesnat forward_antispoof");
+  size_t drop_rules = 0;
+  for (size_t pos = listing.find(" drop\n"); pos != std::string::npos;
+       pos = listing.find(" drop\n", pos + 1)) {
+    ++drop_rules;
+  }
+  EXPECT_EQ(drop_rules, 2u);
 }
 
 // Thousands of messages in one batch: every ack is read, none is lost.

@@ -6,7 +6,9 @@
 //                    10.200.2.1/fd00:2::1  10.200.1.1/fd00:1::1, forwarding on
 //
 // The node namespace plays the host: node-originated connections to enrolled pod addresses must
-// arrive from the probe address; anything the node forwards (routed, DNATed, masqueraded) must not.
+// arrive from the probe address; anything the node forwards (routed, DNATed, masqueraded) must not,
+// and anything the node forwards that already carries the probe address as its source (a forgery
+// that would bypass the pod's mesh capture) must not arrive at all.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -17,12 +19,15 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "netfilter/netns.h"
 #include "netfilter/nftables_backend.h"
+#include "netfilter/rules_spec.h"
 #include "netfilter/testing/scoped_netns.h"
 
 namespace probesnat::netfilter {
@@ -123,6 +128,117 @@ absl::StatusOr<UniqueFd> Connect(const ScopedNetns& from, const IpAddress& to, u
         absl::StrCat("connect to ", to.ToString(), ":", port, ": ", std::strerror(err)));
   }
   return fd;
+}
+
+// A socket of `type` in `from`, bound to `src` (port 0) unless `src` is null.
+absl::StatusOr<UniqueFd> SocketFrom(const ScopedNetns& from, IpAddress::Family family, int type,
+                                    const IpAddress* src) {
+  absl::StatusOr<UniqueFd> nsfd = OpenNetns(from.path());
+  if (!nsfd.ok()) {
+    return nsfd.status();
+  }
+  absl::StatusOr<UniqueFd> fd = SocketInNetns(
+      nsfd->get(), family == IpAddress::Family::kV4 ? AF_INET : AF_INET6, type | SOCK_NONBLOCK, 0);
+  if (!fd.ok()) {
+    return fd.status();
+  }
+  if (src != nullptr) {
+    socklen_t len;
+    sockaddr_storage ss = SockAddr(*src, 0, &len);
+    if (::bind(fd->get(), reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+      return absl::InternalError(
+          absl::StrCat("bind to ", src->ToString(), ": ", std::strerror(errno)));
+    }
+  }
+  return fd;
+}
+
+// Starts a TCP connection from `from` (source `src` if given) and returns without waiting for it.
+absl::StatusOr<UniqueFd> StartConnect(const ScopedNetns& from, const IpAddress* src,
+                                      const IpAddress& to, uint16_t port) {
+  absl::StatusOr<UniqueFd> fd = SocketFrom(from, to.family(), SOCK_STREAM, src);
+  if (!fd.ok()) {
+    return fd.status();
+  }
+  socklen_t len;
+  sockaddr_storage dst = SockAddr(to, port, &len);
+  if (::connect(fd->get(), reinterpret_cast<sockaddr*>(&dst), len) != 0 && errno != EINPROGRESS) {
+    return absl::UnavailableError(absl::StrCat("connect: ", std::strerror(errno)));
+  }
+  return fd;
+}
+
+// Sends one UDP datagram from `from` (source `src` if given).
+absl::Status SendUdp(const ScopedNetns& from, const IpAddress* src, const IpAddress& to,
+                     uint16_t port) {
+  absl::StatusOr<UniqueFd> fd = SocketFrom(from, to.family(), SOCK_DGRAM, src);
+  if (!fd.ok()) {
+    return fd.status();
+  }
+  socklen_t len;
+  sockaddr_storage dst = SockAddr(to, port, &len);
+  const char payload[] = "probe?";
+  if (::sendto(fd->get(), payload, sizeof(payload), 0, reinterpret_cast<sockaddr*>(&dst), len) !=
+      static_cast<ssize_t>(sizeof(payload))) {
+    return absl::UnavailableError(absl::StrCat("sendto: ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+// A UDP socket bound to the wildcard address of `family` on `port` inside a namespace.
+absl::StatusOr<UniqueFd> BindUdp(const ScopedNetns& ns, IpAddress::Family family, uint16_t port) {
+  absl::StatusOr<UniqueFd> nsfd = OpenNetns(ns.path());
+  if (!nsfd.ok()) {
+    return nsfd.status();
+  }
+  bool v4 = family == IpAddress::Family::kV4;
+  absl::StatusOr<UniqueFd> fd =
+      SocketInNetns(nsfd->get(), v4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+  if (!fd.ok()) {
+    return fd.status();
+  }
+  int one = 1;
+  if (!v4) {
+    ::setsockopt(fd->get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  }
+  socklen_t len;
+  sockaddr_storage any = SockAddr(v4 ? IpAddress::V4({0, 0, 0, 0}) : IpAddress::V6({}), port, &len);
+  if (::bind(fd->get(), reinterpret_cast<sockaddr*>(&any), len) != 0) {
+    return absl::InternalError(absl::StrCat("bind udp ", port, ": ", std::strerror(errno)));
+  }
+  return fd;
+}
+
+// The source address of the next datagram on `fd`, waiting at most kTimeoutMs.
+absl::StatusOr<std::string> ReceiveUdp(const UniqueFd& fd) {
+  pollfd p{fd.get(), POLLIN, 0};
+  if (::poll(&p, 1, kTimeoutMs) != 1) {
+    return absl::DeadlineExceededError("no datagram arrived");
+  }
+  char buf[64];
+  sockaddr_storage peer{};
+  socklen_t len = sizeof(peer);
+  if (::recvfrom(fd.get(), buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&peer), &len) < 0) {
+    return absl::InternalError(absl::StrCat("recvfrom: ", std::strerror(errno)));
+  }
+  return AddressOf(peer);
+}
+
+// Indices of the sockets that become readable within `timeout_ms` (empty if none does).
+std::vector<size_t> Readable(const std::vector<const UniqueFd*>& fds, int timeout_ms) {
+  std::vector<pollfd> p;
+  for (const UniqueFd* fd : fds) {
+    p.push_back(pollfd{fd->get(), POLLIN, 0});
+  }
+  std::vector<size_t> out;
+  if (::poll(p.data(), p.size(), timeout_ms) > 0) {
+    for (size_t i = 0; i < p.size(); ++i) {
+      if (p[i].revents & POLLIN) {
+        out.push_back(i);
+      }
+    }
+  }
+  return out;
 }
 
 struct Accepted {
@@ -275,6 +391,106 @@ TEST_F(PacketTest, MasqueradedTrafficIsMasqueradedNotRewrittenAndNodeTrafficStil
   EXPECT_EQ(SourceSeenByPod(*node_, Ip("10.200.1.2"), 8080, 8080), "169.254.7.127");
   EXPECT_EQ(SourceSeenByPod(*node_, Ip("fd00:1::2"), 8080, 8080),
             "fd16:9254:7127:1337:ffff:ffff:ffff:ffff");
+}
+
+// Inside an enrolled pod, TCP from the probe address bypasses the mesh: a packet the node forwards
+// to an enrolled pod with that source is a forgery and must be dropped (any protocol), while the
+// same namespace's ordinary traffic and the node's own SNATed probes still arrive.
+TEST_F(PacketTest, ForwardedPacketsForgingTheProbeAddressAreDropped) {
+  const std::string n = node_->name(), o = outside_->name();
+  const IpAddress probe_v4 = DefaultProbeV4(), probe_v6 = DefaultProbeV6();
+  // The outside holds the probe addresses; the node's uplink (default route) is the outside, so a
+  // reply to a forged source would reach the forger and no reverse-path check stands in the way.
+  for (const std::string& c :
+       {absl::StrCat("ip -n ", o, " addr add ", probe_v4.ToString(), "/32 dev eth0"),
+        absl::StrCat("ip -n ", o, " addr add ", probe_v6.ToString(), "/128 dev eth0 nodad"),
+        absl::StrCat("ip -n ", n, " route add default via 10.200.2.2"),
+        absl::StrCat("ip -n ", n, " -6 route add default via fd00:2::2")}) {
+    ASSERT_TRUE(Sh(c).ok()) << c;
+  }
+  const IpAddress pod_v4 = Ip("10.200.1.2"), pod_v6 = Ip("fd00:1::2");
+  constexpr uint16_t kPort = 8081;
+  absl::StatusOr<UniqueFd> tcp4 = Listen(*pod_, IpAddress::Family::kV4, kPort);
+  absl::StatusOr<UniqueFd> tcp6 = Listen(*pod_, IpAddress::Family::kV6, kPort);
+  absl::StatusOr<UniqueFd> udp4 = BindUdp(*pod_, IpAddress::Family::kV4, kPort);
+  absl::StatusOr<UniqueFd> udp6 = BindUdp(*pod_, IpAddress::Family::kV6, kPort);
+  ASSERT_TRUE(tcp4.ok() && tcp6.ok() && udp4.ok() && udp6.ok());
+  const std::vector<const UniqueFd*> pod_sockets = {&*tcp4, &*tcp6, &*udp4, &*udp6};
+
+  // Forged TCP SYNs (retransmitted during the wait) and UDP datagrams, both families at once.
+  auto send_forged = [&](std::vector<UniqueFd>& clients) {
+    for (const auto& [src, dst] : {std::pair{&probe_v4, &pod_v4}, std::pair{&probe_v6, &pod_v6}}) {
+      absl::StatusOr<UniqueFd> c = StartConnect(*outside_, src, *dst, kPort);
+      ASSERT_TRUE(c.ok()) << c.status();
+      clients.push_back(*std::move(c));
+      absl::Status st = SendUdp(*outside_, src, *dst, kPort);
+      ASSERT_TRUE(st.ok()) << st;
+    }
+  };
+  auto expect_forgeries_dropped = [&] {
+    std::vector<UniqueFd> forged;
+    send_forged(forged);
+    std::vector<size_t> got = Readable(pod_sockets, kTimeoutMs);
+    EXPECT_TRUE(got.empty()) << "a forged packet reached pod socket #" << got.front()
+                             << " (tcp4, tcp6, udp4, udp6)";
+    for (const UniqueFd& c : forged) {
+      pollfd p{c.get(), POLLOUT, 0};
+      EXPECT_EQ(::poll(&p, 1, 0), 0) << "a forged connection completed";
+    }
+  };
+  {
+    SCOPED_TRACE("with the anti-spoofing chain");
+    expect_forgeries_dropped();
+  }
+
+  // The same namespace's own addresses still get through, TCP and UDP, v4 and v6.
+  for (const IpAddress* dst : {&pod_v4, &pod_v6}) {
+    const UniqueFd& listener = dst->is_v4() ? *tcp4 : *tcp6;
+    const UniqueFd& udp = dst->is_v4() ? *udp4 : *udp6;
+    const std::string outside_ip = dst->is_v4() ? "10.200.2.2" : "fd00:2::2";
+    absl::StatusOr<UniqueFd> client = Connect(*outside_, *dst, kPort);
+    ASSERT_TRUE(client.ok()) << client.status();
+    absl::StatusOr<Accepted> got = AcceptOne({&listener});
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(got->peer, outside_ip);
+    ASSERT_TRUE(SendUdp(*outside_, nullptr, *dst, kPort).ok());
+    absl::StatusOr<std::string> from = ReceiveUdp(udp);
+    ASSERT_TRUE(from.ok()) << from.status();
+    EXPECT_EQ(*from, outside_ip);
+  }
+  // The node's own probes still arrive from the probe address.
+  EXPECT_EQ(SourceSeenByPod(*node_, pod_v4, 8080, 8080), "169.254.7.127");
+  EXPECT_EQ(SourceSeenByPod(*node_, pod_v6, 8080, 8080), "fd16:9254:7127:1337:ffff:ffff:ffff:ffff");
+
+  // Control: without the chain the very same forgeries arrive (the topology delivers them; it is
+  // the chain that drops them) and look exactly like the node's probes to the pod.
+  ASSERT_TRUE(
+      Sh(absl::StrCat("ip netns exec ", n, " nft delete chain inet probesnat forward_antispoof"))
+          .ok());
+  {
+    SCOPED_TRACE("without the anti-spoofing chain");
+    std::vector<UniqueFd> forged;
+    send_forged(forged);
+    for (const auto& [listener, udp, want] : {std::tuple{&*tcp4, &*udp4, probe_v4.ToString()},
+                                              std::tuple{&*tcp6, &*udp6, probe_v6.ToString()}}) {
+      absl::StatusOr<Accepted> got = AcceptOne({listener});
+      ASSERT_TRUE(got.ok()) << got.status();
+      EXPECT_EQ(got->peer, want);
+      absl::StatusOr<std::string> from = ReceiveUdp(*udp);
+      ASSERT_TRUE(from.ok()) << from.status();
+      EXPECT_EQ(*from, want);
+    }
+  }
+
+  // Drift repair restores the chain, and with it the drop.
+  absl::StatusOr<HostObservation> obs = backend_->ObserveHost(HostRules{});
+  ASSERT_TRUE(obs.ok()) << obs.status();
+  EXPECT_FALSE(obs->rules_match);
+  ASSERT_TRUE(backend_->EnsureHost(HostRules{}).ok());
+  {
+    SCOPED_TRACE("after EnsureHost restored the chain");
+    expect_forgeries_dropped();
+  }
 }
 
 // In-pod capture with the pod table, compactly (the end-to-end suite covers the rest).
