@@ -43,6 +43,26 @@ absl::StatusOr<Pod> PodFromProto(const v1::Pod& in) {
   return pod;
 }
 
+v1::Pod PodToProto(const Pod& p) {
+  v1::Pod out;
+  out.set_uid(p.uid);
+  out.set_namespace_(p.ns);
+  out.set_name(p.name);
+  for (const auto& [k, v] : p.labels) {
+    (*out.mutable_labels())[k] = v;
+  }
+  for (const Ip& ip : p.ips) {
+    out.add_ips(ip.ToString());
+  }
+  for (const ContainerPort& cp : p.ports) {
+    v1::ContainerPort* c = out.add_container_ports();
+    c->set_name(cp.name);
+    c->set_port(cp.port);
+    c->set_protocol(std::string(ProtocolName(cp.protocol)));
+  }
+  return out;
+}
+
 v1::Finding FindingToProto(const Finding& f) {
   Finding copy = f;
   return FindingToProto(std::move(copy));

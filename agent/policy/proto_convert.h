@@ -11,6 +11,11 @@ namespace probesnat::policy {
 // does not parse. `probe_ports` (and the pod's own) become numeric probe targets.
 absl::StatusOr<Pod> PodFromProto(const v1::Pod& pod);
 
+// What a caller of Enroll sends for this pod: uid, namespace, name, labels, IPs and container
+// ports. Probe ports, node and host IPs are not part of it (the gate takes those from the
+// snapshot).
+v1::Pod PodToProto(const Pod& pod);
+
 v1::Finding FindingToProto(const Finding& finding);
 // The same, moving the strings (messages, peers, corrected policies) instead of copying them.
 v1::Finding FindingToProto(Finding&& finding);

@@ -12,6 +12,7 @@
 #include "agent/policy/analysis.h"
 #include "agent/policy/manifest_loader.h"
 #include "agent/policy/policy_yaml.h"
+#include "agent/policy/proto_convert.h"
 #include "agent/policy/snapshot_policy_gate.h"
 #include "agent/policy/testing/cluster_gen.h"
 
@@ -71,27 +72,6 @@ std::string PodYaml(const Pod& p) {
   }
   out << YAML::EndMap << YAML::EndMap;
   return out.c_str();
-}
-
-// The pod as the daemon hands it to the gate.
-probesnat::v1::Pod PodProto(const Pod& p) {
-  probesnat::v1::Pod out;
-  out.set_uid(p.uid);
-  out.set_namespace_(p.ns);
-  out.set_name(p.name);
-  for (const auto& [k, v] : p.labels) {
-    (*out.mutable_labels())[k] = v;
-  }
-  for (const Ip& ip : p.ips) {
-    out.add_ips(ip.ToString());
-  }
-  for (const ContainerPort& cp : p.ports) {
-    probesnat::v1::ContainerPort* c = out.add_container_ports();
-    c->set_name(cp.name);
-    c->set_port(cp.port);
-    c->set_protocol(std::string(ProtocolName(cp.protocol)));
-  }
-  return out;
 }
 
 struct CheckTimes {
@@ -218,21 +198,21 @@ int main() {
   std::vector<probesnat::v1::Pod> enrolled, known, fresh;
   for (const Pod& p : ev.cluster().pods) {
     if (!p.host_network) {
-      enrolled.push_back(PodProto(p));
+      enrolled.push_back(PodToProto(p));
     }
   }
   gate.SetEnrolled(enrolled);
   const int kGateChecks = 200;
   for (int i = 0; i < kGateChecks; ++i) {
     Pod p = ev.cluster().pods[(i * 37) % n_pods];
-    known.push_back(PodProto(p));
+    known.push_back(PodToProto(p));
     p.name += "-new";
     p.uid += "-new";
     if (i % 3 == 0) {
       p.labels["app"] = "new";
     }
     p.ips = {*Ip::Parse("10.99." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1))};
-    fresh.push_back(PodProto(p));
+    fresh.push_back(PodToProto(p));
   }
   CheckTimes known_t = TimeChecks(gate, known);
   CheckTimes fresh_t = TimeChecks(gate, fresh);
@@ -244,7 +224,7 @@ int main() {
   std::vector<probesnat::v1::Pod> node_enrolled;
   for (const Pod& p : ev.cluster().pods) {
     if (!p.host_network && p.node_name == "node0") {
-      node_enrolled.push_back(PodProto(p));
+      node_enrolled.push_back(PodToProto(p));
     }
   }
   node_gate.SetEnrolled(node_enrolled);

@@ -151,26 +151,6 @@ TEST(IncrementalAnalysis, ViewGivesTheFindingsOfAFromScratchAnalysis) {
   EXPECT_GT(with_findings, 300);  // not vacuous
 }
 
-v1::Pod ToProto(const Pod& p) {
-  v1::Pod out;
-  out.set_uid(p.uid);
-  out.set_namespace_(p.ns);
-  out.set_name(p.name);
-  for (const auto& [k, v] : p.labels) {
-    (*out.mutable_labels())[k] = v;
-  }
-  for (const Ip& ip : p.ips) {
-    out.add_ips(ip.ToString());
-  }
-  for (const ContainerPort& cp : p.ports) {
-    v1::ContainerPort* c = out.add_container_ports();
-    c->set_name(cp.name);
-    c->set_port(cp.port);
-    c->set_protocol(std::string(ProtocolName(cp.protocol)));
-  }
-  return out;
-}
-
 // The gate as it was: copy the snapshot, add the enrolled pods it lacks and the requested pod
 // (inheriting node, host IPs, named ports and probes from the snapshot's pod), index, analyse.
 std::vector<std::string> FromScratchGate(const Cluster& snapshot, const v1::Pod& request,
@@ -235,14 +215,14 @@ TEST(CheckGateIncremental, SameFindingsAsCopyingTheSnapshotPerCheck) {
     std::vector<v1::Pod> enrolled;
     for (const Pod& p : cluster.pods) {
       if (!p.host_network && rng() % 2 == 0) {
-        enrolled.push_back(ToProto(p));
+        enrolled.push_back(PodToProto(p));
       }
     }
-    enrolled.push_back(ToProto(Variant(cluster, rng, 2, 500)));  // not in the snapshot
+    enrolled.push_back(PodToProto(Variant(cluster, rng, 2, 500)));  // not in the snapshot
     gate.SetEnrolled(enrolled);
     for (int check = 0; check < 9; ++check) {
       Pod p = Variant(cluster, rng, check % 3, check);
-      v1::Pod request = ToProto(p);
+      v1::Pod request = PodToProto(p);
       if (check % 4 == 0) {
         request.clear_container_ports();  // inherited from the snapshot's pod
         request.add_probe_ports(8080);
