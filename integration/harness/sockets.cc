@@ -61,29 +61,47 @@ absl::StatusOr<sockaddr_storage> ToSockaddr(const std::string& ip, uint16_t port
   return ss;
 }
 
-absl::StatusOr<netfilter::UniqueFd> ListenOn(int netns_fd, const std::string& ip, uint16_t port) {
+// A non-blocking TCP socket created inside the namespace, of the family of `ip`, with the socket
+// address of ip:port ready for bind() or connect().
+struct TcpSocket {
+  netfilter::UniqueFd fd;
+  sockaddr_storage addr{};
   socklen_t len = 0;
-  absl::StatusOr<sockaddr_storage> addr = ToSockaddr(ip, port, &len);
+};
+
+absl::StatusOr<TcpSocket> TcpSocketFor(int netns_fd, const std::string& ip, uint16_t port) {
+  TcpSocket sock;
+  absl::StatusOr<sockaddr_storage> addr = ToSockaddr(ip, port, &sock.len);
   if (!addr.ok()) {
     return addr.status();
   }
+  sock.addr = *addr;
   absl::StatusOr<netfilter::UniqueFd> fd =
       netfilter::SocketInNetns(netns_fd, addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
   if (!fd.ok()) {
     return fd.status();
   }
-  int one = 1;
-  ::setsockopt(fd->get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if (addr->ss_family == AF_INET6) {
-    ::setsockopt(fd->get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  sock.fd = std::move(*fd);
+  return sock;
+}
+
+absl::StatusOr<netfilter::UniqueFd> ListenOn(int netns_fd, const std::string& ip, uint16_t port) {
+  absl::StatusOr<TcpSocket> sock = TcpSocketFor(netns_fd, ip, port);
+  if (!sock.ok()) {
+    return sock.status();
   }
-  if (::bind(fd->get(), reinterpret_cast<sockaddr*>(&*addr), len) != 0) {
+  int one = 1;
+  ::setsockopt(sock->fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (sock->addr.ss_family == AF_INET6) {
+    ::setsockopt(sock->fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  }
+  if (::bind(sock->fd.get(), reinterpret_cast<sockaddr*>(&sock->addr), sock->len) != 0) {
     return absl::InternalError(Errno(absl::StrCat("bind ", Endpoint{ip, port}.ToString()).c_str()));
   }
-  if (::listen(fd->get(), 64) != 0) {
+  if (::listen(sock->fd.get(), 64) != 0) {
     return absl::InternalError(Errno("listen"));
   }
-  return std::move(*fd);
+  return std::move(sock->fd);
 }
 
 int ToMillis(absl::Duration d) {
@@ -182,19 +200,13 @@ absl::StatusOr<Accepted> Listener::Accept(absl::Duration timeout) {
 
 absl::StatusOr<Connection> Connect(int netns_fd, const Endpoint& to,
                                    const ConnectOptions& options) {
-  socklen_t len = 0;
-  absl::StatusOr<sockaddr_storage> addr = ToSockaddr(to.ip, to.port, &len);
-  if (!addr.ok()) {
-    return addr.status();
-  }
-  absl::StatusOr<netfilter::UniqueFd> fd =
-      netfilter::SocketInNetns(netns_fd, addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
-  if (!fd.ok()) {
-    return fd.status();
+  absl::StatusOr<TcpSocket> sock = TcpSocketFor(netns_fd, to.ip, to.port);
+  if (!sock.ok()) {
+    return sock.status();
   }
   if (options.mark.has_value()) {
     uint32_t mark = *options.mark;
-    if (::setsockopt(fd->get(), SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0) {
+    if (::setsockopt(sock->fd.get(), SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0) {
       return absl::InternalError(Errno("setsockopt SO_MARK"));
     }
   }
@@ -204,15 +216,16 @@ absl::StatusOr<Connection> Connect(int netns_fd, const Endpoint& to,
     if (!src.ok()) {
       return src.status();
     }
-    if (::bind(fd->get(), reinterpret_cast<sockaddr*>(&*src), blen) != 0) {
+    if (::bind(sock->fd.get(), reinterpret_cast<sockaddr*>(&*src), blen) != 0) {
       return absl::InternalError(Errno(absl::StrCat("bind ", options.bind_ip).c_str()));
     }
   }
   const std::string what = absl::StrCat("connect to ", to.ToString());
-  if (::connect(fd->get(), reinterpret_cast<sockaddr*>(&*addr), len) != 0 && errno != EINPROGRESS) {
+  if (::connect(sock->fd.get(), reinterpret_cast<sockaddr*>(&sock->addr), sock->len) != 0 &&
+      errno != EINPROGRESS) {
     return absl::UnavailableError(Errno(what.c_str()));
   }
-  pollfd p{fd->get(), POLLOUT, 0};
+  pollfd p{sock->fd.get(), POLLOUT, 0};
   int n = ::poll(&p, 1, ToMillis(options.timeout));
   if (n == 0) {
     return absl::DeadlineExceededError(
@@ -220,19 +233,19 @@ absl::StatusOr<Connection> Connect(int netns_fd, const Endpoint& to,
   }
   int err = 0;
   socklen_t elen = sizeof(err);
-  ::getsockopt(fd->get(), SOL_SOCKET, SO_ERROR, &err, &elen);
+  ::getsockopt(sock->fd.get(), SOL_SOCKET, SO_ERROR, &err, &elen);
   if (n < 0 || err != 0) {
     return absl::UnavailableError(absl::StrCat(what, ": ", std::strerror(n < 0 ? errno : err)));
   }
   Connection c;
   sockaddr_storage ss{};
   socklen_t slen = sizeof(ss);
-  ::getsockname(fd->get(), reinterpret_cast<sockaddr*>(&ss), &slen);
+  ::getsockname(sock->fd.get(), reinterpret_cast<sockaddr*>(&ss), &slen);
   c.local = FromSockaddr(ss);
   slen = sizeof(ss);
-  ::getpeername(fd->get(), reinterpret_cast<sockaddr*>(&ss), &slen);
+  ::getpeername(sock->fd.get(), reinterpret_cast<sockaddr*>(&ss), &slen);
   c.peer = FromSockaddr(ss);
-  c.fd = std::move(*fd);
+  c.fd = std::move(sock->fd);
   return c;
 }
 
