@@ -9,14 +9,9 @@
 // arrive from the probe address; anything the node forwards (routed, DNATed, masqueraded) must not,
 // and anything the node forwards that already carries the probe address as its source (a forgery
 // that would bypass the pod's mesh capture) must not arrive at all.
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <optional>
 #include <string>
 #include <tuple>
@@ -25,247 +20,30 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "netfilter/netns.h"
 #include "netfilter/nftables_backend.h"
 #include "netfilter/rules_spec.h"
+#include "netfilter/testing/packet_sockets.h"
 #include "netfilter/testing/scoped_netns.h"
 
 namespace probesnat::netfilter {
 namespace {
 
+using ::probesnat::netfilter::testing::Accepted;
+using ::probesnat::netfilter::testing::AcceptOne;
+using ::probesnat::netfilter::testing::BindUdp;
+using ::probesnat::netfilter::testing::Connect;
+using ::probesnat::netfilter::testing::kPacketTimeoutMs;
+using ::probesnat::netfilter::testing::Listen;
+using ::probesnat::netfilter::testing::Readable;
+using ::probesnat::netfilter::testing::ReceiveUdp;
 using ::probesnat::netfilter::testing::ScopedNetns;
-
-constexpr int kTimeoutMs = 3000;
+using ::probesnat::netfilter::testing::SendUdp;
+using ::probesnat::netfilter::testing::StartConnect;
 
 IpAddress Ip(const char* text) { return *IpAddress::Parse(text); }
 
 absl::Status Sh(const std::string& command) {
   return ::probesnat::netfilter::testing::Run(command);
-}
-
-sockaddr_storage SockAddr(const IpAddress& ip, uint16_t port, socklen_t* len) {
-  sockaddr_storage ss{};
-  if (ip.is_v4()) {
-    auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
-    sin->sin_family = AF_INET;
-    sin->sin_port = htons(port);
-    std::memcpy(&sin->sin_addr, ip.data(), 4);
-    *len = sizeof(sockaddr_in);
-  } else {
-    auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
-    sin6->sin6_family = AF_INET6;
-    sin6->sin6_port = htons(port);
-    std::memcpy(&sin6->sin6_addr, ip.data(), 16);
-    *len = sizeof(sockaddr_in6);
-  }
-  return ss;
-}
-
-std::string AddressOf(const sockaddr_storage& ss) {
-  char buf[INET6_ADDRSTRLEN] = {};
-  if (ss.ss_family == AF_INET) {
-    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr, buf, sizeof(buf));
-  } else {
-    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr, buf, sizeof(buf));
-  }
-  return buf;
-}
-
-// A TCP listener on the wildcard address of `family` inside a namespace.
-absl::StatusOr<UniqueFd> Listen(const ScopedNetns& ns, IpAddress::Family family, uint16_t port) {
-  absl::StatusOr<UniqueFd> nsfd = OpenNetns(ns.path());
-  if (!nsfd.ok()) {
-    return nsfd.status();
-  }
-  bool v4 = family == IpAddress::Family::kV4;
-  absl::StatusOr<UniqueFd> fd = SocketInNetns(nsfd->get(), v4 ? AF_INET : AF_INET6, SOCK_STREAM, 0);
-  if (!fd.ok()) {
-    return fd.status();
-  }
-  int one = 1;
-  ::setsockopt(fd->get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if (!v4) {
-    ::setsockopt(fd->get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-  }
-  socklen_t len;
-  sockaddr_storage any = SockAddr(v4 ? IpAddress::V4({0, 0, 0, 0}) : IpAddress::V6({}), port, &len);
-  if (::bind(fd->get(), reinterpret_cast<sockaddr*>(&any), len) != 0 ||
-      ::listen(fd->get(), 16) != 0) {
-    return absl::InternalError(absl::StrCat("listen on port ", port, ": ", std::strerror(errno)));
-  }
-  return fd;
-}
-
-// Connects from a socket created in `from`; returns the connected socket.
-absl::StatusOr<UniqueFd> Connect(const ScopedNetns& from, const IpAddress& to, uint16_t port,
-                                 uint32_t mark = 0) {
-  absl::StatusOr<UniqueFd> nsfd = OpenNetns(from.path());
-  if (!nsfd.ok()) {
-    return nsfd.status();
-  }
-  absl::StatusOr<UniqueFd> fd =
-      SocketInNetns(nsfd->get(), to.is_v4() ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK, 0);
-  if (!fd.ok()) {
-    return fd.status();
-  }
-  if (mark != 0 && ::setsockopt(fd->get(), SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0) {
-    return absl::InternalError(absl::StrCat("SO_MARK: ", std::strerror(errno)));
-  }
-  socklen_t len;
-  sockaddr_storage dst = SockAddr(to, port, &len);
-  if (::connect(fd->get(), reinterpret_cast<sockaddr*>(&dst), len) != 0 && errno != EINPROGRESS) {
-    return absl::UnavailableError(absl::StrCat("connect: ", std::strerror(errno)));
-  }
-  pollfd p{fd->get(), POLLOUT, 0};
-  if (::poll(&p, 1, kTimeoutMs) != 1) {
-    return absl::DeadlineExceededError(absl::StrCat("connect to ", to.ToString(), " timed out"));
-  }
-  int err = 0;
-  socklen_t errlen = sizeof(err);
-  ::getsockopt(fd->get(), SOL_SOCKET, SO_ERROR, &err, &errlen);
-  if (err != 0) {
-    return absl::UnavailableError(
-        absl::StrCat("connect to ", to.ToString(), ":", port, ": ", std::strerror(err)));
-  }
-  return fd;
-}
-
-// A socket of `type` in `from`, bound to `src` (port 0) unless `src` is null.
-absl::StatusOr<UniqueFd> SocketFrom(const ScopedNetns& from, IpAddress::Family family, int type,
-                                    const IpAddress* src) {
-  absl::StatusOr<UniqueFd> nsfd = OpenNetns(from.path());
-  if (!nsfd.ok()) {
-    return nsfd.status();
-  }
-  absl::StatusOr<UniqueFd> fd = SocketInNetns(
-      nsfd->get(), family == IpAddress::Family::kV4 ? AF_INET : AF_INET6, type | SOCK_NONBLOCK, 0);
-  if (!fd.ok()) {
-    return fd.status();
-  }
-  if (src != nullptr) {
-    socklen_t len;
-    sockaddr_storage ss = SockAddr(*src, 0, &len);
-    if (::bind(fd->get(), reinterpret_cast<sockaddr*>(&ss), len) != 0) {
-      return absl::InternalError(
-          absl::StrCat("bind to ", src->ToString(), ": ", std::strerror(errno)));
-    }
-  }
-  return fd;
-}
-
-// Starts a TCP connection from `from` (source `src` if given) and returns without waiting for it.
-absl::StatusOr<UniqueFd> StartConnect(const ScopedNetns& from, const IpAddress* src,
-                                      const IpAddress& to, uint16_t port) {
-  absl::StatusOr<UniqueFd> fd = SocketFrom(from, to.family(), SOCK_STREAM, src);
-  if (!fd.ok()) {
-    return fd.status();
-  }
-  socklen_t len;
-  sockaddr_storage dst = SockAddr(to, port, &len);
-  if (::connect(fd->get(), reinterpret_cast<sockaddr*>(&dst), len) != 0 && errno != EINPROGRESS) {
-    return absl::UnavailableError(absl::StrCat("connect: ", std::strerror(errno)));
-  }
-  return fd;
-}
-
-// Sends one UDP datagram from `from` (source `src` if given).
-absl::Status SendUdp(const ScopedNetns& from, const IpAddress* src, const IpAddress& to,
-                     uint16_t port) {
-  absl::StatusOr<UniqueFd> fd = SocketFrom(from, to.family(), SOCK_DGRAM, src);
-  if (!fd.ok()) {
-    return fd.status();
-  }
-  socklen_t len;
-  sockaddr_storage dst = SockAddr(to, port, &len);
-  const char payload[] = "probe?";
-  if (::sendto(fd->get(), payload, sizeof(payload), 0, reinterpret_cast<sockaddr*>(&dst), len) !=
-      static_cast<ssize_t>(sizeof(payload))) {
-    return absl::UnavailableError(absl::StrCat("sendto: ", std::strerror(errno)));
-  }
-  return absl::OkStatus();
-}
-
-// A UDP socket bound to the wildcard address of `family` on `port` inside a namespace.
-absl::StatusOr<UniqueFd> BindUdp(const ScopedNetns& ns, IpAddress::Family family, uint16_t port) {
-  absl::StatusOr<UniqueFd> nsfd = OpenNetns(ns.path());
-  if (!nsfd.ok()) {
-    return nsfd.status();
-  }
-  bool v4 = family == IpAddress::Family::kV4;
-  absl::StatusOr<UniqueFd> fd =
-      SocketInNetns(nsfd->get(), v4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK, 0);
-  if (!fd.ok()) {
-    return fd.status();
-  }
-  int one = 1;
-  if (!v4) {
-    ::setsockopt(fd->get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-  }
-  socklen_t len;
-  sockaddr_storage any = SockAddr(v4 ? IpAddress::V4({0, 0, 0, 0}) : IpAddress::V6({}), port, &len);
-  if (::bind(fd->get(), reinterpret_cast<sockaddr*>(&any), len) != 0) {
-    return absl::InternalError(absl::StrCat("bind udp ", port, ": ", std::strerror(errno)));
-  }
-  return fd;
-}
-
-// The source address of the next datagram on `fd`, waiting at most kTimeoutMs.
-absl::StatusOr<std::string> ReceiveUdp(const UniqueFd& fd) {
-  pollfd p{fd.get(), POLLIN, 0};
-  if (::poll(&p, 1, kTimeoutMs) != 1) {
-    return absl::DeadlineExceededError("no datagram arrived");
-  }
-  char buf[64];
-  sockaddr_storage peer{};
-  socklen_t len = sizeof(peer);
-  if (::recvfrom(fd.get(), buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&peer), &len) < 0) {
-    return absl::InternalError(absl::StrCat("recvfrom: ", std::strerror(errno)));
-  }
-  return AddressOf(peer);
-}
-
-// Indices of the sockets that become readable within `timeout_ms` (empty if none does).
-std::vector<size_t> Readable(const std::vector<const UniqueFd*>& fds, int timeout_ms) {
-  std::vector<pollfd> p;
-  for (const UniqueFd* fd : fds) {
-    p.push_back(pollfd{fd->get(), POLLIN, 0});
-  }
-  std::vector<size_t> out;
-  if (::poll(p.data(), p.size(), timeout_ms) > 0) {
-    for (size_t i = 0; i < p.size(); ++i) {
-      if (p[i].revents & POLLIN) {
-        out.push_back(i);
-      }
-    }
-  }
-  return out;
-}
-
-struct Accepted {
-  size_t listener;   // index into the listeners given to AcceptOne
-  std::string peer;  // source address the receiving socket sees
-};
-
-absl::StatusOr<Accepted> AcceptOne(const std::vector<const UniqueFd*>& listeners) {
-  std::vector<pollfd> fds;
-  for (const UniqueFd* l : listeners) {
-    fds.push_back(pollfd{l->get(), POLLIN, 0});
-  }
-  if (::poll(fds.data(), fds.size(), kTimeoutMs) <= 0) {
-    return absl::DeadlineExceededError("no listener accepted a connection");
-  }
-  for (size_t i = 0; i < fds.size(); ++i) {
-    if (fds[i].revents & POLLIN) {
-      sockaddr_storage peer{};
-      socklen_t len = sizeof(peer);
-      UniqueFd conn(::accept(fds[i].fd, reinterpret_cast<sockaddr*>(&peer), &len));
-      if (!conn.valid()) {
-        return absl::InternalError(absl::StrCat("accept: ", std::strerror(errno)));
-      }
-      return Accepted{i, AddressOf(peer)};
-    }
-  }
-  return absl::InternalError("poll returned without a readable listener");
 }
 
 class PacketTest : public ::testing::Test {
@@ -430,7 +208,7 @@ TEST_F(PacketTest, ForwardedPacketsForgingTheProbeAddressAreDropped) {
   auto expect_forgeries_dropped = [&] {
     std::vector<UniqueFd> forged;
     send_forged(forged);
-    std::vector<size_t> got = Readable(pod_sockets, kTimeoutMs);
+    std::vector<size_t> got = Readable(pod_sockets, kPacketTimeoutMs);
     EXPECT_TRUE(got.empty()) << "a forged packet reached pod socket #" << got.front()
                              << " (tcp4, tcp6, udp4, udp6)";
     for (const UniqueFd& c : forged) {
