@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <map>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -171,8 +172,13 @@ NftTable BuildPodTable(const PodRules& r) {
                         " meta mark set ct mark"));
   }
 
-  // nat prerouting: probes and tunnel traffic pass, other inbound TCP is captured.
-  for (const IpAddress& probe : {r.probe_v4, r.probe_v6}) {
+  // nat prerouting: probes (of the enrolled families) and tunnel traffic pass, other inbound TCP
+  // is captured.
+  for (const auto& [probe, enrolled] :
+       {std::pair{r.probe_v4, r.enrolled_v4}, std::pair{r.probe_v6, r.enrolled_v6}}) {
+    if (!enrolled) {
+      continue;
+    }
     NftRuleBuilder b(t.name, kNatPrerouting);
     b.L4ProtoTcp().Saddr(probe, true).Accept();
     add(b, absl::StrCat("meta l4proto tcp ", IpKeyword(probe), " saddr ", probe.ToString(),

@@ -37,6 +37,12 @@ struct PodRules {
   uint32_t connection_mask = 0xfff;
   bool inbound_capture = true;
   bool outbound_capture = true;
+  // The families the pod is enrolled with. Only for those does the host SNAT node-originated
+  // probes to the probe address, so only for those does TCP from the probe address skip inbound
+  // capture; for the other family it is captured like any other inbound TCP (a forgery: the host's
+  // anti-spoofing drop matches enrolled destination addresses only).
+  bool enrolled_v4 = true;
+  bool enrolled_v6 = true;
 
   bool operator==(const PodRules&) const = default;
 };

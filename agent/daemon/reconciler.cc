@@ -53,10 +53,14 @@ absl::Status Reconciler::EnsureHostLocked() {
   return st;
 }
 
-netfilter::PodRules Reconciler::RulesFor(const v1::Pod& pod) const {
+netfilter::PodRules Reconciler::RulesFor(const DesiredPod& pod) const {
   netfilter::PodRules rules = options_.pod_rules;
-  rules.inbound_capture = !pod.overrides().disable_inbound_capture();
-  rules.outbound_capture = !pod.overrides().disable_outbound_capture();
+  rules.inbound_capture = !pod.pod.overrides().disable_inbound_capture();
+  rules.outbound_capture = !pod.pod.overrides().disable_outbound_capture();
+  rules.enrolled_v4 = rules.enrolled_v6 = false;
+  for (const IpAddress& ip : pod.ips) {
+    (ip.is_v4() ? rules.enrolled_v4 : rules.enrolled_v6) = true;
+  }
   return rules;
 }
 
@@ -179,7 +183,7 @@ absl::StatusOr<v1::PodStatus> Reconciler::EnrollLocked(DesiredPod pod,
   auto it = records_.find(uid);
   if (it == records_.end()) {
     Record fresh;
-    fresh.rules = RulesFor(pod.pod);
+    fresh.rules = RulesFor(pod);
     fresh.desired = std::move(pod);
     fresh.generation = 1;
     fresh.findings = std::move(findings);
@@ -206,7 +210,7 @@ absl::StatusOr<v1::PodStatus> Reconciler::EnrollLocked(DesiredPod pod,
     }
     return StatusOf(r);
   }
-  netfilter::PodRules rules = RulesFor(pod.pod);
+  netfilter::PodRules rules = RulesFor(pod);
   const bool kernel_unchanged = !r.removing && r.phase == v1::POD_PHASE_APPLIED &&
                                 r.desired.ips == pod.ips &&
                                 r.desired.netns_path() == pod.netns_path() && r.rules == rules;

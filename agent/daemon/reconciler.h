@@ -113,7 +113,7 @@ class Reconciler {
   std::set<netfilter::IpAddress> ClaimedByOthersLocked(
       const std::string& uid, const std::vector<netfilter::IpAddress>& candidates) const;
   std::set<netfilter::IpAddress> AllFootprintIpsLocked() const;
-  netfilter::PodRules RulesFor(const v1::Pod& pod) const;
+  netfilter::PodRules RulesFor(const DesiredPod& pod) const;
   v1::PodStatus StatusOf(const Record& r) const;
   void PublishLocked(const Record& r);
 

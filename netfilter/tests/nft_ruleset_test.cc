@@ -184,6 +184,71 @@ TEST(NftRuleset, PodTableWithoutCaptureHasNoRedirects) {
   EXPECT_EQ(Count(text, " rule\n"), 10u);
 }
 
+// nat_prerouting of a pod enrolled with one family (nft --debug=netlink): only that family's
+// probe source skips capture, as the host SNATs probes and drops forgeries only for enrolled IPs.
+constexpr char kPodNatPreroutingProbeV4Only[] =
+    R"(chain nat_prerouting type nat hook 0 prio -100 policy 1
+ rule
+  [ meta load l4proto => reg 1 ]
+  [ cmp eq reg 1 0x00000006 ]
+  [ meta load nfproto => reg 1 ]
+  [ cmp eq reg 1 0x00000002 ]
+  [ payload load 4b @ network header + 12 => reg 1 ]
+  [ cmp eq reg 1 0x7f07fea9 ]
+  [ immediate reg 0 accept ]
+ rule
+  [ meta load l4proto => reg 1 ]
+  [ cmp eq reg 1 0x00000006 ]
+  [ payload load 2b @ transport header + 2 => reg 1 ]
+  [ cmp eq reg 1 0x0000a03a ]
+  [ immediate reg 0 accept ]
+ rule
+)";
+constexpr char kPodNatPreroutingProbeV6Only[] =
+    R"(chain nat_prerouting type nat hook 0 prio -100 policy 1
+ rule
+  [ meta load l4proto => reg 1 ]
+  [ cmp eq reg 1 0x00000006 ]
+  [ meta load nfproto => reg 1 ]
+  [ cmp eq reg 1 0x0000000a ]
+  [ payload load 16b @ network header + 8 => reg 1 ]
+  [ cmp eq reg 1 0x549216fd 0x37132771 0xffffffff 0xffffffff ]
+  [ immediate reg 0 accept ]
+ rule
+  [ meta load l4proto => reg 1 ]
+  [ cmp eq reg 1 0x00000006 ]
+  [ payload load 2b @ transport header + 2 => reg 1 ]
+  [ cmp eq reg 1 0x0000a03a ]
+  [ immediate reg 0 accept ]
+ rule
+)";
+
+TEST(NftRuleset, PodTableTrustsTheProbeSourceOnlyOfEnrolledFamilies) {
+  PodRules v4_only;
+  v4_only.enrolled_v6 = false;
+  std::string text = RenderTable(BuildPodTable(v4_only));
+  EXPECT_NE(text.find(kPodNatPreroutingProbeV4Only), std::string::npos) << text;
+  EXPECT_EQ(Count(text, " rule\n"), 13u);
+  // The v6 probe address appears once more: nat_output's accept of connections towards it.
+  EXPECT_EQ(Count(text, "0x549216fd 0x37132771 0xffffffff 0xffffffff"), 1u) << text;
+  // Inbound capture still covers IPv6.
+  EXPECT_EQ(Count(text, "[ immediate reg 1 0x00009e3a ]"), 2u);
+
+  PodRules v6_only;
+  v6_only.enrolled_v4 = false;
+  text = RenderTable(BuildPodTable(v6_only));
+  EXPECT_NE(text.find(kPodNatPreroutingProbeV6Only), std::string::npos) << text;
+  EXPECT_EQ(Count(text, " rule\n"), 13u);
+  EXPECT_EQ(Count(text, "0x7f07fea9"), 1u) << text;
+  EXPECT_EQ(Count(text, "[ immediate reg 1 0x00009e3a ]"), 2u);
+
+  NftTable t = BuildPodTable(v4_only);
+  for (const NftRule& r : t.rules) {
+    EXPECT_NE(r.text, "meta l4proto tcp ip6 saddr fd16:9254:7127:1337:ffff:ffff:ffff:ffff accept");
+  }
+  EXPECT_NE(RenderTable(BuildPodTable(v4_only)), RenderTable(BuildPodTable(PodRules{})));
+}
+
 TEST(NftRuleset, PodTableUsesConfiguredValues) {
   PodRules rules;
   rules.tunnel_port = 16008;  // 0x3e88

@@ -192,6 +192,72 @@ constexpr char kPodGoldenNoCapture[] = R"(table inet probesnat {
 }
 )";
 
+// Enrolled with IPv4 only: the IPv6 probe source does not skip capture.
+constexpr char kPodGoldenV4Only[] = R"(table inet probesnat {
+  chain mangle_prerouting {
+    type filter hook prerouting priority mangle; policy accept;
+    meta mark & 0x00000fff == 0x00000539 ct mark set ct mark & 0xfffff111 | 0x00000111
+  }
+
+  chain mangle_output {
+    type route hook output priority mangle; policy accept;
+    ct mark & 0x00000fff == 0x00000111 meta mark set ct mark
+  }
+
+  chain nat_prerouting {
+    type nat hook prerouting priority dstnat; policy accept;
+    meta l4proto tcp ip saddr 169.254.7.127 accept
+    tcp dport 15008 accept
+    meta l4proto tcp ip daddr != 127.0.0.1 meta mark & 0x00000fff != 0x00000539 redirect to :15006
+    meta l4proto tcp ip6 daddr != ::1 meta mark & 0x00000fff != 0x00000539 redirect to :15006
+  }
+
+  chain nat_output {
+    type nat hook output priority -100; policy accept;
+    meta l4proto tcp ip daddr 169.254.7.127 accept
+    meta l4proto tcp ip6 daddr fd16:9254:7127:1337:ffff:ffff:ffff:ffff accept
+    meta l4proto tcp ct mark & 0x00000fff == 0x00000111 accept
+    oifname "lo" ip daddr != 127.0.0.1 accept
+    oifname "lo" ip6 daddr != ::1 accept
+    meta l4proto tcp ip daddr != 127.0.0.1 meta mark & 0x00000fff != 0x00000539 redirect to :15001
+    meta l4proto tcp ip6 daddr != ::1 meta mark & 0x00000fff != 0x00000539 redirect to :15001
+  }
+}
+)";
+
+// Enrolled with IPv6 only: the IPv4 probe source does not skip capture.
+constexpr char kPodGoldenV6Only[] = R"(table inet probesnat {
+  chain mangle_prerouting {
+    type filter hook prerouting priority mangle; policy accept;
+    meta mark & 0x00000fff == 0x00000539 ct mark set ct mark & 0xfffff111 | 0x00000111
+  }
+
+  chain mangle_output {
+    type route hook output priority mangle; policy accept;
+    ct mark & 0x00000fff == 0x00000111 meta mark set ct mark
+  }
+
+  chain nat_prerouting {
+    type nat hook prerouting priority dstnat; policy accept;
+    meta l4proto tcp ip6 saddr fd16:9254:7127:1337:ffff:ffff:ffff:ffff accept
+    tcp dport 15008 accept
+    meta l4proto tcp ip daddr != 127.0.0.1 meta mark & 0x00000fff != 0x00000539 redirect to :15006
+    meta l4proto tcp ip6 daddr != ::1 meta mark & 0x00000fff != 0x00000539 redirect to :15006
+  }
+
+  chain nat_output {
+    type nat hook output priority -100; policy accept;
+    meta l4proto tcp ip daddr 169.254.7.127 accept
+    meta l4proto tcp ip6 daddr fd16:9254:7127:1337:ffff:ffff:ffff:ffff accept
+    meta l4proto tcp ct mark & 0x00000fff == 0x00000111 accept
+    oifname "lo" ip daddr != 127.0.0.1 accept
+    oifname "lo" ip6 daddr != ::1 accept
+    meta l4proto tcp ip daddr != 127.0.0.1 meta mark & 0x00000fff != 0x00000539 redirect to :15001
+    meta l4proto tcp ip6 daddr != ::1 meta mark & 0x00000fff != 0x00000539 redirect to :15001
+  }
+}
+)";
+
 constexpr char kForeignTable[] = R"(table ip foreign {
   chain input {
     type filter hook input priority filter; policy accept;
@@ -212,6 +278,13 @@ table inet other {
   }
 }
 )";
+
+PodRules EnrolledWithOnly(IpAddress::Family family) {
+  PodRules r;
+  r.enrolled_v4 = family == IpAddress::Family::kV4;
+  r.enrolled_v6 = family == IpAddress::Family::kV6;
+  return r;
+}
 
 HostRules CustomHostRules() {
   HostRules r;
@@ -550,6 +623,8 @@ TEST_F(NftablesBackendTest, NftCompilesTheGoldenTextToOurBytecode) {
   cases.push_back({kHostGolden, BuildHostTable(HostRules{})});
   cases.push_back({kPodGolden, BuildPodTable(PodRules{})});
   cases.push_back({kPodGoldenCustomNoInbound, BuildPodTable(CustomPodRules())});
+  cases.push_back({kPodGoldenV4Only, BuildPodTable(EnrolledWithOnly(IpAddress::Family::kV4))});
+  cases.push_back({kPodGoldenV6Only, BuildPodTable(EnrolledWithOnly(IpAddress::Family::kV6))});
   for (Case& c : cases) {
     absl::StatusOr<ScopedNetns> scratch = ScopedNetns::Create("nft");
     ASSERT_TRUE(scratch.ok()) << scratch.status();
@@ -629,6 +704,32 @@ TEST_F(NftablesBackendTest, ObservePodReportsNamespaceTableAndDrift) {
   EXPECT_TRUE(obs->namespace_exists);
   EXPECT_FALSE(obs->table_present);
   EXPECT_FALSE(obs->rules_match);
+}
+
+// A pod enrolled with one family gets that family's probe accept only; the drift check sees the
+// table it wrote as matching (no endless repair) and a table of the other shape as drift.
+TEST_F(NftablesBackendTest, SingleFamilyPodTableIsTheGoldenAndReadsBackAsMatching) {
+  for (const auto& [family, golden] : {std::pair{IpAddress::Family::kV4, kPodGoldenV4Only},
+                                       std::pair{IpAddress::Family::kV6, kPodGoldenV6Only}}) {
+    SCOPED_TRACE(family == IpAddress::Family::kV4 ? "v4 only" : "v6 only");
+    const PodRules rules = EnrolledWithOnly(family);
+    ASSERT_TRUE(backend().ApplyPod(pod_->path(), rules).ok());
+    EXPECT_EQ(Nft(*pod_, "list table inet probesnat"), Tabs(golden));
+    absl::StatusOr<PodObservation> obs = backend().ObservePod(pod_->path(), rules);
+    ASSERT_TRUE(obs.ok()) << obs.status();
+    EXPECT_TRUE(obs->table_present);
+    EXPECT_TRUE(obs->rules_match);
+    obs = backend().ObservePod(pod_->path(), PodRules{});
+    ASSERT_TRUE(obs.ok()) << obs.status();
+    EXPECT_FALSE(obs->rules_match);
+
+    // Both families enrolled again: the full table is drift for the single-family rules.
+    ASSERT_TRUE(backend().ApplyPod(pod_->path(), PodRules{}).ok());
+    EXPECT_EQ(Nft(*pod_, "list table inet probesnat"), Tabs(kPodGolden));
+    obs = backend().ObservePod(pod_->path(), rules);
+    ASSERT_TRUE(obs.ok()) << obs.status();
+    EXPECT_FALSE(obs->rules_match);
+  }
 }
 
 TEST_F(NftablesBackendTest, ForeignTablesAreNeverTouched) {
