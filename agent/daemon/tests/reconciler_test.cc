@@ -4,6 +4,7 @@
 #include <map>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -98,6 +99,20 @@ TEST_F(ReconcilerTest, OverridesTurnCaptureOffInThePodRules) {
   ASSERT_TRUE(fake_.pod_table("/run/netns/a").has_value());
   EXPECT_FALSE(fake_.pod_table("/run/netns/a")->inbound_capture);
   EXPECT_TRUE(fake_.pod_table("/run/netns/a")->outbound_capture);
+}
+
+TEST_F(ReconcilerTest, PodRulesTrustTheProbeSourceOnlyOfTheEnrolledFamilies) {
+  for (const auto& [ips, v4, v6] :
+       {std::tuple{std::vector<std::string>{"10.0.0.1"}, true, false},
+        std::tuple{std::vector<std::string>{"fd00::1"}, false, true},
+        std::tuple{std::vector<std::string>{"10.0.0.1", "fd00::1"}, true, true}}) {
+    ASSERT_TRUE(reconciler_.Enroll(MakePod("u1", ips, "/run/netns/a"), {}).ok());
+    ASSERT_TRUE(fake_.pod_table("/run/netns/a").has_value());
+    EXPECT_EQ(fake_.pod_table("/run/netns/a")->enrolled_v4, v4)
+        << ips.front() << " of " << ips.size();
+    EXPECT_EQ(fake_.pod_table("/run/netns/a")->enrolled_v6, v6)
+        << ips.front() << " of " << ips.size();
+  }
 }
 
 TEST_F(ReconcilerTest, IdenticalReEnrollIsANoOp) {
@@ -390,7 +405,9 @@ TEST_F(ReconcilerTest, DriftCheckReappliesADeletedOrEditedPodTable) {
   EXPECT_EQ(report.pod_repairs, 2);
   EXPECT_EQ(report.failures, 0);
   EXPECT_TRUE(fake_.pod_table("/run/netns/a").has_value());
-  absl::StatusOr<netfilter::PodObservation> b = fake_.ObservePod("/run/netns/b", {});
+  netfilter::PodRules v4_only;  // u2 is enrolled with its IPv4 address only
+  v4_only.enrolled_v6 = false;
+  absl::StatusOr<netfilter::PodObservation> b = fake_.ObservePod("/run/netns/b", v4_only);
   ASSERT_TRUE(b.ok());
   EXPECT_TRUE(b->rules_match);
 }
