@@ -39,6 +39,10 @@ absl::StatusOr<UniqueFd> OpenNetns(const std::string& path) {
     if (err == ENOENT || err == ENOTDIR) {
       return absl::NotFoundError(absl::StrCat("network namespace ", path, " does not exist"));
     }
+    if (err == EMFILE || err == ENFILE || err == ENOMEM) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("cannot open network namespace ", path, ": ", ErrnoText(err)));
+    }
     return absl::InvalidArgumentError(
         absl::StrCat("cannot open network namespace ", path, ": ", ErrnoText(err)));
   }

@@ -118,7 +118,11 @@ absl::Status Reconciler::FailLocked(Record& r, const std::string& reason) {
 absl::StatusOr<netfilter::NetnsHandle> Reconciler::OpenNetnsOf(const DesiredPod& pod) {
   absl::StatusOr<netfilter::NetnsHandle> netns = backend_.OpenPodNetns(pod.netns_path());
   if (!netns.ok()) {
-    return absl::Status(netns.status().code(),
+    // Validation found it; gone since: the request's path is wrong, as validation would say.
+    const absl::StatusCode code = absl::IsNotFound(netns.status())
+                                      ? absl::StatusCode::kInvalidArgument
+                                      : netns.status().code();
+    return absl::Status(code,
                         absl::StrCat("pod ", PodName(pod.pod), ": ", netns.status().message()));
   }
   return netns;

@@ -162,5 +162,15 @@ TEST_F(ReconcilerNetnsIdentityTest, EnrollOfAPathThatIsNotANamespaceWritesNothin
   EXPECT_EQ(fake_.mutating_calls(), 0);
 }
 
+// The path went between validation and enroll: the request's path is wrong, as validation says.
+TEST_F(ReconcilerNetnsIdentityTest, EnrollOfAVanishedPathIsInvalidArgument) {
+  absl::StatusOr<v1::PodStatus> st =
+      reconciler_.Enroll(MakePod("uid-g", "10.0.0.6", "/run/netns/gone"), {});
+  EXPECT_EQ(st.status().code(), absl::StatusCode::kInvalidArgument) << st.status();
+  EXPECT_THAT(std::string(st.status().message()), HasSubstr("/run/netns/gone"));
+  EXPECT_FALSE(reconciler_.Get("uid-g").ok());
+  EXPECT_EQ(fake_.mutating_calls(), 0);
+}
+
 }  // namespace
 }  // namespace probesnat::daemon
