@@ -73,6 +73,17 @@ class NetnsIdentityTest : public AgentTest {
     return {};
   }
 
+  // Polls List until pod `uid` is in `phase` (the drift check runs every 200 ms); its last status.
+  probesnat::v1::PodStatus WaitForPhase(const std::string& uid, probesnat::v1::PodPhase phase) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(5);
+    probesnat::v1::PodStatus s = StatusOf(uid);
+    while (s.phase() != phase && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(50));
+      s = StatusOf(uid);
+    }
+    return s;
+  }
+
   std::vector<std::string> made_;
 };
 
@@ -102,7 +113,7 @@ TEST_F(NetnsIdentityTest, AFifoAtAnEnrolledPathDoesNotWedgeTheDaemon) {
   st = Enroll(*stub_, PodB(), nullptr, absl::Seconds(2));
   EXPECT_TRUE(st.ok()) << Describe(st);
   EXPECT_LT(absl::Now() - t0, absl::Seconds(3));
-  probesnat::v1::PodStatus a_status = StatusOf(kUidA);
+  probesnat::v1::PodStatus a_status = WaitForPhase(kUidA, probesnat::v1::POD_PHASE_FAILED);
   EXPECT_EQ(a_status.phase(), probesnat::v1::POD_PHASE_FAILED) << a_status.DebugString();
 
   // A FIFO at the path of a new pod is refused at once.
@@ -155,10 +166,10 @@ TEST_F(NetnsIdentityTest, APathThatComesToNameAnotherPodsNamespaceIsNeverWritten
 
   Unbind(path);
   BindNamespace(b().path(), path);
-  absl::SleepFor(absl::Milliseconds(800));  // several drift checks
+  probesnat::v1::PodStatus a_status = WaitForPhase(kUidA, probesnat::v1::POD_PHASE_FAILED);
+  absl::SleepFor(absl::Milliseconds(600));  // more drift checks
 
   EXPECT_EQ(ProbesnatTableText(b().name()), b_table) << "pod A's table was written into B's";
-  probesnat::v1::PodStatus a_status = StatusOf(kUidA);
   EXPECT_EQ(a_status.phase(), probesnat::v1::POD_PHASE_FAILED) << a_status.DebugString();
   EXPECT_NE(a_status.reason().find("another namespace"), std::string::npos) << a_status.reason();
   EXPECT_FALSE(ProbesnatSetHas(topo_->node().name(), a().v4));  // withdrawn
@@ -229,8 +240,9 @@ TEST_F(NetnsIdentityTest, UnenrollRemovesTheTableAfterTheEnrolledProcessExited) 
   ASSERT_TRUE(*table);
 
   sleeper.Kill();
-  absl::SleepFor(absl::Milliseconds(500));  // the drift check sees the path gone
-  EXPECT_EQ(StatusOf(kUidA).phase(), probesnat::v1::POD_PHASE_FAILED);
+  // The drift check sees the path gone.
+  EXPECT_EQ(WaitForPhase(kUidA, probesnat::v1::POD_PHASE_FAILED).phase(),
+            probesnat::v1::POD_PHASE_FAILED);
   grpc::Status st = Unenroll(*stub_, kUidA);
   EXPECT_TRUE(st.ok()) << Describe(st);
   table = HasProbesnatTable(a().name());
