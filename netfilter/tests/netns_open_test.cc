@@ -2,7 +2,9 @@
 // reaching its namespace whatever happens to the path. Real kernel, inside namespaces the test
 // creates and removes.
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -91,6 +93,25 @@ TEST(OpenNetnsTest, MissingPathsAndDanglingSymlinksAreNotFound) {
   EXPECT_EQ(OpenNetns(dangling).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(OpenNetns(dir.Path("nothing")).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(OpenNetns(dir.Path("nothing/ns")).status().code(), absl::StatusCode::kNotFound);
+}
+
+// Out of descriptors is the agent's trouble, not a wrong path.
+TEST(OpenNetnsTest, NoFreeDescriptorIsResourceExhausted) {
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    int lowest_free = ::dup(0);
+    ::close(lowest_free);
+    struct rlimit limit {};
+    ::getrlimit(RLIMIT_NOFILE, &limit);
+    limit.rlim_cur = static_cast<rlim_t>(lowest_free);
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+    absl::StatusCode code = OpenNetns("/proc/self/ns/net").status().code();
+    ::_exit(code == absl::StatusCode::kResourceExhausted ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
 }
 
 // Symlinks (and /proc magic links) are followed: two paths, one namespace, one identity.
