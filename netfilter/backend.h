@@ -6,6 +6,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "netfilter/ip_address.h"
+#include "netfilter/netns.h"
 #include "netfilter/rules_spec.h"
 
 namespace probesnat::netfilter {
@@ -19,7 +20,7 @@ struct HostObservation {
 
 // What the kernel holds of our table in one pod namespace.
 struct PodObservation {
-  bool namespace_exists = false;
+  bool namespace_exists = false;  // always true when observed through a handle
   bool table_present = false;
   bool rules_match = false;  // chains and rules equal what PodRules asks for
 };
@@ -28,7 +29,7 @@ struct PodObservation {
 // one namespace. Tables that are not ours are never modified. Errors name the object and the
 // namespace.
 //   NOT_FOUND         the network namespace path does not exist (RemovePod treats that as success)
-//   INVALID_ARGUMENT  the path is not a network namespace
+//   INVALID_ARGUMENT  the path is not a network namespace, or is the host's
 //   UNAVAILABLE       the kernel refused the transaction
 class Backend {
  public:
@@ -45,13 +46,41 @@ class Backend {
   // Deletes our host table (agent shutdown with cleanup); absent is fine.
   virtual absl::Status RemoveHost() = 0;
 
-  // Pod namespace at netns_path. ApplyPod atomically replaces our table with the one PodRules
-  // describe.
-  virtual absl::Status ApplyPod(const std::string& netns_path, const PodRules& rules) = 0;
-  // Deletes our table in the pod namespace; a missing namespace or table is success.
-  virtual absl::Status RemovePod(const std::string& netns_path) = 0;
-  virtual absl::StatusOr<PodObservation> ObservePod(const std::string& netns_path,
+  // Pod namespaces are reached through a handle opened once (OpenPodNetns), so that what the path
+  // names later (a pid reused, a bind mount replaced) cannot redirect a write to another
+  // namespace. Opening never blocks and refuses the host namespace (INVALID_ARGUMENT): our pod
+  // table and our host table have the same name.
+  virtual absl::StatusOr<NetnsHandle> OpenPodNetns(const std::string& netns_path) = 0;
+  // Atomically replaces our table with the one PodRules describe.
+  virtual absl::Status ApplyPod(const NetnsHandle& netns, const PodRules& rules) = 0;
+  // Deletes our table in the pod namespace; an absent table is success.
+  virtual absl::Status RemovePod(const NetnsHandle& netns) = 0;
+  virtual absl::StatusOr<PodObservation> ObservePod(const NetnsHandle& netns,
                                                     const PodRules& rules) = 0;
+
+  // By path (tools and tests): OpenPodNetns, then the call above. A missing namespace is success
+  // for RemovePod and namespace_exists = false for ObservePod.
+  absl::Status ApplyPod(const std::string& netns_path, const PodRules& rules) {
+    absl::StatusOr<NetnsHandle> netns = OpenPodNetns(netns_path);
+    return netns.ok() ? ApplyPod(*netns, rules) : netns.status();
+  }
+  absl::Status RemovePod(const std::string& netns_path) {
+    absl::StatusOr<NetnsHandle> netns = OpenPodNetns(netns_path);
+    if (absl::IsNotFound(netns.status())) {
+      return absl::OkStatus();
+    }
+    return netns.ok() ? RemovePod(*netns) : netns.status();
+  }
+  absl::StatusOr<PodObservation> ObservePod(const std::string& netns_path, const PodRules& rules) {
+    absl::StatusOr<NetnsHandle> netns = OpenPodNetns(netns_path);
+    if (absl::IsNotFound(netns.status())) {
+      return PodObservation{};
+    }
+    if (!netns.ok()) {
+      return netns.status();
+    }
+    return ObservePod(*netns, rules);
+  }
 };
 
 }  // namespace probesnat::netfilter

@@ -2,11 +2,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <linux/nsfs.h>
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -26,14 +28,39 @@ absl::StatusOr<UniqueFd> OpenNetns(const std::string& path) {
   if (path.empty()) {
     return absl::InvalidArgumentError("network namespace path is empty");
   }
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) {
+  if (path.find('\0') != std::string::npos) {
+    return absl::InvalidArgumentError("network namespace path contains a NUL byte");
+  }
+  // O_PATH resolves the path (symlinks and /proc magic links included) without opening the file
+  // for I/O: open() of a FIFO would wait for a writer, for ever.
+  UniqueFd located(::open(path.c_str(), O_PATH | O_CLOEXEC));
+  if (!located.valid()) {
     int err = errno;
     if (err == ENOENT || err == ENOTDIR) {
       return absl::NotFoundError(absl::StrCat("network namespace ", path, " does not exist"));
     }
+    if (err == EMFILE || err == ENFILE || err == ENOMEM) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("cannot open network namespace ", path, ": ", ErrnoText(err)));
+    }
     return absl::InvalidArgumentError(
         absl::StrCat("cannot open network namespace ", path, ": ", ErrnoText(err)));
+  }
+  struct statfs fs {};
+  if (::fstatfs(located.get(), &fs) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot inspect network namespace ", path, ": ", ErrnoText(errno)));
+  }
+  if (fs.f_type != NSFS_MAGIC) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, " is not a network namespace (not a namespace file)"));
+  }
+  // setns() and ioctl() need a descriptor opened for use. Re-open the file located above, not
+  // the path, which may name something else by now. Opening an nsfs file never blocks.
+  UniqueFd fd(::open(absl::StrCat("/proc/self/fd/", located.get()).c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot open network namespace ", path, ": ", ErrnoText(errno)));
   }
   int type = ::ioctl(fd.get(), NS_GET_NSTYPE);
   if (type < 0 || type != CLONE_NEWNET) {
@@ -49,6 +76,18 @@ absl::StatusOr<NetnsId> IdentifyNetns(int netns_fd) {
         absl::StrCat("cannot stat a network namespace handle: ", ErrnoText(errno)));
   }
   return NetnsId{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
+}
+
+absl::StatusOr<NetnsHandle> OpenNetnsHandle(const std::string& path) {
+  absl::StatusOr<UniqueFd> fd = OpenNetns(path);
+  if (!fd.ok()) {
+    return fd.status();
+  }
+  absl::StatusOr<NetnsId> id = IdentifyNetns(fd->get());
+  if (!id.ok()) {
+    return id.status();
+  }
+  return NetnsHandle{std::make_shared<const UniqueFd>(*std::move(fd)), *id, path};
 }
 
 absl::Status RunInNetns(int netns_fd, absl::FunctionRef<absl::Status()> fn) {

@@ -1,6 +1,8 @@
 #pragma once
 
+#include <compare>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "absl/functional/function_ref.h"
@@ -11,7 +13,10 @@
 namespace probesnat::netfilter {
 
 // Opens the network namespace file at `path` (a bind mount under /run/netns, /proc/PID/ns/net,
-// ...).
+// ...) without ever blocking: the path is first opened with O_PATH (a FIFO, device or socket put
+// there is not opened for I/O), the file is checked to be an nsfs file, and only that very file
+// is then opened for use (through /proc/self/fd, not the path again). Symlinks are followed, so
+// two paths may name one namespace: compare namespaces by NetnsId, never by path.
 //   NOT_FOUND         nothing at path
 //   INVALID_ARGUMENT  path exists but is not a network namespace
 absl::StatusOr<UniqueFd> OpenNetns(const std::string& path);
@@ -22,8 +27,23 @@ struct NetnsId {
   uint64_t dev = 0;
   uint64_t ino = 0;
   bool operator==(const NetnsId&) const = default;
+  auto operator<=>(const NetnsId&) const = default;
 };
 absl::StatusOr<NetnsId> IdentifyNetns(int netns_fd);
+
+// An open network namespace: the descriptor reaches the namespace whatever later happens to the
+// path it was opened by (the process behind /proc/PID/ns/net exits, its pid is reused, a bind
+// mount is replaced), and keeps the namespace alive while any copy of the handle exists.
+struct NetnsHandle {
+  std::shared_ptr<const UniqueFd> fd;  // null only in test fakes
+  NetnsId id;
+  std::string path;  // the path it was opened by, for messages
+
+  int get() const { return fd ? fd->get() : -1; }
+};
+
+// OpenNetns + IdentifyNetns.
+absl::StatusOr<NetnsHandle> OpenNetnsHandle(const std::string& path);
 
 // Runs `fn` on a dedicated thread that has entered the namespace `netns_fd`, and waits for it. The
 // calling thread never changes namespace. The worker returns to its original namespace before it

@@ -21,32 +21,24 @@ NftSocketPool::~NftSocketPool() {
   }
 }
 
-absl::StatusOr<NftSocketPool::Lease> NftSocketPool::Acquire(const std::string& netns_path) {
-  absl::StatusOr<UniqueFd> ns = OpenNetns(netns_path);
-  if (!ns.ok()) {
-    return ns.status();
-  }
-  absl::StatusOr<NetnsId> id = IdentifyNetns(ns->get());
-  if (!id.ok()) {
-    return id.status();
-  }
+absl::StatusOr<NftSocketPool::Lease> NftSocketPool::Acquire(const NetnsHandle& netns) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     // Newest first: the most recently used socket is the least likely to be evicted meanwhile.
     for (auto it = idle_.rbegin(); it != idle_.rend(); ++it) {
-      if (it->netns_id == *id) {
-        Lease lease{std::move(it->socket), *id};
+      if (it->netns_id == netns.id) {
+        Lease lease{std::move(it->socket), netns.id};
         idle_.erase(std::next(it).base());
         return lease;
       }
     }
   }
   absl::StatusOr<NftSocket> socket =
-      NftSocket::OpenIn(ns->get(), absl::StrCat("network namespace ", netns_path));
+      NftSocket::OpenIn(netns.get(), absl::StrCat("network namespace ", netns.path));
   if (!socket.ok()) {
     return socket.status();
   }
-  return Lease{*std::move(socket), *id};
+  return Lease{*std::move(socket), netns.id};
 }
 
 void NftSocketPool::StartWorkerLocked() {

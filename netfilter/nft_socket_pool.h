@@ -37,8 +37,8 @@ class NftSocketPool {
   NftSocketPool& operator=(const NftSocketPool&) = delete;
   ~NftSocketPool();
 
-  // A socket in the namespace at `netns_path`; NOT_FOUND / INVALID_ARGUMENT as OpenNetns.
-  absl::StatusOr<Lease> Acquire(const std::string& netns_path);
+  // A socket in the namespace `netns` (opened with OpenNetnsHandle).
+  absl::StatusOr<Lease> Acquire(const NetnsHandle& netns);
   // Keeps the socket for reuse (after a successful operation).
   void Return(Lease lease);
   // Closes the socket in the background (after a failure: it may hold unread answers).

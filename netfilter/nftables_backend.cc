@@ -101,8 +101,22 @@ class NftablesBackend : public Backend {
     return host_.Commit(batch);
   }
 
-  absl::Status ApplyPod(const std::string& netns_path, const PodRules& rules) override {
-    absl::StatusOr<NftSocketPool::Lease> lease = AcquirePod(netns_path);
+  using Backend::ApplyPod;
+  using Backend::ObservePod;
+  using Backend::RemovePod;
+
+  absl::StatusOr<NetnsHandle> OpenPodNetns(const std::string& netns_path) override {
+    absl::StatusOr<NetnsHandle> netns = OpenNetnsHandle(netns_path);
+    if (netns.ok() && netns->id == host_netns_) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("network namespace ", netns_path,
+                       " is the host network namespace; pod rules are never applied there"));
+    }
+    return netns;
+  }
+
+  absl::Status ApplyPod(const NetnsHandle& netns, const PodRules& rules) override {
+    absl::StatusOr<NftSocketPool::Lease> lease = AcquirePod(netns);
     if (!lease.ok()) {
       return lease.status();
     }
@@ -114,11 +128,8 @@ class NftablesBackend : public Backend {
     return st;
   }
 
-  absl::Status RemovePod(const std::string& netns_path) override {
-    absl::StatusOr<NftSocketPool::Lease> lease = AcquirePod(netns_path);
-    if (absl::IsNotFound(lease.status())) {
-      return absl::OkStatus();
-    }
+  absl::Status RemovePod(const NetnsHandle& netns) override {
+    absl::StatusOr<NftSocketPool::Lease> lease = AcquirePod(netns);
     if (!lease.ok()) {
       return lease.status();
     }
@@ -129,13 +140,10 @@ class NftablesBackend : public Backend {
     return st;
   }
 
-  absl::StatusOr<PodObservation> ObservePod(const std::string& netns_path,
+  absl::StatusOr<PodObservation> ObservePod(const NetnsHandle& netns,
                                             const PodRules& rules) override {
     PodObservation obs;
-    absl::StatusOr<NftSocketPool::Lease> lease = AcquirePod(netns_path);
-    if (absl::IsNotFound(lease.status())) {
-      return obs;
-    }
+    absl::StatusOr<NftSocketPool::Lease> lease = AcquirePod(netns);
     if (!lease.ok()) {
       return lease.status();
     }
@@ -152,17 +160,14 @@ class NftablesBackend : public Backend {
   }
 
  private:
-  // Our pod table and our host table have the same name: pod operations must never reach the
-  // host namespace (e.g. the namespace path of a hostNetwork pod).
-  absl::StatusOr<NftSocketPool::Lease> AcquirePod(const std::string& netns_path) {
-    absl::StatusOr<NftSocketPool::Lease> lease = pod_sockets_.Acquire(netns_path);
-    if (lease.ok() && lease->netns_id == host_netns_) {
-      pod_sockets_.Return(*std::move(lease));
+  // A handle made elsewhere is checked again: pod operations must never reach the host namespace.
+  absl::StatusOr<NftSocketPool::Lease> AcquirePod(const NetnsHandle& netns) {
+    if (netns.id == host_netns_) {
       return absl::InvalidArgumentError(
-          absl::StrCat("network namespace ", netns_path,
+          absl::StrCat("network namespace ", netns.path,
                        " is the host network namespace; pod rules are never applied there"));
     }
-    return lease;
+    return pod_sockets_.Acquire(netns);
   }
 
   // A socket whose last exchange failed may hold unread answers: it is not reused.

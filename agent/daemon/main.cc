@@ -1,6 +1,8 @@
 // probesnatd: the probesnat node agent. See DaemonConfig for the options.
 #include <signal.h>
+#include <sys/resource.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -28,6 +30,20 @@ absl::StatusOr<std::unique_ptr<probesnat::netfilter::Backend>> MakeBackend() {
 #else
   return absl::UnimplementedError("this probesnatd was built without the nftables backend");
 #endif
+}
+
+// Every enrolled pod holds its network namespace open (one descriptor per pod, see README.md):
+// use every descriptor the agent is allowed, not the customary soft limit of 1024.
+void RaiseOpenFileLimit() {
+  struct rlimit limit {};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) {
+    return;
+  }
+  const rlim_t soft = limit.rlim_cur;
+  limit.rlim_cur = limit.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) {
+    spdlog::warn("cannot raise the open file limit above {}: {}", soft, std::strerror(errno));
+  }
 }
 
 }  // namespace
@@ -69,6 +85,7 @@ int main(int argc, char** argv) {
       absl::FormatDuration(config.resync_interval), config.cleanup_on_exit,
       fmt::join(config.allowed_netns_roots, ","));
 
+  RaiseOpenFileLimit();
   absl::StatusOr<std::unique_ptr<probesnat::netfilter::Backend>> backend = MakeBackend();
   if (!backend.ok()) {
     spdlog::error("cannot open the netfilter backend: {}", backend.status().message());

@@ -140,40 +140,23 @@ bool IsValidPortName(absl::string_view name) {
 }  // namespace
 
 absl::Status CheckIsNetns(const std::string& path) {
-  // stat() first: opening a FIFO or a device someone put under an allowed root could block or act.
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    if (errno == ENOENT || errno == ENOTDIR) {
-      return absl::NotFoundError(absl::StrCat(path, " does not exist"));
-    }
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot stat ", path, ": ", std::strerror(errno)));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    return absl::InvalidArgumentError(absl::StrCat(path, " is not a network namespace"));
-  }
-  absl::StatusOr<netfilter::UniqueFd> fd = netfilter::OpenNetns(path);
-  return fd.status();
+  // OpenNetns never blocks: a FIFO or device someone put under an allowed root is refused by its
+  // type, found on the descriptor, not by a stat() of the path that may change afterwards.
+  return netfilter::OpenNetns(path).status();
 }
 
 absl::Status CheckNetnsWithKernel(const std::string& path) {
-  if (absl::Status st = CheckIsNetns(path); !st.ok()) {
-    return st;
-  }
   // Every thread of the agent stays in the namespace it started in (netfilter::RunInNetns).
   static const absl::StatusOr<netfilter::NetnsId> own = []() -> absl::StatusOr<netfilter::NetnsId> {
-    absl::StatusOr<netfilter::UniqueFd> fd = netfilter::OpenNetns("/proc/thread-self/ns/net");
-    if (!fd.ok()) {
-      return fd.status();
-    }
-    return netfilter::IdentifyNetns(fd->get());
+    absl::StatusOr<netfilter::NetnsHandle> netns =
+        netfilter::OpenNetnsHandle("/proc/thread-self/ns/net");
+    return netns.ok() ? absl::StatusOr<netfilter::NetnsId>(netns->id) : netns.status();
   }();
-  absl::StatusOr<netfilter::UniqueFd> fd = netfilter::OpenNetns(path);
-  if (!fd.ok()) {
-    return fd.status();
+  absl::StatusOr<netfilter::NetnsHandle> netns = netfilter::OpenNetnsHandle(path);
+  if (!netns.ok()) {
+    return netns.status();
   }
-  absl::StatusOr<netfilter::NetnsId> id = netfilter::IdentifyNetns(fd->get());
-  if (own.ok() && id.ok() && *id == *own) {
+  if (own.ok() && netns->id == *own) {
     return absl::InvalidArgumentError(absl::StrCat(
         path, " is the agent's own (host) network namespace; hostNetwork pods cannot be enrolled"));
   }

@@ -119,13 +119,53 @@ absl::Status Reconciler::FailLocked(Record& r, const std::string& reason) {
   return absl::UnavailableError(absl::StrCat("pod ", PodName(r.desired.pod), ": ", reason));
 }
 
+absl::StatusOr<netfilter::NetnsHandle> Reconciler::OpenNetnsOf(const DesiredPod& pod) {
+  absl::StatusOr<netfilter::NetnsHandle> netns = backend_.OpenPodNetns(pod.netns_path());
+  if (!netns.ok()) {
+    // Validation found it; gone since: the request's path is wrong, as validation would say.
+    const absl::StatusCode code = absl::IsNotFound(netns.status())
+                                      ? absl::StatusCode::kInvalidArgument
+                                      : netns.status().code();
+    return absl::Status(code,
+                        absl::StrCat("pod ", PodName(pod.pod), ": ", netns.status().message()));
+  }
+  return netns;
+}
+
+std::string Reconciler::NetnsGoneReason(const std::string& path, const netfilter::NetnsId& id) {
+  absl::StatusOr<netfilter::NetnsHandle> now = backend_.OpenPodNetns(path);
+  if (now.ok() && now->id == id) {
+    return "";
+  }
+  if (now.ok()) {
+    return absl::StrCat("network namespace ", path,
+                        " now names another namespace than the one enrolled (its process may "
+                        "have exited and its pid been reused)");
+  }
+  if (absl::IsNotFound(now.status())) {
+    return absl::StrCat("network namespace ", path, " no longer exists");
+  }
+  return absl::StrCat("network namespace ", path,
+                      " no longer names the enrolled namespace: ", now.status().message());
+}
+
 // A pod that conflicts with another enrolled pod is refused, unless the other pod's network
-// namespace is gone: then the other pod is stale (deleted without Unenroll) and is evicted.
-absl::Status Reconciler::ResolveConflictsLocked(const DesiredPod& pod) {
+// namespace is gone (its path no longer names it): then the other pod is stale (deleted without
+// Unenroll) and is evicted. Namespaces are compared by identity: two paths may name one.
+absl::Status Reconciler::ResolveConflictsLocked(const DesiredPod& pod,
+                                                const netfilter::NetnsHandle& netns) {
   std::vector<std::string> stale;
   for (const auto& [uid, r] : records_) {
     if (uid == pod.uid() || r.removing) {
       continue;
+    }
+    if (r.netns.id == netns.id) {
+      std::string same = r.desired.netns_path() == pod.netns_path()
+                             ? ""
+                             : absl::StrCat(" (the namespace ", r.desired.netns_path(), " names)");
+      return absl::FailedPreconditionError(absl::StrCat(
+          "network namespace ", pod.netns_path(), same, " is already enrolled for pod ",
+          PodName(r.desired.pod), "; unenroll that pod first (or send the full set with Sync)"));
     }
     std::string clash;
     for (const IpAddress& ip : pod.ips) {
@@ -133,15 +173,10 @@ absl::Status Reconciler::ResolveConflictsLocked(const DesiredPod& pod) {
         clash = absl::StrCat("IP ", ip.ToString());
       }
     }
-    if (r.desired.netns_path() == pod.netns_path()) {
-      clash = absl::StrCat("network namespace ", pod.netns_path());
-    }
     if (clash.empty()) {
       continue;
     }
-    absl::StatusOr<netfilter::PodObservation> obs =
-        backend_.ObservePod(r.desired.netns_path(), r.rules);
-    if (obs.ok() && !obs->namespace_exists && r.desired.netns_path() != pod.netns_path()) {
+    if (!NetnsGoneReason(r.desired.netns_path(), r.netns.id).empty()) {
       stale.push_back(uid);
       continue;
     }
@@ -167,15 +202,21 @@ absl::Status Reconciler::ResolveConflictsLocked(const DesiredPod& pod) {
 
 absl::StatusOr<v1::PodStatus> Reconciler::Enroll(DesiredPod pod,
                                                  std::vector<v1::Finding> findings) {
+  // Opened before taking mu_: readers never wait for a path to resolve.
+  absl::StatusOr<netfilter::NetnsHandle> netns = OpenNetnsOf(pod);
+  if (!netns.ok()) {
+    return netns.status();
+  }
   std::lock_guard<std::mutex> lock(mu_);
-  return EnrollLocked(std::move(pod), std::move(findings), /*check_conflicts=*/true);
+  return EnrollLocked(std::move(pod), *std::move(netns), std::move(findings),
+                      /*check_conflicts=*/true);
 }
 
-absl::StatusOr<v1::PodStatus> Reconciler::EnrollLocked(DesiredPod pod,
+absl::StatusOr<v1::PodStatus> Reconciler::EnrollLocked(DesiredPod pod, netfilter::NetnsHandle netns,
                                                        std::vector<v1::Finding> findings,
                                                        bool check_conflicts) {
   if (check_conflicts) {
-    if (absl::Status st = ResolveConflictsLocked(pod); !st.ok()) {
+    if (absl::Status st = ResolveConflictsLocked(pod, netns); !st.ok()) {
       return st;
     }
   }
@@ -185,6 +226,7 @@ absl::StatusOr<v1::PodStatus> Reconciler::EnrollLocked(DesiredPod pod,
     Record fresh;
     fresh.rules = RulesFor(pod);
     fresh.desired = std::move(pod);
+    fresh.netns = std::move(netns);
     fresh.generation = 1;
     fresh.findings = std::move(findings);
     it = records_.emplace(uid, std::move(fresh)).first;
@@ -199,9 +241,10 @@ absl::StatusOr<v1::PodStatus> Reconciler::EnrollLocked(DesiredPod pod,
   }
 
   Record& r = it->second;
+  const bool same_namespace = r.netns.id == netns.id;
   const bool same_desired =
       !r.removing && google::protobuf::util::MessageDifferencer::Equals(r.desired.pod, pod.pod);
-  if (same_desired && r.phase == v1::POD_PHASE_APPLIED) {
+  if (same_desired && same_namespace && r.phase == v1::POD_PHASE_APPLIED) {
     // Identical re-enroll: nothing to do in the kernel; only the policy findings may be newer.
     if (!SameFindings(r.findings, findings)) {
       r.findings = std::move(findings);
@@ -212,13 +255,13 @@ absl::StatusOr<v1::PodStatus> Reconciler::EnrollLocked(DesiredPod pod,
   }
   netfilter::PodRules rules = RulesFor(pod);
   const bool kernel_unchanged = !r.removing && r.phase == v1::POD_PHASE_APPLIED &&
-                                r.desired.ips == pod.ips &&
-                                r.desired.netns_path() == pod.netns_path() && r.rules == rules;
+                                r.desired.ips == pod.ips && same_namespace && r.rules == rules;
   if (!same_desired) {
     ++r.generation;
   }
   r.removing = false;
   r.desired = std::move(pod);
+  r.netns = std::move(netns);
   r.rules = rules;
   r.findings = std::move(findings);
   r.updated = absl::Now();
@@ -264,7 +307,7 @@ absl::Status Reconciler::ApplyLocked(Record& r) {
   }
   r.kernel.host_members = r.desired.ips;
 
-  const std::string& netns = r.desired.netns_path();
+  const netfilter::NetnsHandle& netns = r.netns;
   const absl::Time t1 = absl::Now();
   absl::Status st = backend_.ApplyPod(netns, r.rules);
   const absl::Time t2 = absl::Now();
@@ -272,7 +315,7 @@ absl::Status Reconciler::ApplyLocked(Record& r) {
   if (!st.ok()) {
     failure = absl::StrCat("applying the pod table failed: ", st.message());
   } else {
-    r.kernel.pod_tables.insert(netns);
+    r.kernel.pod_tables.insert_or_assign(netns.id, netns);
     if (options_.readback_after_apply) {
       absl::StatusOr<netfilter::PodObservation> obs = backend_.ObservePod(netns, r.rules);
       if (!obs.ok()) {
@@ -303,13 +346,13 @@ absl::Status Reconciler::ApplyLocked(Record& r) {
   }
   // The pod moved to a new namespace (sandbox re-created): remove the table from the old one.
   for (auto it = r.kernel.pod_tables.begin(); it != r.kernel.pod_tables.end();) {
-    if (*it == netns) {
+    if (it->first == netns.id) {
       ++it;
       continue;
     }
-    if (absl::Status rm = backend_.RemovePod(*it); !rm.ok()) {
+    if (absl::Status rm = backend_.RemovePod(it->second); !rm.ok()) {
       spdlog::warn("pod {}: removing the table from its previous namespace {} failed: {}",
-                   PodName(r.desired.pod), *it, rm.message());
+                   PodName(r.desired.pod), it->second.path, rm.message());
       ++it;
     } else {
       it = r.kernel.pod_tables.erase(it);
@@ -335,11 +378,12 @@ absl::Status Reconciler::RemoveLocked(Record& r) {
   }
   r.kernel.host_members.clear();
   absl::Status first_error;
+  // Through the handles: the namespace is reached even if its path is gone or names another.
   for (auto it = r.kernel.pod_tables.begin(); it != r.kernel.pod_tables.end();) {
-    if (absl::Status st = backend_.RemovePod(*it); !st.ok()) {
+    if (absl::Status st = backend_.RemovePod(it->second); !st.ok()) {
       if (first_error.ok()) {
         first_error = absl::UnavailableError(
-            absl::StrCat("removing the pod table in ", *it, " failed: ", st.message()));
+            absl::StrCat("removing the pod table in ", it->second.path, " failed: ", st.message()));
       }
       ++it;
     } else {
@@ -384,6 +428,28 @@ absl::StatusOr<std::optional<v1::Pod>> Reconciler::Unenroll(const std::string& u
 }
 
 SyncOutcome Reconciler::Sync(std::vector<SyncItem> items) {
+  // Namespaces are opened before taking mu_; one that cannot be opened, or that an earlier item
+  // of the request already names by another path, fails that item.
+  std::vector<absl::StatusOr<netfilter::NetnsHandle>> namespaces;
+  std::map<netfilter::NetnsId, const SyncItem*> by_namespace;
+  namespaces.reserve(items.size());
+  for (SyncItem& item : items) {
+    if (item.admission.refused) {
+      namespaces.push_back(absl::CancelledError("refused"));
+      continue;
+    }
+    absl::StatusOr<netfilter::NetnsHandle> netns = OpenNetnsOf(item.pod);
+    if (netns.ok()) {
+      if (auto [it, fresh] = by_namespace.emplace(netns->id, &item); !fresh) {
+        netns = absl::FailedPreconditionError(absl::StrCat(
+            "pod ", PodName(item.pod.pod), ": network namespace ", item.pod.netns_path(),
+            " is also the namespace of pod ", PodName(it->second->pod.pod), " (",
+            it->second->pod.netns_path(), ") in this request"));
+      }
+    }
+    namespaces.push_back(std::move(netns));
+  }
+
   std::lock_guard<std::mutex> lock(mu_);
   SyncOutcome out;
   std::set<std::string> wanted;
@@ -410,12 +476,15 @@ SyncOutcome Reconciler::Sync(std::vector<SyncItem> items) {
     out.removed_uids.push_back(uid);
   }
 
-  for (SyncItem& item : items) {
-    if (item.admission.refused) {
+  for (size_t i = 0; i < items.size(); ++i) {
+    SyncItem& item = items[i];
+    if (item.admission.refused || !namespaces[i].ok()) {
+      // Not enrolled (a pod already enrolled under this uid is kept as it is).
       v1::PodStatus refused;
       *refused.mutable_pod() = item.pod.pod;
       refused.set_phase(v1::POD_PHASE_FAILED);
-      refused.set_reason(item.admission.refusal);
+      refused.set_reason(item.admission.refused ? item.admission.refusal
+                                                : std::string(namespaces[i].status().message()));
       for (const v1::Finding& f : item.admission.findings) {
         *refused.add_findings() = f;
       }
@@ -425,8 +494,8 @@ SyncOutcome Reconciler::Sync(std::vector<SyncItem> items) {
     const std::string uid = item.pod.uid();
     // The request's pods are distinct and every other pod was just removed, so there is nothing to
     // conflict with (pods may swap addresses within one Sync).
-    absl::StatusOr<v1::PodStatus> st =
-        EnrollLocked(std::move(item.pod), std::move(item.admission.findings), false);
+    absl::StatusOr<v1::PodStatus> st = EnrollLocked(std::move(item.pod), *std::move(namespaces[i]),
+                                                    std::move(item.admission.findings), false);
     out.statuses.push_back(st.ok() ? *std::move(st) : StatusOf(records_.at(uid)));
   }
 

@@ -52,7 +52,15 @@ struct ResyncReport {
 // Desired state (pods by uid, each with a generation) and the only writer of kernel state. Every
 // public method takes one mutex, so kernel transactions never interleave. Kernel errors become
 // UNAVAILABLE and the pod's status FAILED with the reason; what the failed attempt added is rolled
-// back. Conflicts with another enrolled pod (same IP or network namespace) are FAILED_PRECONDITION.
+// back. Conflicts with another enrolled pod (same IP, or the same network namespace by identity,
+// whatever path names it) are FAILED_PRECONDITION.
+//
+// A pod's network namespace is opened once, by its path, when it is enrolled; every later kernel
+// call for the pod goes through that handle, never through the path again. The handle keeps the
+// namespace alive until the pod is removed (Unenroll, Sync), so removal reaches the namespace
+// even after the path is gone. The drift check re-resolves the path only to see whether it still
+// names the enrolled namespace; if not (path gone, pid reused, bind mount replaced) the pod's
+// namespace is gone: nothing is written, its addresses leave the host set and it is FAILED.
 class Reconciler {
  public:
   Reconciler(netfilter::Backend& backend, const ReconcilerOptions& options, StatusEventHub& events);
@@ -84,10 +92,13 @@ class Reconciler {
  private:
   struct KernelFootprint {  // what this pod has put into the kernel, as far as we know
     std::vector<netfilter::IpAddress> host_members;  // sorted
-    std::set<std::string> pod_tables;                // namespaces that may hold its table
+    // Namespaces that may hold its table (the current one, and one it left if removing the table
+    // there failed), by identity.
+    std::map<netfilter::NetnsId, netfilter::NetnsHandle> pod_tables;
   };
   struct Record {
     DesiredPod desired;
+    netfilter::NetnsHandle netns;  // opened at enroll by desired.netns_path()
     netfilter::PodRules rules;
     uint64_t generation = 0;
     v1::PodPhase phase = v1::POD_PHASE_PENDING;
@@ -99,15 +110,22 @@ class Reconciler {
   };
 
   absl::Status EnsureHostLocked();
-  absl::StatusOr<v1::PodStatus> EnrollLocked(DesiredPod pod, std::vector<v1::Finding> findings,
+  absl::StatusOr<v1::PodStatus> EnrollLocked(DesiredPod pod, netfilter::NetnsHandle netns,
+                                             std::vector<v1::Finding> findings,
                                              bool check_conflicts);
-  absl::Status ResolveConflictsLocked(const DesiredPod& pod);
+  absl::Status ResolveConflictsLocked(const DesiredPod& pod, const netfilter::NetnsHandle& netns);
+  // Opens the pod's namespace by its path (never blocks; call without holding mu_).
+  absl::StatusOr<netfilter::NetnsHandle> OpenNetnsOf(const DesiredPod& pod);
+  // Empty if `path` still names the namespace `id`; otherwise why the pod's namespace is gone
+  // ("network namespace P no longer exists", "... now names another namespace").
+  std::string NetnsGoneReason(const std::string& path, const netfilter::NetnsId& id);
   absl::Status ApplyLocked(Record& r);
   absl::Status RemoveLocked(Record& r);
   // Removes the record after RemoveLocked succeeded and publishes REMOVED.
   void ForgetLocked(const std::string& uid);
   absl::Status FailLocked(Record& r, const std::string& reason);
-  void RepairPodLocked(Record& r, ResyncReport& report);
+  // `gone_reason` as NetnsGoneReason, found without holding mu_.
+  void RepairPodLocked(Record& r, const std::string& gone_reason, ResyncReport& report);
   void RepairHostLocked(ResyncReport& report);
   // Those of `candidates` that another (not removing) pod wants or has in the host set.
   std::set<netfilter::IpAddress> ClaimedByOthersLocked(

@@ -61,20 +61,15 @@ void Reconciler::RepairHostLocked(ResyncReport& report) {
                JoinIps(extra));
 }
 
-void Reconciler::RepairPodLocked(Record& r, ResyncReport& report) {
+void Reconciler::RepairPodLocked(Record& r, const std::string& gone_reason, ResyncReport& report) {
   const std::string& netns = r.desired.netns_path();
-  absl::StatusOr<netfilter::PodObservation> obs = backend_.ObservePod(netns, r.rules);
-  if (!obs.ok()) {
-    ++report.failures;
-    spdlog::error("drift check: reading back pod {} in {} failed: {}", PodName(r.desired.pod),
-                  netns, obs.status().message());
-    return;
-  }
   const v1::PodPhase old_phase = r.phase;
   const std::string old_reason = r.reason;
-  if (!obs->namespace_exists) {
+  if (!gone_reason.empty()) {
     // The pod is gone without an Unenroll: withdraw its addresses from the host set so that a pod
-    // that reuses them is not SNATed by mistake; keep the record until Unenroll or Sync.
+    // that reuses them is not SNATed by mistake; keep the record (and the handle, through which
+    // Unenroll removes the table if the namespace lives on) until Unenroll or Sync. Nothing is
+    // written into whatever the path names now.
     std::set<IpAddress> claimed = ClaimedByOthersLocked(r.desired.uid(), r.kernel.host_members);
     std::vector<IpAddress> withdraw = Minus(r.kernel.host_members, claimed);
     if (!withdraw.empty()) {
@@ -84,16 +79,26 @@ void Reconciler::RepairPodLocked(Record& r, ResyncReport& report) {
         r.kernel.host_members.clear();
       }
     }
-    r.kernel.pod_tables.erase(netns);
-    if (r.phase != v1::POD_PHASE_FAILED || r.reason.rfind("network namespace", 0) != 0) {
-      spdlog::warn(
-          "drift check: pod {}: network namespace {} is gone; withdrew {} from the host set",
-          PodName(r.desired.pod), netns, JoinIps(withdraw));
-      (void)FailLocked(r, absl::StrCat("network namespace ", netns,
-                                       " no longer exists; addresses withdrawn from the host set; "
+    if (r.phase != v1::POD_PHASE_FAILED || r.reason.rfind(gone_reason, 0) != 0) {
+      spdlog::warn("drift check: pod {}: {}; withdrew {} from the host set", PodName(r.desired.pod),
+                   gone_reason, JoinIps(withdraw));
+      (void)FailLocked(r, absl::StrCat(gone_reason,
+                                       "; addresses withdrawn from the host set; "
                                        "waiting for Unenroll or Sync"));
     }
-  } else if (r.phase != v1::POD_PHASE_APPLIED) {
+    if (r.phase != old_phase || r.reason != old_reason) {
+      PublishLocked(r);
+    }
+    return;
+  }
+  absl::StatusOr<netfilter::PodObservation> obs = backend_.ObservePod(r.netns, r.rules);
+  if (!obs.ok()) {
+    ++report.failures;
+    spdlog::error("drift check: reading back pod {} in {} failed: {}", PodName(r.desired.pod),
+                  netns, obs.status().message());
+    return;
+  }
+  if (r.phase != v1::POD_PHASE_APPLIED) {
     ++report.retries;
     if (absl::Status st = ApplyLocked(r); st.ok()) {
       spdlog::info("drift check: pod {} applied on retry", PodName(r.desired.pod));
@@ -114,31 +119,41 @@ void Reconciler::RepairPodLocked(Record& r, ResyncReport& report) {
 
 ResyncReport Reconciler::Resync() {
   ResyncReport report;
-  std::vector<std::string> uids;
+  struct Target {
+    std::string uid;
+    std::string path;
+    netfilter::NetnsId id;
+  };
+  std::vector<Target> targets;
   {
     std::lock_guard<std::mutex> lock(mu_);
     RepairHostLocked(report);
     for (const auto& [uid, r] : records_) {
-      uids.push_back(uid);
+      targets.push_back({uid, r.desired.netns_path(), r.netns.id});
     }
   }
-  // One pod at a time, so that an Enroll waits for at most one pod's read-back, not for all.
-  for (const std::string& uid : uids) {
+  // One pod at a time, so that an Enroll waits for at most one pod's read-back, not for all. The
+  // path is re-resolved without holding mu_.
+  for (const Target& t : targets) {
+    const std::string gone_reason = NetnsGoneReason(t.path, t.id);
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = records_.find(uid);
+    auto it = records_.find(t.uid);
     if (it == records_.end()) {
       continue;  // unenrolled meanwhile
     }
     Record& r = it->second;
     if (r.removing) {
       if (absl::Status st = RemoveLocked(r); st.ok()) {
-        ForgetLocked(uid);
+        ForgetLocked(t.uid);
       } else {
         ++report.failures;
       }
       continue;
     }
-    RepairPodLocked(r, report);
+    if (r.netns.id != t.id || r.desired.netns_path() != t.path) {
+      continue;  // re-enrolled meanwhile: checked at the next drift check
+    }
+    RepairPodLocked(r, gone_reason, report);
   }
   return report;
 }

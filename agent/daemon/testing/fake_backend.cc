@@ -5,6 +5,11 @@
 #include "absl/strings/str_cat.h"
 
 namespace probesnat::daemon::testing {
+namespace {
+
+constexpr uint64_t kFakeDev = 4;  // nsfs device number of every fake namespace
+
+}  // namespace
 
 FakeBackend::FakeBackend() = default;
 
@@ -82,51 +87,64 @@ absl::Status FakeBackend::RemoveHost() {
   return absl::OkStatus();
 }
 
-absl::Status FakeBackend::ApplyPod(const std::string& netns_path,
+absl::StatusOr<netfilter::NetnsHandle> FakeBackend::OpenPodNetns(const std::string& netns_path) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (absl::Status st = TakeInjected(Op::kOpenPodNetns); !st.ok()) {
+    return st;
+  }
+  auto it = paths_.find(netns_path);
+  if (it == paths_.end()) {
+    return absl::NotFoundError(absl::StrCat("network namespace ", netns_path, " does not exist"));
+  }
+  return netfilter::NetnsHandle{nullptr, netfilter::NetnsId{kFakeDev, it->second}, netns_path};
+}
+
+absl::Status FakeBackend::ApplyPod(const netfilter::NetnsHandle& netns,
                                    const netfilter::PodRules& rules) {
   std::lock_guard<std::mutex> lock(mu_);
   if (absl::Status st = TakeInjected(Op::kApplyPod); !st.ok()) {
     return st;
   }
-  if (namespaces_.count(netns_path) == 0) {
-    return absl::NotFoundError(absl::StrCat("network namespace ", netns_path, " does not exist"));
-  }
-  pod_tables_[netns_path] = PodTable{rules, false};
+  pod_tables_[netns.id.ino] = PodTable{rules, false};
   return absl::OkStatus();
 }
 
-absl::Status FakeBackend::RemovePod(const std::string& netns_path) {
+absl::Status FakeBackend::RemovePod(const netfilter::NetnsHandle& netns) {
   std::lock_guard<std::mutex> lock(mu_);
   if (absl::Status st = TakeInjected(Op::kRemovePod); !st.ok()) {
     return st;
   }
-  pod_tables_.erase(netns_path);
+  pod_tables_.erase(netns.id.ino);
   return absl::OkStatus();
 }
 
 absl::StatusOr<netfilter::PodObservation> FakeBackend::ObservePod(
-    const std::string& netns_path, const netfilter::PodRules& rules) {
+    const netfilter::NetnsHandle& netns, const netfilter::PodRules& rules) {
   std::lock_guard<std::mutex> lock(mu_);
   if (absl::Status st = TakeInjected(Op::kObservePod); !st.ok()) {
     return st;
   }
   netfilter::PodObservation obs;
-  obs.namespace_exists = namespaces_.count(netns_path) > 0;
-  auto it = pod_tables_.find(netns_path);
-  obs.table_present = obs.namespace_exists && it != pod_tables_.end();
+  obs.namespace_exists = true;
+  auto it = pod_tables_.find(netns.id.ino);
+  obs.table_present = it != pod_tables_.end();
   obs.rules_match = obs.table_present && !it->second.edited && it->second.rules == rules;
   return obs;
 }
 
 void FakeBackend::AddNamespace(const std::string& netns_path) {
   std::lock_guard<std::mutex> lock(mu_);
-  namespaces_.insert(netns_path);
+  paths_[netns_path] = next_namespace_++;
+}
+
+void FakeBackend::AliasNamespace(const std::string& alias, const std::string& target) {
+  std::lock_guard<std::mutex> lock(mu_);
+  paths_[alias] = paths_.at(target);
 }
 
 void FakeBackend::DeleteNamespace(const std::string& netns_path) {
   std::lock_guard<std::mutex> lock(mu_);
-  namespaces_.erase(netns_path);
-  pod_tables_.erase(netns_path);
+  paths_.erase(netns_path);
 }
 
 void FakeBackend::DeleteHostTable() {
@@ -147,12 +165,18 @@ void FakeBackend::AddHostMember(const netfilter::IpAddress& ip) {
 
 void FakeBackend::DeletePodTable(const std::string& netns_path) {
   std::lock_guard<std::mutex> lock(mu_);
-  pod_tables_.erase(netns_path);
+  if (auto ns = paths_.find(netns_path); ns != paths_.end()) {
+    pod_tables_.erase(ns->second);
+  }
 }
 
 void FakeBackend::EditPodTable(const std::string& netns_path) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = pod_tables_.find(netns_path);
+  auto ns = paths_.find(netns_path);
+  if (ns == paths_.end()) {
+    return;
+  }
+  auto it = pod_tables_.find(ns->second);
   if (it != pod_tables_.end()) {
     it->second.edited = true;
   }
@@ -170,11 +194,20 @@ std::set<netfilter::IpAddress> FakeBackend::host_members() const {
 
 std::optional<netfilter::PodRules> FakeBackend::pod_table(const std::string& netns_path) const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = pod_tables_.find(netns_path);
+  auto ns = paths_.find(netns_path);
+  if (ns == paths_.end()) {
+    return std::nullopt;
+  }
+  auto it = pod_tables_.find(ns->second);
   if (it == pod_tables_.end()) {
     return std::nullopt;
   }
   return it->second.rules;
+}
+
+int FakeBackend::pod_table_count() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int>(pod_tables_.size());
 }
 
 int FakeBackend::calls(Op op) const {

@@ -23,7 +23,8 @@ class FakeBackend : public netfilter::Backend {
     kRemoveHost,
     kApplyPod,
     kRemovePod,
-    kObservePod
+    kObservePod,
+    kOpenPodNetns
   };
 
   FakeBackend();
@@ -34,17 +35,26 @@ class FakeBackend : public netfilter::Backend {
   absl::StatusOr<netfilter::HostObservation> ObserveHost(
       const netfilter::HostRules& rules) override;
   absl::Status RemoveHost() override;
-  absl::Status ApplyPod(const std::string& netns_path, const netfilter::PodRules& rules) override;
-  absl::Status RemovePod(const std::string& netns_path) override;
-  absl::StatusOr<netfilter::PodObservation> ObservePod(const std::string& netns_path,
+  using netfilter::Backend::ApplyPod;
+  using netfilter::Backend::ObservePod;
+  using netfilter::Backend::RemovePod;
+  absl::StatusOr<netfilter::NetnsHandle> OpenPodNetns(const std::string& netns_path) override;
+  absl::Status ApplyPod(const netfilter::NetnsHandle& netns,
+                        const netfilter::PodRules& rules) override;
+  absl::Status RemovePod(const netfilter::NetnsHandle& netns) override;
+  absl::StatusOr<netfilter::PodObservation> ObservePod(const netfilter::NetnsHandle& netns,
                                                        const netfilter::PodRules& rules) override;
 
   // Failure injection: the next `times` calls of `op` fail with `status` (and change nothing).
   void FailNext(Op op, const absl::Status& status, int times = 1);
 
-  // The world outside the agent.
-  void AddNamespace(const std::string& netns_path);
-  void DeleteNamespace(const std::string& netns_path);  // and its tables
+  // The world outside the agent. Paths name namespaces; a namespace (with its tables) lives on
+  // after its last path is gone, as the kernel keeps it for the agent's open handle.
+  void AddNamespace(const std::string& netns_path);  // a new namespace at netns_path
+  // `alias` names the namespace `target` names (a symlink, /proc/PID/ns/net of a process in it);
+  // replaces what alias named before.
+  void AliasNamespace(const std::string& alias, const std::string& target);
+  void DeleteNamespace(const std::string& netns_path);  // the path no longer names anything
   void DeleteHostTable();
   void EditHostRules();  // the host table's rules no longer match
   void AddHostMember(const netfilter::IpAddress& ip);
@@ -54,7 +64,10 @@ class FakeBackend : public netfilter::Backend {
   // What the "kernel" holds.
   bool host_table_present() const;
   std::set<netfilter::IpAddress> host_members() const;
+  // The table in the namespace the path names now.
   std::optional<netfilter::PodRules> pod_table(const std::string& netns_path) const;
+  // Tables in all namespaces, also those no path names any more.
+  int pod_table_count() const;
   int calls(Op op) const;
   int mutating_calls() const;  // EnsureHost, UpdateHostMembers, RemoveHost, ApplyPod, RemovePod
 
@@ -64,7 +77,8 @@ class FakeBackend : public netfilter::Backend {
   mutable std::mutex mu_;
   std::map<Op, std::vector<absl::Status>> injected_;
   std::map<Op, int> calls_;
-  std::set<std::string> namespaces_;
+  std::map<std::string, uint64_t> paths_;  // path -> namespace number
+  uint64_t next_namespace_ = 1;
   bool host_present_ = false;
   bool host_rules_match_ = false;
   std::set<netfilter::IpAddress> members_;
@@ -72,7 +86,7 @@ class FakeBackend : public netfilter::Backend {
     netfilter::PodRules rules;
     bool edited = false;
   };
-  std::map<std::string, PodTable> pod_tables_;
+  std::map<uint64_t, PodTable> pod_tables_;  // by namespace number
 };
 
 }  // namespace probesnat::daemon::testing

@@ -1,0 +1,195 @@
+// Opening a network namespace by path never blocks and says what the path is; a handle keeps
+// reaching its namespace whatever happens to the path. Real kernel, inside namespaces the test
+// creates and removes.
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <future>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "netfilter/backend.h"
+#include "netfilter/netns.h"
+#include "netfilter/nftables_backend.h"
+#include "netfilter/testing/scoped_netns.h"
+
+namespace probesnat::netfilter {
+namespace {
+
+using testing::RunAndCapture;
+using testing::ScopedNetns;
+
+#define REQUIRE_ROOT()                                                                    \
+  if (::geteuid() != 0) {                                                                 \
+    GTEST_SKIP() << "needs root: creates network namespaces and nftables tables in them"; \
+  }
+
+// A scratch directory removed with everything in it.
+class ScratchDir {
+ public:
+  ScratchDir() {
+    char tmpl[] = "/tmp/psnt-netns-open-XXXXXX";
+    path_ = ::mkdtemp(tmpl);
+  }
+  ~ScratchDir() { std::system(absl::StrCat("rm -rf ", path_).c_str()); }
+  std::string Path(const std::string& name) const { return absl::StrCat(path_, "/", name); }
+
+ private:
+  std::string path_;
+};
+
+// OpenNetns on another thread; fails the test (and unblocks the thread by opening the FIFO's
+// other end) if it has not answered within two seconds.
+absl::StatusOr<UniqueFd> OpenWithin2s(const std::string& path, const std::string& fifo) {
+  auto pending = std::async(std::launch::async, [path] { return OpenNetns(path); });
+  if (pending.wait_for(std::chrono::seconds(2)) != std::future_status::ready) {
+    ADD_FAILURE() << "OpenNetns(" << path << ") blocked";
+    UniqueFd writer(::open(fifo.c_str(), O_WRONLY | O_CLOEXEC));
+  }
+  return pending.get();
+}
+
+TEST(OpenNetnsTest, AFifoIsInvalidArgumentAtOnce) {
+  ScratchDir dir;
+  const std::string fifo = dir.Path("fifo");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  absl::StatusOr<UniqueFd> fd = OpenWithin2s(fifo, fifo);
+  EXPECT_EQ(fd.status().code(), absl::StatusCode::kInvalidArgument) << fd.status();
+  EXPECT_TRUE(absl::StrContains(fd.status().message(), fifo)) << fd.status();
+
+  const std::string link = dir.Path("link-to-fifo");
+  ASSERT_EQ(::symlink(fifo.c_str(), link.c_str()), 0);
+  fd = OpenWithin2s(link, fifo);
+  EXPECT_EQ(fd.status().code(), absl::StatusCode::kInvalidArgument) << fd.status();
+}
+
+TEST(OpenNetnsTest, RegularFilesDirectoriesAndOtherNamespacesAreInvalidArgument) {
+  ScratchDir dir;
+  const std::string regular = dir.Path("regular");
+  UniqueFd created(::open(regular.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600));
+  ASSERT_TRUE(created.valid());
+  for (const std::string& path : {regular, dir.Path(""), std::string("/proc/self/ns/uts")}) {
+    absl::StatusOr<UniqueFd> fd = OpenNetns(path);
+    EXPECT_EQ(fd.status().code(), absl::StatusCode::kInvalidArgument)
+        << path << ": " << fd.status();
+  }
+  EXPECT_EQ(OpenNetns(std::string("/proc/self/ns/net\0x", 19)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(OpenNetnsTest, MissingPathsAndDanglingSymlinksAreNotFound) {
+  ScratchDir dir;
+  const std::string dangling = dir.Path("dangling");
+  ASSERT_EQ(::symlink(dir.Path("nothing").c_str(), dangling.c_str()), 0);
+  EXPECT_EQ(OpenNetns(dangling).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(OpenNetns(dir.Path("nothing")).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(OpenNetns(dir.Path("nothing/ns")).status().code(), absl::StatusCode::kNotFound);
+}
+
+// Out of descriptors is the agent's trouble, not a wrong path.
+TEST(OpenNetnsTest, NoFreeDescriptorIsResourceExhausted) {
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    int lowest_free = ::dup(0);
+    ::close(lowest_free);
+    struct rlimit limit {};
+    ::getrlimit(RLIMIT_NOFILE, &limit);
+    limit.rlim_cur = static_cast<rlim_t>(lowest_free);
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+    absl::StatusCode code = OpenNetns("/proc/self/ns/net").status().code();
+    ::_exit(code == absl::StatusCode::kResourceExhausted ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+}
+
+// Symlinks (and /proc magic links) are followed: two paths, one namespace, one identity.
+TEST(OpenNetnsTest, ASymlinkNamesTheSameNamespace) {
+  REQUIRE_ROOT();
+  absl::StatusOr<ScopedNetns> ns = ScopedNetns::Create("open");
+  ASSERT_TRUE(ns.ok()) << ns.status();
+  ScratchDir dir;
+  const std::string link = dir.Path("alias");
+  ASSERT_EQ(::symlink(ns->path().c_str(), link.c_str()), 0);
+  absl::StatusOr<NetnsHandle> direct = OpenNetnsHandle(ns->path());
+  absl::StatusOr<NetnsHandle> aliased = OpenNetnsHandle(link);
+  ASSERT_TRUE(direct.ok()) << direct.status();
+  ASSERT_TRUE(aliased.ok()) << aliased.status();
+  EXPECT_EQ(direct->id, aliased->id);
+  EXPECT_EQ(aliased->path, link);
+
+  absl::StatusOr<NetnsHandle> own = OpenNetnsHandle("/proc/self/ns/net");
+  ASSERT_TRUE(own.ok()) << own.status();
+  EXPECT_FALSE(own->id == direct->id);
+}
+
+class NetnsHandleTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) {
+      GTEST_SKIP() << "needs root: creates network namespaces and nftables tables in them";
+    }
+    absl::StatusOr<ScopedNetns> host = ScopedNetns::Create("hhost");
+    ASSERT_TRUE(host.ok()) << host.status();
+    host_.emplace(*std::move(host));
+    absl::StatusOr<ScopedNetns> pod = ScopedNetns::Create("hpod");
+    ASSERT_TRUE(pod.ok()) << pod.status();
+    pod_.emplace(*std::move(pod));
+    absl::StatusOr<std::unique_ptr<Backend>> backend = MakeNftablesBackend(host_->path());
+    ASSERT_TRUE(backend.ok()) << backend.status();
+    backend_ = *std::move(backend);
+  }
+
+  std::optional<ScopedNetns> host_;
+  std::optional<ScopedNetns> pod_;
+  std::unique_ptr<Backend> backend_;
+};
+
+// The path goes (the pod's process exits, its bind mount is removed) while the namespace lives
+// on: the handle still reaches it, so the table can be observed and removed.
+TEST_F(NetnsHandleTest, AHandleReachesItsNamespaceAfterThePathIsGone) {
+  absl::StatusOr<NetnsHandle> netns = backend_->OpenPodNetns(pod_->path());
+  ASSERT_TRUE(netns.ok()) << netns.status();
+  ASSERT_TRUE(backend_->ApplyPod(*netns, PodRules{}).ok());
+  const std::string path = pod_->path();
+  pod_.reset();  // ip netns delete: the path is gone, our handle keeps the namespace
+  struct stat st {};
+  ASSERT_NE(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(backend_->OpenPodNetns(path).status().code(), absl::StatusCode::kNotFound);
+
+  absl::StatusOr<PodObservation> obs = backend_->ObservePod(*netns, PodRules{});
+  ASSERT_TRUE(obs.ok()) << obs.status();
+  EXPECT_TRUE(obs->table_present);
+  EXPECT_TRUE(obs->rules_match);
+  ASSERT_TRUE(backend_->RemovePod(*netns).ok());
+  obs = backend_->ObservePod(*netns, PodRules{});
+  ASSERT_TRUE(obs.ok()) << obs.status();
+  EXPECT_FALSE(obs->table_present);
+}
+
+TEST_F(NetnsHandleTest, TheHostNamespaceIsRefusedByPathAndByHandle) {
+  absl::StatusOr<NetnsHandle> by_path = backend_->OpenPodNetns(host_->path());
+  EXPECT_EQ(by_path.status().code(), absl::StatusCode::kInvalidArgument) << by_path.status();
+  absl::StatusOr<NetnsHandle> handle = OpenNetnsHandle(host_->path());
+  ASSERT_TRUE(handle.ok()) << handle.status();
+  EXPECT_EQ(backend_->ApplyPod(*handle, PodRules{}).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(backend_->RemovePod(*handle).code(), absl::StatusCode::kInvalidArgument);
+  absl::StatusOr<std::string> tables =
+      RunAndCapture(absl::StrCat("ip netns exec ", host_->name(), " nft list tables"));
+  ASSERT_TRUE(tables.ok()) << tables.status();
+  EXPECT_EQ(*tables, "");
+}
+
+}  // namespace
+}  // namespace probesnat::netfilter
