@@ -8,13 +8,14 @@
 
 namespace probesnat::policy {
 
-// How much YAML/JSON one manifest text may make the loader build and walk. The defaults hold a
-// `kubectl get pods -A -o yaml` of several thousand pods (about 300 nodes a pod) and bound the
-// parser's memory to a few hundred MB (yaml-cpp spends about 400 bytes on a node).
+// How much YAML/JSON one manifest text may make the loader build and walk. yaml-cpp spends about
+// 500 bytes on a node, so a text at the node limit costs about 260 MB while it is read; that holds
+// a `kubectl get pods -o yaml` List of a few thousand pods (90-300 nodes a pod). Larger snapshots
+// go as several texts, each budgeted and freed on its own.
 struct YamlBudget {
   uint64_t max_text_bytes = 64ull << 20;
   // Nodes (scalars, sequences, maps), counted with every alias expanded: what a walk visits.
-  uint64_t max_nodes = 1'000'000;
+  uint64_t max_nodes = 500'000;
   // Bytes of scalar text, counted with every alias expanded: what copying the values costs.
   uint64_t max_scalar_bytes = 64ull << 20;
   // Nesting of sequences and maps, aliases expanded (Kubernetes objects nest about 10 deep).
