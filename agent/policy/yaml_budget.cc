@@ -86,7 +86,6 @@ class BudgetCounter final : public YAML::EventHandler {
   };
   struct Frame {
     YAML::anchor_t anchor;
-    YAML::Mark mark;
     Cost cost;
   };
 
@@ -150,7 +149,7 @@ class BudgetCounter final : public YAML::EventHandler {
     if (anchor != YAML::NullAnchor) {
       Define(anchor).open = true;
     }
-    open_.push_back(Frame{anchor, mark, Cost{1, 0, 1}});
+    open_.push_back(Frame{anchor, Cost{1, 0, 1}});
   }
 
   void Close() {
