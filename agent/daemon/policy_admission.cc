@@ -34,7 +34,27 @@ Admission AdmitPod(const v1::Pod& pod, PolicyMode mode, const agent::PolicyGate*
   if (mode == PolicyMode::kOff || gate == nullptr) {
     return admission;
   }
-  admission.findings = gate->Check(pod);
+  absl::StatusOr<std::vector<v1::Finding>> findings = gate->Check(pod);
+  if (!findings.ok()) {
+    // Fail closed: an unchecked pod is refused in enforce mode, and reported in warn mode.
+    std::string why = absl::StrCat("the NetworkPolicy check of ", pod.namespace_(), "/", pod.name(),
+                                   " failed: ", findings.status().message());
+    if (mode == PolicyMode::kEnforce) {
+      admission.refused = true;
+      admission.refusal =
+          absl::StrCat("enrollment of ", pod.namespace_(), "/", pod.name(), " (uid ", pod.uid(),
+                       ") refused in policy mode enforce: ", why);
+      return admission;
+    }
+    v1::Finding failure;
+    failure.set_severity(v1::SEVERITY_ERROR);
+    failure.set_rule_index(-1);
+    failure.set_message(why);
+    failure.set_subject(absl::StrCat(pod.namespace_(), "/", pod.name()));
+    admission.findings.push_back(std::move(failure));
+    return admission;
+  }
+  admission.findings = *std::move(findings);
   if (mode != PolicyMode::kEnforce) {
     return admission;
   }

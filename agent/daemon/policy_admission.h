@@ -24,7 +24,8 @@ struct Admission {
 };
 
 // Consults `gate` (may be null: no findings) unless the mode is off. In enforce mode any blocking
-// finding refuses the pod.
+// finding refuses the pod, and so does a failed check; in warn mode a failed check is reported
+// as an ERROR finding.
 Admission AdmitPod(const v1::Pod& pod, PolicyMode mode, const agent::PolicyGate* gate);
 
 }  // namespace probesnat::daemon

@@ -31,11 +31,13 @@ std::string ObjectName(const std::string& kind, const YAML::Node& obj) {
 
 class ObjectSink {
  public:
-  ObjectSink(Cluster* cluster, std::vector<LoadProblem>* problems, std::string source)
-      : cluster_(cluster), problems_(problems), source_(std::move(source)) {}
+  ObjectSink(Cluster* cluster, std::vector<LoadProblem>* problems, std::string source,
+             uint32_t max_depth)
+      : cluster_(cluster), problems_(problems), source_(std::move(source)), max_depth_(max_depth) {}
 
-  void Add(const YAML::Node& obj, const std::string& inherited_kind) {
-    if (!obj.IsMap()) {
+  // `depth`: how many Lists contain `obj` (bounded, though the budget check already bounds it).
+  void Add(const YAML::Node& obj, const std::string& inherited_kind, uint32_t depth = 0) {
+    if (!obj.IsMap() || depth > max_depth_) {
       return;
     }
     std::string kind = ScalarOr(Child(obj, "kind"), inherited_kind);
@@ -46,7 +48,7 @@ class ObjectSink {
       }
       std::string item_kind = kind == "List" ? "" : kind.substr(0, kind.size() - 4);
       for (const auto& item : items) {
-        Add(item, item_kind);
+        Add(item, item_kind, depth + 1);
       }
       return;
     }
@@ -89,6 +91,7 @@ class ObjectSink {
   Cluster* cluster_;
   std::vector<LoadProblem>* problems_;
   std::string source_;
+  uint32_t max_depth_;
 };
 
 bool IsManifestFile(const std::filesystem::path& p) {
@@ -103,6 +106,10 @@ std::string LoadProblem::ToString() const {
 }
 
 absl::Status ManifestLoader::AddText(absl::string_view text, const std::string& source) {
+  if (absl::Status s = CheckYamlBudget(text, source, options_.budget, options_.cancelled);
+      !s.ok()) {
+    return s;
+  }
   std::vector<YAML::Node> docs;
   try {
     docs = YAML::LoadAll(std::string(text));
@@ -111,8 +118,12 @@ absl::Status ManifestLoader::AddText(absl::string_view text, const std::string& 
                                                    e.mark.line + 1, ", column ", e.mark.column + 1,
                                                    ": ", e.msg));
   }
-  ObjectSink sink(&cluster_, &problems_, source);
+  ObjectSink sink(&cluster_, &problems_, source, options_.budget.max_depth);
   for (const YAML::Node& doc : docs) {
+    if (options_.cancelled && options_.cancelled()) {
+      return absl::CancelledError(
+          absl::StrCat(source, ": cancelled by the caller while reading the manifest"));
+    }
     try {
       sink.Add(doc, "");
     } catch (const YAML::Exception& e) {
@@ -126,6 +137,13 @@ absl::Status ManifestLoader::AddFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
+  }
+  std::error_code ec;
+  if (uintmax_t size = std::filesystem::file_size(path, ec);
+      !ec && size > options_.budget.max_text_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": ", size, " bytes is more than the limit of ",
+                     options_.budget.max_text_bytes, " bytes a manifest"));
   }
   std::ostringstream ss;
   ss << in.rdbuf();

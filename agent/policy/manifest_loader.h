@@ -1,11 +1,13 @@
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "agent/policy/model.h"
+#include "agent/policy/yaml_budget.h"
 
 namespace probesnat::policy {
 
@@ -23,9 +25,23 @@ struct LoadProblem {
 // JSON, multi-document, `kind: List` (and typed lists), files or directories (*.yaml, *.yml,
 // *.json, recursively). Other kinds are skipped. Invalid objects are skipped and reported; a
 // later object with the same kind/namespace/name replaces an earlier one.
+//
+// Each file or text is first checked against a YamlBudget (size, nodes and depth with aliases
+// expanded, no alias cycles) without building it, so hostile input is refused before it costs
+// memory or time.
+struct ManifestLoaderOptions {
+  YamlBudget budget;
+  // Polled while reading; returning true stops the load with CANCELLED. Empty: never.
+  std::function<bool()> cancelled;
+};
+
 class ManifestLoader {
  public:
-  // Errors: the path cannot be read, or a document is not well-formed YAML/JSON.
+  explicit ManifestLoader(ManifestLoaderOptions options = ManifestLoaderOptions())
+      : options_(std::move(options)) {}
+
+  // Errors: the path cannot be read; a document is not well-formed YAML/JSON or exceeds the
+  // budget (INVALID_ARGUMENT); the caller cancelled (CANCELLED).
   absl::Status AddPath(const std::string& path);
   absl::Status AddText(absl::string_view text, const std::string& source);
 
@@ -35,6 +51,7 @@ class ManifestLoader {
 
  private:
   absl::Status AddFile(const std::string& path);
+  ManifestLoaderOptions options_;
   Cluster cluster_;
   std::vector<LoadProblem> problems_;
 };

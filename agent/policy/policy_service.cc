@@ -11,16 +11,23 @@ grpc::Status ToGrpc(const absl::Status& s) {
   grpc::StatusCode code = grpc::StatusCode::INTERNAL;
   if (s.code() == absl::StatusCode::kInvalidArgument) {
     code = grpc::StatusCode::INVALID_ARGUMENT;
+  } else if (s.code() == absl::StatusCode::kCancelled) {
+    code = grpc::StatusCode::CANCELLED;
   }
   return grpc::Status(code, std::string(s.message()));
 }
 
 }  // namespace
 
-grpc::Status PolicyServiceImpl::ReplaceSnapshot(grpc::ServerContext*,
+grpc::Status PolicyServiceImpl::ReplaceSnapshot(grpc::ServerContext* context,
                                                 const v1::ReplacePolicySnapshotRequest* request,
                                                 v1::ReplacePolicySnapshotResponse* response) {
-  ManifestLoader loader;
+  // A caller that gave up (deadline, cancel) stops the load: its snapshot would not be used.
+  ManifestLoaderOptions options;
+  if (context != nullptr) {
+    options.cancelled = [context] { return context->IsCancelled(); };
+  }
+  ManifestLoader loader(std::move(options));
   for (int i = 0; i < request->manifests_size(); ++i) {
     absl::Status s = loader.AddText(request->manifests(i), absl::StrCat("manifests[", i, "]"));
     if (!s.ok()) {
@@ -29,6 +36,9 @@ grpc::Status PolicyServiceImpl::ReplaceSnapshot(grpc::ServerContext*,
   }
   for (const LoadProblem& p : loader.problems()) {
     response->add_problems(p.ToString());
+  }
+  if (context != nullptr && context->IsCancelled()) {
+    return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the caller; snapshot unchanged");
   }
   Cluster cluster = loader.TakeCluster();
   response->set_namespaces(static_cast<uint32_t>(cluster.namespaces.size()));

@@ -60,6 +60,9 @@ v1::Pod PodToProto(const Pod& p) {
     c->set_port(cp.port);
     c->set_protocol(std::string(ProtocolName(cp.protocol)));
   }
+  for (int port : p.ProbePorts()) {
+    out.add_probe_ports(static_cast<uint32_t>(port));
+  }
   return out;
 }
 

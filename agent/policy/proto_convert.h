@@ -11,9 +11,9 @@ namespace probesnat::policy {
 // does not parse. `probe_ports` (and the pod's own) become numeric probe targets.
 absl::StatusOr<Pod> PodFromProto(const v1::Pod& pod);
 
-// What a caller of Enroll sends for this pod: uid, namespace, name, labels, IPs and container
-// ports. Probe ports, node and host IPs are not part of it (the gate takes those from the
-// snapshot).
+// What a caller of Enroll sends for this pod: uid, namespace, name, labels, IPs, container ports
+// and the probe ports (named probes resolved). Node and host IPs are not part of it (the gate
+// takes those from the snapshot).
 v1::Pod PodToProto(const Pod& pod);
 
 v1::Finding FindingToProto(const Finding& finding);

@@ -92,12 +92,8 @@ void SnapshotPolicyGate::SetEnrolledSource(std::function<std::vector<v1::Pod>()>
   enrolled_source_ = std::move(source);
 }
 
-std::vector<v1::Finding> SnapshotPolicyGate::Check(const v1::Pod& pod) const {
-  absl::StatusOr<std::vector<v1::Finding>> r = CheckPod(pod, {});
-  if (!r.ok()) {
-    return {};  // the daemon validates pods before it asks
-  }
-  return *std::move(r);
+absl::StatusOr<std::vector<v1::Finding>> SnapshotPolicyGate::Check(const v1::Pod& pod) const {
+  return CheckPod(pod, {});
 }
 
 absl::StatusOr<std::vector<v1::Finding>> SnapshotPolicyGate::CheckPod(

@@ -40,8 +40,9 @@ class SnapshotPolicyGate : public agent::PolicyGate {
   // in addition to the set above; must not call back into the gate. Empty function: none.
   void SetEnrolledSource(std::function<std::vector<v1::Pod>()> source);
 
-  std::vector<v1::Finding> Check(const v1::Pod& pod) const override;
-  // As Check, with extra probe ports; errors when the pod does not convert (bad IP, port).
+  // Errors (INVALID_ARGUMENT) when the pod does not convert (bad IP, port, protocol).
+  absl::StatusOr<std::vector<v1::Finding>> Check(const v1::Pod& pod) const override;
+  // As Check, with extra probe ports.
   absl::StatusOr<std::vector<v1::Finding>> CheckPod(
       const v1::Pod& pod, const std::vector<uint32_t>& extra_probe_ports) const;
 

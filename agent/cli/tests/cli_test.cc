@@ -222,3 +222,18 @@ TEST(CheckCli, ErrorsExitTwo) {
 }
 
 }  // namespace
+
+TEST(CheckCli, CyclicAliasIsAnInputErrorNotACrash) {
+  for (const char* file : {"cyclic_flow.yaml", "cyclic_block.yaml"}) {
+    const std::string path = kData + "/hostile/" + file;
+    for (const std::string& args :
+         {"check --pod a/b --cluster " + path,
+          "policy eval --cluster " + path + " --from a/b --to c/d --port 80"}) {
+      CliRun r = Exec(args);
+      EXPECT_EQ(r.code, 2) << args;
+      EXPECT_NE(r.err.find(path + ": line "), std::string::npos) << r.err;
+      EXPECT_NE(r.err.find("*a refers to a node that contains it (a cycle)"), std::string::npos)
+          << r.err;
+    }
+  }
+}

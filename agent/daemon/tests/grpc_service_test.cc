@@ -68,7 +68,9 @@ class NamespacePaths {
 
 class ScriptedGate : public agent::PolicyGate {
  public:
-  std::vector<v1::Finding> Check(const v1::Pod& pod) const override { return findings; }
+  absl::StatusOr<std::vector<v1::Finding>> Check(const v1::Pod& pod) const override {
+    return findings;
+  }
   std::vector<v1::Finding> findings;
 };
 

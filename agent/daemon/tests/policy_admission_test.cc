@@ -10,11 +10,15 @@ using ::testing::HasSubstr;
 
 class ScriptedGate : public agent::PolicyGate {
  public:
-  std::vector<v1::Finding> Check(const v1::Pod& pod) const override {
+  absl::StatusOr<std::vector<v1::Finding>> Check(const v1::Pod& pod) const override {
     ++calls;
+    if (!error.ok()) {
+      return error;
+    }
     return findings;
   }
   std::vector<v1::Finding> findings;
+  absl::Status error;
   mutable int calls = 0;
 };
 
@@ -92,6 +96,21 @@ TEST(AdmitPodTest, EnforceAdmitsWhenOnlyInfoFindings) {
   Admission a = AdmitPod(Pod(), PolicyMode::kEnforce, &gate);
   EXPECT_FALSE(a.refused);
   EXPECT_EQ(a.findings.size(), 1u);
+}
+
+TEST(AdmitPodTest, AFailedCheckRefusesInEnforceAndIsReportedInWarn) {
+  ScriptedGate gate;
+  gate.error = absl::InvalidArgumentError("pod.ips: \"x\" is not an IP address");
+  Admission enforce = AdmitPod(Pod(), PolicyMode::kEnforce, &gate);
+  EXPECT_TRUE(enforce.refused);
+  EXPECT_THAT(enforce.refusal, HasSubstr("shop/web (uid u1) refused in policy mode enforce"));
+  EXPECT_THAT(enforce.refusal, HasSubstr("NetworkPolicy check of shop/web failed: pod.ips"));
+
+  Admission warn = AdmitPod(Pod(), PolicyMode::kWarn, &gate);
+  EXPECT_FALSE(warn.refused);
+  ASSERT_EQ(warn.findings.size(), 1u);
+  EXPECT_EQ(warn.findings[0].severity(), v1::SEVERITY_ERROR);
+  EXPECT_THAT(warn.findings[0].message(), HasSubstr("check of shop/web failed: pod.ips"));
 }
 
 }  // namespace

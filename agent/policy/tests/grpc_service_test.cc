@@ -195,7 +195,9 @@ spec:
   client.add_ips("10.244.3.9");
   auto egress_findings = [&] {
     int n = 0;
-    for (const v1::Finding& f : gate_.Check(client)) {
+    absl::StatusOr<std::vector<v1::Finding>> findings = gate_.Check(client);
+    EXPECT_TRUE(findings.ok()) << findings.status();
+    for (const v1::Finding& f : findings.value_or(std::vector<v1::Finding>{})) {
       if (f.kind() == v1::FINDING_KIND_HBONE_EGRESS) {
         ++n;
         EXPECT_EQ(f.policy_name(), "client-egress");

@@ -228,7 +228,9 @@ TEST(CheckGateIncremental, SameFindingsAsCopyingTheSnapshotPerCheck) {
         request.add_probe_ports(8080);
       }
       std::vector<std::string> got;
-      for (const v1::Finding& f : gate.Check(request)) {
+      absl::StatusOr<std::vector<v1::Finding>> findings = gate.Check(request);
+      ASSERT_TRUE(findings.ok()) << findings.status();
+      for (const v1::Finding& f : *findings) {
         got.push_back(f.DebugString());
       }
       ASSERT_EQ(got, FromScratchGate(cluster, request, enrolled))
