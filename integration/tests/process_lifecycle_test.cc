@@ -1,10 +1,13 @@
 // How probesnatd starts and ends as a process: a refused start touches nothing, one of two agents
 // started at once serves, SIGHUP does not kill it, SIGTERM ends it promptly with clients attached.
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #include <atomic>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -124,7 +127,7 @@ TEST_F(ProcessLifecycleTest, StartRefusedForARegularFileAtTheSocketPathCreatesNo
   const std::string socket = dir.path() + "/probesnatd.sock";
   { std::ofstream(socket) << "not a socket\n"; }
   absl::StatusOr<std::unique_ptr<Daemon>> d =
-      Daemon::Start(Options({"--cleanup-on-exit"}, socket, /*wait_ready=*/false));
+      Daemon::Start(Options({}, socket, /*wait_ready=*/false));
   ASSERT_TRUE(d.ok()) << d.status();
   absl::StatusOr<int> exited = (*d)->WaitExit(absl::Seconds(10));
   ASSERT_TRUE(exited.ok()) << exited.status() << "\n" << (*d)->Log();
@@ -231,7 +234,13 @@ TEST_F(ProcessLifecycleTest, SighupReloadsTheLogLevelAndKeepsServing) {
 TEST_F(ProcessLifecycleTest, SigtermEndsPromptlyWithAnIdleConnectionAndAWatchStream) {
   absl::StatusOr<std::unique_ptr<Daemon>> d = Daemon::Start(Options({}));
   ASSERT_TRUE(d.ok()) << d.status();
-  // An idle connection: one call done, the channel kept open.
+  // A client that connected and says nothing (no HTTP/2 preface, no GOAWAY handling).
+  netfilter::UniqueFd raw(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, (*d)->socket_path().c_str(), sizeof(addr.sun_path) - 1);
+  ASSERT_EQ(::connect(raw.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  // An idle gRPC connection: one call done, the channel kept open.
   auto idle =
       grpc::CreateChannel("unix:" + (*d)->socket_path(), grpc::InsecureChannelCredentials());
   absl::StatusOr<int> health = HealthCheck(idle, absl::Seconds(2));
