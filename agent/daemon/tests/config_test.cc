@@ -304,6 +304,9 @@ TEST_F(ConfigTest, TheExampleFileIsValidAndStatesTheDefaults) {
   EXPECT_EQ(e.pod_rules(), d.pod_rules());
   EXPECT_EQ(e.socket_path, d.socket_path);
   EXPECT_EQ(e.listen_tcp, d.listen_tcp);
+  EXPECT_EQ(e.listen_tcp_token_file, d.listen_tcp_token_file);
+  EXPECT_EQ(e.allowed_uids, d.allowed_uids);
+  EXPECT_EQ(e.allowed_gids, d.allowed_gids);
   EXPECT_EQ(e.log_level, d.log_level);
   EXPECT_EQ(e.allowed_netns_roots, d.allowed_netns_roots);
   EXPECT_EQ(e.policy_mode, d.policy_mode);
