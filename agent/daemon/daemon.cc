@@ -6,6 +6,12 @@
 #include "spdlog/spdlog.h"
 
 namespace probesnat::daemon {
+namespace {
+
+// How long shutdown waits for unary calls in flight; idle connections and streams end at once.
+constexpr absl::Duration kShutdownGrace = absl::Seconds(2);
+
+}  // namespace
 
 Daemon::Daemon(const DaemonConfig& config, DaemonDeps deps)
     : config_(config), deps_(std::move(deps)) {
@@ -28,6 +34,23 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
     return absl::InvalidArgumentError("no netfilter backend");
   }
   std::unique_ptr<Daemon> d(new Daemon(config, std::move(deps)));
+  // Sockets first: a start that cannot serve must not have touched the kernel.
+  std::vector<grpc::Service*> services = {d->enrollment_.get()};
+  services.insert(services.end(), d->deps_.extra_services.begin(), d->deps_.extra_services.end());
+  ServerEndpoints endpoints;
+  endpoints.socket_path = config.socket_path;
+  endpoints.allowed_peers.uids.assign(config.allowed_uids.begin(), config.allowed_uids.end());
+  endpoints.allowed_peers.gids.assign(config.allowed_gids.begin(), config.allowed_gids.end());
+  endpoints.listen_tcp = config.listen_tcp;
+  endpoints.tcp_bearer_token = config.tcp_bearer_token;
+  endpoints.health_services = {v1::Enrollment::service_full_name()};
+  absl::StatusOr<std::unique_ptr<GrpcServerHost>> server =
+      GrpcServerHost::Start(endpoints, services);
+  if (!server.ok()) {
+    return server.status();
+  }
+  d->server_ = *std::move(server);
+  d->started_ = true;
   if (absl::Status st = d->reconciler_->EnsureHost(); st.ok()) {
     spdlog::info("host table ensured (probe addresses {} and {})", config.probe_v4.ToString(),
                  config.probe_v6.ToString());
@@ -35,23 +58,16 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
     spdlog::error("creating the host table failed: {}; NOT_SERVING until a retry succeeds",
                   st.message());
   }
-  std::vector<grpc::Service*> services = {d->enrollment_.get()};
-  services.insert(services.end(), d->deps_.extra_services.begin(), d->deps_.extra_services.end());
-  absl::StatusOr<std::unique_ptr<GrpcServerHost>> server = GrpcServerHost::Start(
-      ServerEndpoints{config.socket_path, config.listen_tcp, {v1::Enrollment::service_full_name()}},
-      services);
-  if (!server.ok()) {
-    return server.status();
-  }
-  d->server_ = *std::move(server);
   d->server_->SetServing(d->reconciler_->host_ready());
   if (config.resync_interval > absl::ZeroDuration()) {
     d->drift_check_ = std::make_unique<PeriodicTask>(config.resync_interval,
                                                      [raw = d.get()] { raw->CheckDrift(); });
   }
   if (!config.listen_tcp.empty()) {
-    spdlog::info("also serving on {} (port {})", config.listen_tcp, d->server_->tcp_port());
+    spdlog::info("also serving on {} (port {}, bearer token required)", config.listen_tcp,
+                 d->server_->tcp_port());
   }
+  spdlog::info("unix socket callers allowed: {}", endpoints.allowed_peers.Describe());
   spdlog::info("probesnatd ready on {}", config.socket_path);
   return d;
 }
@@ -78,7 +94,10 @@ void Daemon::Stop() {
   events_.Close();
   drift_check_.reset();
   if (server_ != nullptr) {
-    server_->Shutdown(absl::Seconds(2));
+    server_->Shutdown(kShutdownGrace);
+  }
+  if (!started_) {
+    return;  // a failed start touched nothing in the kernel and removes nothing
   }
   if (config_.cleanup_on_exit) {
     if (absl::Status st = reconciler_->RemoveAll(); st.ok()) {

@@ -27,13 +27,15 @@ struct DaemonDeps {
 // probesnatd assembled: reconciler, Enrollment service, health, reflection, drift check.
 class Daemon {
  public:
-  // Ensures the host table (health is SERVING once it exists; the drift check retries), starts
-  // serving, logs "probesnatd ready on <socket>".
+  // Binds the unix socket (and TCP), then ensures the host table (health is SERVING once it
+  // exists; the drift check retries), logs "probesnatd ready on <socket>". The caller holds the
+  // run-directory lock (RunDirectoryLock). A failed start touches nothing in the kernel.
   static absl::StatusOr<std::unique_ptr<Daemon>> Start(const DaemonConfig& config, DaemonDeps deps);
   ~Daemon();
 
-  // Graceful stop: NOT_SERVING, ends Watch streams, stops the drift check and the server; removes
-  // every table only with cleanup_on_exit.
+  // Graceful stop: NOT_SERVING, ends Watch streams, stops the drift check and the server (idle
+  // connections at once, unary calls in flight get a grace); removes every table only with
+  // cleanup_on_exit, and only when the start succeeded.
   void Stop();
 
   Reconciler& reconciler() { return *reconciler_; }
@@ -50,6 +52,7 @@ class Daemon {
   std::unique_ptr<EnrollmentService> enrollment_;
   std::unique_ptr<GrpcServerHost> server_;
   std::unique_ptr<PeriodicTask> drift_check_;
+  bool started_ = false;
   bool stopped_ = false;
 };
 

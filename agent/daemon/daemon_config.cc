@@ -46,7 +46,15 @@ constexpr OptionSpec kOptions[] = {
     {"connection-mark", Kind::kValue, "connection mark for proxy-accepted inbound (0x111)"},
     {"connection-mask", Kind::kValue, "mask for --connection-mark (0xfff)"},
     {"socket", Kind::kValue, "unix socket to serve on (/run/probesnat/probesnat.sock)"},
-    {"listen-tcp", Kind::kValue, "also serve on this loopback address, e.g. 127.0.0.1:50071"},
+    {"listen-tcp", Kind::kValue,
+     "also serve on this loopback address, e.g. 127.0.0.1:50071 (needs listen-tcp-token-file)"},
+    {"listen-tcp-token-file", Kind::kValue,
+     "file (root-owned, mode 0600/0400) with the bearer token every TCP call must send as "
+     "\"authorization: Bearer <token>\""},
+    {"allowed-uids", Kind::kList,
+     "uids besides 0 that may call over the unix socket (SO_PEERCRED), comma-separated"},
+    {"allowed-gids", Kind::kList,
+     "gids whose members (primary or supplementary group) may call over the unix socket"},
     {"log-level", Kind::kValue, "trace|debug|info|warn|error (info)"},
     {"allowed-netns-root", Kind::kList,
      "directory pod network namespaces must lie under; repeatable (/run/netns, /var/run/netns, "
@@ -283,6 +291,31 @@ absl::Status Apply(const std::string& name, const RawValue& raw, DaemonConfig& c
     config.listen_tcp = v;
     return absl::OkStatus();
   }
+  if (name == "listen-tcp-token-file") {
+    if (!v.empty() && !IsNormalizedAbsolutePath(v)) {
+      return Bad(name, raw, "must be an absolute, normalized file path");
+    }
+    config.listen_tcp_token_file = v;
+    return absl::OkStatus();
+  }
+  if (name == "allowed-uids" || name == "allowed-gids") {
+    std::vector<uint32_t> ids;
+    for (const std::string& value : raw.values) {
+      for (absl::string_view part : absl::StrSplit(value, ',', absl::SkipWhitespace())) {
+        part = absl::StripAsciiWhitespace(part);
+        uint32_t id = 0;
+        if (part.empty() || !std::all_of(part.begin(), part.end(), absl::ascii_isdigit) ||
+            !absl::SimpleAtoi(part, &id) || id == static_cast<uint32_t>(-1)) {
+          return Bad(name, raw, absl::StrCat("\"", part, "\" is not a numeric id"));
+        }
+        if (std::find(ids.begin(), ids.end(), id) == ids.end()) {
+          ids.push_back(id);
+        }
+      }
+    }
+    (name == "allowed-uids" ? config.allowed_uids : config.allowed_gids) = std::move(ids);
+    return absl::OkStatus();
+  }
   if (name == "log-level") {
     static const std::map<std::string, spdlog::level::level_enum> kLevels = {
         {"trace", spdlog::level::trace},
@@ -358,7 +391,16 @@ absl::Status Apply(const std::string& name, const RawValue& raw, DaemonConfig& c
   return absl::InternalError(absl::StrCat("unhandled option ", name));
 }
 
-absl::Status CheckConsistency(const DaemonConfig& c) {
+absl::Status CheckConsistency(DaemonConfig& c) {
+  if (!c.listen_tcp.empty() && c.listen_tcp_token_file.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("listen-tcp ", c.listen_tcp,
+                     " requires listen-tcp-token-file: every local user can reach a loopback "
+                     "port, so TCP callers must send a bearer token"));
+  }
+  if (c.listen_tcp.empty() && !c.listen_tcp_token_file.empty()) {
+    c.warnings.push_back("listen-tcp-token-file is set but listen-tcp is not; the file is unused");
+  }
   if (c.tunnel_port == c.inbound_port || c.tunnel_port == c.outbound_port ||
       c.inbound_port == c.outbound_port) {
     return absl::InvalidArgumentError(
@@ -405,6 +447,36 @@ netfilter::PodRules DaemonConfig::pod_rules() const {
   rules.connection_mark = connection_mark;
   rules.connection_mask = connection_mask;
   return rules;
+}
+
+std::vector<std::string> ChangedOptions(const DaemonConfig& a, const DaemonConfig& b) {
+  std::vector<std::string> changed;
+  auto check = [&](const char* name, bool same) {
+    if (!same) {
+      changed.push_back(name);
+    }
+  };
+  check("probe-v4", a.probe_v4 == b.probe_v4);
+  check("probe-v6", a.probe_v6 == b.probe_v6);
+  check("tunnel-port", a.tunnel_port == b.tunnel_port);
+  check("inbound-port", a.inbound_port == b.inbound_port);
+  check("outbound-port", a.outbound_port == b.outbound_port);
+  check("proxy-mark", a.proxy_mark == b.proxy_mark);
+  check("proxy-mask", a.proxy_mask == b.proxy_mask);
+  check("connection-mark", a.connection_mark == b.connection_mark);
+  check("connection-mask", a.connection_mask == b.connection_mask);
+  check("socket", a.socket_path == b.socket_path);
+  check("listen-tcp", a.listen_tcp == b.listen_tcp);
+  check("listen-tcp-token-file", a.listen_tcp_token_file == b.listen_tcp_token_file);
+  check("allowed-uids", a.allowed_uids == b.allowed_uids);
+  check("allowed-gids", a.allowed_gids == b.allowed_gids);
+  check("log-level", a.log_level == b.log_level);
+  check("allowed-netns-root", a.allowed_netns_roots == b.allowed_netns_roots);
+  check("policy-mode", a.policy_mode == b.policy_mode);
+  check("cleanup-on-exit", a.cleanup_on_exit == b.cleanup_on_exit);
+  check("resync-interval", a.resync_interval == b.resync_interval);
+  check("readback-after-apply", a.readback_after_apply == b.readback_after_apply);
+  return changed;
 }
 
 EnvLookup ProcessEnvironment() {

@@ -31,7 +31,13 @@ struct DaemonConfig {
   uint32_t connection_mark = netfilter::PodRules{}.connection_mark;
   uint32_t connection_mask = netfilter::PodRules{}.connection_mask;
   std::string socket_path = "/run/probesnat/probesnat.sock";
-  std::string listen_tcp;  // empty: no TCP listener; else a loopback host:port
+  std::string listen_tcp;             // empty: no TCP listener; else a loopback host:port
+  std::string listen_tcp_token_file;  // required with listen_tcp; see LoadBearerToken
+  std::string tcp_bearer_token;       // not an option: main reads it from listen_tcp_token_file
+  // Besides uid 0, who may connect to the unix socket (SO_PEERCRED uid, or primary/supplementary
+  // gid).
+  std::vector<uint32_t> allowed_uids;
+  std::vector<uint32_t> allowed_gids;
   spdlog::level::level_enum log_level = spdlog::level::info;
   std::vector<std::string> allowed_netns_roots = {"/run/netns", "/var/run/netns", "/proc"};
   PolicyMode policy_mode = PolicyMode::kWarn;
@@ -54,6 +60,9 @@ struct ConfigOutcome {
 
 using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
 EnvLookup ProcessEnvironment();
+
+// The options whose values differ between `a` and `b` ("log-level", "probe-v4", ...).
+std::vector<std::string> ChangedOptions(const DaemonConfig& a, const DaemonConfig& b);
 
 // args[0] is the program name. INVALID_ARGUMENT with a message naming the option and where its
 // value came from (flag, environment variable, file key) on any bad value.

@@ -1,121 +1,139 @@
 #include "agent/daemon/grpc_server_host.h"
 
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
+#include <condition_variable>
+#include <mutex>
 
 #include "absl/strings/str_cat.h"
+#include "agent/daemon/log_format.h"
+#include "agent/daemon/tcp_token_auth.h"
+#include "grpc/grpc.h"
+#include "grpc/grpc_security_constants.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
-#include "netfilter/unique_fd.h"
+#include "grpcpp/server_posix.h"
+#include "grpcpp/support/server_interceptor.h"
+#include "spdlog/spdlog.h"
 
 namespace probesnat::daemon {
-namespace {
 
 constexpr int kMaxMessageBytes = 16 * 1024 * 1024;  // a Sync of every pod on a large node
 
-std::string Errno() { return std::strerror(errno); }
-
-absl::Status MakeParents(const std::string& path) {
-  for (size_t pos = path.find('/', 1); pos != std::string::npos; pos = path.find('/', pos + 1)) {
-    std::string dir = path.substr(0, pos);
-    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("cannot create directory ", dir, ": ", Errno()));
+// Counts the calls that end when the server answers (unary and client-streaming); streams that
+// stay open while idle (Watch, health Watch, reflection) are not counted, shutdown cancels them.
+class InflightCalls {
+ public:
+  void Add() {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++count_;
+  }
+  void Remove() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (--count_ == 0) {
+      cv_.notify_all();
     }
   }
-  return absl::OkStatus();
-}
-
-// True when a server accepts connections on the unix socket at `path`.
-bool SomeoneListens(const std::string& path) {
-  netfilter::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd.valid()) {
-    return false;
+  // Waits until no counted call is running or `deadline` passes; returns the count left.
+  int WaitIdle(absl::Time deadline) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_until(lock, absl::ToChronoTime(deadline), [this] { return count_ == 0; });
+    return count_;
   }
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
-  return ::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-}
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int count_ = 0;
+};
+
+namespace {
+
+class CountingInterceptor : public grpc::experimental::Interceptor {
+ public:
+  explicit CountingInterceptor(std::shared_ptr<InflightCalls> calls) : calls_(std::move(calls)) {
+    calls_->Add();
+  }
+  ~CountingInterceptor() override { calls_->Remove(); }
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    methods->Proceed();
+  }
+
+ private:
+  std::shared_ptr<InflightCalls> calls_;
+};
+
+class CountingInterceptorFactory : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit CountingInterceptorFactory(std::shared_ptr<InflightCalls> calls)
+      : calls_(std::move(calls)) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    using Type = grpc::experimental::ServerRpcInfo::Type;
+    if (info->type() == Type::SERVER_STREAMING || info->type() == Type::BIDI_STREAMING) {
+      return nullptr;
+    }
+    return new CountingInterceptor(calls_);
+  }
+
+ private:
+  std::shared_ptr<InflightCalls> calls_;
+};
 
 }  // namespace
 
-absl::Status PrepareSocketPath(const std::string& socket_path) {
-  if (absl::Status st = MakeParents(socket_path); !st.ok()) {
-    return st;
-  }
-  struct stat st {};
-  if (::lstat(socket_path.c_str(), &st) != 0) {
-    if (errno == ENOENT) {
-      return absl::OkStatus();
-    }
-    return absl::FailedPreconditionError(absl::StrCat("cannot stat ", socket_path, ": ", Errno()));
-  }
-  if (!S_ISSOCK(st.st_mode)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(socket_path, " exists and is not a socket; refusing to replace it"));
-  }
-  if (SomeoneListens(socket_path)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("another server is listening on ", socket_path));
-  }
-  if (::unlink(socket_path.c_str()) != 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot remove stale socket ", socket_path, ": ", Errno()));
-  }
-  return absl::OkStatus();
-}
-
 absl::StatusOr<std::unique_ptr<GrpcServerHost>> GrpcServerHost::Start(
     const ServerEndpoints& endpoints, const std::vector<grpc::Service*>& services) {
-  if (absl::Status st = PrepareSocketPath(endpoints.socket_path); !st.ok()) {
-    return st;
+  if (!endpoints.listen_tcp.empty() && endpoints.tcp_bearer_token.empty()) {
+    return absl::InvalidArgumentError(
+        "listen-tcp requires listen-tcp-token-file: TCP callers must authenticate");
   }
+  std::unique_ptr<GrpcServerHost> host(new GrpcServerHost());
+  absl::StatusOr<std::unique_ptr<UnixSocketListener>> unix =
+      UnixSocketListener::Bind(endpoints.socket_path);
+  if (!unix.ok()) {
+    return unix.status();
+  }
+  host->unix_ = *std::move(unix);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
-  std::unique_ptr<GrpcServerHost> host(new GrpcServerHost());
   host->socket_path_ = endpoints.socket_path;
   host->health_services_ = endpoints.health_services;
+  host->inflight_ = std::make_shared<InflightCalls>();
   grpc::ServerBuilder builder;
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
-  builder.AddListeningPort(absl::StrCat("unix:", endpoints.socket_path),
-                           grpc::InsecureServerCredentials());
   if (!endpoints.listen_tcp.empty()) {
-    builder.AddListeningPort(endpoints.listen_tcp, grpc::InsecureServerCredentials(),
-                             &host->tcp_port_);
+    // Local credentials: no bytes of their own on the wire (plaintext clients work), only
+    // loopback peers, and an auth context the bearer-token processor can run in.
+    std::shared_ptr<grpc::ServerCredentials> tcp =
+        grpc::experimental::LocalServerCredentials(LOCAL_TCP);
+    tcp->SetAuthMetadataProcessor(MakeBearerTokenProcessor(endpoints.tcp_bearer_token));
+    builder.AddListeningPort(endpoints.listen_tcp, tcp, &host->tcp_port_);
   }
   for (grpc::Service* service : services) {
     builder.RegisterService(service);
   }
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<CountingInterceptorFactory>(host->inflight_));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
 
-  // The socket is created with mode 0600 (umask), so no one else can connect in between.
-  mode_t old_umask = ::umask(0077);
   host->server_ = builder.BuildAndStart();
-  ::umask(old_umask);
   if (host->server_ == nullptr) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot serve on unix:", endpoints.socket_path,
-        endpoints.listen_tcp.empty() ? "" : absl::StrCat(" and ", endpoints.listen_tcp),
-        " (see the gRPC error above)"));
+    return absl::UnavailableError(
+        absl::StrCat("cannot serve",
+                     endpoints.listen_tcp.empty() ? "" : absl::StrCat(" on ", endpoints.listen_tcp),
+                     " (see the gRPC error above)"));
   }
   if (!endpoints.listen_tcp.empty() && host->tcp_port_ == 0) {
     host->server_->Shutdown();
     return absl::UnavailableError(absl::StrCat("cannot listen on ", endpoints.listen_tcp));
   }
-  if (::chmod(endpoints.socket_path.c_str(), 0600) != 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot chmod 0600 ", endpoints.socket_path, ": ", Errno()));
-  }
   host->SetServing(false);
+  grpc::Server* server = host->server_.get();
+  host->unix_->Start(endpoints.allowed_peers,
+                     [server](int fd) { grpc::AddInsecureChannelFromFd(server, fd); });
   return host;
 }
 
@@ -131,14 +149,42 @@ void GrpcServerHost::SetServing(bool serving) {
 }
 
 void GrpcServerHost::Shutdown(absl::Duration grace) {
-  if (stopped_ || server_ == nullptr) {
+  if (stopped_) {
     return;
   }
   stopped_ = true;
-  SetServing(false);
-  server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(grace));
-  server_->Wait();
-  ::unlink(socket_path_.c_str());
+  if (unix_ != nullptr) {
+    unix_->Stop();  // no new connections on the unix socket
+  }
+  if (server_ != nullptr) {
+    SetServing(false);
+    // Core shutdown first: no new calls or TCP connections, GOAWAY to every client. Unlike
+    // grpc::Server::Shutdown(deadline) it does not wait for idle connections to go away.
+    grpc_completion_queue* cq = grpc_completion_queue_create_for_pluck(nullptr);
+    int tag = 0;
+    grpc_server_shutdown_and_notify(server_->c_server(), cq, &tag);
+    int left = inflight_->WaitIdle(absl::Now() + grace);
+    if (left > 0) {
+      spdlog::warn("shutdown: cancelling {} call(s) still running after {}", left,
+                   absl::FormatDuration(grace));
+    }
+    // Cancels the streams and what is left, and closes every connection, idle ones included.
+    grpc_server_cancel_all_calls(server_->c_server());
+    server_->Shutdown(std::chrono::system_clock::now());
+    server_->Wait();
+    grpc_event done = grpc_completion_queue_pluck(
+        cq, &tag, gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_seconds(5, GPR_TIMESPAN)),
+        nullptr);
+    if (done.type == GRPC_OP_COMPLETE) {
+      grpc_completion_queue_shutdown(cq);
+      grpc_completion_queue_destroy(cq);
+    } else {
+      spdlog::warn("shutdown: the gRPC core did not confirm the shutdown; exiting anyway");
+    }
+  }
+  if (unix_ != nullptr) {
+    unix_->Close();
+  }
 }
 
 }  // namespace probesnat::daemon

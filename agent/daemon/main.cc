@@ -12,6 +12,8 @@
 #include "agent/daemon/daemon_config.h"
 #include "agent/daemon/log_format.h"
 #include "agent/daemon/logging.h"
+#include "agent/daemon/run_directory.h"
+#include "agent/daemon/tcp_token_auth.h"
 #include "agent/policy/policy_service.h"
 #include "agent/policy/snapshot_policy_gate.h"
 #include "spdlog/spdlog.h"
@@ -46,16 +48,47 @@ void RaiseOpenFileLimit() {
   }
 }
 
+// SIGHUP: re-reads the configuration (same flags, environment and file). log-level changes at once;
+// every other option takes effect only after a restart, and a bad file changes nothing.
+void Reload(const std::vector<std::string>& args, probesnat::daemon::DaemonConfig& running) {
+  using namespace probesnat::daemon;
+  absl::StatusOr<ConfigOutcome> outcome = ParseDaemonConfig(args, ProcessEnvironment());
+  if (!outcome.ok() || outcome->exit_now) {
+    spdlog::error("SIGHUP: configuration not reloaded: {}",
+                  outcome.ok() ? "--help/--version" : outcome.status().message());
+    return;
+  }
+  const DaemonConfig& next = outcome->config;
+  std::vector<std::string> restart_needed;
+  for (const std::string& name : ChangedOptions(running, next)) {
+    if (name == "log-level") {
+      spdlog::info("SIGHUP: log-level {} -> {}", spdlog::level::to_string_view(running.log_level),
+                   spdlog::level::to_string_view(next.log_level));
+      running.log_level = next.log_level;
+      spdlog::set_level(next.log_level);
+    } else {
+      restart_needed.push_back(name);
+    }
+  }
+  if (restart_needed.empty()) {
+    spdlog::info("SIGHUP: configuration re-read; nothing else changed");
+  } else {
+    spdlog::warn("SIGHUP: {} changed; only log-level changes live, restart probesnatd to apply",
+                 fmt::join(restart_needed, ", "));
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace probesnat::daemon;
-  // Block the termination signals before any thread exists, then wait for them with sigwait.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // Block the signals we handle before any thread exists, then wait for them with sigwait.
+  sigset_t handled_signals;
+  sigemptyset(&handled_signals);
+  sigaddset(&handled_signals, SIGTERM);
+  sigaddset(&handled_signals, SIGINT);
+  sigaddset(&handled_signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &handled_signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);  // a closed log pipe must not kill the agent
 
   std::vector<std::string> args(argv, argv + argc);
@@ -69,7 +102,15 @@ int main(int argc, char** argv) {
     std::fputs(outcome->output.c_str(), stdout);
     return 0;
   }
-  const DaemonConfig& config = outcome->config;
+  DaemonConfig config = outcome->config;
+  if (!config.listen_tcp.empty()) {
+    absl::StatusOr<std::string> token = LoadBearerToken(config.listen_tcp_token_file);
+    if (!token.ok()) {
+      std::fprintf(stderr, "probesnatd: %s\n", std::string(token.status().message()).c_str());
+      return kExitConfigError;
+    }
+    config.tcp_bearer_token = *std::move(token);
+  }
   ConfigureLogging(config.log_level);
   for (const std::string& warning : config.warnings) {
     spdlog::warn("config: {}", warning);
@@ -77,13 +118,23 @@ int main(int argc, char** argv) {
   spdlog::info(
       "probesnatd starting: socket={} listen-tcp={} probe-v4={} probe-v6={} tunnel-port={} "
       "inbound-port={} outbound-port={} proxy-mark=0x{:x}/0x{:x} connection-mark=0x{:x}/0x{:x} "
-      "policy-mode={} resync-interval={} cleanup-on-exit={} allowed-netns-roots={}",
+      "policy-mode={} resync-interval={} cleanup-on-exit={} allowed-netns-roots={} "
+      "allowed-uids={} allowed-gids={}",
       config.socket_path, config.listen_tcp.empty() ? "-" : config.listen_tcp,
       config.probe_v4.ToString(), config.probe_v6.ToString(), config.tunnel_port,
       config.inbound_port, config.outbound_port, config.proxy_mark, config.proxy_mask,
       config.connection_mark, config.connection_mask, PolicyModeName(config.policy_mode),
       absl::FormatDuration(config.resync_interval), config.cleanup_on_exit,
-      fmt::join(config.allowed_netns_roots, ","));
+      fmt::join(config.allowed_netns_roots, ","), fmt::join(config.allowed_uids, ","),
+      fmt::join(config.allowed_gids, ","));
+
+  // Before anything else: one agent per run directory. The loser touches neither socket nor kernel.
+  absl::StatusOr<std::unique_ptr<RunDirectoryLock>> lock =
+      RunDirectoryLock::Acquire(config.socket_path);
+  if (!lock.ok()) {
+    spdlog::error("cannot start: {}", lock.status().message());
+    return kExitStartupError;
+  }
 
   RaiseOpenFileLimit();
   absl::StatusOr<std::unique_ptr<probesnat::netfilter::Backend>> backend = MakeBackend();
@@ -116,7 +167,10 @@ int main(int argc, char** argv) {
     return pods;
   });
   int sig = 0;
-  sigwait(&stop_signals, &sig);
+  while (sigwait(&handled_signals, &sig) == 0 && sig == SIGHUP) {
+    spdlog::info("received SIGHUP: re-reading the configuration");
+    Reload(args, config);
+  }
   spdlog::info("received {}, shutting down", strsignal(sig));
   (*daemon)->Stop();
   policy_gate.SetEnrolledSource(nullptr);

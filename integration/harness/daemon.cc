@@ -37,12 +37,15 @@ std::string ProbesnatdPath() {
 }
 
 absl::StatusOr<int> HealthCheck(const std::shared_ptr<grpc::Channel>& channel,
-                                absl::Duration timeout) {
+                                absl::Duration timeout, const std::string& bearer_token) {
   // grpc.health.v1.HealthCheckRequest{service: ""} encodes to zero bytes; the response is field 1
   // (status, varint). A generic call avoids linking a second copy of the health proto descriptors.
   grpc::GenericStub stub(channel);
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  if (!bearer_token.empty()) {
+    ctx.AddMetadata("authorization", "Bearer " + bearer_token);
+  }
   grpc::Slice empty;
   grpc::ByteBuffer request(&empty, 1);
   grpc::ByteBuffer response;
@@ -81,7 +84,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Options& options) {
     return absl::InternalError(absl::StrCat("mkdtemp: ", std::strerror(errno)));
   }
   d->dir_ = tmpl;
-  d->socket_ = d->dir_ + "/probesnatd.sock";
+  d->socket_ = options.socket_path.empty() ? d->dir_ + "/probesnatd.sock" : options.socket_path;
   d->log_ = d->dir_ + "/probesnatd.log";
 
   std::vector<std::string> argv_s = {"ip",   "netns",    "exec",    options.node_netns,
@@ -122,6 +125,9 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Options& options) {
   }
   ::close(log_fd);
   d->pid_ = pid;
+  if (!options.wait_ready) {
+    return d;
+  }
   if (absl::Status st = d->WaitReady(options.ready_timeout); !st.ok()) {
     return absl::Status(st.code(),
                         absl::StrCat(st.message(), "\ncommand: ", absl::StrJoin(argv_s, " "),
@@ -163,14 +169,27 @@ bool Daemon::Running() {
   pid_t r = ::waitpid(pid_, &status, WNOHANG);
   if (r == pid_) {
     reaped_ = true;
+    wait_status_ = status;
     return false;
   }
   return true;
 }
 
+absl::StatusOr<int> Daemon::WaitExit(absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (Running()) {
+    if (absl::Now() >= deadline) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "probesnatd (pid ", pid_, ") still running after ", absl::FormatDuration(timeout)));
+    }
+    ::usleep(5 * 1000);
+  }
+  return wait_status_;
+}
+
 absl::StatusOr<int> Daemon::Stop(int sig, absl::Duration timeout) {
   if (reaped_ || pid_ <= 0) {
-    return 0;
+    return wait_status_;
   }
   ::kill(pid_, sig);
   const absl::Time deadline = absl::Now() + timeout;
@@ -179,6 +198,7 @@ absl::StatusOr<int> Daemon::Stop(int sig, absl::Duration timeout) {
     pid_t r = ::waitpid(pid_, &status, WNOHANG);
     if (r == pid_) {
       reaped_ = true;
+      wait_status_ = status;
       return status;
     }
     ::usleep(10 * 1000);

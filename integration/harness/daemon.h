@@ -28,6 +28,8 @@ class Daemon {
     std::string node_netns;         // name under /run/netns
     std::vector<std::string> args;  // extra flags (--probe-v4 ..., --allowed-netns-root ...)
     absl::Duration ready_timeout = absl::Seconds(15);
+    std::string socket_path;  // default <private directory>/probesnatd.sock
+    bool wait_ready = true;   // false: return right after the fork (see WaitReady, WaitExit)
   };
 
   static absl::StatusOr<std::unique_ptr<Daemon>> Start(const Options& options);
@@ -43,6 +45,11 @@ class Daemon {
   absl::StatusOr<int> Stop(int sig, absl::Duration timeout = absl::Seconds(5));
   // Whether the process is still running.
   bool Running();
+  // Waits up to `timeout` for the process to end by itself; its wait status, or DEADLINE_EXCEEDED
+  // (the process keeps running).
+  absl::StatusOr<int> WaitExit(absl::Duration timeout);
+  // Waits until the log says "probesnatd ready on <socket>" and health reports SERVING.
+  absl::Status WaitReady(absl::Duration timeout);
 
   std::shared_ptr<grpc::Channel> channel() const { return channel_; }
   std::unique_ptr<probesnat::v1::Enrollment::Stub> Enrollment() const;
@@ -52,10 +59,10 @@ class Daemon {
 
  private:
   Daemon() = default;
-  absl::Status WaitReady(absl::Duration timeout);
 
   pid_t pid_ = -1;
   bool reaped_ = false;
+  int wait_status_ = 0;
   std::string dir_;
   std::string socket_;
   std::string log_;
@@ -63,7 +70,8 @@ class Daemon {
 };
 
 // Calls grpc.health.v1.Health/Check (service "") and returns the serving status (1 = SERVING).
+// A non-empty `bearer_token` is sent as "authorization: Bearer <token>" (probesnatd over TCP).
 absl::StatusOr<int> HealthCheck(const std::shared_ptr<grpc::Channel>& channel,
-                                absl::Duration timeout);
+                                absl::Duration timeout, const std::string& bearer_token = "");
 
 }  // namespace probesnat::integration

@@ -1,8 +1,13 @@
 // How probesnatd starts: refusing bad configuration, and serving on loopback TCP inside its
 // namespace.
 #include <fcntl.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include "absl/strings/match.h"
+#include "grpcpp/client_context.h"
 #include "grpcpp/create_channel_posix.h"
 #include "integration/tests/test_support.h"
 
@@ -54,8 +59,17 @@ TEST_F(StartupTest, RefusesBadConfigurationAndSaysWhy) {
 }
 
 TEST_F(StartupTest, ServesOnLoopbackTcpInsideItsNamespace) {
+  // The token file lives in the agent's own kind of private directory (root, mode 0600).
+  char dir[] = "/tmp/psnt-token-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const std::string token_file = std::string(dir) + "/token";
+  const std::string token = "startup-test-token-0123456789";
+  { std::ofstream(token_file) << token << "\n"; }
+  ASSERT_EQ(::chmod(token_file.c_str(), 0600), 0);
   absl::StatusOr<std::unique_ptr<Daemon>> d =
-      Start({"--allowed-netns-root", "/run/netns", "--listen-tcp", "127.0.0.1:50071"});
+      Start({"--allowed-netns-root", "/run/netns", "--listen-tcp", "127.0.0.1:50071",
+             "--listen-tcp-token-file", token_file});
+  std::filesystem::remove_all(dir);
   ASSERT_TRUE(d.ok()) << d.status();
   // A TCP connection made inside the node namespace, handed to gRPC as the channel's transport.
   absl::StatusOr<Connection> c = Connect(fd_node(), Endpoint{"127.0.0.1", 50071});
@@ -64,11 +78,17 @@ TEST_F(StartupTest, ServesOnLoopbackTcpInsideItsNamespace) {
   int flags = ::fcntl(fd, F_GETFL);
   ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
   std::shared_ptr<grpc::Channel> channel = grpc::CreateInsecureChannelFromFd("node-loopback", fd);
-  absl::StatusOr<int> health = HealthCheck(channel, absl::Seconds(5));
+  absl::StatusOr<int> health = HealthCheck(channel, absl::Seconds(5), token);
   ASSERT_TRUE(health.ok()) << health.status();
   EXPECT_EQ(*health, 1);
   auto stub = probesnat::v1::Enrollment::NewStub(channel);
-  grpc::Status st = Enroll(*stub, MakePod(kUidA, {a().v4, a().v6}, a().path(), "pod-a"));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  ctx.AddMetadata("authorization", "Bearer " + token);
+  probesnat::v1::EnrollRequest req;
+  *req.mutable_pod() = MakePod(kUidA, {a().v4, a().v6}, a().path(), "pod-a");
+  probesnat::v1::EnrollResponse resp;
+  grpc::Status st = stub->Enroll(&ctx, req, &resp);
   ASSERT_TRUE(st.ok()) << Describe(st);
   EXPECT_TRUE(HasProbesnatTable(a().name()).value_or(false));
   // The TCP listener is not reachable from outside the node's loopback.

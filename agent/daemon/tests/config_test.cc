@@ -107,6 +107,12 @@ TEST_F(ConfigTest, FlagsSetEveryOption) {
                                              "/tmp/x/p.sock",
                                              "--listen-tcp",
                                              "[::1]:50071",
+                                             "--listen-tcp-token-file",
+                                             "/etc/probesnat/tcp-token",
+                                             "--allowed-uids",
+                                             "1000,1001",
+                                             "--allowed-gids",
+                                             "2000",
                                              "--log-level",
                                              "debug",
                                              "--allowed-netns-root",
@@ -132,6 +138,9 @@ TEST_F(ConfigTest, FlagsSetEveryOption) {
   EXPECT_EQ(c.connection_mask, 0xff0u);
   EXPECT_EQ(c.socket_path, "/tmp/x/p.sock");
   EXPECT_EQ(c.listen_tcp, "[::1]:50071");
+  EXPECT_EQ(c.listen_tcp_token_file, "/etc/probesnat/tcp-token");
+  EXPECT_THAT(c.allowed_uids, ElementsAre(1000u, 1001u));
+  EXPECT_THAT(c.allowed_gids, ElementsAre(2000u));
   EXPECT_EQ(c.log_level, spdlog::level::debug);
   EXPECT_THAT(c.allowed_netns_roots, ElementsAre("/run/netns", "/var/lib/cni/netns"));
   EXPECT_EQ(c.policy_mode, PolicyMode::kEnforce);
@@ -228,7 +237,8 @@ TEST_F(ConfigTest, BadValuesNameTheOptionAndWhereTheValueCameFrom) {
 
 TEST_F(ConfigTest, ListenTcpMustBeLoopback) {
   for (const char* ok : {"127.0.0.1:50071", "127.1.2.3:1", "[::1]:50071"}) {
-    absl::StatusOr<ConfigOutcome> got = Parse({"--listen-tcp", ok});
+    absl::StatusOr<ConfigOutcome> got =
+        Parse({"--listen-tcp", ok, "--listen-tcp-token-file", "/etc/probesnat/tcp-token"});
     EXPECT_TRUE(got.ok()) << ok << ": " << got.status();
   }
   ExpectError({"--listen-tcp", "0.0.0.0:50071"}, {"listen-tcp", "not a loopback address"});
@@ -238,6 +248,26 @@ TEST_F(ConfigTest, ListenTcpMustBeLoopback) {
   ExpectError({"--listen-tcp", "::1:50071"}, {"[addr]:port"});
   ExpectError({"--listen-tcp", "127.0.0.1"}, {"host:port"});
   ExpectError({"--listen-tcp", "127.0.0.1:0"}, {"1-65535"});
+}
+
+TEST_F(ConfigTest, ListenTcpNeedsATokenFile) {
+  ExpectError({"--listen-tcp", "127.0.0.1:50071"}, {"listen-tcp", "listen-tcp-token-file"});
+  ExpectError({"--listen-tcp", "127.0.0.1:50071", "--listen-tcp-token-file", "token"},
+              {"listen-tcp-token-file", "absolute"});
+  absl::StatusOr<ConfigOutcome> unused = Parse({"--listen-tcp-token-file", "/etc/t"});
+  ASSERT_TRUE(unused.ok()) << unused.status();
+  EXPECT_THAT(unused->config.warnings, ElementsAre(HasSubstr("listen-tcp is not")));
+}
+
+TEST_F(ConfigTest, AllowedUidsAndGidsAreNumericLists) {
+  absl::StatusOr<ConfigOutcome> got =
+      Parse({"--allowed-uids", "1000", "--allowed-uids", "1001, 1000", "--allowed-gids", "7"});
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_THAT(got->config.allowed_uids, ElementsAre(1000u, 1001u));
+  EXPECT_THAT(got->config.allowed_gids, ElementsAre(7u));
+  ExpectError({"--allowed-uids", "kubelet"}, {"allowed-uids", "not a numeric id"});
+  ExpectError({"--allowed-gids", "-1"}, {"allowed-gids", "not a numeric id"});
+  ExpectError({"--allowed-uids", "4294967295"}, {"allowed-uids", "not a numeric id"});
 }
 
 TEST_F(ConfigTest, YamlProblemsAreReported) {
@@ -274,6 +304,9 @@ TEST_F(ConfigTest, TheExampleFileIsValidAndStatesTheDefaults) {
   EXPECT_EQ(e.pod_rules(), d.pod_rules());
   EXPECT_EQ(e.socket_path, d.socket_path);
   EXPECT_EQ(e.listen_tcp, d.listen_tcp);
+  EXPECT_EQ(e.listen_tcp_token_file, d.listen_tcp_token_file);
+  EXPECT_EQ(e.allowed_uids, d.allowed_uids);
+  EXPECT_EQ(e.allowed_gids, d.allowed_gids);
   EXPECT_EQ(e.log_level, d.log_level);
   EXPECT_EQ(e.allowed_netns_roots, d.allowed_netns_roots);
   EXPECT_EQ(e.policy_mode, d.policy_mode);

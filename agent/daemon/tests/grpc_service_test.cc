@@ -77,6 +77,8 @@ class ScriptedGate : public agent::PolicyGate {
 // Stands in for the policy engineer's service: shows that extra services are served.
 class StubPolicyService final : public v1::Policy::Service {};
 
+constexpr char kTcpToken[] = "unit-test-token-0123456789";
+
 class GrpcServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -102,6 +104,7 @@ class GrpcServiceTest : public ::testing::Test {
     config_.policy_mode = mode;
     config_.resync_interval = absl::ZeroDuration();
     config_.listen_tcp = "127.0.0.1:0";
+    config_.tcp_bearer_token = kTcpToken;
     DaemonDeps deps;
     deps.backend = &fake_;
     deps.policy_gate = &gate_;
@@ -144,8 +147,12 @@ class GrpcServiceTest : public ::testing::Test {
 
   // grpc.health.v1.Health/Check for `service`: HealthCheckRequest{string service = 1} has the wire
   // format of StringValue, HealthCheckResponse{ServingStatus status = 1} that of Int32Value.
-  int HealthStatus(const std::shared_ptr<grpc::Channel>& channel, const std::string& service = "") {
+  int HealthStatus(const std::shared_ptr<grpc::Channel>& channel, const std::string& service = "",
+                   const std::string& token = "") {
     grpc::ClientContext ctx;
+    if (!token.empty()) {
+      ctx.AddMetadata("authorization", "Bearer " + token);
+    }
     google::protobuf::StringValue req;
     req.set_value(service);
     google::protobuf::Int32Value resp;
@@ -253,7 +260,15 @@ TEST_F(GrpcServiceTest, LoopbackTcpListenerServesTheSameApi) {
   ASSERT_GT(daemon_->tcp_port(), 0);
   auto tcp = grpc::CreateChannel(absl::StrCat("127.0.0.1:", daemon_->tcp_port()),
                                  grpc::InsecureChannelCredentials());
-  EXPECT_EQ(HealthStatus(tcp), kServing);
+  EXPECT_EQ(HealthStatus(tcp, "", kTcpToken), kServing);
+  // Without the token every call over TCP is refused.
+  grpc::ClientContext ctx;
+  google::protobuf::StringValue req;
+  google::protobuf::Int32Value resp;
+  grpc::internal::RpcMethod method("/grpc.health.v1.Health/Check",
+                                   grpc::internal::RpcMethod::NORMAL_RPC);
+  grpc::Status st = grpc::internal::BlockingUnaryCall(tcp.get(), method, &ctx, req, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED) << st.error_message();
 }
 
 TEST_F(GrpcServiceTest, EnrollGetListUnenroll) {
