@@ -67,7 +67,7 @@ grpc::Status EnrollmentService::Enroll(grpc::ServerContext* ctx, const v1::Enrol
   if (!ignored.empty()) {
     spdlog::warn("enroll uid={}: {}", ClientText{pod.uid()}, ignored);
   }
-  Admission admission = AdmitPod(pod, mode, options_.policy_gate);
+  Admission admission = AdmitPod(desired->pod, mode, options_.policy_gate);
   if (admission.refused) {
     absl::Status refused = absl::FailedPreconditionError(
         ignored.empty() ? admission.refusal : absl::StrCat(admission.refusal, "\n(", ignored, ")"));

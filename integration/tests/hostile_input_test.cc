@@ -103,7 +103,9 @@ TEST_F(HostileInputTest, OversizedFieldsAreRefusedAndTheDaemonStaysSmall) {
   }
   MustEnroll(p);
   EXPECT_TRUE(daemon_->Running());
-  EXPECT_LT(RssKib() - before, 64 * 1024) << "RSS grew from " << before << " KiB";
+  // Parsing the 1M-port requests (gRPC parses before validation can refuse) leaves up to ~85 MB
+  // with the allocator afterwards; keeping the refused pods took over 200 MB.
+  EXPECT_LT(RssKib() - before, 128 * 1024) << "RSS grew from " << before << " KiB";
   // The log holds a bounded echo of each refused request, not megabytes.
   EXPECT_LT(daemon_->Log().size(), 64u * 1024) << "the log echoes whole fields";
 }
