@@ -25,6 +25,21 @@ class Stopwatch {
 };
 
 std::string Ips(const v1::Pod& pod) { return absl::StrJoin(pod.ips(), ","); }
+std::string PodName(const v1::Pod& pod) { return absl::StrCat(pod.namespace_(), "/", pod.name()); }
+
+// An error message for a log line: it may quote what the client sent.
+ClientText Logged(absl::string_view message) { return ClientText{message, kLoggedMessageLimit}; }
+
+// Why a request's policy mode was not used, for the log and a refusal; empty when it was.
+std::string IgnoredModeNote(v1::PolicyMode requested, PolicyMode configured) {
+  if (!IsLooserThanConfigured(requested, configured)) {
+    return "";
+  }
+  return absl::StrCat(
+      "the request asked for policy mode ", PolicyModeName(*RequestedPolicyMode(requested)),
+      ", looser than the agent's --policy-mode ", PolicyModeName(configured),
+      ", which requests may only tighten; checked in mode ", PolicyModeName(configured));
+}
 
 }  // namespace
 
@@ -37,10 +52,10 @@ grpc::Status EnrollmentService::Enroll(grpc::ServerContext* ctx, const v1::Enrol
   const v1::Pod& pod = req->pod();
   auto log = [&](const absl::Status& st, const std::string& result, size_t findings) {
     auto level = st.ok() ? spdlog::level::info : spdlog::level::warn;
-    spdlog::log(level,
-                "enroll uid={} pod={}/{} ips={} netns={} result={} findings={} latency={}us{}{}",
-                pod.uid(), pod.namespace_(), pod.name(), Ips(pod), pod.netns_path(), result,
-                findings, watch.micros(), st.ok() ? "" : " error=", st.message());
+    std::string error = st.ok() ? "" : fmt::format(" error={}", Logged(st.message()));
+    spdlog::log(level, "enroll uid={} pod={} ips={} netns={} result={} findings={} latency={}us{}",
+                ClientText{pod.uid()}, ClientText{PodName(pod)}, ClientText{Ips(pod)},
+                ClientText{pod.netns_path()}, result, findings, watch.micros(), error);
   };
   absl::StatusOr<DesiredPod> desired = ValidatePod("pod", pod, options_.validation);
   if (!desired.ok()) {
@@ -48,9 +63,14 @@ grpc::Status EnrollmentService::Enroll(grpc::ServerContext* ctx, const v1::Enrol
     return ToGrpcStatus(desired.status());
   }
   PolicyMode mode = ResolvePolicyMode(req->policy_mode(), options_.policy_mode);
-  Admission admission = AdmitPod(pod, mode, options_.policy_gate);
+  const std::string ignored = IgnoredModeNote(req->policy_mode(), options_.policy_mode);
+  if (!ignored.empty()) {
+    spdlog::warn("enroll uid={}: {}", ClientText{pod.uid()}, ignored);
+  }
+  Admission admission = AdmitPod(desired->pod, mode, options_.policy_gate);
   if (admission.refused) {
-    absl::Status refused = absl::FailedPreconditionError(admission.refusal);
+    absl::Status refused = absl::FailedPreconditionError(
+        ignored.empty() ? admission.refusal : absl::StrCat(admission.refusal, "\n(", ignored, ")"));
     log(refused, "REFUSED_BY_POLICY", admission.findings.size());
     return ToGrpcStatus(refused);
   }
@@ -74,16 +94,18 @@ grpc::Status EnrollmentService::Unenroll(grpc::ServerContext* ctx, const v1::Une
       valid.ok() ? reconciler_.Unenroll(req->uid()) : absl::StatusOr<std::optional<v1::Pod>>(valid);
   const absl::Status& st = removed.status();
   if (!st.ok()) {
-    spdlog::warn("unenroll uid={} result={} latency={}us error={}", req->uid(),
-                 absl::StatusCodeToString(st.code()), watch.micros(), st.message());
+    spdlog::warn("unenroll uid={} result={} latency={}us error={}", ClientText{req->uid()},
+                 absl::StatusCodeToString(st.code()), watch.micros(), Logged(st.message()));
     return ToGrpcStatus(st);
   }
   if (removed->has_value()) {
     const v1::Pod& pod = **removed;
-    spdlog::info("unenroll uid={} pod={}/{} ips={} netns={} result=REMOVED latency={}us", pod.uid(),
-                 pod.namespace_(), pod.name(), Ips(pod), pod.netns_path(), watch.micros());
+    spdlog::info("unenroll uid={} pod={} ips={} netns={} result=REMOVED latency={}us",
+                 ClientText{pod.uid()}, ClientText{PodName(pod)}, ClientText{Ips(pod)},
+                 ClientText{pod.netns_path()}, watch.micros());
   } else {
-    spdlog::info("unenroll uid={} result=NOT_ENROLLED latency={}us", req->uid(), watch.micros());
+    spdlog::info("unenroll uid={} result=NOT_ENROLLED latency={}us", ClientText{req->uid()},
+                 watch.micros());
   }
   resp->set_was_enrolled(removed->has_value());
   return grpc::Status::OK;
@@ -93,11 +115,19 @@ grpc::Status EnrollmentService::Sync(grpc::ServerContext* ctx, const v1::SyncReq
                                      v1::SyncResponse* resp) {
   Stopwatch watch;
   std::vector<DesiredPod> pods;
-  pods.reserve(req->pods_size());
-  absl::Status invalid;
+  absl::Status invalid = ValidateSyncSize(req->pods_size(), options_.validation.limits);
+  // One look at the node's addresses for the whole request.
+  ValidationOptions validation = options_.validation;
+  if (invalid.ok() && validation.node_addresses) {
+    absl::StatusOr<std::vector<InterfaceAddress>> own = validation.node_addresses();
+    validation.node_addresses = [own] { return own; };
+  }
+  if (invalid.ok()) {
+    pods.reserve(req->pods_size());
+  }
   for (int i = 0; i < req->pods_size() && invalid.ok(); ++i) {
     absl::StatusOr<DesiredPod> pod =
-        ValidatePod(absl::StrCat("pods[", i, "]"), req->pods(i), options_.validation);
+        ValidatePod(absl::StrCat("pods[", i, "]"), req->pods(i), validation);
     if (pod.ok()) {
       pods.push_back(*std::move(pod));
     } else {
@@ -108,11 +138,16 @@ grpc::Status EnrollmentService::Sync(grpc::ServerContext* ctx, const v1::SyncReq
     invalid = ValidateDistinctPods(pods);
   }
   if (!invalid.ok()) {
-    spdlog::warn("sync pods={} result=INVALID_ARGUMENT latency={}us error={}", req->pods_size(),
-                 watch.micros(), invalid.message());
+    spdlog::warn("sync pods={} result={} latency={}us error={}", req->pods_size(),
+                 absl::StatusCodeToString(invalid.code()), watch.micros(),
+                 Logged(invalid.message()));
     return ToGrpcStatus(invalid);
   }
   PolicyMode mode = ResolvePolicyMode(req->policy_mode(), options_.policy_mode);
+  if (std::string ignored = IgnoredModeNote(req->policy_mode(), options_.policy_mode);
+      !ignored.empty()) {
+    spdlog::warn("sync: {}", ignored);
+  }
   std::vector<SyncItem> items;
   items.reserve(pods.size());
   for (DesiredPod& pod : pods) {
@@ -124,14 +159,15 @@ grpc::Status EnrollmentService::Sync(grpc::ServerContext* ctx, const v1::SyncReq
   for (v1::PodStatus& s : outcome.statuses) {
     const v1::Pod& pod = s.pod();
     spdlog::log(s.phase() == v1::POD_PHASE_APPLIED ? spdlog::level::info : spdlog::level::warn,
-                "sync: uid={} pod={}/{} ips={} netns={} result={}{}{}", pod.uid(), pod.namespace_(),
-                pod.name(), Ips(pod), pod.netns_path(), v1::PodPhase_Name(s.phase()),
-                s.reason().empty() ? "" : " reason=", s.reason());
+                "sync: uid={} pod={} ips={} netns={} result={}{}", ClientText{pod.uid()},
+                ClientText{PodName(pod)}, ClientText{Ips(pod)}, ClientText{pod.netns_path()},
+                v1::PodPhase_Name(s.phase()),
+                s.reason().empty() ? "" : fmt::format(" reason={}", Logged(s.reason())));
     applied += s.phase() == v1::POD_PHASE_APPLIED;
     *resp->add_statuses() = std::move(s);
   }
   for (std::string& uid : outcome.removed_uids) {
-    spdlog::info("sync: uid={} result=REMOVED", uid);
+    spdlog::info("sync: uid={} result=REMOVED", ClientText{uid});
     resp->add_removed_uids(std::move(uid));
   }
   spdlog::info("sync pods={} applied={} failed={} removed={} latency={}us", req->pods_size(),

@@ -1,18 +1,21 @@
 #include "agent/daemon/pod_validation.h"
 
+#include <limits.h>
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <optional>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "agent/daemon/log_format.h"
 #include "netfilter/netns.h"
 
 namespace probesnat::daemon {
@@ -25,9 +28,27 @@ constexpr size_t kMaxLabelLength = 63;
 constexpr size_t kMaxSubdomainLength = 253;
 constexpr size_t kMaxPortNameLength = 15;
 constexpr uint32_t kMaxPort = 65535;
+constexpr size_t kMaxLabelNameLength = 63;
+constexpr size_t kMaxLabelValueLength = 63;
+// PATH_MAX counts the terminating NUL.
+constexpr size_t kMaxNetnsPathLength = PATH_MAX - 1;
+// Longer than any textual IPv6 address (INET6_ADDRSTRLEN - 1 = 45).
+constexpr size_t kMaxIpTextLength = 45;
 
 absl::Status FieldError(absl::string_view field, absl::string_view problem) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", problem));
+}
+
+// The client's text in quotes, escaped and capped for an error message.
+std::string Quoted(absl::string_view text) {
+  return absl::StrCat("\"", EscapeClientText(text), "\"");
+}
+
+bool HasControlCharacter(absl::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) {
+    auto b = static_cast<unsigned char>(c);
+    return b < 0x20 || b == 0x7f;
+  });
 }
 
 bool IsLowerAlnum(char c) { return absl::ascii_islower(c) || absl::ascii_isdigit(c); }
@@ -45,7 +66,33 @@ bool AllDigits(absl::string_view s) {
          std::all_of(s.begin(), s.end(), [](char c) { return absl::ascii_isdigit(c); });
 }
 
-// Why an address cannot be a pod address, or empty when it can.
+bool AllZero(const uint8_t* begin, const uint8_t* end) {
+  return std::all_of(begin, end, [](uint8_t x) { return x == 0; });
+}
+
+// The IPv4 address an IPv6 address carries in its last 32 bits when it is of a form that embeds
+// one: IPv4-compatible (::a.b.c.d), IPv4-mapped (::ffff:a.b.c.d), NAT64 (64:ff9b::/96 and the
+// local-use 64:ff9b:1::/48), or 6to4 (2002:AABB:CCDD::/48, embedded in bits 16-47).
+std::optional<IpAddress> EmbeddedV4(const IpAddress& ip) {
+  const uint8_t* b = ip.data();
+  if (!ip.is_v6()) {
+    return std::nullopt;
+  }
+  bool compat = AllZero(b, b + 12);
+  bool mapped = AllZero(b, b + 10) && b[10] == 0xff && b[11] == 0xff;
+  bool nat64 = b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b &&
+               (AllZero(b + 4, b + 12) || (b[4] == 0x00 && b[5] == 0x01));
+  if (compat || mapped || nat64) {
+    return IpAddress::V4({b[12], b[13], b[14], b[15]});
+  }
+  if (b[0] == 0x20 && b[1] == 0x02) {
+    return IpAddress::V4({b[2], b[3], b[4], b[5]});
+  }
+  return std::nullopt;
+}
+
+// Why an address cannot be a pod address, or empty when it can. Private ranges, CGNAT
+// (100.64.0.0/10) and the documentation ranges are allowed: clusters use them for pods.
 std::string UnusablePodAddressReason(const IpAddress& ip) {
   const uint8_t* b = ip.data();
   if (ip.is_v4()) {
@@ -64,9 +111,12 @@ std::string UnusablePodAddressReason(const IpAddress& ip) {
     if (b[0] == 255 && b[1] == 255 && b[2] == 255 && b[3] == 255) {
       return "is the broadcast address";
     }
+    if (b[0] >= 240) {
+      return "is in the reserved range 240.0.0.0/4";
+    }
     return "";
   }
-  bool all_zero_but_last = std::all_of(b, b + 15, [](uint8_t x) { return x == 0; });
+  bool all_zero_but_last = AllZero(b, b + 15);
   if (all_zero_but_last && b[15] == 0) {
     return "is unspecified (::)";
   }
@@ -79,10 +129,37 @@ std::string UnusablePodAddressReason(const IpAddress& ip) {
   if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) {
     return "is a link-local address";
   }
-  bool v4_mapped =
-      std::all_of(b, b + 10, [](uint8_t x) { return x == 0; }) && b[10] == 0xff && b[11] == 0xff;
-  if (v4_mapped) {
+  if (AllZero(b, b + 10) && b[10] == 0xff && b[11] == 0xff) {
     return "is an IPv4-mapped IPv6 address; give the IPv4 address instead";
+  }
+  if (AllZero(b, b + 12)) {
+    return "is an IPv4-compatible IPv6 address (::/96, deprecated); give the IPv4 address instead";
+  }
+  if (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b &&
+      (AllZero(b + 4, b + 12) || (b[4] == 0x00 && b[5] == 0x01))) {
+    return "is a NAT64 translation address (64:ff9b::/96, 64:ff9b:1::/48), not a pod address";
+  }
+  return "";
+}
+
+// Why `ip` would let a pod's traffic pass as the probe address `probe`, or empty.
+std::string ProbeConflictReason(const IpAddress& ip, const IpAddress& probe) {
+  if (ip == probe) {
+    return absl::StrCat(
+        "is the probe SNAT address; traffic from the pod would pass as kubelet "
+        "probes");
+  }
+  if (probe.is_v4()) {
+    if (std::optional<IpAddress> v4 = EmbeddedV4(ip); v4.has_value() && *v4 == probe) {
+      return absl::StrCat("embeds the probe SNAT address ", probe.ToString());
+    }
+    return "";
+  }
+  if (ip.is_v6() && std::equal(ip.data(), ip.data() + 8, probe.data())) {
+    std::array<uint8_t, 16> prefix{};
+    std::copy(probe.data(), probe.data() + 8, prefix.begin());
+    return absl::StrCat("is inside the probe SNAT address's /64 (",
+                        IpAddress::V6(prefix).ToString(), "/64), which is reserved for it");
   }
   return "";
 }
@@ -172,9 +249,8 @@ absl::Status ValidateUid(absl::string_view field, const std::string& uid) {
   }
   for (char c : uid) {
     if (!absl::ascii_isalnum(c) && c != '-' && c != '.' && c != '_') {
-      return FieldError(field,
-                        absl::StrCat("\"", absl::CEscape(uid),
-                                     "\" may contain only letters, digits, '-', '.' and '_'"));
+      return FieldError(
+          field, absl::StrCat(Quoted(uid), " may contain only letters, digits, '-', '.' and '_'"));
     }
   }
   return absl::OkStatus();
@@ -185,8 +261,8 @@ absl::Status ValidateDns1123Label(absl::string_view field, const std::string& va
     return FieldError(field, "required");
   }
   if (value.size() > kMaxLabelLength || !IsDns1123LabelText(value)) {
-    return FieldError(field, absl::StrCat("\"", absl::CEscape(value),
-                                          "\" is not a DNS-1123 label (at most 63 characters of "
+    return FieldError(field, absl::StrCat(Quoted(value),
+                                          " is not a DNS-1123 label (at most 63 characters of "
                                           "[a-z0-9-], starting and ending with [a-z0-9])"));
   }
   return absl::OkStatus();
@@ -201,8 +277,8 @@ absl::Status ValidateDns1123Subdomain(absl::string_view field, const std::string
     ok = ok && IsDns1123LabelText(label);
   }
   if (!ok) {
-    return FieldError(field, absl::StrCat("\"", absl::CEscape(value),
-                                          "\" is not a DNS-1123 subdomain (at most 253 characters "
+    return FieldError(field, absl::StrCat(Quoted(value),
+                                          " is not a DNS-1123 subdomain (at most 253 characters "
                                           "of [a-z0-9-.], each part starting and ending with "
                                           "[a-z0-9])"));
   }
@@ -211,7 +287,7 @@ absl::Status ValidateDns1123Subdomain(absl::string_view field, const std::string
 
 absl::StatusOr<std::vector<IpAddress>> ValidatePodIps(
     absl::string_view field, const google::protobuf::RepeatedPtrField<std::string>& ips,
-    const std::vector<IpAddress>& probe_addresses) {
+    const std::vector<IpAddress>& probe_addresses, const NodeAddressLister& node_addresses) {
   if (ips.empty()) {
     return FieldError(field, "at least one IP address is required");
   }
@@ -222,21 +298,26 @@ absl::StatusOr<std::vector<IpAddress>> ValidatePodIps(
   std::vector<IpAddress> parsed;
   for (int i = 0; i < ips.size(); ++i) {
     std::string item = absl::StrCat(field, "[", i, "]");
-    absl::StatusOr<IpAddress> ip = IpAddress::Parse(ips[i]);
+    // inet_pton stops at a NUL: "1.2.3.4\0junk" must not pass as 1.2.3.4.
+    absl::StatusOr<IpAddress> ip = absl::InvalidArgumentError("");
+    if (ips[i].size() <= kMaxIpTextLength && !absl::StrContains(ips[i], '\0')) {
+      ip = IpAddress::Parse(ips[i]);
+    }
     if (!ip.ok()) {
-      return FieldError(item, absl::StrCat("\"", absl::CEscape(ips[i]), "\" is not an IP address"));
+      return FieldError(item, absl::StrCat(Quoted(ips[i]), " is not an IP address"));
     }
+    const std::string text = ip->ToString();
     if (std::string reason = UnusablePodAddressReason(*ip); !reason.empty()) {
-      return FieldError(item, absl::StrCat(ips[i], " ", reason));
+      return FieldError(item, absl::StrCat(text, " ", reason));
     }
-    if (std::find(probe_addresses.begin(), probe_addresses.end(), *ip) != probe_addresses.end()) {
-      return FieldError(item, absl::StrCat(ips[i],
-                                           " is the probe SNAT address; traffic from the pod would "
-                                           "pass as kubelet probes"));
+    for (const IpAddress& probe : probe_addresses) {
+      if (std::string reason = ProbeConflictReason(*ip, probe); !reason.empty()) {
+        return FieldError(item, absl::StrCat(text, " ", reason));
+      }
     }
     for (int j = 0; j < static_cast<int>(parsed.size()); ++j) {
       if (parsed[j] == *ip) {
-        return FieldError(item, absl::StrCat(ips[i], " duplicates ", field, "[", j, "]"));
+        return FieldError(item, absl::StrCat(text, " duplicates ", field, "[", j, "]"));
       }
       if (parsed[j].family() == ip->family()) {
         return FieldError(item, absl::StrCat("a second ", ip->is_v4() ? "IPv4" : "IPv6",
@@ -244,6 +325,24 @@ absl::StatusOr<std::vector<IpAddress>> ValidatePodIps(
       }
     }
     parsed.push_back(*ip);
+  }
+  if (node_addresses) {
+    absl::StatusOr<std::vector<InterfaceAddress>> own = node_addresses();
+    if (!own.ok()) {
+      return absl::InternalError(absl::StrCat(
+          field, ": cannot compare with the node's addresses: ", own.status().message()));
+    }
+    for (int i = 0; i < static_cast<int>(parsed.size()); ++i) {
+      for (const InterfaceAddress& a : *own) {
+        if (a.address == parsed[i]) {
+          return FieldError(
+              absl::StrCat(field, "[", i, "]"),
+              absl::StrCat(parsed[i].ToString(), " is an address of the node (interface ",
+                           EscapeClientText(a.interface),
+                           "); enrolling it would capture the node's own traffic"));
+        }
+      }
+    }
   }
   std::sort(parsed.begin(), parsed.end());
   return parsed;
@@ -254,9 +353,18 @@ absl::Status ValidateNetnsPath(absl::string_view field, const std::string& path,
   if (path.empty()) {
     return FieldError(field, "required");
   }
+  if (path.size() > kMaxNetnsPathLength) {
+    return FieldError(field, absl::StrCat("longer than ", kMaxNetnsPathLength,
+                                          " bytes (PATH_MAX), got ", path.size()));
+  }
+  if (HasControlCharacter(path)) {
+    // A NUL would cut the path the kernel sees short of the one validated here.
+    return FieldError(field,
+                      absl::StrCat(Quoted(path), " contains a NUL or another control character"));
+  }
   if (!IsNormalizedAbsolute(path)) {
-    return FieldError(field, absl::StrCat("\"", absl::CEscape(path),
-                                          "\" must be an absolute, normalized path (no '.', '..', "
+    return FieldError(field, absl::StrCat(Quoted(path),
+                                          " must be an absolute, normalized path (no '.', '..', "
                                           "'//' or trailing '/')"));
   }
   bool allowed = std::any_of(options.allowed_netns_roots.begin(), options.allowed_netns_roots.end(),
@@ -264,13 +372,13 @@ absl::Status ValidateNetnsPath(absl::string_view field, const std::string& path,
   if (!allowed) {
     return FieldError(
         field,
-        absl::StrCat(path, " is not under an allowed network namespace root (",
+        absl::StrCat(Quoted(path), " is not under an allowed network namespace root (",
                      absl::StrJoin(options.allowed_netns_roots, ", "),
                      "; under /proc only /proc/<pid>/ns/net and /proc/<pid>/task/<tid>/ns/net)"));
   }
   absl::Status st = options.check_netns(path);
   if (absl::IsNotFound(st)) {
-    return FieldError(field, absl::StrCat(path, " does not exist"));
+    return FieldError(field, absl::StrCat(Quoted(path), " does not exist"));
   }
   if (!st.ok()) {
     return FieldError(field, st.message());
@@ -285,9 +393,75 @@ absl::Status ValidatePort(absl::string_view field, uint32_t port) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// ([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9], the name part of a label key and a label value.
+bool IsLabelText(absl::string_view s) {
+  auto alnum = [](char c) { return absl::ascii_isalnum(c); };
+  if (s.empty() || !alnum(s.front()) || !alnum(s.back())) {
+    return false;
+  }
+  return std::all_of(s.begin(), s.end(),
+                     [&](char c) { return alnum(c) || c == '-' || c == '_' || c == '.'; });
+}
+
+std::string LabelKeyProblem(absl::string_view key) {
+  absl::string_view name = key;
+  size_t slash = key.find('/');
+  if (slash != absl::string_view::npos) {
+    absl::string_view prefix = key.substr(0, slash);
+    name = key.substr(slash + 1);
+    bool ok = !prefix.empty() && prefix.size() <= kMaxSubdomainLength;
+    for (absl::string_view label : absl::StrSplit(prefix, '.')) {
+      ok = ok && IsDns1123LabelText(label);
+    }
+    if (!ok) {
+      return "the prefix before '/' is not a DNS-1123 subdomain (at most 253 characters of "
+             "[a-z0-9-.])";
+    }
+  }
+  if (name.size() > kMaxLabelNameLength || !IsLabelText(name)) {
+    return "the name is not at most 63 characters of [A-Za-z0-9-_.] starting and ending with "
+           "[A-Za-z0-9]";
+  }
+  return "";
+}
+
+}  // namespace
+
+absl::Status ValidateLabels(absl::string_view field,
+                            const google::protobuf::Map<std::string, std::string>& labels,
+                            size_t max_labels) {
+  if (labels.size() > max_labels) {
+    return FieldError(field, absl::StrCat("at most ", max_labels, " labels, got ", labels.size()));
+  }
+  for (const auto& [key, value] : labels) {
+    std::string item = absl::StrCat(field, "[", Quoted(key), "]");
+    if (std::string problem = LabelKeyProblem(key); !problem.empty()) {
+      return FieldError(item, absl::StrCat("bad label key: ", problem));
+    }
+    if (!value.empty() && (value.size() > kMaxLabelValueLength || !IsLabelText(value))) {
+      return FieldError(item, absl::StrCat(Quoted(value),
+                                           " is not a label value (empty, or at most 63 characters "
+                                           "of [A-Za-z0-9-_.] starting and ending with "
+                                           "[A-Za-z0-9])"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateSyncSize(int pods, const ValidationLimits& limits) {
+  if (pods > 0 && static_cast<size_t>(pods) > limits.max_sync_pods) {
+    return FieldError("pods", absl::StrCat("at most ", limits.max_sync_pods,
+                                           " pods in one Sync request, got ", pods));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<DesiredPod> ValidatePod(absl::string_view field, const v1::Pod& pod,
                                        const ValidationOptions& options) {
   auto sub = [&](absl::string_view name) { return absl::StrCat(field, ".", name); };
+  const ValidationLimits& limits = options.limits;
   if (absl::Status st = ValidateUid(sub("uid"), pod.uid()); !st.ok()) {
     return st;
   }
@@ -297,10 +471,13 @@ absl::StatusOr<DesiredPod> ValidatePod(absl::string_view field, const v1::Pod& p
   if (absl::Status st = ValidateDns1123Subdomain(sub("name"), pod.name()); !st.ok()) {
     return st;
   }
-  absl::StatusOr<std::vector<IpAddress>> ips =
-      ValidatePodIps(sub("ips"), pod.ips(), options.probe_addresses);
-  if (!ips.ok()) {
-    return ips.status();
+  if (absl::Status st = ValidateLabels(sub("labels"), pod.labels(), limits.max_labels); !st.ok()) {
+    return st;
+  }
+  if (static_cast<size_t>(pod.container_ports_size()) > limits.max_container_ports) {
+    return FieldError(sub("container_ports"),
+                      absl::StrCat("at most ", limits.max_container_ports, " ports, got ",
+                                   pod.container_ports_size()));
   }
   for (int i = 0; i < pod.container_ports_size(); ++i) {
     const v1::ContainerPort& cp = pod.container_ports(i);
@@ -311,15 +488,19 @@ absl::StatusOr<DesiredPod> ValidatePod(absl::string_view field, const v1::Pod& p
     const std::string& proto = cp.protocol();
     if (!proto.empty() && proto != "TCP" && proto != "UDP" && proto != "SCTP") {
       return FieldError(item + ".protocol",
-                        absl::StrCat("\"", absl::CEscape(proto), "\" is not TCP, UDP or SCTP"));
+                        absl::StrCat(Quoted(proto), " is not TCP, UDP or SCTP"));
     }
     if (!cp.name().empty() && !IsValidPortName(cp.name())) {
-      return FieldError(
-          item + ".name",
-          absl::StrCat("\"", absl::CEscape(cp.name()),
-                       "\" is not an IANA service name (at most 15 characters of "
-                       "[a-z0-9-] with a letter, no leading, trailing or double '-')"));
+      return FieldError(item + ".name",
+                        absl::StrCat(Quoted(cp.name()),
+                                     " is not an IANA service name (at most 15 characters of "
+                                     "[a-z0-9-] with a letter, no leading, trailing or double "
+                                     "'-')"));
     }
+  }
+  if (static_cast<size_t>(pod.probe_ports_size()) > limits.max_probe_ports) {
+    return FieldError(sub("probe_ports"), absl::StrCat("at most ", limits.max_probe_ports,
+                                                       " ports, got ", pod.probe_ports_size()));
   }
   for (int i = 0; i < pod.probe_ports_size(); ++i) {
     absl::Status st = ValidatePort(sub(absl::StrCat("probe_ports[", i, "]")), pod.probe_ports(i));
@@ -327,11 +508,21 @@ absl::StatusOr<DesiredPod> ValidatePod(absl::string_view field, const v1::Pod& p
       return st;
     }
   }
+  // After the cheap checks: listing the node's addresses asks the kernel.
+  absl::StatusOr<std::vector<IpAddress>> ips =
+      ValidatePodIps(sub("ips"), pod.ips(), options.probe_addresses, options.node_addresses);
+  if (!ips.ok()) {
+    return ips.status();
+  }
   // Last: the only check that touches the file system.
   if (absl::Status st = ValidateNetnsPath(sub("netns_path"), pod.netns_path(), options); !st.ok()) {
     return st;
   }
-  return DesiredPod{pod, *std::move(ips)};
+  DesiredPod desired{pod, *std::move(ips)};
+  for (std::string& ip : *desired.pod.mutable_ips()) {
+    ip = IpAddress::Parse(ip)->ToString();
+  }
+  return desired;
 }
 
 absl::Status ValidateDistinctPods(const std::vector<DesiredPod>& pods) {

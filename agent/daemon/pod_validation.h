@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "agent/daemon/desired_pod.h"
+#include "agent/daemon/node_addresses.h"
 #include "probesnat/v1/probesnat.pb.h"
 
 namespace probesnat::daemon {
@@ -20,6 +21,15 @@ absl::Status CheckIsNetns(const std::string& path);
 // CheckIsNetns, and it must not be the agent's own (host) namespace: a hostNetwork pod.
 absl::Status CheckNetnsWithKernel(const std::string& path);
 
+// How much one request may carry. Kubernetes bounds the lengths of names and labels (and they are
+// checked with its rules); these bound the counts it leaves open.
+struct ValidationLimits {
+  size_t max_labels = 128;
+  size_t max_container_ports = 256;
+  size_t max_probe_ports = 128;
+  size_t max_sync_pods = 1024;
+};
+
 struct ValidationOptions {
   // Network namespace paths must lie under one of these. "/proc" admits only /proc/<pid>/ns/net and
   // /proc/<pid>/task/<tid>/ns/net.
@@ -27,6 +37,10 @@ struct ValidationOptions {
   NetnsChecker check_netns = CheckNetnsWithKernel;
   // The probe SNAT addresses: a pod using one would have its real peers pass as kubelet probes.
   std::vector<netfilter::IpAddress> probe_addresses;
+  // The node's own addresses, which no pod may claim (its traffic would be captured and SNATed).
+  // Asked on every validation: addresses change at run time.
+  NodeAddressLister node_addresses = ListOwnAddresses;
+  ValidationLimits limits;
 };
 
 // Every check returns INVALID_ARGUMENT with a message that starts with the field it concerns, e.g.
@@ -36,12 +50,22 @@ absl::Status ValidateDns1123Label(absl::string_view field, const std::string& va
 absl::Status ValidateDns1123Subdomain(absl::string_view field, const std::string& value);
 absl::StatusOr<std::vector<netfilter::IpAddress>> ValidatePodIps(
     absl::string_view field, const google::protobuf::RepeatedPtrField<std::string>& ips,
-    const std::vector<netfilter::IpAddress>& probe_addresses = {});
+    const std::vector<netfilter::IpAddress>& probe_addresses = {},
+    const NodeAddressLister& node_addresses = nullptr);
 absl::Status ValidateNetnsPath(absl::string_view field, const std::string& path,
                                const ValidationOptions& options);
 absl::Status ValidatePort(absl::string_view field, uint32_t port);
+// Kubernetes label syntax: key [prefix/]name (prefix a DNS-1123 subdomain, name at most 63 of
+// [A-Za-z0-9-_.] starting and ending alphanumeric), value empty or like the name.
+absl::Status ValidateLabels(absl::string_view field,
+                            const google::protobuf::Map<std::string, std::string>& labels,
+                            size_t max_labels);
+// A Sync request carries at most limits.max_sync_pods pods.
+absl::Status ValidateSyncSize(int pods, const ValidationLimits& limits);
 
-// Validates a whole pod; `field` is how the request names it ("pod", "pods[3]").
+// Validates a whole pod; `field` is how the request names it ("pod", "pods[3]"). The returned pod's
+// ips are rewritten in canonical form (lower case, shortest IPv6), so later comparisons of the
+// strings agree with comparisons of the addresses.
 absl::StatusOr<DesiredPod> ValidatePod(absl::string_view field, const v1::Pod& pod,
                                        const ValidationOptions& options);
 

@@ -1,5 +1,7 @@
 #include "agent/daemon/policy_admission.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 
 namespace probesnat::daemon {
@@ -16,7 +18,7 @@ const char* PolicyModeName(PolicyMode mode) {
   return "?";
 }
 
-PolicyMode ResolvePolicyMode(v1::PolicyMode requested, PolicyMode configured) {
+std::optional<PolicyMode> RequestedPolicyMode(v1::PolicyMode requested) {
   switch (requested) {
     case v1::POLICY_MODE_OFF:
       return PolicyMode::kOff;
@@ -25,8 +27,18 @@ PolicyMode ResolvePolicyMode(v1::PolicyMode requested, PolicyMode configured) {
     case v1::POLICY_MODE_ENFORCE:
       return PolicyMode::kEnforce;
     default:
-      return configured;
+      return std::nullopt;
   }
+}
+
+// PolicyMode's enumerators are declared from the loosest to the strictest.
+PolicyMode ResolvePolicyMode(v1::PolicyMode requested, PolicyMode configured) {
+  return std::max(RequestedPolicyMode(requested).value_or(configured), configured);
+}
+
+bool IsLooserThanConfigured(v1::PolicyMode requested, PolicyMode configured) {
+  std::optional<PolicyMode> mode = RequestedPolicyMode(requested);
+  return mode.has_value() && *mode < configured;
 }
 
 Admission AdmitPod(const v1::Pod& pod, PolicyMode mode, const agent::PolicyGate* gate) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -8,12 +9,21 @@
 
 namespace probesnat::daemon {
 
+// From the loosest to the strictest (ResolvePolicyMode compares them).
 enum class PolicyMode { kOff, kWarn, kEnforce };
 
 const char* PolicyModeName(PolicyMode mode);
 
-// The request's mode when it names one, else the agent's configured mode.
+// The mode a request is checked in. The configured mode (--policy-mode) is a floor that a request
+// may only tighten (off < warn < enforce): a request that names a looser mode gets the configured
+// one, so a client cannot switch the check off.
 PolicyMode ResolvePolicyMode(v1::PolicyMode requested, PolicyMode configured);
+
+// Whether `requested` names a mode looser than `configured` (which ResolvePolicyMode ignores).
+bool IsLooserThanConfigured(v1::PolicyMode requested, PolicyMode configured);
+
+// The request's mode, or nullopt when it leaves it unspecified (or names no known mode).
+std::optional<PolicyMode> RequestedPolicyMode(v1::PolicyMode requested);
 
 // The outcome of the NetworkPolicy check for one pod.
 struct Admission {

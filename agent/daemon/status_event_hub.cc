@@ -4,6 +4,8 @@
 
 namespace probesnat::daemon {
 
+StatusSubscription::~StatusSubscription() { Discard(); }
+
 StatusSubscription::Next StatusSubscription::Pop(absl::Duration timeout, v1::PodStatus* out) {
   std::unique_lock<std::mutex> lock(mu_);
   cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout),
@@ -12,24 +14,36 @@ StatusSubscription::Next StatusSubscription::Pop(absl::Duration timeout, v1::Pod
     return Next::kOverflowed;
   }
   if (!queue_.empty()) {
-    *out = std::move(queue_.front());
+    Entry& e = queue_.front();
+    *out = std::move(e.status);
+    bytes_ -= e.bytes;
+    total_->fetch_sub(e.bytes);
     queue_.pop_front();
     return Next::kEvent;
   }
   return closed_ ? Next::kClosed : Next::kTimeout;
 }
 
-void StatusSubscription::Push(const v1::PodStatus& status) {
+void StatusSubscription::ClearLocked() {
+  total_->fetch_sub(bytes_);
+  bytes_ = 0;
+  queue_.clear();
+}
+
+void StatusSubscription::Push(const v1::PodStatus& status, size_t bytes) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (closed_ || overflowed_) {
       return;
     }
-    if (queue_.size() >= limit_) {
+    if (queue_.size() >= limits_.events_per_subscriber ||
+        bytes_ + bytes > limits_.bytes_per_subscriber) {
       overflowed_ = true;
-      queue_.clear();
+      ClearLocked();
     } else {
-      queue_.push_back(status);
+      queue_.push_back(Entry{status, bytes});
+      bytes_ += bytes;
+      total_->fetch_add(bytes);
     }
   }
   cv_.notify_one();
@@ -38,7 +52,7 @@ void StatusSubscription::Push(const v1::PodStatus& status) {
 void StatusSubscription::Preload(std::vector<v1::PodStatus> initial) {
   std::lock_guard<std::mutex> lock(mu_);
   for (v1::PodStatus& s : initial) {
-    queue_.push_back(std::move(s));
+    queue_.push_back(Entry{std::move(s), 0});
   }
 }
 
@@ -50,8 +64,27 @@ void StatusSubscription::Close() {
   cv_.notify_all();
 }
 
+void StatusSubscription::Overflow() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    overflowed_ = true;
+    ClearLocked();
+  }
+  cv_.notify_all();
+}
+
+void StatusSubscription::Discard() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ClearLocked();
+}
+
+size_t StatusSubscription::queued_bytes() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return bytes_;
+}
+
 std::shared_ptr<StatusSubscription> StatusEventHub::Subscribe(std::vector<v1::PodStatus> initial) {
-  auto sub = std::make_shared<StatusSubscription>(limit_);
+  auto sub = std::make_shared<StatusSubscription>(limits_, total_);
   sub->Preload(std::move(initial));
   std::lock_guard<std::mutex> lock(mu_);
   if (closed_) {
@@ -63,14 +96,32 @@ std::shared_ptr<StatusSubscription> StatusEventHub::Subscribe(std::vector<v1::Po
 }
 
 void StatusEventHub::Unsubscribe(const std::shared_ptr<StatusSubscription>& sub) {
-  std::lock_guard<std::mutex> lock(mu_);
-  subs_.erase(std::remove(subs_.begin(), subs_.end(), sub), subs_.end());
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    subs_.erase(std::remove(subs_.begin(), subs_.end(), sub), subs_.end());
+  }
+  sub->Discard();
 }
 
 void StatusEventHub::Publish(const v1::PodStatus& status) {
+  const size_t bytes = status.ByteSizeLong();
   std::lock_guard<std::mutex> lock(mu_);
+  while (total_->load() + bytes * subs_.size() > limits_.bytes_total) {
+    StatusSubscription* furthest = nullptr;
+    size_t most = 0;
+    for (const auto& sub : subs_) {
+      if (size_t queued = sub->queued_bytes(); queued > most) {
+        most = queued;
+        furthest = sub.get();
+      }
+    }
+    if (furthest == nullptr) {
+      break;  // nothing queued: the event alone is over the bound, the per-subscriber check acts
+    }
+    furthest->Overflow();
+  }
   for (const auto& sub : subs_) {
-    sub->Push(status);
+    sub->Push(status, bytes);
   }
 }
 

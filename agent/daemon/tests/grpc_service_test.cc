@@ -285,7 +285,7 @@ TEST_F(GrpcServiceTest, EnrollGetListUnenroll) {
   EXPECT_EQ(got.phase(), v1::POD_PHASE_APPLIED);
   EXPECT_EQ(got.pod().netns_path(), ns_[0]);
 
-  ASSERT_TRUE(Enroll(MakePod("u2", "fd00::2", 1), &enrolled).ok());
+  ASSERT_TRUE(Enroll(MakePod("u2", "fd00:5::2", 1), &enrolled).ok());
   grpc::ClientContext list_ctx;
   v1::ListResponse list;
   ASSERT_TRUE(stub_->List(&list_ctx, v1::ListRequest(), &list).ok());
@@ -493,8 +493,10 @@ TEST_F(GrpcServiceTest, ConfiguredEnforceModeAppliesWhenTheRequestLeavesItUnset)
   v1::EnrollResponse resp;
   EXPECT_EQ(Enroll(MakePod("u1", "10.0.0.1", 0), &resp).error_code(),
             grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_TRUE(Enroll(MakePod("u1", "10.0.0.1", 0), &resp, v1::POLICY_MODE_OFF).ok());
-  EXPECT_EQ(resp.status().findings_size(), 0);
+  // The configured mode is a floor: a request cannot switch the check off.
+  grpc::Status off = Enroll(MakePod("u1", "10.0.0.1", 0), &resp, v1::POLICY_MODE_OFF);
+  EXPECT_EQ(off.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(off.error_message(), HasSubstr("asked for policy mode off"));
 }
 
 }  // namespace

@@ -42,10 +42,10 @@ v1::Pod Pod() {
   return p;
 }
 
-TEST(PolicyModeTest, RequestModeWinsOverConfigured) {
+TEST(PolicyModeTest, RequestModeMayOnlyTightenTheConfiguredOne) {
   EXPECT_EQ(ResolvePolicyMode(v1::POLICY_MODE_UNSPECIFIED, PolicyMode::kEnforce),
             PolicyMode::kEnforce);
-  EXPECT_EQ(ResolvePolicyMode(v1::POLICY_MODE_OFF, PolicyMode::kEnforce), PolicyMode::kOff);
+  EXPECT_EQ(ResolvePolicyMode(v1::POLICY_MODE_OFF, PolicyMode::kEnforce), PolicyMode::kEnforce);
   EXPECT_EQ(ResolvePolicyMode(v1::POLICY_MODE_WARN, PolicyMode::kOff), PolicyMode::kWarn);
   EXPECT_EQ(ResolvePolicyMode(v1::POLICY_MODE_ENFORCE, PolicyMode::kWarn), PolicyMode::kEnforce);
 }
