@@ -53,24 +53,6 @@ CommandResult RunShell(const std::string& command) {
   return r;
 }
 
-class ScopedDir {
- public:
-  ScopedDir() {
-    char tmpl[] = "/tmp/psnt-access-XXXXXX";
-    path_ = ::mkdtemp(tmpl) != nullptr ? tmpl : "";
-  }
-  ~ScopedDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-int ExitCode(int wait_status) { return WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1; }
-
 class AccessTest : public TopologyTest {
  protected:
   void SetUp() override {
@@ -133,7 +115,7 @@ class AccessTest : public TopologyTest {
     return absl::StrCat("enroll --uid ", kUidA, " --ip ", a().v4, " --netns ", a().path());
   }
 
-  ScopedDir token_dir_;
+  ScopedDir token_dir_{"psnt-access"};
   std::string token_file_;
 };
 
@@ -215,7 +197,7 @@ TEST_F(AccessTest, TcpCallsNeedTheBearerToken) {
 // 16.7: a socket directory others can write is refused before anything is touched; so is one
 // owned by another user.
 TEST_F(AccessTest, SocketDirectoryOthersCanWriteIsRefused) {
-  ScopedDir dir;
+  ScopedDir dir{"psnt-access"};
   ASSERT_FALSE(dir.path().empty());
   const std::string shared = dir.path() + "/shared";
   ASSERT_EQ(::mkdir(shared.c_str(), 0777), 0);
@@ -245,7 +227,7 @@ TEST_F(AccessTest, SocketDirectoryOthersCanWriteIsRefused) {
 
 // 16.7: missing directories are created 0700 and the agent serves there.
 TEST_F(AccessTest, MissingSocketDirectoryIsCreatedPrivate) {
-  ScopedDir dir;
+  ScopedDir dir{"psnt-access"};
   ASSERT_FALSE(dir.path().empty());
   const std::string run = dir.path() + "/run/probesnat";
   absl::StatusOr<std::unique_ptr<Daemon>> d = Daemon::Start(Options({}, run + "/probesnatd.sock"));
@@ -262,7 +244,7 @@ TEST_F(AccessTest, MissingSocketDirectoryIsCreatedPrivate) {
 
 // 16.7: a stale socket at the path that belongs to another user is not replaced.
 TEST_F(AccessTest, StaleSocketOfAnotherUserIsNotReplaced) {
-  ScopedDir dir;
+  ScopedDir dir{"psnt-access"};
   ASSERT_FALSE(dir.path().empty());
   const std::string socket = dir.path() + "/probesnatd.sock";
   {

@@ -23,25 +23,6 @@
 namespace probesnat::integration {
 namespace {
 
-// A 0700 directory of the test's own, removed at the end; agents share sockets in it.
-class ScopedDir {
- public:
-  ScopedDir() {
-    char tmpl[] = "/tmp/psnt-run-XXXXXX";
-    path_ = ::mkdtemp(tmpl) != nullptr ? tmpl : "";
-  }
-  ~ScopedDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-int ExitCode(int wait_status) { return WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1; }
-
 std::string DescribeWait(int wait_status) {
   if (WIFEXITED(wait_status)) {
     return absl::StrCat("exit ", WEXITSTATUS(wait_status));
@@ -122,7 +103,7 @@ TEST_F(ProcessLifecycleTest, RefusedSecondAgentLeavesTheKernelAlone) {
 
 // 17.1: a socket path that is a regular file stops the start before the kernel is touched.
 TEST_F(ProcessLifecycleTest, StartRefusedForARegularFileAtTheSocketPathCreatesNoTable) {
-  ScopedDir dir;
+  ScopedDir dir{"psnt-run"};
   ASSERT_FALSE(dir.path().empty());
   const std::string socket = dir.path() + "/probesnatd.sock";
   { std::ofstream(socket) << "not a socket\n"; }
@@ -147,7 +128,7 @@ TEST_F(ProcessLifecycleTest, OfTwoAgentsStartedAtOnceExactlyOneServes) {
   constexpr int kRounds = 20;
   for (int round = 0; round < kRounds; ++round) {
     SCOPED_TRACE(absl::StrCat("round ", round));
-    ScopedDir dir;
+    ScopedDir dir{"psnt-run"};
     ASSERT_FALSE(dir.path().empty());
     const std::string socket = dir.path() + "/probesnatd.sock";
     absl::StatusOr<std::unique_ptr<Daemon>> first =
@@ -195,7 +176,7 @@ TEST_F(ProcessLifecycleTest, OfTwoAgentsStartedAtOnceExactlyOneServes) {
 // 17.3: SIGHUP re-reads the configuration: log-level changes live, other changes are reported as
 // needing a restart, and the agent keeps serving.
 TEST_F(ProcessLifecycleTest, SighupReloadsTheLogLevelAndKeepsServing) {
-  ScopedDir dir;
+  ScopedDir dir{"psnt-run"};
   ASSERT_FALSE(dir.path().empty());
   const std::string config = dir.path() + "/probesnat.yaml";
   { std::ofstream(config) << "log-level: info\n"; }

@@ -1,10 +1,29 @@
 #include "integration/tests/test_support.h"
 
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <system_error>
+
 #include "absl/strings/str_cat.h"
 
 namespace probesnat::integration {
 
 bool IsRoot() { return ::geteuid() == 0; }
+
+ScopedDir::ScopedDir(const std::string& prefix) {
+  std::string tmpl = absl::StrCat("/tmp/", prefix, "-XXXXXX");
+  path_ = ::mkdtemp(tmpl.data()) != nullptr ? tmpl : "";
+}
+
+ScopedDir::~ScopedDir() {
+  if (!path_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+}
+
+int ExitCode(int wait_status) { return WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1; }
 
 void TopologyTest::SetUp() {
   if (!IsRoot()) {

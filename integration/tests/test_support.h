@@ -94,6 +94,22 @@ class AgentTest : public TopologyTest {
 
 bool IsRoot();
 
+// A private (0700) temporary directory /tmp/<prefix>-XXXXXX, removed with everything in it.
+class ScopedDir {
+ public:
+  explicit ScopedDir(const std::string& prefix);
+  ~ScopedDir();
+  ScopedDir(const ScopedDir&) = delete;
+  ScopedDir& operator=(const ScopedDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// The exit code of a wait status, or -1 if the process did not exit normally.
+int ExitCode(int wait_status);
+
 // Connect options carrying the proxy mark.
 inline ConnectOptions Marked() {
   ConnectOptions o;
