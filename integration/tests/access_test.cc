@@ -102,7 +102,21 @@ class AccessTest : public TopologyTest {
   CommandResult ClientAs(uid_t uid, gid_t gid, const std::string& socket,
                          const std::string& command) {
     return RunShell(absl::StrCat("setpriv --reuid ", uid, " --regid ", gid, " --clear-groups ",
-                                 DemoClientPath(), " ", command, " --socket ", socket));
+                                 ClientCopy(), " ", command, " --socket ", socket));
+  }
+
+  // The checkout may lie where other users cannot reach (e.g. under /root): run a copy of the
+  // client from a directory every user can read.
+  std::string ClientCopy() {
+    if (client_copy_.empty()) {
+      client_copy_ = client_dir_.path() + "/probesnat_demo_client";
+      std::error_code ec;
+      std::filesystem::copy_file(DemoClientPath(), client_copy_, ec);
+      EXPECT_FALSE(ec) << "copy " << DemoClientPath() << ": " << ec.message();
+      EXPECT_EQ(::chmod(client_dir_.path().c_str(), 0755), 0);
+      EXPECT_EQ(::chmod(client_copy_.c_str(), 0755), 0);
+    }
+    return client_copy_;
   }
 
   // Lets other users reach the socket, as an operator who loosened the modes would.
@@ -117,6 +131,8 @@ class AccessTest : public TopologyTest {
 
   ScopedDir token_dir_{"psnt-access"};
   std::string token_file_;
+  ScopedDir client_dir_{"psnt-client"};
+  std::string client_copy_;
 };
 
 // 16.6: --listen-tcp without a token file is refused (exit 2, naming the option).
