@@ -69,24 +69,12 @@ class AccessTest : public TopologyTest {
     ASSERT_EQ(::chmod(token_file_.c_str(), 0600), 0);
   }
 
-  Daemon::Options Options(const std::vector<std::string>& extra, const std::string& socket = "",
-                          bool wait_ready = true) const {
-    Daemon::Options o;
-    o.node_netns = topo_->node().name();
-    o.args = {"--allowed-netns-root", "/run/netns", "--resync-interval", "0"};
-    o.args.insert(o.args.end(), extra.begin(), extra.end());
-    o.socket_path = socket;
-    o.wait_ready = wait_ready;
-    o.ready_timeout = absl::Seconds(10);
-    return o;
-  }
-
   // Starts an agent that must refuse to start; returns its exit code and its log.
   CommandResult StartRefused(const std::vector<std::string>& extra,
                              const std::string& socket = "") {
     CommandResult r;
     absl::StatusOr<std::unique_ptr<Daemon>> d =
-        Daemon::Start(Options(extra, socket, /*wait_ready=*/false));
+        Daemon::Start(DaemonOptions(extra, socket, /*wait_ready=*/false));
     EXPECT_TRUE(d.ok()) << d.status();
     if (!d.ok()) {
       return r;
@@ -165,7 +153,7 @@ TEST_F(AccessTest, TokenFileMustBePrivateToRoot) {
 // changes nothing; with the token it works.
 TEST_F(AccessTest, TcpCallsNeedTheBearerToken) {
   absl::StatusOr<std::unique_ptr<Daemon>> d = Daemon::Start(
-      Options({"--listen-tcp", "127.0.0.1:50071", "--listen-tcp-token-file", token_file_}));
+      DaemonOptions({"--listen-tcp", "127.0.0.1:50071", "--listen-tcp-token-file", token_file_}));
   ASSERT_TRUE(d.ok()) << d.status();
   absl::StatusOr<Connection> c = Connect(fd_node(), Endpoint{"127.0.0.1", 50071});
   ASSERT_TRUE(c.ok()) << c.status();
@@ -246,7 +234,8 @@ TEST_F(AccessTest, MissingSocketDirectoryIsCreatedPrivate) {
   ScopedDir dir{"psnt-access"};
   ASSERT_FALSE(dir.path().empty());
   const std::string run = dir.path() + "/run/probesnat";
-  absl::StatusOr<std::unique_ptr<Daemon>> d = Daemon::Start(Options({}, run + "/probesnatd.sock"));
+  absl::StatusOr<std::unique_ptr<Daemon>> d =
+      Daemon::Start(DaemonOptions({}, run + "/probesnatd.sock"));
   ASSERT_TRUE(d.ok()) << d.status();
   for (const std::string& p : {dir.path() + "/run", run}) {
     struct stat st {};
@@ -286,7 +275,7 @@ TEST_F(AccessTest, StaleSocketOfAnotherUserIsNotReplaced) {
 // logged), nothing is enrolled; root can.
 TEST_F(AccessTest, UnixSocketRefusesPeersThatAreNotAllowed) {
   ASSERT_FALSE(DemoClientPath().empty());
-  absl::StatusOr<std::unique_ptr<Daemon>> d = Daemon::Start(Options({}));
+  absl::StatusOr<std::unique_ptr<Daemon>> d = Daemon::Start(DaemonOptions({}));
   ASSERT_TRUE(d.ok()) << d.status();
   OpenToEveryone(**d);
 
@@ -312,7 +301,7 @@ TEST_F(AccessTest, UnixSocketRefusesPeersThatAreNotAllowed) {
 TEST_F(AccessTest, AllowedUidsAndGidsAdmitOtherUsers) {
   ASSERT_FALSE(DemoClientPath().empty());
   absl::StatusOr<std::unique_ptr<Daemon>> d =
-      Daemon::Start(Options({"--allowed-uids", "65534", "--allowed-gids", "65532"}));
+      Daemon::Start(DaemonOptions({"--allowed-uids", "65534", "--allowed-gids", "65532"}));
   ASSERT_TRUE(d.ok()) << d.status();
   OpenToEveryone(**d);
   CommandResult by_uid = ClientAs(kNobody, kNobody, (*d)->socket_path(), "list");

@@ -45,25 +45,13 @@ class ProcessLifecycleTest : public TopologyTest {
     }
   }
 
-  Daemon::Options Options(const std::vector<std::string>& extra, const std::string& socket = "",
-                          bool wait_ready = true) const {
-    Daemon::Options o;
-    o.node_netns = topo_->node().name();
-    o.args = {"--allowed-netns-root", "/run/netns", "--resync-interval", "0"};
-    o.args.insert(o.args.end(), extra.begin(), extra.end());
-    o.socket_path = socket;
-    o.wait_ready = wait_ready;
-    o.ready_timeout = absl::Seconds(10);
-    return o;
-  }
-
   std::string NodeTable() const { return ProbesnatTableText(topo_->node().name()); }
 };
 
 // 17.1: with agent A serving, a second agent on A's socket exits 1 and leaves A's host table as it
 // was, with --cleanup-on-exit and with a different --probe-v4.
 TEST_F(ProcessLifecycleTest, RefusedSecondAgentLeavesTheKernelAlone) {
-  absl::StatusOr<std::unique_ptr<Daemon>> a = Daemon::Start(Options({}));
+  absl::StatusOr<std::unique_ptr<Daemon>> a = Daemon::Start(DaemonOptions({}));
   ASSERT_TRUE(a.ok()) << a.status();
   const std::string table = NodeTable();
   ASSERT_FALSE(table.empty());
@@ -77,7 +65,7 @@ TEST_F(ProcessLifecycleTest, RefusedSecondAgentLeavesTheKernelAlone) {
   for (const std::vector<std::string>& extra : second_args) {
     SCOPED_TRACE(absl::StrJoin(extra, " "));
     absl::StatusOr<std::unique_ptr<Daemon>> b =
-        Daemon::Start(Options(extra, (*a)->socket_path(), /*wait_ready=*/false));
+        Daemon::Start(DaemonOptions(extra, (*a)->socket_path(), /*wait_ready=*/false));
     ASSERT_TRUE(b.ok()) << b.status();
     // Sample the node table while B runs and after it exits: it must never change.
     absl::StatusOr<int> exited = absl::DeadlineExceededError("not yet");
@@ -108,7 +96,7 @@ TEST_F(ProcessLifecycleTest, StartRefusedForARegularFileAtTheSocketPathCreatesNo
   const std::string socket = dir.path() + "/probesnatd.sock";
   { std::ofstream(socket) << "not a socket\n"; }
   absl::StatusOr<std::unique_ptr<Daemon>> d =
-      Daemon::Start(Options({}, socket, /*wait_ready=*/false));
+      Daemon::Start(DaemonOptions({}, socket, /*wait_ready=*/false));
   ASSERT_TRUE(d.ok()) << d.status();
   absl::StatusOr<int> exited = (*d)->WaitExit(absl::Seconds(10));
   ASSERT_TRUE(exited.ok()) << exited.status() << "\n" << (*d)->Log();
@@ -132,9 +120,9 @@ TEST_F(ProcessLifecycleTest, OfTwoAgentsStartedAtOnceExactlyOneServes) {
     ASSERT_FALSE(dir.path().empty());
     const std::string socket = dir.path() + "/probesnatd.sock";
     absl::StatusOr<std::unique_ptr<Daemon>> first =
-        Daemon::Start(Options({}, socket, /*wait_ready=*/false));
+        Daemon::Start(DaemonOptions({}, socket, /*wait_ready=*/false));
     absl::StatusOr<std::unique_ptr<Daemon>> second =
-        Daemon::Start(Options({}, socket, /*wait_ready=*/false));
+        Daemon::Start(DaemonOptions({}, socket, /*wait_ready=*/false));
     ASSERT_TRUE(first.ok() && second.ok());
     Daemon* agents[2] = {first->get(), second->get()};
     // Within a few seconds one of them has exited; the other must still run.
@@ -180,7 +168,7 @@ TEST_F(ProcessLifecycleTest, SighupReloadsTheLogLevelAndKeepsServing) {
   ASSERT_FALSE(dir.path().empty());
   const std::string config = dir.path() + "/probesnat.yaml";
   { std::ofstream(config) << "log-level: info\n"; }
-  absl::StatusOr<std::unique_ptr<Daemon>> d = Daemon::Start(Options({"--config", config}));
+  absl::StatusOr<std::unique_ptr<Daemon>> d = Daemon::Start(DaemonOptions({"--config", config}));
   ASSERT_TRUE(d.ok()) << d.status();
   const std::string table = NodeTable();
 
@@ -213,7 +201,7 @@ TEST_F(ProcessLifecycleTest, SighupReloadsTheLogLevelAndKeepsServing) {
 // 17.4: SIGTERM with an idle connection and an open Watch stream ends the agent well within the
 // grace it keeps for calls in flight, and the Watch stream ends.
 TEST_F(ProcessLifecycleTest, SigtermEndsPromptlyWithAnIdleConnectionAndAWatchStream) {
-  absl::StatusOr<std::unique_ptr<Daemon>> d = Daemon::Start(Options({}));
+  absl::StatusOr<std::unique_ptr<Daemon>> d = Daemon::Start(DaemonOptions({}));
   ASSERT_TRUE(d.ok()) << d.status();
   // A client that connected and says nothing (no HTTP/2 preface, no GOAWAY handling).
   netfilter::UniqueFd raw(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));

@@ -44,6 +44,18 @@ void TopologyTest::SetUp() {
   open(topo_->outside().path(), outside_fd_);
 }
 
+Daemon::Options TopologyTest::DaemonOptions(const std::vector<std::string>& extra,
+                                            const std::string& socket, bool wait_ready) const {
+  Daemon::Options o;
+  o.node_netns = topo_->node().name();
+  o.args = {"--allowed-netns-root", "/run/netns", "--resync-interval", "0"};
+  o.args.insert(o.args.end(), extra.begin(), extra.end());
+  o.socket_path = socket;
+  o.wait_ready = wait_ready;
+  o.ready_timeout = absl::Seconds(10);
+  return o;
+}
+
 std::unique_ptr<Listener> TopologyTest::Listen(int fd, uint16_t port) {
   absl::StatusOr<Listener> l = Listener::Create(fd, port);
   EXPECT_TRUE(l.ok()) << "listen on " << port << ": " << l.status();

@@ -70,6 +70,11 @@ class TopologyTest : public ::testing::Test {
   // optionally masqueraded towards the pod.
   void InstallNodePort(bool masquerade);
 
+  // probesnatd in the node namespace, pods under /run/netns, no drift check, `extra` flags; the
+  // harness picks the socket when `socket` is empty; `wait_ready=false` for a start that must fail.
+  Daemon::Options DaemonOptions(const std::vector<std::string>& extra,
+                                const std::string& socket = "", bool wait_ready = true) const;
+
   std::unique_ptr<Topology> topo_;
   netfilter::UniqueFd node_fd_, a_fd_, b_fd_, outside_fd_;
 };
