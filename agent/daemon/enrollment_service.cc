@@ -119,7 +119,7 @@ grpc::Status EnrollmentService::Sync(grpc::ServerContext* ctx, const v1::SyncReq
   // One look at the node's addresses for the whole request.
   ValidationOptions validation = options_.validation;
   if (invalid.ok() && validation.node_addresses) {
-    absl::StatusOr<std::vector<InterfaceAddress>> own = validation.node_addresses();
+    absl::StatusOr<std::vector<netfilter::InterfaceAddress>> own = validation.node_addresses();
     validation.node_addresses = [own] { return own; };
   }
   if (invalid.ok()) {

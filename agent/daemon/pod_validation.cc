@@ -21,6 +21,7 @@
 namespace probesnat::daemon {
 namespace {
 
+using netfilter::InterfaceAddress;
 using netfilter::IpAddress;
 
 constexpr size_t kMaxUidLength = 128;

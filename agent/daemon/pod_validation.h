@@ -8,7 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "agent/daemon/desired_pod.h"
-#include "agent/daemon/node_addresses.h"
+#include "netfilter/interface_addresses.h"
 #include "probesnat/v1/probesnat.pb.h"
 
 namespace probesnat::daemon {
@@ -16,6 +16,8 @@ namespace probesnat::daemon {
 // Checks that `path` names a network namespace a pod may be enrolled in. Returns NOT_FOUND when
 // nothing is there and INVALID_ARGUMENT when it is something else.
 using NetnsChecker = std::function<absl::Status(const std::string& path)>;
+// The node's own addresses, which no pod may be enrolled with.
+using NodeAddressLister = std::function<absl::StatusOr<std::vector<netfilter::InterfaceAddress>>()>;
 // Opens it with netfilter::OpenNetns: it must be a network namespace.
 absl::Status CheckIsNetns(const std::string& path);
 // CheckIsNetns, and it must not be the agent's own (host) namespace: a hostNetwork pod.
@@ -39,7 +41,7 @@ struct ValidationOptions {
   std::vector<netfilter::IpAddress> probe_addresses;
   // The node's own addresses, which no pod may claim (its traffic would be captured and SNATed).
   // Asked on every validation: addresses change at run time.
-  NodeAddressLister node_addresses = ListOwnAddresses;
+  NodeAddressLister node_addresses = netfilter::ListOwnAddresses;
   ValidationLimits limits;
 };
 

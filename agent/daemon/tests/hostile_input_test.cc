@@ -20,6 +20,7 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
 
+using netfilter::InterfaceAddress;
 using netfilter::IpAddress;
 
 IpAddress Ip(const char* text) { return *IpAddress::Parse(text); }
@@ -285,7 +286,7 @@ TEST(HostileInputTest, TheNodeAddressesAreAskedAtValidationTime) {
 }
 
 TEST(HostileInputTest, TheRealListerSeesThisNamespacesLoopback) {
-  absl::StatusOr<std::vector<InterfaceAddress>> own = ListOwnAddresses();
+  absl::StatusOr<std::vector<InterfaceAddress>> own = netfilter::ListOwnAddresses();
   ASSERT_TRUE(own.ok()) << own.status();
   bool lo = false;
   for (const InterfaceAddress& a : *own) {

@@ -1,4 +1,4 @@
-#include "agent/daemon/node_addresses.h"
+#include "netfilter/interface_addresses.h"
 
 #include <ifaddrs.h>
 #include <netinet/in.h>
@@ -12,7 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 
-namespace probesnat::daemon {
+namespace probesnat::netfilter {
 
 absl::StatusOr<std::vector<InterfaceAddress>> ListOwnAddresses() {
   ifaddrs* raw = nullptr;
@@ -41,4 +41,4 @@ absl::StatusOr<std::vector<InterfaceAddress>> ListOwnAddresses() {
   return out;
 }
 
-}  // namespace probesnat::daemon
+}  // namespace probesnat::netfilter
