@@ -16,13 +16,13 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "base/errno_text.h"
 
 namespace probesnat::netfilter {
-namespace {
 
-std::string ErrnoText(int err) { return std::strerror(err); }
+using base::ErrnoText;
 
-}  // namespace
+namespace {}  // namespace
 
 absl::StatusOr<UniqueFd> OpenNetns(const std::string& path) {
   if (path.empty()) {

@@ -12,17 +12,19 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "base/errno_text.h"
 #include "netfilter/netns.h"
 
 namespace probesnat::netfilter {
+
+using base::ErrnoText;
+
 namespace {
 
 constexpr size_t kReceiveBufferSize = 65536;
 constexpr int kSocketBufferBytes = 4 << 20;
 // The kernel answers a batch synchronously while sendmsg() runs; this only bounds a missing answer.
 constexpr int kAnswerTimeoutMs = 2000;
-
-std::string ErrnoText(int err) { return std::strerror(err); }
 
 // The kernel's extended-ack text (NLMSGERR_ATTR_MSG) of an NLMSG_ERROR message, if any.
 std::string ExtackMessage(const nlmsghdr* nlh) {

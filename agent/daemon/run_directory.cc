@@ -16,13 +16,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "base/errno_text.h"
 
 namespace probesnat::daemon {
 namespace {
 
 constexpr char kLockFileName[] = "probesnatd.lock";
-
-std::string Errno() { return std::strerror(errno); }
 
 std::string ModeAndOwner(const struct stat& st) {
   return absl::StrFormat("mode %04o, owner uid %d gid %d", st.st_mode & 07777, st.st_uid,
@@ -64,7 +63,7 @@ absl::Status MakeDirectories(const std::string& dir) {
     std::string part = path.substr(0, pos);
     if (::mkdir(part.c_str(), 0700) != 0 && errno != EEXIST) {
       return absl::FailedPreconditionError(
-          absl::StrCat("cannot create directory ", part, ": ", Errno()));
+          absl::StrCat("cannot create directory ", part, ": ", base::ErrnoText()));
     }
   }
   return absl::OkStatus();
@@ -74,14 +73,15 @@ absl::Status CheckPrivateDirectory(const std::string& dir) {
   char* resolved = ::realpath(dir.c_str(), nullptr);
   if (resolved == nullptr) {
     return absl::FailedPreconditionError(
-        absl::StrCat("cannot resolve directory ", dir, ": ", Errno()));
+        absl::StrCat("cannot resolve directory ", dir, ": ", base::ErrnoText()));
   }
   const std::string real(resolved);
   std::free(resolved);
   const uid_t me = ::geteuid();
   struct stat st {};
   if (::stat(real.c_str(), &st) != 0) {
-    return absl::FailedPreconditionError(absl::StrCat("cannot stat ", real, ": ", Errno()));
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot stat ", real, ": ", base::ErrnoText()));
   }
   const std::string shown = real == dir ? dir : absl::StrCat(dir, " (", real, ")");
   if (!S_ISDIR(st.st_mode)) {
@@ -97,7 +97,8 @@ absl::Status CheckPrivateDirectory(const std::string& dir) {
   // Every ancestor: whoever can rename entries in it can swap the socket directory.
   for (std::string up = ParentDirectory(real);; up = ParentDirectory(up)) {
     if (::stat(up.c_str(), &st) != 0) {
-      return absl::FailedPreconditionError(absl::StrCat("cannot stat ", up, ": ", Errno()));
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot stat ", up, ": ", base::ErrnoText()));
     }
     bool trusted_owner = st.st_uid == 0 || st.st_uid == me;
     bool others_write = (st.st_mode & (S_IWGRP | S_IWOTH)) != 0;
@@ -128,7 +129,7 @@ absl::StatusOr<std::unique_ptr<RunDirectoryLock>> RunDirectoryLock::Acquire(
       ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600));
   if (!fd.valid()) {
     return absl::FailedPreconditionError(
-        absl::StrCat("cannot open lock file ", path, ": ", Errno()));
+        absl::StrCat("cannot open lock file ", path, ": ", base::ErrnoText()));
   }
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid()) {
@@ -141,12 +142,14 @@ absl::StatusOr<std::unique_ptr<RunDirectoryLock>> RunDirectoryLock::Acquire(
           absl::StrCat("another probesnatd (pid ", HolderPid(fd.get()), ") holds ", path,
                        " and serves ", socket_path, "; refusing to start"));
     }
-    return absl::FailedPreconditionError(absl::StrCat("cannot lock ", path, ": ", Errno()));
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot lock ", path, ": ", base::ErrnoText()));
   }
   std::string pid = absl::StrCat(::getpid(), "\n");
   if (::ftruncate(fd.get(), 0) != 0 ||
       ::pwrite(fd.get(), pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
-    return absl::FailedPreconditionError(absl::StrCat("cannot write ", path, ": ", Errno()));
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot write ", path, ": ", base::ErrnoText()));
   }
   return std::unique_ptr<RunDirectoryLock>(new RunDirectoryLock(std::move(fd), std::move(path)));
 }

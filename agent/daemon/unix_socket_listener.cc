@@ -15,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "agent/daemon/log_format.h"
 #include "agent/daemon/run_directory.h"
+#include "base/errno_text.h"
 #include "spdlog/spdlog.h"
 
 namespace probesnat::daemon {
@@ -22,8 +23,6 @@ namespace {
 
 constexpr int kBacklog = 128;
 constexpr int kRefusalsLoggedPerSecond = 10;
-
-std::string Errno() { return std::strerror(errno); }
 
 sockaddr_un UnixAddress(const std::string& path) {
   sockaddr_un addr{};
@@ -78,7 +77,8 @@ absl::Status PrepareSocketPath(const std::string& socket_path) {
     if (errno == ENOENT) {
       return absl::OkStatus();
     }
-    return absl::FailedPreconditionError(absl::StrCat("cannot stat ", socket_path, ": ", Errno()));
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot stat ", socket_path, ": ", base::ErrnoText()));
   }
   if (!S_ISSOCK(st.st_mode)) {
     return absl::FailedPreconditionError(
@@ -95,7 +95,7 @@ absl::Status PrepareSocketPath(const std::string& socket_path) {
   }
   if (::unlink(socket_path.c_str()) != 0) {
     return absl::FailedPreconditionError(
-        absl::StrCat("cannot remove stale socket ", socket_path, ": ", Errno()));
+        absl::StrCat("cannot remove stale socket ", socket_path, ": ", base::ErrnoText()));
   }
   return absl::OkStatus();
 }
@@ -113,7 +113,7 @@ absl::StatusOr<std::unique_ptr<UnixSocketListener>> UnixSocketListener::Bind(
   l->listen_fd_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   l->wake_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!l->listen_fd_.valid() || !l->wake_fd_.valid()) {
-    return absl::InternalError(absl::StrCat("cannot create a unix socket: ", Errno()));
+    return absl::InternalError(absl::StrCat("cannot create a unix socket: ", base::ErrnoText()));
   }
   sockaddr_un addr = UnixAddress(path);
   // Created with mode 0600 (umask), so no one else can connect before the chmod below.
@@ -123,20 +123,23 @@ absl::StatusOr<std::unique_ptr<UnixSocketListener>> UnixSocketListener::Bind(
   ::umask(old_umask);
   if (bound != 0) {
     return absl::UnavailableError(
-        absl::StrCat("cannot bind unix:", path, ": ", std::strerror(bind_errno)));
+        absl::StrCat("cannot bind unix:", path, ": ", base::ErrnoText(bind_errno)));
   }
   struct stat st {};
   if (::lstat(path.c_str(), &st) != 0) {
-    return absl::InternalError(absl::StrCat("cannot stat ", path, " after bind: ", Errno()));
+    return absl::InternalError(
+        absl::StrCat("cannot stat ", path, " after bind: ", base::ErrnoText()));
   }
   l->bound_ = true;
   l->dev_ = st.st_dev;
   l->ino_ = st.st_ino;
   if (::chmod(path.c_str(), 0600) != 0) {
-    return absl::FailedPreconditionError(absl::StrCat("cannot chmod 0600 ", path, ": ", Errno()));
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot chmod 0600 ", path, ": ", base::ErrnoText()));
   }
   if (::listen(l->listen_fd_.get(), kBacklog) != 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on unix:", path, ": ", Errno()));
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on unix:", path, ": ", base::ErrnoText()));
   }
   return l;
 }
@@ -161,7 +164,8 @@ void UnixSocketListener::AcceptLoop(const AllowedPeers& allowed,
       if (errno == EINTR) {
         continue;
       }
-      spdlog::error("unix socket {}: poll failed: {}; no longer accepting", path_, Errno());
+      spdlog::error("unix socket {}: poll failed: {}; no longer accepting", path_,
+                    base::ErrnoText());
       return;
     }
     if (fds[1].revents != 0) {
@@ -171,7 +175,7 @@ void UnixSocketListener::AcceptLoop(const AllowedPeers& allowed,
         ::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
     if (!conn.valid()) {
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-        spdlog::warn("unix socket {}: accept: {}; retrying in 100ms", path_, Errno());
+        spdlog::warn("unix socket {}: accept: {}; retrying in 100ms", path_, base::ErrnoText());
         ::usleep(100 * 1000);
       }
       continue;  // EAGAIN, ECONNABORTED, EINTR: the next poll decides
