@@ -63,15 +63,15 @@ TEST_F(ConfigTest, DefaultsMatchTheMeshProxy) {
   ASSERT_TRUE(got.ok()) << got.status();
   const DaemonConfig& c = got->config;
   EXPECT_FALSE(got->exit_now);
-  EXPECT_EQ(c.probe_v4.ToString(), "169.254.7.127");
-  EXPECT_EQ(c.probe_v6.ToString(), "fd16:9254:7127:1337:ffff:ffff:ffff:ffff");
-  EXPECT_EQ(c.tunnel_port, 15008);
-  EXPECT_EQ(c.inbound_port, 15006);
-  EXPECT_EQ(c.outbound_port, 15001);
-  EXPECT_EQ(c.proxy_mark, 0x539u);
-  EXPECT_EQ(c.proxy_mask, 0xfffu);
-  EXPECT_EQ(c.connection_mark, 0x111u);
-  EXPECT_EQ(c.connection_mask, 0xfffu);
+  EXPECT_EQ(c.host_rules.probe_v4.ToString(), "169.254.7.127");
+  EXPECT_EQ(c.host_rules.probe_v6.ToString(), "fd16:9254:7127:1337:ffff:ffff:ffff:ffff");
+  EXPECT_EQ(c.pod_rules.tunnel_port, 15008);
+  EXPECT_EQ(c.pod_rules.inbound_capture_port, 15006);
+  EXPECT_EQ(c.pod_rules.outbound_capture_port, 15001);
+  EXPECT_EQ(c.pod_rules.proxy_mark, 0x539u);
+  EXPECT_EQ(c.pod_rules.proxy_mask, 0xfffu);
+  EXPECT_EQ(c.pod_rules.connection_mark, 0x111u);
+  EXPECT_EQ(c.pod_rules.connection_mask, 0xfffu);
   EXPECT_EQ(c.socket_path, "/run/probesnat/probesnat.sock");
   EXPECT_TRUE(c.listen_tcp.empty());
   EXPECT_EQ(c.log_level, spdlog::level::info);
@@ -81,8 +81,8 @@ TEST_F(ConfigTest, DefaultsMatchTheMeshProxy) {
   EXPECT_EQ(c.resync_interval, absl::Seconds(5));
   EXPECT_FALSE(c.readback_after_apply);
   EXPECT_TRUE(c.warnings.empty());
-  EXPECT_EQ(c.pod_rules(), netfilter::PodRules{});
-  EXPECT_EQ(c.host_rules(), netfilter::HostRules{});
+  EXPECT_EQ(c.pod_rules, netfilter::PodRules{});
+  EXPECT_EQ(c.host_rules, netfilter::HostRules{});
 }
 
 TEST_F(ConfigTest, FlagsSetEveryOption) {
@@ -127,29 +127,31 @@ TEST_F(ConfigTest, FlagsSetEveryOption) {
                                              "--readback-after-apply"});
   ASSERT_TRUE(got.ok()) << got.status();
   const DaemonConfig& c = got->config;
-  EXPECT_EQ(c.probe_v4.ToString(), "169.254.1.1");
-  EXPECT_EQ(c.probe_v6.ToString(), "fe80::1234");
-  EXPECT_EQ(c.tunnel_port, 16008);
-  EXPECT_EQ(c.inbound_port, 16006);
-  EXPECT_EQ(c.outbound_port, 16001);
-  EXPECT_EQ(c.proxy_mark, 1337u);
-  EXPECT_EQ(c.proxy_mask, 0xffffu);
-  EXPECT_EQ(c.connection_mark, 0x220u);
-  EXPECT_EQ(c.connection_mask, 0xff0u);
+  EXPECT_EQ(c.host_rules.probe_v4.ToString(), "169.254.1.1");
+  EXPECT_EQ(c.host_rules.probe_v6.ToString(), "fe80::1234");
+  EXPECT_EQ(c.pod_rules.tunnel_port, 16008);
+  EXPECT_EQ(c.pod_rules.inbound_capture_port, 16006);
+  EXPECT_EQ(c.pod_rules.outbound_capture_port, 16001);
+  EXPECT_EQ(c.pod_rules.proxy_mark, 1337u);
+  EXPECT_EQ(c.pod_rules.proxy_mask, 0xffffu);
+  EXPECT_EQ(c.pod_rules.connection_mark, 0x220u);
+  EXPECT_EQ(c.pod_rules.connection_mask, 0xff0u);
   EXPECT_EQ(c.socket_path, "/tmp/x/p.sock");
   EXPECT_EQ(c.listen_tcp, "[::1]:50071");
   EXPECT_EQ(c.listen_tcp_token_file, "/etc/probesnat/tcp-token");
-  EXPECT_THAT(c.allowed_uids, ElementsAre(1000u, 1001u));
-  EXPECT_THAT(c.allowed_gids, ElementsAre(2000u));
+  EXPECT_THAT(c.allowed_peers.uids, ElementsAre(1000u, 1001u));
+  EXPECT_THAT(c.allowed_peers.gids, ElementsAre(2000u));
   EXPECT_EQ(c.log_level, spdlog::level::debug);
   EXPECT_THAT(c.allowed_netns_roots, ElementsAre("/run/netns", "/var/lib/cni/netns"));
   EXPECT_EQ(c.policy_mode, PolicyMode::kEnforce);
   EXPECT_TRUE(c.cleanup_on_exit);
   EXPECT_EQ(c.resync_interval, absl::Milliseconds(250));
   EXPECT_TRUE(c.readback_after_apply);
-  EXPECT_EQ(c.pod_rules().tunnel_port, 16008);
-  EXPECT_EQ(c.pod_rules().proxy_mark, 1337u);
-  EXPECT_EQ(c.host_rules().probe_v4.ToString(), "169.254.1.1");
+  // The probe addresses reach both tables; the per-pod switches are not options.
+  EXPECT_EQ(c.pod_rules.probe_v4.ToString(), "169.254.1.1");
+  EXPECT_EQ(c.pod_rules.probe_v6.ToString(), "fe80::1234");
+  EXPECT_TRUE(c.pod_rules.inbound_capture && c.pod_rules.outbound_capture);
+  EXPECT_TRUE(c.pod_rules.enrolled_v4 && c.pod_rules.enrolled_v6);
   EXPECT_TRUE(c.warnings.empty());
 }
 
@@ -160,7 +162,7 @@ TEST_F(ConfigTest, EnvironmentSetsOptions) {
   env_["PROBESNAT_POLICY_MODE"] = "off";
   absl::StatusOr<ConfigOutcome> got = Parse({});
   ASSERT_TRUE(got.ok()) << got.status();
-  EXPECT_EQ(got->config.tunnel_port, 17008);
+  EXPECT_EQ(got->config.pod_rules.tunnel_port, 17008);
   EXPECT_THAT(got->config.allowed_netns_roots, ElementsAre("/run/netns", "/proc"));
   EXPECT_TRUE(got->config.cleanup_on_exit);
   EXPECT_EQ(got->config.policy_mode, PolicyMode::kOff);
@@ -178,8 +180,9 @@ TEST_F(ConfigTest, YamlFileSetsOptions) {
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->config.config_file, path);
   EXPECT_EQ(got->config.socket_path, "/tmp/y/p.sock");
-  EXPECT_EQ(got->config.probe_v4.ToString(), "169.254.9.9");
-  EXPECT_EQ(got->config.proxy_mark, 0x600u);
+  EXPECT_EQ(got->config.host_rules.probe_v4.ToString(), "169.254.9.9");
+  EXPECT_EQ(got->config.pod_rules.probe_v4.ToString(), "169.254.9.9");
+  EXPECT_EQ(got->config.pod_rules.proxy_mark, 0x600u);
   EXPECT_THAT(got->config.allowed_netns_roots, ElementsAre("/run/netns", "/var/run/netns"));
   EXPECT_TRUE(got->config.cleanup_on_exit);
   EXPECT_EQ(got->config.resync_interval, absl::Seconds(10));
@@ -196,11 +199,11 @@ TEST_F(ConfigTest, FlagsBeatEnvironmentWhichBeatsTheFileWhichBeatsDefaults) {
   env_["PROBESNAT_INBOUND_PORT"] = "22222";
   absl::StatusOr<ConfigOutcome> got = Parse({"--tunnel-port", "33331"});
   ASSERT_TRUE(got.ok()) << got.status();
-  EXPECT_EQ(got->config.tunnel_port, 33331);    // flag
-  EXPECT_EQ(got->config.inbound_port, 22222);   // environment over file
-  EXPECT_EQ(got->config.outbound_port, 11113);  // file over default
+  EXPECT_EQ(got->config.pod_rules.tunnel_port, 33331);            // flag
+  EXPECT_EQ(got->config.pod_rules.inbound_capture_port, 22222);   // environment over file
+  EXPECT_EQ(got->config.pod_rules.outbound_capture_port, 11113);  // file over default
   EXPECT_EQ(got->config.log_level, spdlog::level::err);
-  EXPECT_EQ(got->config.proxy_mark, 0x539u);  // default
+  EXPECT_EQ(got->config.pod_rules.proxy_mark, 0x539u);  // default
 }
 
 TEST_F(ConfigTest, FlagCanTurnOffWhatTheFileTurnedOn) {
@@ -263,8 +266,8 @@ TEST_F(ConfigTest, AllowedUidsAndGidsAreNumericLists) {
   absl::StatusOr<ConfigOutcome> got =
       Parse({"--allowed-uids", "1000", "--allowed-uids", "1001, 1000", "--allowed-gids", "7"});
   ASSERT_TRUE(got.ok()) << got.status();
-  EXPECT_THAT(got->config.allowed_uids, ElementsAre(1000u, 1001u));
-  EXPECT_THAT(got->config.allowed_gids, ElementsAre(7u));
+  EXPECT_THAT(got->config.allowed_peers.uids, ElementsAre(1000u, 1001u));
+  EXPECT_THAT(got->config.allowed_peers.gids, ElementsAre(7u));
   ExpectError({"--allowed-uids", "kubelet"}, {"allowed-uids", "not a numeric id"});
   ExpectError({"--allowed-gids", "-1"}, {"allowed-gids", "not a numeric id"});
   ExpectError({"--allowed-uids", "4294967295"}, {"allowed-uids", "not a numeric id"});
@@ -300,13 +303,13 @@ TEST_F(ConfigTest, TheExampleFileIsValidAndStatesTheDefaults) {
   ASSERT_TRUE(defaults.ok());
   const DaemonConfig& e = example->config;
   const DaemonConfig& d = defaults->config;
-  EXPECT_EQ(e.host_rules(), d.host_rules());
-  EXPECT_EQ(e.pod_rules(), d.pod_rules());
+  EXPECT_EQ(e.host_rules, d.host_rules);
+  EXPECT_EQ(e.pod_rules, d.pod_rules);
   EXPECT_EQ(e.socket_path, d.socket_path);
   EXPECT_EQ(e.listen_tcp, d.listen_tcp);
   EXPECT_EQ(e.listen_tcp_token_file, d.listen_tcp_token_file);
-  EXPECT_EQ(e.allowed_uids, d.allowed_uids);
-  EXPECT_EQ(e.allowed_gids, d.allowed_gids);
+  EXPECT_EQ(e.allowed_peers.uids, d.allowed_peers.uids);
+  EXPECT_EQ(e.allowed_peers.gids, d.allowed_peers.gids);
   EXPECT_EQ(e.log_level, d.log_level);
   EXPECT_EQ(e.allowed_netns_roots, d.allowed_netns_roots);
   EXPECT_EQ(e.policy_mode, d.policy_mode);
