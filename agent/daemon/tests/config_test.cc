@@ -2,9 +2,14 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
+#include <sstream>
 #include <string>
 
 #include "gmock/gmock.h"
@@ -316,6 +321,139 @@ TEST_F(ConfigTest, TheExampleFileIsValidAndStatesTheDefaults) {
   EXPECT_EQ(e.cleanup_on_exit, d.cleanup_on_exit);
   EXPECT_EQ(e.resync_interval, d.resync_interval);
   EXPECT_EQ(e.readback_after_apply, d.readback_after_apply);
+}
+
+TEST_F(ConfigTest, EveryOptionHasItsOwnName) {
+  std::set<std::string> names;
+  for (const DaemonOption& o : DaemonOptions()) {
+    EXPECT_TRUE(names.insert(o.name).second) << "two options named " << o.name;
+    EXPECT_FALSE(o.name.empty());
+    EXPECT_TRUE(
+        std::all_of(o.name.begin(), o.name.end(),
+                    [](char ch) { return std::islower(ch) || std::isdigit(ch) || ch == '-'; }))
+        << o.name << " is not a lower-case, hyphenated name (flag, YAML key and env var)";
+    EXPECT_FALSE(o.help.empty()) << o.name;
+    EXPECT_TRUE(o.set && o.show) << o.name;
+  }
+  for (const char* taken : {"config", "help", "version"}) {
+    EXPECT_EQ(names.count(taken), 0u) << taken;
+  }
+}
+
+// A non-default value per option: the text given, and the text it reads back as.
+struct Sample {
+  std::string given;
+  std::string shown;
+  std::vector<std::string> other_flags = {};  // what the option needs beside it
+};
+
+const std::map<std::string, Sample>& Samples() {
+  static const std::map<std::string, Sample> kSamples = {
+      {"probe-v4", {"169.254.1.2", "169.254.1.2"}},
+      {"probe-v6", {"FE80::0:1", "fe80::1"}},
+      {"tunnel-port", {"16008", "16008"}},
+      {"inbound-port", {"0x3e86", "16006"}},
+      {"outbound-port", {"16001", "16001"}},
+      {"proxy-mark", {"0X53A", "0x53a"}},
+      {"proxy-mask", {"65535", "0xffff"}},
+      {"connection-mark", {"0x112", "0x112"}},
+      {"connection-mask", {"0x1ff", "0x1ff"}},
+      {"socket", {"/tmp/p/probesnat.sock", "/tmp/p/probesnat.sock"}},
+      {"listen-tcp",
+       {"127.0.0.1:50071", "127.0.0.1:50071", {"--listen-tcp-token-file", "/etc/probesnat/t"}}},
+      {"listen-tcp-token-file", {"/etc/probesnat/t", "/etc/probesnat/t"}},
+      {"allowed-uids", {"1000, 1001,1000", "1000,1001"}},
+      {"allowed-gids", {"7", "7"}},
+      {"log-level", {"DEBUG", "debug"}},
+      {"allowed-netns-root", {"/run/netns,/var/lib/cni/netns", "/run/netns,/var/lib/cni/netns"}},
+      {"policy-mode", {"Enforce", "enforce"}},
+      {"cleanup-on-exit", {"yes", "true"}},
+      {"resync-interval", {"90", "1m30s"}},
+      {"readback-after-apply", {"on", "true"}},
+  };
+  return kSamples;
+}
+
+TEST_F(ConfigTest, EveryOptionRoundTripsAValue) {
+  const DaemonConfig defaults;
+  EXPECT_EQ(Samples().size(), DaemonOptions().size()) << "an option without a sample, or a "
+                                                         "sample of no option";
+  for (const DaemonOption& o : DaemonOptions()) {
+    SCOPED_TRACE(o.name);
+    // The default reads back as text that sets the default.
+    DaemonConfig c;
+    ASSERT_TRUE(o.set({o.show(defaults)}, c).ok()) << o.show(defaults);
+    EXPECT_THAT(ChangedOptions(defaults, c), ::testing::IsEmpty());
+    // A value set from text reads back, and changes this option only.
+    auto sample = Samples().find(o.name);
+    ASSERT_NE(sample, Samples().end()) << "no sample for " << o.name;
+    const Sample& s = sample->second;
+    ASSERT_NE(s.shown, o.show(defaults)) << "the sample is the default";
+    absl::Status st = o.set({s.given}, c);
+    ASSERT_TRUE(st.ok()) << st;
+    EXPECT_EQ(o.show(c), s.shown);
+    EXPECT_THAT(ChangedOptions(defaults, c), ElementsAre(o.name));
+    // The same from each source: flag, environment, file.
+    std::vector<std::string> flag = {"--" + o.name};
+    if (o.shape == OptionShape::kSwitch) {
+      flag = {"--" + o.name + "=" + s.given};
+    } else {
+      flag.push_back(s.given);
+    }
+    flag.insert(flag.end(), s.other_flags.begin(), s.other_flags.end());
+    absl::StatusOr<ConfigOutcome> from_flag = Parse(flag);
+    ASSERT_TRUE(from_flag.ok()) << from_flag.status();
+    EXPECT_EQ(o.show(from_flag->config), s.shown);
+
+    std::string env_name = "PROBESNAT_" + o.name;
+    std::transform(env_name.begin(), env_name.end(), env_name.begin(),
+                   [](char ch) { return ch == '-' ? '_' : std::toupper(ch); });
+    env_[env_name] = s.given;
+    absl::StatusOr<ConfigOutcome> from_env = Parse(s.other_flags);
+    env_.clear();
+    ASSERT_TRUE(from_env.ok()) << from_env.status();
+    EXPECT_EQ(o.show(from_env->config), s.shown);
+
+    std::vector<std::string> file_flags = {"--config",
+                                           WriteYaml(o.name + ": \"" + s.given + "\"\n")};
+    file_flags.insert(file_flags.end(), s.other_flags.begin(), s.other_flags.end());
+    absl::StatusOr<ConfigOutcome> from_file = Parse(file_flags);
+    ASSERT_TRUE(from_file.ok()) << from_file.status();
+    EXPECT_EQ(o.show(from_file->config), s.shown);
+  }
+}
+
+TEST_F(ConfigTest, EveryOptionIsDocumentedInHelpTheExampleFileAndTheReadme) {
+  absl::StatusOr<ConfigOutcome> help = Parse({"--help"});
+  ASSERT_TRUE(help.ok());
+  std::stringstream example, readme;
+  example << std::ifstream(PROBESNAT_EXAMPLE_CONFIG).rdbuf();
+  readme << std::ifstream(std::filesystem::path(PROBESNAT_EXAMPLE_CONFIG).parent_path() /
+                          "README.md")
+                .rdbuf();
+  ASSERT_FALSE(example.str().empty());
+  ASSERT_FALSE(readme.str().empty());
+  const DaemonConfig defaults;
+  for (const DaemonOption& o : DaemonOptions()) {
+    std::string shown = o.show(defaults).empty() ? "none" : o.show(defaults);
+    EXPECT_THAT(help->output, HasSubstr("--" + o.name));
+    EXPECT_THAT(help->output, HasSubstr("(default " + shown + ")")) << o.name;
+    EXPECT_THAT(example.str(), HasSubstr(o.name + ":"));  // listen-tcp as a comment
+    EXPECT_THAT(readme.str(), HasSubstr("`--" + o.name));
+  }
+}
+
+TEST_F(ConfigTest, TheStartLogNamesEveryOption) {
+  DaemonConfig c;
+  c.pod_rules.proxy_mark = 0x77;
+  std::string described = DescribeConfig(c);
+  EXPECT_THAT(described, HasSubstr("probe-v4=169.254.7.127 "));
+  EXPECT_THAT(described, HasSubstr("proxy-mark=0x77 "));
+  EXPECT_THAT(described, HasSubstr("listen-tcp=none "));
+  EXPECT_THAT(described, HasSubstr("allowed-netns-root=/run/netns,/var/run/netns,/proc "));
+  for (const DaemonOption& o : DaemonOptions()) {
+    EXPECT_THAT(described, HasSubstr(o.name + "=")) << o.name;
+  }
 }
 
 TEST_F(ConfigTest, HelpAndVersionAskToExit) {
