@@ -31,7 +31,7 @@ std::string EnvName(absl::string_view option) {
 }
 
 // An empty value (no TCP listener, no extra uids) as help and log lines show it.
-std::string ShownOrNone(std::string shown) { return shown.empty() ? "none" : shown; }
+std::string ShownOrNone(const std::string& shown) { return shown.empty() ? "none" : shown; }
 
 // ---- Text to values and back, per type ------------------------------------------------------
 
