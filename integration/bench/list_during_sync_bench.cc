@@ -10,9 +10,10 @@
 //   idle         --idle-lists calls with the N pods enrolled and nothing else running;
 //   sync-remove  one Sync to the empty set (removes the N pods).
 // A List counts for a phase when it started while that phase ran. Prints, per phase, the List
-// round-trip p50/p99/max and the share of Lists that took more than 10x the idle p50 of the same
-// round ("reader stalled"). Every namespace is removed again, also when a step fails, on Ctrl-C and
-// on SIGTERM. Needs root. A program, not a test: the figures depend on the machine.
+// round-trip p50/p99/max and the Lists that took more than 10x the idle p50 of the same round
+// ("reader stalled"), as a share of the calls and of the phase's time. Every namespace is
+// removed again, also when a step fails, on Ctrl-C and on SIGTERM. Needs root. A program, not a
+// test: the figures depend on the machine.
 #include <signal.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -58,11 +59,13 @@ struct Sample {
   absl::Time start;
   double ms = 0;
   bool ok = false;
+  absl::Time phase_end = absl::InfiniteFuture();  // the end of the phase it started in
 };
 
 struct Figures {
   size_t calls = 0, failed = 0, stalled = 0;
   double p50 = 0, p99 = 0, max = 0;  // milliseconds
+  double stalled_ms = 0;             // time the stalled calls spent inside their phase
 };
 
 double Rank(const std::vector<double>& sorted, double q) {
@@ -87,6 +90,8 @@ Figures Summarize(const std::vector<Sample>& samples, absl::Time from, absl::Tim
     ms.push_back(s.ms);
     if (stall_ms > 0 && s.ms > stall_ms) {
       ++f.stalled;
+      const absl::Time end = std::min({s.start + absl::Milliseconds(s.ms), to, s.phase_end});
+      f.stalled_ms += absl::ToDoubleMilliseconds(end - s.start);
     }
   }
   if (ms.empty()) {
@@ -99,12 +104,14 @@ Figures Summarize(const std::vector<Sample>& samples, absl::Time from, absl::Tim
   return f;
 }
 
-void PrintFigures(const std::string& what, const Figures& f, double stall_ms) {
+// `phase_ms`: how long the phase (or the phases summarized) lasted.
+void PrintFigures(const std::string& what, const Figures& f, double stall_ms, double phase_ms) {
   std::printf(
       "  %-34s List p50 %9.3f ms  p99 %9.3f ms  max %9.3f ms  calls %5zu  failed %zu  "
-      "stalled (> %.1f ms) %5.1f%%\n",
+      "stalled (> %.1f ms) %5.1f%% of calls, %5.1f%% of the time\n",
       what.c_str(), f.p50, f.p99, f.max, f.calls, f.failed, stall_ms,
-      f.calls == 0 ? 0.0 : 100.0 * static_cast<double>(f.stalled) / static_cast<double>(f.calls));
+      f.calls == 0 ? 0.0 : 100.0 * static_cast<double>(f.stalled) / static_cast<double>(f.calls),
+      phase_ms <= 0 ? 0.0 : 100.0 * f.stalled_ms / phase_ms);
 }
 
 // Calls List on its own channel, one call after another with `gap` between them, until stopped.
@@ -243,6 +250,7 @@ int Run(const Args& args) {
   }
 
   std::vector<Sample> all_enroll, all_idle, all_remove;
+  double enroll_total_ms = 0, idle_total_ms = 0, remove_total_ms = 0;
   for (int round = 1; round <= args.rounds && !interrupted; ++round) {
     PhaseResult enroll, idle, remove;
     double enroll_sync_ms = 0, remove_sync_ms = 0;
@@ -270,18 +278,24 @@ int Run(const Args& args) {
     const Figures idle_f = Summarize(idle.samples, idle.from, idle.to, 0);
     const double stall_ms = kStallFactor * idle_f.p50;
     std::printf("round %d (%d pods)\n", round, args.pods);
+    const double idle_ms = absl::ToDoubleMilliseconds(idle.to - idle.from);
     PrintFigures("idle, N enrolled", Summarize(idle.samples, idle.from, idle.to, stall_ms),
-                 stall_ms);
+                 stall_ms, idle_ms);
     PrintFigures(
         absl::StrCat("during Sync enrolling N (", static_cast<int>(enroll_sync_ms), " ms)"),
-        Summarize(enroll.samples, enroll.from, enroll.to, stall_ms), stall_ms);
+        Summarize(enroll.samples, enroll.from, enroll.to, stall_ms), stall_ms, enroll_sync_ms);
     PrintFigures(absl::StrCat("during Sync removing N (", static_cast<int>(remove_sync_ms), " ms)"),
-                 Summarize(remove.samples, remove.from, remove.to, stall_ms), stall_ms);
+                 Summarize(remove.samples, remove.from, remove.to, stall_ms), stall_ms,
+                 remove_sync_ms);
+    enroll_total_ms += enroll_sync_ms;
+    idle_total_ms += idle_ms;
+    remove_total_ms += remove_sync_ms;
     std::fflush(stdout);
     auto keep = [](const PhaseResult& p, std::vector<Sample>& all) {
       for (const Sample& s : p.samples) {
         if (s.start >= p.from && s.start < p.to) {
           all.push_back(s);
+          all.back().phase_end = p.to;
         }
       }
     };
@@ -295,13 +309,13 @@ int Run(const Args& args) {
     std::printf("all %d rounds\n", args.rounds);
     PrintFigures("idle, N enrolled",
                  Summarize(all_idle, absl::InfinitePast(), absl::InfiniteFuture(), stall_ms),
-                 stall_ms);
+                 stall_ms, idle_total_ms);
     PrintFigures("during Sync enrolling N",
                  Summarize(all_enroll, absl::InfinitePast(), absl::InfiniteFuture(), stall_ms),
-                 stall_ms);
+                 stall_ms, enroll_total_ms);
     PrintFigures("during Sync removing N",
                  Summarize(all_remove, absl::InfinitePast(), absl::InfiniteFuture(), stall_ms),
-                 stall_ms);
+                 stall_ms, remove_total_ms);
   }
   return interrupted ? 1 : 0;
 }
