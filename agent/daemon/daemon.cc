@@ -16,13 +16,13 @@ constexpr absl::Duration kShutdownGrace = absl::Seconds(2);
 Daemon::Daemon(const DaemonConfig& config, DaemonDeps deps)
     : config_(config), deps_(std::move(deps)) {
   ReconcilerOptions options;
-  options.host_rules = config_.host_rules();
-  options.pod_rules = config_.pod_rules();
+  options.host_rules = config_.host_rules;
+  options.pod_rules = config_.pod_rules;
   options.readback_after_apply = config_.readback_after_apply;
   reconciler_ = std::make_unique<Reconciler>(*deps_.backend, options, events_);
   EnrollmentServiceOptions service;
   service.validation.allowed_netns_roots = config_.allowed_netns_roots;
-  service.validation.probe_addresses = {config_.probe_v4, config_.probe_v6};
+  service.validation.probe_addresses = {config_.host_rules.probe_v4, config_.host_rules.probe_v6};
   service.validation.check_netns = deps_.check_netns;
   service.policy_mode = config_.policy_mode;
   service.policy_gate = deps_.policy_gate;
@@ -39,8 +39,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
   services.insert(services.end(), d->deps_.extra_services.begin(), d->deps_.extra_services.end());
   ServerEndpoints endpoints;
   endpoints.socket_path = config.socket_path;
-  endpoints.allowed_peers.uids.assign(config.allowed_uids.begin(), config.allowed_uids.end());
-  endpoints.allowed_peers.gids.assign(config.allowed_gids.begin(), config.allowed_gids.end());
+  endpoints.allowed_peers = config.allowed_peers;
   endpoints.listen_tcp = config.listen_tcp;
   endpoints.tcp_bearer_token = config.tcp_bearer_token;
   endpoints.health_services = {v1::Enrollment::service_full_name()};
@@ -52,8 +51,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
   d->server_ = *std::move(server);
   d->started_ = true;
   if (absl::Status st = d->reconciler_->EnsureHost(); st.ok()) {
-    spdlog::info("host table ensured (probe addresses {} and {})", config.probe_v4.ToString(),
-                 config.probe_v6.ToString());
+    spdlog::info("host table ensured (probe addresses {} and {})",
+                 config.host_rules.probe_v4.ToString(), config.host_rules.probe_v6.ToString());
   } else {
     spdlog::error("creating the host table failed: {}; NOT_SERVING until a retry succeeds",
                   st.message());

@@ -5,11 +5,10 @@
 #include <algorithm>
 #include <cstdlib>
 #include <map>
-#include <set>
+#include <utility>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -26,64 +25,35 @@ using netfilter::IpAddress;
 
 constexpr char kVersion[] = "probesnatd 0.1.0";
 
-enum class Kind { kValue, kList, kFlag };
-
-struct OptionSpec {
-  const char* name;
-  Kind kind;
-  const char* help;
-};
-
-// Every option except --config; the YAML keys are these names.
-constexpr OptionSpec kOptions[] = {
-    {"probe-v4", Kind::kValue, "IPv4 source address for node-originated probes (link-local)"},
-    {"probe-v6", Kind::kValue, "IPv6 source address for node-originated probes"},
-    {"tunnel-port", Kind::kValue, "HBONE tunnel port of the mesh proxy (default 15008)"},
-    {"inbound-port", Kind::kValue, "inbound plaintext capture port (default 15006)"},
-    {"outbound-port", Kind::kValue, "outbound capture port (default 15001)"},
-    {"proxy-mark", Kind::kValue, "packet mark of the proxy's own traffic, hex or decimal (0x539)"},
-    {"proxy-mask", Kind::kValue, "mask for --proxy-mark (0xfff)"},
-    {"connection-mark", Kind::kValue, "connection mark for proxy-accepted inbound (0x111)"},
-    {"connection-mask", Kind::kValue, "mask for --connection-mark (0xfff)"},
-    {"socket", Kind::kValue, "unix socket to serve on (/run/probesnat/probesnat.sock)"},
-    {"listen-tcp", Kind::kValue,
-     "also serve on this loopback address, e.g. 127.0.0.1:50071 (needs listen-tcp-token-file)"},
-    {"listen-tcp-token-file", Kind::kValue,
-     "file (root-owned, mode 0600/0400) with the bearer token every TCP call must send as "
-     "\"authorization: Bearer <token>\""},
-    {"allowed-uids", Kind::kList,
-     "uids besides 0 that may call over the unix socket (SO_PEERCRED), comma-separated"},
-    {"allowed-gids", Kind::kList,
-     "gids whose members (primary or supplementary group) may call over the unix socket"},
-    {"log-level", Kind::kValue, "trace|debug|info|warn|error (info)"},
-    {"allowed-netns-root", Kind::kList,
-     "directory pod network namespaces must lie under; repeatable (/run/netns, /var/run/netns, "
-     "/proc)"},
-    {"policy-mode", Kind::kValue, "NetworkPolicy check: off|warn|enforce (warn)"},
-    {"cleanup-on-exit", Kind::kFlag,
-     "remove every table on SIGTERM/SIGINT (default: rules outlive "
-     "the agent)"},
-    {"resync-interval", Kind::kValue, "drift check period, e.g. 5s, 500ms; 0 disables (5s)"},
-    {"readback-after-apply", Kind::kFlag,
-     "read each pod table back before reporting APPLIED (default false: the drift check reads "
-     "every table back)"},
-};
-
 std::string EnvName(absl::string_view option) {
   return absl::StrCat("PROBESNAT_",
                       absl::AsciiStrToUpper(absl::StrReplaceAll(option, {{"-", "_"}})));
 }
 
-// A raw option value and where it came from.
-struct RawValue {
-  std::vector<std::string> values;
-  std::string origin;  // "--x", "environment PROBESNAT_X", "config file F key x"
-};
+// An empty value (no TCP listener, no extra uids) as help and log lines show it.
+std::string ShownOrNone(const std::string& shown) { return shown.empty() ? "none" : shown; }
 
-absl::Status Bad(absl::string_view name, const RawValue& raw, absl::string_view problem) {
-  std::string shown = raw.values.size() == 1 ? raw.values[0] : absl::StrJoin(raw.values, ",");
-  return absl::InvalidArgumentError(
-      absl::StrCat("invalid ", name, " \"", shown, "\" (from ", raw.origin, "): ", problem));
+// ---- Text to values and back, per type ------------------------------------------------------
+
+// The value of a kValue or kSwitch option.
+const std::string& Single(const std::vector<std::string>& values) {
+  static const std::string kEmpty;
+  return values.empty() ? kEmpty : values.front();
+}
+
+// The items of a kList option: every value split at commas, blanks trimmed, empty items dropped,
+// repeats dropped.
+std::vector<std::string> Items(const std::vector<std::string>& values) {
+  std::vector<std::string> items;
+  for (const std::string& value : values) {
+    for (absl::string_view part : absl::StrSplit(value, ',', absl::SkipWhitespace())) {
+      std::string item(absl::StripAsciiWhitespace(part));
+      if (std::find(items.begin(), items.end(), item) == items.end()) {
+        items.push_back(std::move(item));
+      }
+    }
+  }
+  return items;
 }
 
 absl::StatusOr<bool> ParseBool(absl::string_view text) {
@@ -122,6 +92,155 @@ absl::StatusOr<uint16_t> ParsePort(absl::string_view text) {
   return static_cast<uint16_t>(*v);
 }
 
+// Each codec turns an option's text into a value of one type (Parse, errors state the problem)
+// and a value back into text Parse accepts (Show), and says how the option is written (kShape).
+struct PortCodec {
+  using Value = uint16_t;
+  static constexpr OptionShape kShape = OptionShape::kValue;
+  static absl::StatusOr<Value> Parse(const std::vector<std::string>& values) {
+    return ParsePort(Single(values));
+  }
+  static std::string Show(Value v) { return absl::StrCat(v); }
+};
+
+struct MarkCodec {
+  using Value = uint32_t;
+  static constexpr OptionShape kShape = OptionShape::kValue;
+  static absl::StatusOr<Value> Parse(const std::vector<std::string>& values) {
+    return ParseUint32(Single(values));
+  }
+  static std::string Show(Value v) { return absl::StrCat("0x", absl::Hex(v)); }
+};
+
+struct SwitchCodec {
+  using Value = bool;
+  static constexpr OptionShape kShape = OptionShape::kSwitch;
+  static absl::StatusOr<Value> Parse(const std::vector<std::string>& values) {
+    return ParseBool(Single(values));
+  }
+  static std::string Show(Value v) { return v ? "true" : "false"; }
+};
+
+struct TextCodec {
+  using Value = std::string;
+  static constexpr OptionShape kShape = OptionShape::kValue;
+  static absl::StatusOr<Value> Parse(const std::vector<std::string>& values) {
+    return Single(values);
+  }
+  static std::string Show(const Value& v) { return v; }
+};
+
+struct TextListCodec {
+  using Value = std::vector<std::string>;
+  static constexpr OptionShape kShape = OptionShape::kList;
+  static absl::StatusOr<Value> Parse(const std::vector<std::string>& values) {
+    return Items(values);
+  }
+  static std::string Show(const Value& v) { return absl::StrJoin(v, ","); }
+};
+
+// Numeric uids or gids; -1 (4294967295) is "no id" to the kernel, so it is refused.
+struct IdListCodec {
+  using Value = std::vector<uint32_t>;
+  static constexpr OptionShape kShape = OptionShape::kList;
+  static absl::StatusOr<Value> Parse(const std::vector<std::string>& values) {
+    Value ids;
+    for (const std::string& item : Items(values)) {
+      uint32_t id = 0;
+      if (item.empty() || !std::all_of(item.begin(), item.end(), absl::ascii_isdigit) ||
+          !absl::SimpleAtoi(item, &id) || id == static_cast<uint32_t>(-1)) {
+        return absl::InvalidArgumentError(absl::StrCat("\"", item, "\" is not a numeric id"));
+      }
+      if (std::find(ids.begin(), ids.end(), id) == ids.end()) {
+        ids.push_back(id);
+      }
+    }
+    return ids;
+  }
+  static std::string Show(const Value& v) { return absl::StrJoin(v, ","); }
+};
+
+struct IpCodec {
+  using Value = IpAddress;
+  static constexpr OptionShape kShape = OptionShape::kValue;
+  static absl::StatusOr<Value> Parse(const std::vector<std::string>& values) {
+    absl::StatusOr<IpAddress> ip =
+        IpAddress::Parse(std::string(absl::StripAsciiWhitespace(Single(values))));
+    if (!ip.ok()) {
+      return absl::InvalidArgumentError("not an IP address");
+    }
+    return *ip;
+  }
+  static std::string Show(const Value& v) { return v.ToString(); }
+};
+
+struct LogLevelCodec {
+  using Value = spdlog::level::level_enum;
+  static constexpr OptionShape kShape = OptionShape::kValue;
+  static constexpr std::pair<const char*, Value> kNames[] = {{"trace", spdlog::level::trace},
+                                                             {"debug", spdlog::level::debug},
+                                                             {"info", spdlog::level::info},
+                                                             {"warn", spdlog::level::warn},
+                                                             {"error", spdlog::level::err}};
+  static absl::StatusOr<Value> Parse(const std::vector<std::string>& values) {
+    std::string name = absl::AsciiStrToLower(Single(values));
+    for (const auto& [n, level] : kNames) {
+      if (name == n) {
+        return level;
+      }
+    }
+    return absl::InvalidArgumentError("expected trace, debug, info, warn or error");
+  }
+  static std::string Show(Value v) {
+    for (const auto& [n, level] : kNames) {
+      if (v == level) {
+        return n;
+      }
+    }
+    return std::string(spdlog::level::to_string_view(v).data());
+  }
+};
+
+struct PolicyModeCodec {
+  using Value = PolicyMode;
+  static constexpr OptionShape kShape = OptionShape::kValue;
+  static absl::StatusOr<Value> Parse(const std::vector<std::string>& values) {
+    std::string name = absl::AsciiStrToLower(Single(values));
+    for (PolicyMode mode : {PolicyMode::kOff, PolicyMode::kWarn, PolicyMode::kEnforce}) {
+      if (name == PolicyModeName(mode)) {
+        return mode;
+      }
+    }
+    return absl::InvalidArgumentError("expected off, warn or enforce");
+  }
+  static std::string Show(Value v) { return PolicyModeName(v); }
+};
+
+// "5s", "500ms", "1m" (absl::ParseDuration) or plain seconds.
+struct DurationCodec {
+  using Value = absl::Duration;
+  static constexpr OptionShape kShape = OptionShape::kValue;
+  static absl::StatusOr<Value> Parse(const std::vector<std::string>& values) {
+    const std::string& v = Single(values);
+    int64_t seconds = 0;
+    if (absl::SimpleAtoi(v, &seconds)) {
+      return absl::Seconds(seconds);
+    }
+    absl::Duration d;
+    if (!absl::ParseDuration(v, &d)) {
+      return absl::InvalidArgumentError("not a duration (e.g. 5s, 500ms, 1m; 0 disables)");
+    }
+    return d;
+  }
+  static std::string Show(Value v) { return absl::FormatDuration(v); }
+};
+
+// ---- What a value must satisfy beyond its type ---------------------------------------------
+
+// Refuses a value, or accepts it and adds a doubt about it to `warnings`.
+template <typename Value>
+using Check = absl::Status (*)(const Value& value, std::vector<std::string>& warnings);
+
 bool IsNormalizedAbsolutePath(absl::string_view path) {
   if (path.empty() || path.front() != '/') {
     return false;
@@ -138,6 +257,166 @@ bool IsNormalizedAbsolutePath(absl::string_view path) {
     }
   }
   return true;
+}
+
+constexpr char kBypassesMeshSecurity[] =
+    "make sure no real peer uses it, traffic from it bypasses mesh security";
+
+absl::Status CheckProbeV4(const IpAddress& ip, std::vector<std::string>& warnings) {
+  if (!ip.is_v4()) {
+    return absl::InvalidArgumentError("not an IPv4 address");
+  }
+  const uint8_t* b = ip.data();
+  if (!(b[0] == 169 && b[1] == 254)) {
+    warnings.push_back(
+        absl::StrCat("probe-v4 ", ip.ToString(),
+                     " is not link-local (169.254.0.0/16): ", kBypassesMeshSecurity));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckProbeV6(const IpAddress& ip, std::vector<std::string>& warnings) {
+  if (ip.is_v4()) {
+    return absl::InvalidArgumentError("not an IPv6 address");
+  }
+  const uint8_t* b = ip.data();
+  bool link_local = b[0] == 0xfe && (b[1] & 0xc0) == 0x80;
+  bool unique_local = (b[0] & 0xfe) == 0xfc;  // the mesh-compatible default is fd16:...
+  if (!link_local && !unique_local) {
+    warnings.push_back(absl::StrCat("probe-v6 ", ip.ToString(),
+                                    " is neither link-local (fe80::/10) nor unique-local "
+                                    "(fc00::/7): ",
+                                    kBypassesMeshSecurity));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckSocketPath(const std::string& path, std::vector<std::string>&) {
+  if (!IsNormalizedAbsolutePath(path) || path == "/") {
+    return absl::InvalidArgumentError("must be an absolute, normalized file path");
+  }
+  if (path.size() >= sizeof(sockaddr_un{}.sun_path)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("longer than ", sizeof(sockaddr_un{}.sun_path) - 1, " characters"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckListenTcp(const std::string& address, std::vector<std::string>&) {
+  if (address.empty()) {
+    return absl::OkStatus();
+  }
+  return ValidateLoopbackListenAddress(address);
+}
+
+absl::Status CheckTokenFile(const std::string& path, std::vector<std::string>&) {
+  if (!path.empty() && !IsNormalizedAbsolutePath(path)) {
+    return absl::InvalidArgumentError("must be an absolute, normalized file path");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckNetnsRoots(const std::vector<std::string>& roots, std::vector<std::string>&) {
+  for (const std::string& root : roots) {
+    if (!IsNormalizedAbsolutePath(root) || root == "/") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("\"", root, "\" is not an absolute, normalized directory other than /"));
+    }
+  }
+  if (roots.empty()) {
+    return absl::InvalidArgumentError("at least one directory is required");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckResyncInterval(const absl::Duration& d, std::vector<std::string>&) {
+  if (d < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("must not be negative");
+  }
+  if (d > absl::ZeroDuration() && d < absl::Milliseconds(100)) {
+    return absl::InvalidArgumentError("must be 0 (off) or at least 100ms");
+  }
+  return absl::OkStatus();
+}
+
+// ---- The rows -------------------------------------------------------------------------------
+
+// An option of Codec's type stored in `field` (and in every `also`: the same value held twice),
+// which is a function from a DaemonConfig (const or not) to a reference to the field.
+template <typename Codec, typename Field, typename... Also>
+DaemonOption Row(const char* name, const char* help, Check<typename Codec::Value> check,
+                 Field field, Also... also) {
+  auto set = [field, check, also...](const std::vector<std::string>& values,
+                                     DaemonConfig& config) -> absl::Status {
+    absl::StatusOr<typename Codec::Value> value = Codec::Parse(values);
+    if (!value.ok()) {
+      return value.status();
+    }
+    if (check != nullptr) {
+      if (absl::Status st = check(*value, config.warnings); !st.ok()) {
+        return st;
+      }
+    }
+    ((also(config) = *value), ...);
+    field(config) = *std::move(value);
+    return absl::OkStatus();
+  };
+  auto show = [field](const DaemonConfig& config) { return Codec::Show(field(config)); };
+  return DaemonOption{name, Codec::kShape, help, std::move(set), std::move(show)};
+}
+
+// The relations between options, checked once every option has its value.
+absl::Status CheckAcrossOptions(DaemonConfig& c) {
+  if (!c.listen_tcp.empty() && c.listen_tcp_token_file.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("listen-tcp ", c.listen_tcp,
+                     " requires listen-tcp-token-file: every local user can reach a loopback "
+                     "port, so TCP callers must send a bearer token"));
+  }
+  if (c.listen_tcp.empty() && !c.listen_tcp_token_file.empty()) {
+    c.warnings.push_back("listen-tcp-token-file is set but listen-tcp is not; the file is unused");
+  }
+  const netfilter::PodRules& r = c.pod_rules;
+  if (r.tunnel_port == r.inbound_capture_port || r.tunnel_port == r.outbound_capture_port ||
+      r.inbound_capture_port == r.outbound_capture_port) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tunnel-port (", r.tunnel_port, "), inbound-port (", r.inbound_capture_port,
+        ") and outbound-port (", r.outbound_capture_port, ") must be three different ports"));
+  }
+  auto mark = [](const char* name, uint32_t m, uint32_t mask) -> absl::Status {
+    if (mask == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(name, "-mask must not be 0"));
+    }
+    if (m == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(name, "-mark must not be 0"));
+    }
+    if ((m & ~mask) != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          name, "-mark 0x", absl::Hex(m), " has bits outside ", name, "-mask 0x", absl::Hex(mask)));
+    }
+    return absl::OkStatus();
+  };
+  if (absl::Status st = mark("proxy", r.proxy_mark, r.proxy_mask); !st.ok()) {
+    return st;
+  }
+  return mark("connection", r.connection_mark, r.connection_mask);
+}
+
+// ---- Reading the sources --------------------------------------------------------------------
+
+// An option's values and where they came from.
+struct RawValue {
+  std::vector<std::string> values;
+  std::string origin;  // "--x", "environment PROBESNAT_X", "config file F key x"
+};
+
+const DaemonOption* FindOption(absl::string_view name) {
+  for (const DaemonOption& o : DaemonOptions()) {
+    if (o.name == name) {
+      return &o;
+    }
+  }
+  return nullptr;
 }
 
 // Reads the YAML file into raw values; unknown keys are errors (they are usually typos).
@@ -159,20 +438,16 @@ absl::Status LoadYaml(const std::string& path, std::map<std::string, RawValue>& 
   }
   for (const auto& kv : root) {
     std::string key = kv.first.as<std::string>("");
-    const OptionSpec* spec = nullptr;
-    for (const OptionSpec& o : kOptions) {
-      if (key == o.name) {
-        spec = &o;
-      }
-    }
-    if (spec == nullptr) {
+    const DaemonOption* option = FindOption(key);
+    if (option == nullptr) {
       return absl::InvalidArgumentError(
           absl::StrCat("config file ", path, ": unknown key \"", key, "\""));
     }
+    const bool list = option->shape == OptionShape::kList;
     RawValue raw;
     raw.origin = absl::StrCat("config file ", path, " key ", key);
     const YAML::Node& v = kv.second;
-    if (v.IsSequence() && spec->kind == Kind::kList) {
+    if (v.IsSequence() && list) {
       for (const auto& item : v) {
         if (!item.IsScalar()) {
           return absl::InvalidArgumentError(
@@ -183,300 +458,115 @@ absl::Status LoadYaml(const std::string& path, std::map<std::string, RawValue>& 
     } else if (v.IsScalar()) {
       raw.values.push_back(v.Scalar());
     } else {
-      return absl::InvalidArgumentError(absl::StrCat(
-          raw.origin, spec->kind == Kind::kList ? ": expected a string or a list of strings"
-                                                : ": expected a single value"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(raw.origin, list ? ": expected a string or a list of strings"
+                                        : ": expected a single value"));
     }
     out[key] = std::move(raw);
   }
   return absl::OkStatus();
 }
 
-// Converts the resolved raw value of option `name` into `config`.
-absl::Status Apply(const std::string& name, const RawValue& raw, DaemonConfig& config) {
-  const std::string& v = raw.values.empty() ? std::string() : raw.values.front();
-  auto port = [&](uint16_t& field) -> absl::Status {
-    absl::StatusOr<uint16_t> p = ParsePort(v);
-    if (!p.ok()) {
-      return Bad(name, raw, p.status().message());
-    }
-    field = *p;
-    return absl::OkStatus();
-  };
-  auto u32 = [&](uint32_t& field) -> absl::Status {
-    absl::StatusOr<uint32_t> p = ParseUint32(v);
-    if (!p.ok()) {
-      return Bad(name, raw, p.status().message());
-    }
-    field = *p;
-    return absl::OkStatus();
-  };
-  auto flag = [&](bool& field) -> absl::Status {
-    absl::StatusOr<bool> b = ParseBool(v);
-    if (!b.ok()) {
-      return Bad(name, raw, b.status().message());
-    }
-    field = *b;
-    return absl::OkStatus();
-  };
-  if (name == "probe-v4" || name == "probe-v6") {
-    absl::StatusOr<IpAddress> ip = IpAddress::Parse(std::string(absl::StripAsciiWhitespace(v)));
-    bool want_v4 = name == "probe-v4";
-    if (!ip.ok()) {
-      return Bad(name, raw, "not an IP address");
-    }
-    if (ip->is_v4() != want_v4) {
-      return Bad(name, raw, want_v4 ? "not an IPv4 address" : "not an IPv6 address");
-    }
-    const uint8_t* b = ip->data();
-    if (want_v4) {
-      config.probe_v4 = *ip;
-      if (!(b[0] == 169 && b[1] == 254)) {
-        config.warnings.push_back(
-            absl::StrCat("probe-v4 ", v,
-                         " is not link-local (169.254.0.0/16): make sure no real peer uses it, "
-                         "traffic from it bypasses mesh security"));
-      }
-    } else {
-      config.probe_v6 = *ip;
-      bool link_local = b[0] == 0xfe && (b[1] & 0xc0) == 0x80;
-      bool unique_local = (b[0] & 0xfe) == 0xfc;  // the mesh-compatible default is fd16:...
-      if (!link_local && !unique_local) {
-        config.warnings.push_back(
-            absl::StrCat("probe-v6 ", v,
-                         " is neither link-local (fe80::/10) nor unique-local (fc00::/7): "
-                         "make sure no real peer uses it, traffic from it bypasses mesh security"));
-      }
-    }
-    return absl::OkStatus();
-  }
-  if (name == "tunnel-port") {
-    return port(config.tunnel_port);
-  }
-  if (name == "inbound-port") {
-    return port(config.inbound_port);
-  }
-  if (name == "outbound-port") {
-    return port(config.outbound_port);
-  }
-  if (name == "proxy-mark") {
-    return u32(config.proxy_mark);
-  }
-  if (name == "proxy-mask") {
-    return u32(config.proxy_mask);
-  }
-  if (name == "connection-mark") {
-    return u32(config.connection_mark);
-  }
-  if (name == "connection-mask") {
-    return u32(config.connection_mask);
-  }
-  if (name == "socket") {
-    if (!IsNormalizedAbsolutePath(v) || v == "/") {
-      return Bad(name, raw, "must be an absolute, normalized file path");
-    }
-    if (v.size() >= sizeof(sockaddr_un{}.sun_path)) {
-      return Bad(name, raw,
-                 absl::StrCat("longer than ", sizeof(sockaddr_un{}.sun_path) - 1, " characters"));
-    }
-    config.socket_path = v;
-    return absl::OkStatus();
-  }
-  if (name == "listen-tcp") {
-    if (!v.empty()) {
-      if (absl::Status st = ValidateLoopbackListenAddress(v); !st.ok()) {
-        return Bad(name, raw, st.message());
-      }
-    }
-    config.listen_tcp = v;
-    return absl::OkStatus();
-  }
-  if (name == "listen-tcp-token-file") {
-    if (!v.empty() && !IsNormalizedAbsolutePath(v)) {
-      return Bad(name, raw, "must be an absolute, normalized file path");
-    }
-    config.listen_tcp_token_file = v;
-    return absl::OkStatus();
-  }
-  if (name == "allowed-uids" || name == "allowed-gids") {
-    std::vector<uint32_t> ids;
-    for (const std::string& value : raw.values) {
-      for (absl::string_view part : absl::StrSplit(value, ',', absl::SkipWhitespace())) {
-        part = absl::StripAsciiWhitespace(part);
-        uint32_t id = 0;
-        if (part.empty() || !std::all_of(part.begin(), part.end(), absl::ascii_isdigit) ||
-            !absl::SimpleAtoi(part, &id) || id == static_cast<uint32_t>(-1)) {
-          return Bad(name, raw, absl::StrCat("\"", part, "\" is not a numeric id"));
-        }
-        if (std::find(ids.begin(), ids.end(), id) == ids.end()) {
-          ids.push_back(id);
-        }
-      }
-    }
-    (name == "allowed-uids" ? config.allowed_uids : config.allowed_gids) = std::move(ids);
-    return absl::OkStatus();
-  }
-  if (name == "log-level") {
-    static const std::map<std::string, spdlog::level::level_enum> kLevels = {
-        {"trace", spdlog::level::trace},
-        {"debug", spdlog::level::debug},
-        {"info", spdlog::level::info},
-        {"warn", spdlog::level::warn},
-        {"error", spdlog::level::err}};
-    auto it = kLevels.find(absl::AsciiStrToLower(v));
-    if (it == kLevels.end()) {
-      return Bad(name, raw, "expected trace, debug, info, warn or error");
-    }
-    config.log_level = it->second;
-    return absl::OkStatus();
-  }
-  if (name == "allowed-netns-root") {
-    std::vector<std::string> roots;
-    for (const std::string& value : raw.values) {
-      for (absl::string_view part : absl::StrSplit(value, ',', absl::SkipWhitespace())) {
-        std::string root(absl::StripAsciiWhitespace(part));
-        if (!IsNormalizedAbsolutePath(root) || root == "/") {
-          return Bad(name, raw,
-                     absl::StrCat("\"", root,
-                                  "\" is not an absolute, normalized directory "
-                                  "other than /"));
-        }
-        if (std::find(roots.begin(), roots.end(), root) == roots.end()) {
-          roots.push_back(root);
-        }
-      }
-    }
-    if (roots.empty()) {
-      return Bad(name, raw, "at least one directory is required");
-    }
-    config.allowed_netns_roots = std::move(roots);
-    return absl::OkStatus();
-  }
-  if (name == "policy-mode") {
-    std::string mode = absl::AsciiStrToLower(v);
-    if (mode == "off") {
-      config.policy_mode = PolicyMode::kOff;
-    } else if (mode == "warn") {
-      config.policy_mode = PolicyMode::kWarn;
-    } else if (mode == "enforce") {
-      config.policy_mode = PolicyMode::kEnforce;
-    } else {
-      return Bad(name, raw, "expected off, warn or enforce");
-    }
-    return absl::OkStatus();
-  }
-  if (name == "cleanup-on-exit") {
-    return flag(config.cleanup_on_exit);
-  }
-  if (name == "readback-after-apply") {
-    return flag(config.readback_after_apply);
-  }
-  if (name == "resync-interval") {
-    absl::Duration d;
-    int64_t seconds = 0;
-    if (absl::SimpleAtoi(v, &seconds)) {
-      d = absl::Seconds(seconds);
-    } else if (!absl::ParseDuration(v, &d)) {
-      return Bad(name, raw, "not a duration (e.g. 5s, 500ms, 1m; 0 disables)");
-    }
-    if (d < absl::ZeroDuration()) {
-      return Bad(name, raw, "must not be negative");
-    }
-    if (d > absl::ZeroDuration() && d < absl::Milliseconds(100)) {
-      return Bad(name, raw, "must be 0 (off) or at least 100ms");
-    }
-    config.resync_interval = d;
-    return absl::OkStatus();
-  }
-  return absl::InternalError(absl::StrCat("unhandled option ", name));
-}
-
-absl::Status CheckConsistency(DaemonConfig& c) {
-  if (!c.listen_tcp.empty() && c.listen_tcp_token_file.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("listen-tcp ", c.listen_tcp,
-                     " requires listen-tcp-token-file: every local user can reach a loopback "
-                     "port, so TCP callers must send a bearer token"));
-  }
-  if (c.listen_tcp.empty() && !c.listen_tcp_token_file.empty()) {
-    c.warnings.push_back("listen-tcp-token-file is set but listen-tcp is not; the file is unused");
-  }
-  if (c.tunnel_port == c.inbound_port || c.tunnel_port == c.outbound_port ||
-      c.inbound_port == c.outbound_port) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("tunnel-port (", c.tunnel_port, "), inbound-port (", c.inbound_port,
-                     ") and outbound-port (", c.outbound_port, ") must be three different ports"));
-  }
-  auto mark = [](const char* name, uint32_t m, uint32_t mask) -> absl::Status {
-    if (mask == 0) {
-      return absl::InvalidArgumentError(absl::StrCat(name, "-mask must not be 0"));
-    }
-    if (m == 0) {
-      return absl::InvalidArgumentError(absl::StrCat(name, "-mark must not be 0"));
-    }
-    if ((m & ~mask) != 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          name, "-mark 0x", absl::Hex(m), " has bits outside ", name, "-mask 0x", absl::Hex(mask)));
-    }
-    return absl::OkStatus();
-  };
-  if (absl::Status st = mark("proxy", c.proxy_mark, c.proxy_mask); !st.ok()) {
-    return st;
-  }
-  return mark("connection", c.connection_mark, c.connection_mask);
-}
+// Where CLI11 leaves what the command line says about one option.
+struct CommandLineSlot {
+  CLI::Option* option = nullptr;
+  std::string value;                // kValue
+  std::vector<std::string> values;  // kList
+  bool on = false;                  // kSwitch
+};
 
 }  // namespace
 
-netfilter::HostRules DaemonConfig::host_rules() const {
-  netfilter::HostRules rules;
-  rules.probe_v4 = probe_v4;
-  rules.probe_v6 = probe_v6;
-  return rules;
-}
-
-netfilter::PodRules DaemonConfig::pod_rules() const {
-  netfilter::PodRules rules;
-  rules.probe_v4 = probe_v4;
-  rules.probe_v6 = probe_v6;
-  rules.tunnel_port = tunnel_port;
-  rules.inbound_capture_port = inbound_port;
-  rules.outbound_capture_port = outbound_port;
-  rules.proxy_mark = proxy_mark;
-  rules.proxy_mask = proxy_mask;
-  rules.connection_mark = connection_mark;
-  rules.connection_mask = connection_mask;
-  return rules;
+const std::vector<DaemonOption>& DaemonOptions() {
+  static const std::vector<DaemonOption> kOptions = {
+      Row<IpCodec>(
+          "probe-v4", "IPv4 source address for node-originated probes (link-local)", CheckProbeV4,
+          [](auto& c) -> auto& { return c.host_rules.probe_v4; },
+          [](auto& c) -> auto& { return c.pod_rules.probe_v4; }),
+      Row<IpCodec>(
+          "probe-v6", "IPv6 source address for node-originated probes", CheckProbeV6,
+          [](auto& c) -> auto& { return c.host_rules.probe_v6; },
+          [](auto& c) -> auto& { return c.pod_rules.probe_v6; }),
+      Row<PortCodec>(
+          "tunnel-port", "HBONE tunnel port of the mesh proxy", nullptr,
+          [](auto& c) -> auto& { return c.pod_rules.tunnel_port; }),
+      Row<PortCodec>(
+          "inbound-port", "inbound plaintext capture port", nullptr,
+          [](auto& c) -> auto& { return c.pod_rules.inbound_capture_port; }),
+      Row<PortCodec>(
+          "outbound-port", "outbound capture port", nullptr,
+          [](auto& c) -> auto& { return c.pod_rules.outbound_capture_port; }),
+      Row<MarkCodec>(
+          "proxy-mark", "packet mark of the proxy's own traffic, hex or decimal", nullptr,
+          [](auto& c) -> auto& { return c.pod_rules.proxy_mark; }),
+      Row<MarkCodec>(
+          "proxy-mask", "mask for --proxy-mark", nullptr,
+          [](auto& c) -> auto& { return c.pod_rules.proxy_mask; }),
+      Row<MarkCodec>(
+          "connection-mark", "connection mark for proxy-accepted inbound", nullptr,
+          [](auto& c) -> auto& { return c.pod_rules.connection_mark; }),
+      Row<MarkCodec>(
+          "connection-mask", "mask for --connection-mark", nullptr,
+          [](auto& c) -> auto& { return c.pod_rules.connection_mask; }),
+      Row<TextCodec>(
+          "socket", "unix socket to serve on", CheckSocketPath,
+          [](auto& c) -> auto& { return c.socket_path; }),
+      Row<TextCodec>(
+          "listen-tcp",
+          "also serve on this loopback address, e.g. 127.0.0.1:50071 (needs listen-tcp-token-file)",
+          CheckListenTcp, [](auto& c) -> auto& { return c.listen_tcp; }),
+      Row<TextCodec>(
+          "listen-tcp-token-file",
+          "file (root-owned, mode 0600/0400) with the bearer token every TCP call must "
+          "send as \"authorization: Bearer <token>\"",
+          CheckTokenFile, [](auto& c) -> auto& { return c.listen_tcp_token_file; }),
+      Row<IdListCodec>(
+          "allowed-uids",
+          "uids besides 0 that may call over the unix socket (SO_PEERCRED), comma-separated",
+          nullptr, [](auto& c) -> auto& { return c.allowed_peers.uids; }),
+      Row<IdListCodec>(
+          "allowed-gids",
+          "gids whose members (primary or supplementary group) may call over the unix socket",
+          nullptr, [](auto& c) -> auto& { return c.allowed_peers.gids; }),
+      Row<LogLevelCodec>(
+          "log-level", "trace|debug|info|warn|error", nullptr,
+          [](auto& c) -> auto& { return c.log_level; }),
+      Row<TextListCodec>(
+          "allowed-netns-root", "directory pod network namespaces must lie under; repeatable",
+          CheckNetnsRoots, [](auto& c) -> auto& { return c.allowed_netns_roots; }),
+      Row<PolicyModeCodec>(
+          "policy-mode", "NetworkPolicy check: off|warn|enforce", nullptr,
+          [](auto& c) -> auto& { return c.policy_mode; }),
+      Row<SwitchCodec>(
+          "cleanup-on-exit",
+          "remove every table on SIGTERM/SIGINT (false: rules outlive the agent)", nullptr,
+          [](auto& c) -> auto& { return c.cleanup_on_exit; }),
+      Row<DurationCodec>(
+          "resync-interval", "drift check period, e.g. 5s, 500ms; 0 disables", CheckResyncInterval,
+          [](auto& c) -> auto& { return c.resync_interval; }),
+      Row<SwitchCodec>(
+          "readback-after-apply",
+          "read each pod table back before reporting APPLIED (false: the drift check "
+          "reads every table back)",
+          nullptr, [](auto& c) -> auto& { return c.readback_after_apply; }),
+  };
+  return kOptions;
 }
 
 std::vector<std::string> ChangedOptions(const DaemonConfig& a, const DaemonConfig& b) {
   std::vector<std::string> changed;
-  auto check = [&](const char* name, bool same) {
-    if (!same) {
-      changed.push_back(name);
+  for (const DaemonOption& o : DaemonOptions()) {
+    if (o.show(a) != o.show(b)) {
+      changed.push_back(o.name);
     }
-  };
-  check("probe-v4", a.probe_v4 == b.probe_v4);
-  check("probe-v6", a.probe_v6 == b.probe_v6);
-  check("tunnel-port", a.tunnel_port == b.tunnel_port);
-  check("inbound-port", a.inbound_port == b.inbound_port);
-  check("outbound-port", a.outbound_port == b.outbound_port);
-  check("proxy-mark", a.proxy_mark == b.proxy_mark);
-  check("proxy-mask", a.proxy_mask == b.proxy_mask);
-  check("connection-mark", a.connection_mark == b.connection_mark);
-  check("connection-mask", a.connection_mask == b.connection_mask);
-  check("socket", a.socket_path == b.socket_path);
-  check("listen-tcp", a.listen_tcp == b.listen_tcp);
-  check("listen-tcp-token-file", a.listen_tcp_token_file == b.listen_tcp_token_file);
-  check("allowed-uids", a.allowed_uids == b.allowed_uids);
-  check("allowed-gids", a.allowed_gids == b.allowed_gids);
-  check("log-level", a.log_level == b.log_level);
-  check("allowed-netns-root", a.allowed_netns_roots == b.allowed_netns_roots);
-  check("policy-mode", a.policy_mode == b.policy_mode);
-  check("cleanup-on-exit", a.cleanup_on_exit == b.cleanup_on_exit);
-  check("resync-interval", a.resync_interval == b.resync_interval);
-  check("readback-after-apply", a.readback_after_apply == b.readback_after_apply);
+  }
   return changed;
+}
+
+std::string DescribeConfig(const DaemonConfig& config) {
+  return absl::StrJoin(DaemonOptions(), " ", [&config](std::string* out, const DaemonOption& o) {
+    absl::StrAppend(out, o.name, "=", ShownOrNone(o.show(config)));
+  });
 }
 
 EnvLookup ProcessEnvironment() {
@@ -501,21 +591,23 @@ absl::StatusOr<ConfigOutcome> ParseDaemonConfig(const std::vector<std::string>& 
   std::string config_file;
   CLI::Option* config_opt =
       app.add_option("--config", config_file, "YAML file with option: value pairs");
-  std::map<std::string, std::string> cli_values;
-  std::map<std::string, std::vector<std::string>> cli_lists;
-  std::map<std::string, bool> cli_flags;
-  std::map<std::string, CLI::Option*> cli_opts;
-  for (const OptionSpec& o : kOptions) {
+  const std::vector<DaemonOption>& options = DaemonOptions();
+  const DaemonConfig defaults;
+  std::vector<CommandLineSlot> slots(options.size());
+  for (size_t i = 0; i < options.size(); ++i) {
+    const DaemonOption& o = options[i];
+    CommandLineSlot& slot = slots[i];
     std::string flag = absl::StrCat("--", o.name);
-    switch (o.kind) {
-      case Kind::kValue:
-        cli_opts[o.name] = app.add_option(flag, cli_values[o.name], o.help);
+    std::string help = absl::StrCat(o.help, " (default ", ShownOrNone(o.show(defaults)), ")");
+    switch (o.shape) {
+      case OptionShape::kValue:
+        slot.option = app.add_option(flag, slot.value, help);
         break;
-      case Kind::kList:
-        cli_opts[o.name] = app.add_option(flag, cli_lists[o.name], o.help)->delimiter(',');
+      case OptionShape::kList:
+        slot.option = app.add_option(flag, slot.values, help)->delimiter(',');
         break;
-      case Kind::kFlag:
-        cli_opts[o.name] = app.add_flag(flag, cli_flags[o.name], o.help);
+      case OptionShape::kSwitch:
+        slot.option = app.add_flag(flag, slot.on, help);
         break;
     }
   }
@@ -549,18 +641,22 @@ absl::StatusOr<ConfigOutcome> ParseDaemonConfig(const std::vector<std::string>& 
     }
   }
 
-  for (const OptionSpec& o : kOptions) {
+  for (size_t i = 0; i < options.size(); ++i) {
+    const DaemonOption& o = options[i];
+    const CommandLineSlot& slot = slots[i];
     RawValue raw;
-    if (cli_opts[o.name]->count() > 0) {
+    if (slot.option->count() > 0) {
       raw.origin = absl::StrCat("--", o.name);
-      if (o.kind == Kind::kValue) {
-        raw.values = {cli_values[o.name]};
-      }
-      if (o.kind == Kind::kList) {
-        raw.values = cli_lists[o.name];
-      }
-      if (o.kind == Kind::kFlag) {
-        raw.values = {cli_flags[o.name] ? "true" : "false"};
+      switch (o.shape) {
+        case OptionShape::kValue:
+          raw.values = {slot.value};
+          break;
+        case OptionShape::kList:
+          raw.values = slot.values;
+          break;
+        case OptionShape::kSwitch:
+          raw.values = {slot.on ? "true" : "false"};
+          break;
       }
     } else if (std::optional<std::string> e = env(EnvName(o.name))) {
       raw.origin = absl::StrCat("environment ", EnvName(o.name));
@@ -570,11 +666,13 @@ absl::StatusOr<ConfigOutcome> ParseDaemonConfig(const std::vector<std::string>& 
     } else {
       continue;  // default
     }
-    if (absl::Status st = Apply(o.name, raw, config); !st.ok()) {
-      return st;
+    if (absl::Status st = o.set(raw.values, config); !st.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("invalid ", o.name, " \"",
+                                                     absl::StrJoin(raw.values, ","), "\" (from ",
+                                                     raw.origin, "): ", st.message()));
     }
   }
-  if (absl::Status st = CheckConsistency(config); !st.ok()) {
+  if (absl::Status st = CheckAcrossOptions(config); !st.ok()) {
     return st;
   }
   return outcome;

@@ -8,8 +8,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "agent/daemon/peer_credentials.h"
 #include "agent/daemon/policy_admission.h"
-#include "netfilter/ip_address.h"
 #include "netfilter/rules_spec.h"
 #include "spdlog/common.h"
 
@@ -18,26 +18,19 @@ namespace probesnat::daemon {
 // probesnatd's configuration. Every option can be given as a flag (--tunnel-port 15008), as an
 // environment variable (PROBESNAT_TUNNEL_PORT=15008) or as a key of the YAML file named by --config
 // (tunnel-port: 15008); flags win over the environment, which wins over the file, which wins over
-// the defaults.
+// the defaults written here. DaemonOptions() says which option sets which field.
 struct DaemonConfig {
   std::string config_file;
-  netfilter::IpAddress probe_v4 = netfilter::HostRules{}.probe_v4;
-  netfilter::IpAddress probe_v6 = netfilter::HostRules{}.probe_v6;
-  uint16_t tunnel_port = netfilter::PodRules{}.tunnel_port;
-  uint16_t inbound_port = netfilter::PodRules{}.inbound_capture_port;
-  uint16_t outbound_port = netfilter::PodRules{}.outbound_capture_port;
-  uint32_t proxy_mark = netfilter::PodRules{}.proxy_mark;
-  uint32_t proxy_mask = netfilter::PodRules{}.proxy_mask;
-  uint32_t connection_mark = netfilter::PodRules{}.connection_mark;
-  uint32_t connection_mask = netfilter::PodRules{}.connection_mask;
+  // probe-v4 and probe-v6 set both host_rules and pod_rules. The per-pod switches of pod_rules
+  // (capture on/off, enrolled families) are not options: each pod's enrollment sets them.
+  netfilter::HostRules host_rules;
+  netfilter::PodRules pod_rules;
   std::string socket_path = "/run/probesnat/probesnat.sock";
   std::string listen_tcp;             // empty: no TCP listener; else a loopback host:port
   std::string listen_tcp_token_file;  // required with listen_tcp; see LoadBearerToken
   std::string tcp_bearer_token;       // not an option: main reads it from listen_tcp_token_file
-  // Besides uid 0, who may connect to the unix socket (SO_PEERCRED uid, or primary/supplementary
-  // gid).
-  std::vector<uint32_t> allowed_uids;
-  std::vector<uint32_t> allowed_gids;
+  // Who besides uid 0 may connect to the unix socket (allowed-uids, allowed-gids).
+  AllowedPeers allowed_peers;
   spdlog::level::level_enum log_level = spdlog::level::info;
   std::vector<std::string> allowed_netns_roots = {"/run/netns", "/var/run/netns", "/proc"};
   PolicyMode policy_mode = PolicyMode::kWarn;
@@ -46,10 +39,28 @@ struct DaemonConfig {
   bool readback_after_apply = false;                  // see ReconcilerOptions
 
   std::vector<std::string> warnings;  // acceptable but doubtful settings, for the log
-
-  netfilter::HostRules host_rules() const;
-  netfilter::PodRules pod_rules() const;
 };
+
+// How an option's value is written: one value; a list (repeatable flag, comma-separated text, or a
+// YAML sequence); or a switch (--x, --x=false; true/false in the environment and the file).
+enum class OptionShape { kValue, kList, kSwitch };
+
+// One option, stated once: its flag is --<name>, its environment variable PROBESNAT_<NAME> (upper
+// case, '-' as '_'), its YAML key <name>. Command line, environment, file, --help, SIGHUP's list of
+// changed options and the start log all read these rows.
+struct DaemonOption {
+  std::string name;
+  OptionShape shape;
+  std::string help;  // --help appends the default, show(DaemonConfig{})
+  // Parses the option's values (exactly one unless kList) into its fields of `config`. A bad value
+  // is an error that states only the problem; the caller names the option, value and origin.
+  std::function<absl::Status(const std::vector<std::string>& values, DaemonConfig& config)> set;
+  // The option's value in `config`, as text `set` accepts ("0x539", "5s", "1000,1001").
+  std::function<std::string(const DaemonConfig& config)> show;
+};
+
+// Every option except --config, in the order they are applied and listed.
+const std::vector<DaemonOption>& DaemonOptions();
 
 // What the command line asks for: run with a configuration, or print something and exit.
 struct ConfigOutcome {
@@ -63,6 +74,9 @@ EnvLookup ProcessEnvironment();
 
 // The options whose values differ between `a` and `b` ("log-level", "probe-v4", ...).
 std::vector<std::string> ChangedOptions(const DaemonConfig& a, const DaemonConfig& b);
+
+// Every option as name=value ("probe-v4=169.254.7.127 ... listen-tcp=none ..."), for the log.
+std::string DescribeConfig(const DaemonConfig& config);
 
 // args[0] is the program name. INVALID_ARGUMENT with a message naming the option and where its
 // value came from (flag, environment variable, file key) on any bad value.

@@ -115,18 +115,7 @@ int main(int argc, char** argv) {
   for (const std::string& warning : config.warnings) {
     spdlog::warn("config: {}", warning);
   }
-  spdlog::info(
-      "probesnatd starting: socket={} listen-tcp={} probe-v4={} probe-v6={} tunnel-port={} "
-      "inbound-port={} outbound-port={} proxy-mark=0x{:x}/0x{:x} connection-mark=0x{:x}/0x{:x} "
-      "policy-mode={} resync-interval={} cleanup-on-exit={} allowed-netns-roots={} "
-      "allowed-uids={} allowed-gids={}",
-      config.socket_path, config.listen_tcp.empty() ? "-" : config.listen_tcp,
-      config.probe_v4.ToString(), config.probe_v6.ToString(), config.tunnel_port,
-      config.inbound_port, config.outbound_port, config.proxy_mark, config.proxy_mask,
-      config.connection_mark, config.connection_mask, PolicyModeName(config.policy_mode),
-      absl::FormatDuration(config.resync_interval), config.cleanup_on_exit,
-      fmt::join(config.allowed_netns_roots, ","), fmt::join(config.allowed_uids, ","),
-      fmt::join(config.allowed_gids, ","));
+  spdlog::info("probesnatd starting: {}", DescribeConfig(config));
 
   // Before anything else: one agent per run directory. The loser touches neither socket nor kernel.
   absl::StatusOr<std::unique_ptr<RunDirectoryLock>> lock =
@@ -146,9 +135,9 @@ int main(int argc, char** argv) {
   deps.backend = backend->get();
   // The NetworkPolicy engine: the gate Enroll/Sync consult, and the probesnat.v1.Policy service.
   probesnat::policy::AnalysisOptions policy_options;
-  policy_options.probe_v4 = *probesnat::policy::Ip::Parse(config.probe_v4.ToString());
-  policy_options.probe_v6 = *probesnat::policy::Ip::Parse(config.probe_v6.ToString());
-  policy_options.tunnel_port = config.tunnel_port;
+  policy_options.probe_v4 = *probesnat::policy::Ip::Parse(config.host_rules.probe_v4.ToString());
+  policy_options.probe_v6 = *probesnat::policy::Ip::Parse(config.host_rules.probe_v6.ToString());
+  policy_options.tunnel_port = config.pod_rules.tunnel_port;
   probesnat::policy::SnapshotPolicyGate policy_gate(policy_options);
   probesnat::policy::PolicyServiceImpl policy_service(&policy_gate);
   deps.policy_gate = &policy_gate;

@@ -2,9 +2,14 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
+#include <sstream>
 #include <string>
 
 #include "gmock/gmock.h"
@@ -63,15 +68,15 @@ TEST_F(ConfigTest, DefaultsMatchTheMeshProxy) {
   ASSERT_TRUE(got.ok()) << got.status();
   const DaemonConfig& c = got->config;
   EXPECT_FALSE(got->exit_now);
-  EXPECT_EQ(c.probe_v4.ToString(), "169.254.7.127");
-  EXPECT_EQ(c.probe_v6.ToString(), "fd16:9254:7127:1337:ffff:ffff:ffff:ffff");
-  EXPECT_EQ(c.tunnel_port, 15008);
-  EXPECT_EQ(c.inbound_port, 15006);
-  EXPECT_EQ(c.outbound_port, 15001);
-  EXPECT_EQ(c.proxy_mark, 0x539u);
-  EXPECT_EQ(c.proxy_mask, 0xfffu);
-  EXPECT_EQ(c.connection_mark, 0x111u);
-  EXPECT_EQ(c.connection_mask, 0xfffu);
+  EXPECT_EQ(c.host_rules.probe_v4.ToString(), "169.254.7.127");
+  EXPECT_EQ(c.host_rules.probe_v6.ToString(), "fd16:9254:7127:1337:ffff:ffff:ffff:ffff");
+  EXPECT_EQ(c.pod_rules.tunnel_port, 15008);
+  EXPECT_EQ(c.pod_rules.inbound_capture_port, 15006);
+  EXPECT_EQ(c.pod_rules.outbound_capture_port, 15001);
+  EXPECT_EQ(c.pod_rules.proxy_mark, 0x539u);
+  EXPECT_EQ(c.pod_rules.proxy_mask, 0xfffu);
+  EXPECT_EQ(c.pod_rules.connection_mark, 0x111u);
+  EXPECT_EQ(c.pod_rules.connection_mask, 0xfffu);
   EXPECT_EQ(c.socket_path, "/run/probesnat/probesnat.sock");
   EXPECT_TRUE(c.listen_tcp.empty());
   EXPECT_EQ(c.log_level, spdlog::level::info);
@@ -81,8 +86,8 @@ TEST_F(ConfigTest, DefaultsMatchTheMeshProxy) {
   EXPECT_EQ(c.resync_interval, absl::Seconds(5));
   EXPECT_FALSE(c.readback_after_apply);
   EXPECT_TRUE(c.warnings.empty());
-  EXPECT_EQ(c.pod_rules(), netfilter::PodRules{});
-  EXPECT_EQ(c.host_rules(), netfilter::HostRules{});
+  EXPECT_EQ(c.pod_rules, netfilter::PodRules{});
+  EXPECT_EQ(c.host_rules, netfilter::HostRules{});
 }
 
 TEST_F(ConfigTest, FlagsSetEveryOption) {
@@ -127,29 +132,31 @@ TEST_F(ConfigTest, FlagsSetEveryOption) {
                                              "--readback-after-apply"});
   ASSERT_TRUE(got.ok()) << got.status();
   const DaemonConfig& c = got->config;
-  EXPECT_EQ(c.probe_v4.ToString(), "169.254.1.1");
-  EXPECT_EQ(c.probe_v6.ToString(), "fe80::1234");
-  EXPECT_EQ(c.tunnel_port, 16008);
-  EXPECT_EQ(c.inbound_port, 16006);
-  EXPECT_EQ(c.outbound_port, 16001);
-  EXPECT_EQ(c.proxy_mark, 1337u);
-  EXPECT_EQ(c.proxy_mask, 0xffffu);
-  EXPECT_EQ(c.connection_mark, 0x220u);
-  EXPECT_EQ(c.connection_mask, 0xff0u);
+  EXPECT_EQ(c.host_rules.probe_v4.ToString(), "169.254.1.1");
+  EXPECT_EQ(c.host_rules.probe_v6.ToString(), "fe80::1234");
+  EXPECT_EQ(c.pod_rules.tunnel_port, 16008);
+  EXPECT_EQ(c.pod_rules.inbound_capture_port, 16006);
+  EXPECT_EQ(c.pod_rules.outbound_capture_port, 16001);
+  EXPECT_EQ(c.pod_rules.proxy_mark, 1337u);
+  EXPECT_EQ(c.pod_rules.proxy_mask, 0xffffu);
+  EXPECT_EQ(c.pod_rules.connection_mark, 0x220u);
+  EXPECT_EQ(c.pod_rules.connection_mask, 0xff0u);
   EXPECT_EQ(c.socket_path, "/tmp/x/p.sock");
   EXPECT_EQ(c.listen_tcp, "[::1]:50071");
   EXPECT_EQ(c.listen_tcp_token_file, "/etc/probesnat/tcp-token");
-  EXPECT_THAT(c.allowed_uids, ElementsAre(1000u, 1001u));
-  EXPECT_THAT(c.allowed_gids, ElementsAre(2000u));
+  EXPECT_THAT(c.allowed_peers.uids, ElementsAre(1000u, 1001u));
+  EXPECT_THAT(c.allowed_peers.gids, ElementsAre(2000u));
   EXPECT_EQ(c.log_level, spdlog::level::debug);
   EXPECT_THAT(c.allowed_netns_roots, ElementsAre("/run/netns", "/var/lib/cni/netns"));
   EXPECT_EQ(c.policy_mode, PolicyMode::kEnforce);
   EXPECT_TRUE(c.cleanup_on_exit);
   EXPECT_EQ(c.resync_interval, absl::Milliseconds(250));
   EXPECT_TRUE(c.readback_after_apply);
-  EXPECT_EQ(c.pod_rules().tunnel_port, 16008);
-  EXPECT_EQ(c.pod_rules().proxy_mark, 1337u);
-  EXPECT_EQ(c.host_rules().probe_v4.ToString(), "169.254.1.1");
+  // The probe addresses reach both tables; the per-pod switches are not options.
+  EXPECT_EQ(c.pod_rules.probe_v4.ToString(), "169.254.1.1");
+  EXPECT_EQ(c.pod_rules.probe_v6.ToString(), "fe80::1234");
+  EXPECT_TRUE(c.pod_rules.inbound_capture && c.pod_rules.outbound_capture);
+  EXPECT_TRUE(c.pod_rules.enrolled_v4 && c.pod_rules.enrolled_v6);
   EXPECT_TRUE(c.warnings.empty());
 }
 
@@ -160,7 +167,7 @@ TEST_F(ConfigTest, EnvironmentSetsOptions) {
   env_["PROBESNAT_POLICY_MODE"] = "off";
   absl::StatusOr<ConfigOutcome> got = Parse({});
   ASSERT_TRUE(got.ok()) << got.status();
-  EXPECT_EQ(got->config.tunnel_port, 17008);
+  EXPECT_EQ(got->config.pod_rules.tunnel_port, 17008);
   EXPECT_THAT(got->config.allowed_netns_roots, ElementsAre("/run/netns", "/proc"));
   EXPECT_TRUE(got->config.cleanup_on_exit);
   EXPECT_EQ(got->config.policy_mode, PolicyMode::kOff);
@@ -178,8 +185,9 @@ TEST_F(ConfigTest, YamlFileSetsOptions) {
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->config.config_file, path);
   EXPECT_EQ(got->config.socket_path, "/tmp/y/p.sock");
-  EXPECT_EQ(got->config.probe_v4.ToString(), "169.254.9.9");
-  EXPECT_EQ(got->config.proxy_mark, 0x600u);
+  EXPECT_EQ(got->config.host_rules.probe_v4.ToString(), "169.254.9.9");
+  EXPECT_EQ(got->config.pod_rules.probe_v4.ToString(), "169.254.9.9");
+  EXPECT_EQ(got->config.pod_rules.proxy_mark, 0x600u);
   EXPECT_THAT(got->config.allowed_netns_roots, ElementsAre("/run/netns", "/var/run/netns"));
   EXPECT_TRUE(got->config.cleanup_on_exit);
   EXPECT_EQ(got->config.resync_interval, absl::Seconds(10));
@@ -196,11 +204,11 @@ TEST_F(ConfigTest, FlagsBeatEnvironmentWhichBeatsTheFileWhichBeatsDefaults) {
   env_["PROBESNAT_INBOUND_PORT"] = "22222";
   absl::StatusOr<ConfigOutcome> got = Parse({"--tunnel-port", "33331"});
   ASSERT_TRUE(got.ok()) << got.status();
-  EXPECT_EQ(got->config.tunnel_port, 33331);    // flag
-  EXPECT_EQ(got->config.inbound_port, 22222);   // environment over file
-  EXPECT_EQ(got->config.outbound_port, 11113);  // file over default
+  EXPECT_EQ(got->config.pod_rules.tunnel_port, 33331);            // flag
+  EXPECT_EQ(got->config.pod_rules.inbound_capture_port, 22222);   // environment over file
+  EXPECT_EQ(got->config.pod_rules.outbound_capture_port, 11113);  // file over default
   EXPECT_EQ(got->config.log_level, spdlog::level::err);
-  EXPECT_EQ(got->config.proxy_mark, 0x539u);  // default
+  EXPECT_EQ(got->config.pod_rules.proxy_mark, 0x539u);  // default
 }
 
 TEST_F(ConfigTest, FlagCanTurnOffWhatTheFileTurnedOn) {
@@ -263,8 +271,8 @@ TEST_F(ConfigTest, AllowedUidsAndGidsAreNumericLists) {
   absl::StatusOr<ConfigOutcome> got =
       Parse({"--allowed-uids", "1000", "--allowed-uids", "1001, 1000", "--allowed-gids", "7"});
   ASSERT_TRUE(got.ok()) << got.status();
-  EXPECT_THAT(got->config.allowed_uids, ElementsAre(1000u, 1001u));
-  EXPECT_THAT(got->config.allowed_gids, ElementsAre(7u));
+  EXPECT_THAT(got->config.allowed_peers.uids, ElementsAre(1000u, 1001u));
+  EXPECT_THAT(got->config.allowed_peers.gids, ElementsAre(7u));
   ExpectError({"--allowed-uids", "kubelet"}, {"allowed-uids", "not a numeric id"});
   ExpectError({"--allowed-gids", "-1"}, {"allowed-gids", "not a numeric id"});
   ExpectError({"--allowed-uids", "4294967295"}, {"allowed-uids", "not a numeric id"});
@@ -300,19 +308,152 @@ TEST_F(ConfigTest, TheExampleFileIsValidAndStatesTheDefaults) {
   ASSERT_TRUE(defaults.ok());
   const DaemonConfig& e = example->config;
   const DaemonConfig& d = defaults->config;
-  EXPECT_EQ(e.host_rules(), d.host_rules());
-  EXPECT_EQ(e.pod_rules(), d.pod_rules());
+  EXPECT_EQ(e.host_rules, d.host_rules);
+  EXPECT_EQ(e.pod_rules, d.pod_rules);
   EXPECT_EQ(e.socket_path, d.socket_path);
   EXPECT_EQ(e.listen_tcp, d.listen_tcp);
   EXPECT_EQ(e.listen_tcp_token_file, d.listen_tcp_token_file);
-  EXPECT_EQ(e.allowed_uids, d.allowed_uids);
-  EXPECT_EQ(e.allowed_gids, d.allowed_gids);
+  EXPECT_EQ(e.allowed_peers.uids, d.allowed_peers.uids);
+  EXPECT_EQ(e.allowed_peers.gids, d.allowed_peers.gids);
   EXPECT_EQ(e.log_level, d.log_level);
   EXPECT_EQ(e.allowed_netns_roots, d.allowed_netns_roots);
   EXPECT_EQ(e.policy_mode, d.policy_mode);
   EXPECT_EQ(e.cleanup_on_exit, d.cleanup_on_exit);
   EXPECT_EQ(e.resync_interval, d.resync_interval);
   EXPECT_EQ(e.readback_after_apply, d.readback_after_apply);
+}
+
+TEST_F(ConfigTest, EveryOptionHasItsOwnName) {
+  std::set<std::string> names;
+  for (const DaemonOption& o : DaemonOptions()) {
+    EXPECT_TRUE(names.insert(o.name).second) << "two options named " << o.name;
+    EXPECT_FALSE(o.name.empty());
+    EXPECT_TRUE(
+        std::all_of(o.name.begin(), o.name.end(),
+                    [](char ch) { return std::islower(ch) || std::isdigit(ch) || ch == '-'; }))
+        << o.name << " is not a lower-case, hyphenated name (flag, YAML key and env var)";
+    EXPECT_FALSE(o.help.empty()) << o.name;
+    EXPECT_TRUE(o.set && o.show) << o.name;
+  }
+  for (const char* taken : {"config", "help", "version"}) {
+    EXPECT_EQ(names.count(taken), 0u) << taken;
+  }
+}
+
+// A non-default value per option: the text given, and the text it reads back as.
+struct Sample {
+  std::string given;
+  std::string shown;
+  std::vector<std::string> other_flags = {};  // what the option needs beside it
+};
+
+const std::map<std::string, Sample>& Samples() {
+  static const std::map<std::string, Sample> kSamples = {
+      {"probe-v4", {"169.254.1.2", "169.254.1.2"}},
+      {"probe-v6", {"FE80::0:1", "fe80::1"}},
+      {"tunnel-port", {"16008", "16008"}},
+      {"inbound-port", {"0x3e86", "16006"}},
+      {"outbound-port", {"16001", "16001"}},
+      {"proxy-mark", {"0X53A", "0x53a"}},
+      {"proxy-mask", {"65535", "0xffff"}},
+      {"connection-mark", {"0x112", "0x112"}},
+      {"connection-mask", {"0x1ff", "0x1ff"}},
+      {"socket", {"/tmp/p/probesnat.sock", "/tmp/p/probesnat.sock"}},
+      {"listen-tcp",
+       {"127.0.0.1:50071", "127.0.0.1:50071", {"--listen-tcp-token-file", "/etc/probesnat/t"}}},
+      {"listen-tcp-token-file", {"/etc/probesnat/t", "/etc/probesnat/t"}},
+      {"allowed-uids", {"1000, 1001,1000", "1000,1001"}},
+      {"allowed-gids", {"7", "7"}},
+      {"log-level", {"DEBUG", "debug"}},
+      {"allowed-netns-root", {"/run/netns,/var/lib/cni/netns", "/run/netns,/var/lib/cni/netns"}},
+      {"policy-mode", {"Enforce", "enforce"}},
+      {"cleanup-on-exit", {"yes", "true"}},
+      {"resync-interval", {"90", "1m30s"}},
+      {"readback-after-apply", {"on", "true"}},
+  };
+  return kSamples;
+}
+
+TEST_F(ConfigTest, EveryOptionRoundTripsAValue) {
+  const DaemonConfig defaults;
+  EXPECT_EQ(Samples().size(), DaemonOptions().size()) << "an option without a sample, or a "
+                                                         "sample of no option";
+  for (const DaemonOption& o : DaemonOptions()) {
+    SCOPED_TRACE(o.name);
+    // The default reads back as text that sets the default.
+    DaemonConfig c;
+    ASSERT_TRUE(o.set({o.show(defaults)}, c).ok()) << o.show(defaults);
+    EXPECT_THAT(ChangedOptions(defaults, c), ::testing::IsEmpty());
+    // A value set from text reads back, and changes this option only.
+    auto sample = Samples().find(o.name);
+    ASSERT_NE(sample, Samples().end()) << "no sample for " << o.name;
+    const Sample& s = sample->second;
+    ASSERT_NE(s.shown, o.show(defaults)) << "the sample is the default";
+    absl::Status st = o.set({s.given}, c);
+    ASSERT_TRUE(st.ok()) << st;
+    EXPECT_EQ(o.show(c), s.shown);
+    EXPECT_THAT(ChangedOptions(defaults, c), ElementsAre(o.name));
+    // The same from each source: flag, environment, file.
+    std::vector<std::string> flag = {"--" + o.name};
+    if (o.shape == OptionShape::kSwitch) {
+      flag = {"--" + o.name + "=" + s.given};
+    } else {
+      flag.push_back(s.given);
+    }
+    flag.insert(flag.end(), s.other_flags.begin(), s.other_flags.end());
+    absl::StatusOr<ConfigOutcome> from_flag = Parse(flag);
+    ASSERT_TRUE(from_flag.ok()) << from_flag.status();
+    EXPECT_EQ(o.show(from_flag->config), s.shown);
+
+    std::string env_name = "PROBESNAT_" + o.name;
+    std::transform(env_name.begin(), env_name.end(), env_name.begin(),
+                   [](char ch) { return ch == '-' ? '_' : std::toupper(ch); });
+    env_[env_name] = s.given;
+    absl::StatusOr<ConfigOutcome> from_env = Parse(s.other_flags);
+    env_.clear();
+    ASSERT_TRUE(from_env.ok()) << from_env.status();
+    EXPECT_EQ(o.show(from_env->config), s.shown);
+
+    std::vector<std::string> file_flags = {"--config",
+                                           WriteYaml(o.name + ": \"" + s.given + "\"\n")};
+    file_flags.insert(file_flags.end(), s.other_flags.begin(), s.other_flags.end());
+    absl::StatusOr<ConfigOutcome> from_file = Parse(file_flags);
+    ASSERT_TRUE(from_file.ok()) << from_file.status();
+    EXPECT_EQ(o.show(from_file->config), s.shown);
+  }
+}
+
+TEST_F(ConfigTest, EveryOptionIsDocumentedInHelpTheExampleFileAndTheReadme) {
+  absl::StatusOr<ConfigOutcome> help = Parse({"--help"});
+  ASSERT_TRUE(help.ok());
+  std::stringstream example, readme;
+  example << std::ifstream(PROBESNAT_EXAMPLE_CONFIG).rdbuf();
+  readme << std::ifstream(std::filesystem::path(PROBESNAT_EXAMPLE_CONFIG).parent_path() /
+                          "README.md")
+                .rdbuf();
+  ASSERT_FALSE(example.str().empty());
+  ASSERT_FALSE(readme.str().empty());
+  const DaemonConfig defaults;
+  for (const DaemonOption& o : DaemonOptions()) {
+    std::string shown = o.show(defaults).empty() ? "none" : o.show(defaults);
+    EXPECT_THAT(help->output, HasSubstr("--" + o.name));
+    EXPECT_THAT(help->output, HasSubstr("(default " + shown + ")")) << o.name;
+    EXPECT_THAT(example.str(), HasSubstr(o.name + ":"));  // listen-tcp as a comment
+    EXPECT_THAT(readme.str(), HasSubstr("`--" + o.name));
+  }
+}
+
+TEST_F(ConfigTest, TheStartLogNamesEveryOption) {
+  DaemonConfig c;
+  c.pod_rules.proxy_mark = 0x77;
+  std::string described = DescribeConfig(c);
+  EXPECT_THAT(described, HasSubstr("probe-v4=169.254.7.127 "));
+  EXPECT_THAT(described, HasSubstr("proxy-mark=0x77 "));
+  EXPECT_THAT(described, HasSubstr("listen-tcp=none "));
+  EXPECT_THAT(described, HasSubstr("allowed-netns-root=/run/netns,/var/run/netns,/proc "));
+  for (const DaemonOption& o : DaemonOptions()) {
+    EXPECT_THAT(described, HasSubstr(o.name + "=")) << o.name;
+  }
 }
 
 TEST_F(ConfigTest, HelpAndVersionAskToExit) {

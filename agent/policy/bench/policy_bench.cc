@@ -1,11 +1,16 @@
 // policy_bench: a generated cluster of 1,000 pods in 50 namespaces with 500 NetworkPolicies.
 // Prints the time to load it from manifests, to evaluate 100,000 queries, to analyse every pod and
-// what one Enroll costs the daemon's gate (SnapshotPolicyGate::Check, every pod enrolled).
+// what one Enroll costs the daemon's gate (SnapshotPolicyGate::Check, every pod enrolled), both
+// with the enrolled set pulled through SetEnrolledSource as agent/daemon/main.cc wires it and
+// pushed with SetEnrolled/AddEnrolled, and what a push costs.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <functional>
+#include <mutex>
 #include <random>
 #include <string>
+#include <vector>
 
 #include <yaml-cpp/yaml.h>
 
@@ -76,28 +81,102 @@ std::string PodYaml(const Pod& p) {
 
 struct CheckTimes {
   double avg_ms = 0;
+  double p50_ms = 0;
   double p99_ms = 0;
   size_t findings = 0;
 };
 
-// `pods` checked one after the other on `gate`; average and 99th percentile of one Check.
-CheckTimes TimeChecks(const probesnat::policy::SnapshotPolicyGate& gate,
-                      const std::vector<probesnat::v1::Pod>& pods) {
-  std::vector<double> ms;
+// Average, median and 99th percentile of `ms` (not empty).
+CheckTimes Summarize(std::vector<double> ms) {
   CheckTimes t;
-  for (const probesnat::v1::Pod& p : pods) {
-    auto a = Clock::now();
-    t.findings += gate.Check(p).value().size();
-    ms.push_back(Ms(a, Clock::now()));
-  }
   double sum = 0;
   for (double m : ms) {
     sum += m;
   }
   t.avg_ms = sum / static_cast<double>(ms.size());
   std::sort(ms.begin(), ms.end());
-  t.p99_ms = ms[std::min(ms.size() - 1, (ms.size() * 99 + 99) / 100 - 1)];
+  auto rank = [&](size_t percent) {
+    return ms[std::min(ms.size() - 1, (ms.size() * percent + 99) / 100 - 1)];
+  };
+  t.p50_ms = rank(50);
+  t.p99_ms = rank(99);
   return t;
+}
+
+// `pods` checked one after the other on `gate`; average and 99th percentile of one Check.
+CheckTimes TimeChecks(const probesnat::policy::SnapshotPolicyGate& gate,
+                      const std::vector<probesnat::v1::Pod>& pods) {
+  std::vector<double> ms;
+  size_t findings = 0;
+  for (const probesnat::v1::Pod& p : pods) {
+    auto a = Clock::now();
+    findings += gate.Check(p).value().size();
+    ms.push_back(Ms(a, Clock::now()));
+  }
+  CheckTimes t = Summarize(std::move(ms));
+  t.findings = findings;
+  return t;
+}
+
+// `pods` checked on every gate in turn (pod 1 on each gate, pod 2 on each gate, ...), so that all
+// of them see the same load on the machine.
+std::vector<CheckTimes> TimeChecksInTurn(
+    const std::vector<const probesnat::policy::SnapshotPolicyGate*>& gates,
+    const std::vector<probesnat::v1::Pod>& pods) {
+  std::vector<std::vector<double>> ms(gates.size());
+  std::vector<size_t> findings(gates.size());
+  for (const probesnat::v1::Pod& p : pods) {
+    for (size_t g = 0; g < gates.size(); ++g) {
+      auto a = Clock::now();
+      findings[g] += gates[g]->Check(p).value().size();
+      ms[g].push_back(Ms(a, Clock::now()));
+    }
+  }
+  std::vector<CheckTimes> out;
+  for (size_t g = 0; g < gates.size(); ++g) {
+    out.push_back(Summarize(std::move(ms[g])));
+    out.back().findings = findings[g];
+  }
+  return out;
+}
+
+// Stands in for the daemon's reconciler as the gate's enrolled source: List copies every
+// PodStatus under the reconciler's mutex, and the source agent/daemon/main.cc installs copies
+// each status's pod out of that list.
+class ReconcilerListStandIn {
+ public:
+  explicit ReconcilerListStandIn(const std::vector<probesnat::v1::Pod>& pods) {
+    for (const probesnat::v1::Pod& p : pods) {
+      probesnat::v1::PodStatus s;
+      *s.mutable_pod() = p;
+      s.set_phase(probesnat::v1::POD_PHASE_APPLIED);
+      s.mutable_updated()->set_seconds(1764633600);
+      s.set_generation(1);
+      statuses_.push_back(std::move(s));
+    }
+  }
+  std::vector<probesnat::v1::PodStatus> List() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return statuses_;
+  }
+  // The function main.cc gives SetEnrolledSource.
+  std::function<std::vector<probesnat::v1::Pod>()> Source() const {
+    return [this] {
+      std::vector<probesnat::v1::Pod> pods;
+      for (const probesnat::v1::PodStatus& s : List()) {
+        pods.push_back(s.pod());
+      }
+      return pods;
+    };
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<probesnat::v1::PodStatus> statuses_;
+};
+
+void PrintTimes(const char* what, const CheckTimes& t) {
+  std::printf("%s: avg %.3f ms, p50 %.3f ms, p99 %.3f ms\n", what, t.avg_ms, t.p50_ms, t.p99_ms);
 }
 
 std::string Manifests(const Cluster& c) {
@@ -258,5 +337,73 @@ int main() {
       "one-pod check (gate, %d pods of the snapshot, %zu enrolled = node0's): avg %.3f ms, "
       "p99 %.3f ms (%zu findings)\n",
       kGateChecks, node_enrolled.size(), node_t.avg_ms, node_t.p99_ms, node_t.findings);
+
+  // The enrolled set as the daemon wires it (SetEnrolledSource: every Check lists the reconciler
+  // and converts every enrolled v1::Pod) next to the push paths (SetEnrolled once; AddEnrolled once
+  // per pod, as a daemon that pushes at each Enroll would), each gate with a fresh snapshot (cold
+  // fix-YAML memo), the same pods checked on all three in turn.
+  ReconcilerListStandIn reconciler(enrolled);
+  SnapshotPolicyGate wired_gate;
+  wired_gate.SetSnapshot(ev.cluster());
+  wired_gate.SetEnrolledSource(reconciler.Source());
+  SnapshotPolicyGate set_gate;
+  set_gate.SetSnapshot(ev.cluster());
+  std::vector<double> set_ms;
+  const int kSets = 20;
+  for (int i = 0; i < kSets; ++i) {
+    auto a = Clock::now();
+    set_gate.SetEnrolled(enrolled);
+    set_ms.push_back(Ms(a, Clock::now()));
+  }
+  SnapshotPolicyGate add_gate;
+  add_gate.SetSnapshot(ev.cluster());
+  std::vector<double> add_ms;
+  for (const probesnat::v1::Pod& p : enrolled) {
+    auto a = Clock::now();
+    add_gate.AddEnrolled(p);
+    add_ms.push_back(Ms(a, Clock::now()));
+  }
+  const std::vector<const SnapshotPolicyGate*> gates = {&wired_gate, &set_gate, &add_gate};
+  const std::vector<CheckTimes> on_known = TimeChecksInTurn(gates, known);
+  const std::vector<CheckTimes> on_fresh = TimeChecksInTurn(gates, fresh);
+  // Unenroll on the push path: RemoveEnrolled of one pod with the whole set enrolled.
+  std::vector<double> remove_ms;
+  for (const probesnat::v1::Pod& p : fresh) {
+    add_gate.AddEnrolled(p);
+    auto a = Clock::now();
+    add_gate.RemoveEnrolled(p.uid());
+    remove_ms.push_back(Ms(a, Clock::now()));
+  }
+
+  const char* kHow[] = {
+      "as the daemon wires it (SetEnrolledSource, every v1::Pod converted per Check)",
+      "pushed once (SetEnrolled)", "pushed per Enroll (AddEnrolled)"};
+  for (const auto& [pods, times] :
+       {std::pair{"of the snapshot", &on_known}, std::pair{"new to the snapshot", &on_fresh}}) {
+    for (size_t g = 0; g < gates.size(); ++g) {
+      const CheckTimes& t = (*times)[g];
+      std::printf(
+          "per-Enroll check, %d pods %s, %zu enrolled %s: avg %.3f ms, p50 %.3f ms, p99 %.3f ms "
+          "(%zu findings)\n",
+          kGateChecks, pods, enrolled.size(), kHow[g], t.avg_ms, t.p50_ms, t.p99_ms, t.findings);
+    }
+    if ((*times)[0].findings != (*times)[1].findings ||
+        (*times)[0].findings != (*times)[2].findings) {
+      std::fprintf(stderr, "the wired and the pushed gates disagree on the findings\n");
+      return 1;
+    }
+  }
+  PrintTimes(("push cost: SetEnrolled of " + std::to_string(enrolled.size()) + " pods (" +
+              std::to_string(kSets) + " calls)")
+                 .c_str(),
+             Summarize(set_ms));
+  PrintTimes(("push cost: AddEnrolled of one pod, 0 to " + std::to_string(enrolled.size() - 1) +
+              " enrolled (" + std::to_string(add_ms.size()) + " calls)")
+                 .c_str(),
+             Summarize(add_ms));
+  PrintTimes(("push cost: RemoveEnrolled of one pod, " + std::to_string(enrolled.size() + 1) +
+              " enrolled (" + std::to_string(remove_ms.size()) + " calls)")
+                 .c_str(),
+             Summarize(remove_ms));
   return 0;
 }
