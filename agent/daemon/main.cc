@@ -147,14 +147,11 @@ int main(int argc, char** argv) {
     spdlog::error("cannot start: {}", daemon.status().message());
     return kExitStartupError;
   }
-  // Pods already enrolled are HBONE destinations for the egress analysis of the next one.
-  policy_gate.SetEnrolledSource([d = daemon->get()] {
-    std::vector<probesnat::v1::Pod> pods;
-    for (const probesnat::v1::PodStatus& s : d->reconciler().List()) {
-      pods.push_back(s.pod());
-    }
-    return pods;
-  });
+  // Pods already enrolled are HBONE destinations for the egress analysis of the next one: every
+  // change of the enrolled set is pushed to the gate as it happens.
+  (*daemon)->reconciler().SetEnrolledListener(
+      {.upserted = [&policy_gate](const probesnat::v1::Pod& pod) { policy_gate.AddEnrolled(pod); },
+       .removed = [&policy_gate](const std::string& uid) { policy_gate.RemoveEnrolled(uid); }});
   int sig = 0;
   while (sigwait(&handled_signals, &sig) == 0 && sig == SIGHUP) {
     spdlog::info("received SIGHUP: re-reading the configuration");
@@ -162,6 +159,6 @@ int main(int argc, char** argv) {
   }
   spdlog::info("received {}, shutting down", strsignal(sig));
   (*daemon)->Stop();
-  policy_gate.SetEnrolledSource(nullptr);
+  (*daemon)->reconciler().SetEnrolledListener({});
   return 0;
 }

@@ -16,7 +16,6 @@ namespace {
 
 using netfilter::IpAddress;
 using reconciler_internal::JoinIps;
-using reconciler_internal::Minus;
 using reconciler_internal::PodName;
 
 bool SameFindings(const std::vector<v1::Finding>& a, const std::vector<v1::Finding>& b) {
@@ -31,26 +30,28 @@ bool SameFindings(const std::vector<v1::Finding>& a, const std::vector<v1::Findi
   return true;
 }
 
+void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
+  const int64_t nanos = absl::ToUnixNanos(t);
+  out->set_seconds(nanos / 1000000000);
+  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+}
+
 }  // namespace
 
 Reconciler::Reconciler(netfilter::Backend& backend, const ReconcilerOptions& options,
                        StatusEventHub& events)
-    : backend_(backend), options_(options), events_(events) {}
+    : backend_(backend),
+      options_(options),
+      events_(events),
+      store_(events),
+      host_(backend, options.host_rules) {}
 
-absl::Status Reconciler::EnsureHost() {
-  std::lock_guard<std::mutex> lock(mu_);
-  return EnsureHostLocked();
-}
+absl::Status Reconciler::EnsureHost() { return host_.EnsureHost(); }
 
-bool Reconciler::host_ready() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return host_ready_;
-}
+bool Reconciler::host_ready() const { return host_.ready(); }
 
-absl::Status Reconciler::EnsureHostLocked() {
-  absl::Status st = backend_.EnsureHost(options_.host_rules);
-  host_ready_ = st.ok();
-  return st;
+void Reconciler::SetEnrolledListener(EnrolledSetListener listener) {
+  store_.SetListener(std::move(listener));
 }
 
 netfilter::PodRules Reconciler::RulesFor(const DesiredPod& pod) const {
@@ -72,49 +73,39 @@ v1::PodStatus Reconciler::StatusOf(const Record& r) const {
   for (const v1::Finding& f : r.findings) {
     *s.add_findings() = f;
   }
-  int64_t nanos = absl::ToUnixNanos(r.updated);
-  s.mutable_updated()->set_seconds(nanos / 1000000000);
-  s.mutable_updated()->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+  SetTimestamp(r.updated, s.mutable_updated());
   s.set_generation(r.generation);
   return s;
 }
 
-void Reconciler::PublishLocked(const Record& r) { events_.Publish(StatusOf(r)); }
-
-std::set<IpAddress> Reconciler::ClaimedByOthersLocked(
-    const std::string& uid, const std::vector<IpAddress>& candidates) const {
-  std::set<IpAddress> claimed;
-  if (candidates.empty()) {
-    return claimed;
+void Reconciler::PublishLocked(Slot& slot) {
+  const Record& r = slot.record;
+  {
+    std::lock_guard<std::mutex> lock(registry_mu_);
+    slot.claim.active = true;
+    slot.claim.pod = r.desired.pod;
+    slot.claim.ips = r.desired.ips;
+    slot.claim.netns = r.netns.id;
+    slot.claim.netns_path = r.desired.netns_path();
+    slot.claim.removing = r.removing;
+    slot.claim.applied = r.phase == v1::POD_PHASE_APPLIED;
   }
-  auto holds = [](const std::vector<IpAddress>& ips, const IpAddress& ip) {
-    return std::find(ips.begin(), ips.end(), ip) != ips.end();
-  };
-  for (const auto& [other_uid, r] : records_) {
-    if (other_uid == uid || r.removing) {
-      continue;
-    }
-    for (const IpAddress& ip : candidates) {
-      if (holds(r.desired.ips, ip) || holds(r.kernel.host_members, ip)) {
-        claimed.insert(ip);
-      }
-    }
-  }
-  return claimed;
+  store_.Put(StatusOf(r));
 }
 
-std::set<IpAddress> Reconciler::AllFootprintIpsLocked() const {
+std::set<IpAddress> Reconciler::ClaimedIps() const {
+  std::lock_guard<std::mutex> lock(registry_mu_);
   std::set<IpAddress> all;
-  for (const auto& [uid, r] : records_) {
-    all.insert(r.desired.ips.begin(), r.desired.ips.end());
-    all.insert(r.kernel.host_members.begin(), r.kernel.host_members.end());
+  for (const auto& [uid, slot] : slots_) {
+    all.insert(slot->claim.ips.begin(), slot->claim.ips.end());
   }
   return all;
 }
 
-absl::Status Reconciler::FailLocked(Record& r, const std::string& reason) {
+absl::Status Reconciler::FailLocked(Record& r, const std::string& reason, Failure failure) {
   r.phase = v1::POD_PHASE_FAILED;
   r.reason = reason;
+  r.failure = failure;
   r.updated = absl::Now();
   return absl::UnavailableError(absl::StrCat("pod ", PodName(r.desired.pod), ": ", reason));
 }
@@ -132,115 +123,203 @@ absl::StatusOr<netfilter::NetnsHandle> Reconciler::OpenNetnsOf(const DesiredPod&
   return netns;
 }
 
-std::string Reconciler::NetnsGoneReason(const std::string& path, const netfilter::NetnsId& id) {
+Reconciler::NetnsCheck Reconciler::CheckNetns(const std::string& path,
+                                              const netfilter::NetnsId& id) {
   absl::StatusOr<netfilter::NetnsHandle> now = backend_.OpenPodNetns(path);
   if (now.ok() && now->id == id) {
-    return "";
+    return {};
   }
   if (now.ok()) {
-    return absl::StrCat("network namespace ", path,
-                        " now names another namespace than the one enrolled (its process may "
-                        "have exited and its pid been reused)");
+    return {NetnsCheck::Kind::kReplaced,
+            absl::StrCat("network namespace ", path,
+                         " now names another namespace than the one enrolled (its process may "
+                         "have exited and its pid been reused)")};
   }
   if (absl::IsNotFound(now.status())) {
-    return absl::StrCat("network namespace ", path, " no longer exists");
+    return {NetnsCheck::Kind::kMissing,
+            absl::StrCat("network namespace ", path, " no longer exists")};
   }
-  return absl::StrCat("network namespace ", path,
-                      " no longer names the enrolled namespace: ", now.status().message());
+  return {NetnsCheck::Kind::kUnreachable,
+          absl::StrCat("network namespace ", path,
+                       " no longer names the enrolled namespace: ", now.status().message())};
+}
+
+Reconciler::SlotPtr Reconciler::SlotFor(const std::string& uid) {
+  std::lock_guard<std::mutex> lock(registry_mu_);
+  SlotPtr& slot = slots_[uid];
+  if (slot == nullptr) {
+    slot = std::make_shared<Slot>();
+  }
+  return slot;
+}
+
+Reconciler::SlotPtr Reconciler::FindSlot(const std::string& uid) const {
+  std::lock_guard<std::mutex> lock(registry_mu_);
+  auto it = slots_.find(uid);
+  return it == slots_.end() ? nullptr : it->second;
+}
+
+std::vector<std::pair<std::string, Reconciler::SlotPtr>> Reconciler::Slots() const {
+  std::lock_guard<std::mutex> lock(registry_mu_);
+  return {slots_.begin(), slots_.end()};
+}
+
+absl::Status Reconciler::FindConflictsLocked(const DesiredPod& pod, const netfilter::NetnsId& netns,
+                                             std::vector<std::string>* ip_holders) const {
+  for (const auto& [uid, slot] : slots_) {
+    const Claim& c = slot->claim;
+    if (uid == pod.uid() || !c.active || c.removing) {
+      continue;
+    }
+    if (c.netns == netns) {
+      std::string same = c.netns_path == pod.netns_path()
+                             ? ""
+                             : absl::StrCat(" (the namespace ", c.netns_path, " names)");
+      return absl::FailedPreconditionError(absl::StrCat(
+          "network namespace ", pod.netns_path(), same, " is already enrolled for pod ",
+          PodName(c.pod), "; unenroll that pod first (or send the full set with Sync)"));
+    }
+    for (const IpAddress& ip : pod.ips) {
+      if (std::find(c.ips.begin(), c.ips.end(), ip) != c.ips.end()) {
+        ip_holders->push_back(uid);
+        break;
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Reconciler::IpConflictErrorLocked(const DesiredPod& pod,
+                                               const std::string& other_uid) const {
+  auto it = slots_.find(other_uid);
+  std::string clash = "an IP";
+  std::string other = other_uid;
+  if (it != slots_.end()) {
+    const Claim& c = it->second->claim;
+    other = PodName(c.pod);
+    for (const IpAddress& ip : pod.ips) {
+      if (std::find(c.ips.begin(), c.ips.end(), ip) != c.ips.end()) {
+        clash = absl::StrCat("IP ", ip.ToString());
+      }
+    }
+  }
+  return absl::FailedPreconditionError(
+      absl::StrCat(clash, " is already enrolled for pod ", other,
+                   "; unenroll that pod first (or send the full set with Sync)"));
 }
 
 // A pod that conflicts with another enrolled pod is refused, unless the other pod's network
 // namespace is gone (its path no longer names it): then the other pod is stale (deleted without
 // Unenroll) and is evicted. Namespaces are compared by identity: two paths may name one.
-absl::Status Reconciler::ResolveConflictsLocked(const DesiredPod& pod,
-                                                const netfilter::NetnsHandle& netns) {
-  std::vector<std::string> stale;
-  for (const auto& [uid, r] : records_) {
-    if (uid == pod.uid() || r.removing) {
-      continue;
+absl::Status Reconciler::ResolveConflicts(const DesiredPod& pod,
+                                          const netfilter::NetnsHandle& netns) {
+  std::vector<std::string> holders;
+  std::vector<std::tuple<std::string, std::string, netfilter::NetnsId>> to_check;
+  {
+    std::lock_guard<std::mutex> lock(registry_mu_);
+    if (absl::Status st = FindConflictsLocked(pod, netns.id, &holders); !st.ok()) {
+      return st;
     }
-    if (r.netns.id == netns.id) {
-      std::string same = r.desired.netns_path() == pod.netns_path()
-                             ? ""
-                             : absl::StrCat(" (the namespace ", r.desired.netns_path(), " names)");
-      return absl::FailedPreconditionError(absl::StrCat(
-          "network namespace ", pod.netns_path(), same, " is already enrolled for pod ",
-          PodName(r.desired.pod), "; unenroll that pod first (or send the full set with Sync)"));
+    for (const std::string& uid : holders) {
+      const Claim& c = slots_.at(uid)->claim;
+      to_check.emplace_back(uid, c.netns_path, c.netns);
     }
-    std::string clash;
-    for (const IpAddress& ip : pod.ips) {
-      if (std::find(r.desired.ips.begin(), r.desired.ips.end(), ip) != r.desired.ips.end()) {
-        clash = absl::StrCat("IP ", ip.ToString());
-      }
-    }
-    if (clash.empty()) {
-      continue;
-    }
-    if (!NetnsGoneReason(r.desired.netns_path(), r.netns.id).empty()) {
-      stale.push_back(uid);
-      continue;
-    }
-    return absl::FailedPreconditionError(
-        absl::StrCat(clash, " is already enrolled for pod ", PodName(r.desired.pod),
-                     "; unenroll that pod first (or send the full set with Sync)"));
   }
-  for (const std::string& uid : stale) {
-    Record& r = records_.at(uid);
+  // Paths are re-resolved without any lock held.
+  for (const auto& [uid, path, id] : to_check) {
+    if (!CheckNetns(path, id).gone()) {
+      std::lock_guard<std::mutex> lock(registry_mu_);
+      return IpConflictErrorLocked(pod, uid);
+    }
+  }
+  for (const auto& [uid, path, id] : to_check) {
+    SlotPtr slot = FindSlot(uid);
+    if (slot == nullptr) {
+      continue;
+    }
+    std::lock_guard<std::mutex> lock(slot->mu);
+    if (!slot->has_record) {
+      continue;
+    }
     spdlog::warn(
         "evicting stale pod {}: its network namespace {} is gone and pod {} claims its "
         "addresses",
-        PodName(r.desired.pod), r.desired.netns_path(), PodName(pod.pod));
-    if (absl::Status st = RemoveLocked(r); !st.ok()) {
-      r.removing = true;
-      return absl::UnavailableError(
-          absl::StrCat("removing stale pod ", PodName(r.desired.pod), " failed: ", st.message()));
+        PodName(slot->record.desired.pod), path, PodName(pod.pod));
+    if (absl::Status st = RemoveLocked(slot->record); !st.ok()) {
+      slot->record.removing = true;
+      PublishLocked(*slot);
+      return absl::UnavailableError(absl::StrCat(
+          "removing stale pod ", PodName(slot->record.desired.pod), " failed: ", st.message()));
     }
-    ForgetLocked(uid);
+    ForgetLocked(*slot);
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<v1::PodStatus> Reconciler::Enroll(DesiredPod pod,
                                                  std::vector<v1::Finding> findings) {
-  // Opened before taking mu_: readers never wait for a path to resolve.
+  // Opened before taking any lock: nobody waits for a path to resolve.
   absl::StatusOr<netfilter::NetnsHandle> netns = OpenNetnsOf(pod);
   if (!netns.ok()) {
     return netns.status();
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  return EnrollLocked(std::move(pod), *std::move(netns), std::move(findings),
-                      /*check_conflicts=*/true);
+  if (absl::Status st = ResolveConflicts(pod, *netns); !st.ok()) {
+    return st;
+  }
+  for (;;) {
+    SlotPtr slot = SlotFor(pod.uid());
+    std::lock_guard<std::mutex> lock(slot->mu);
+    {
+      std::lock_guard<std::mutex> registry(registry_mu_);
+      if (slot->gone) {
+        continue;  // removed meanwhile: take a fresh slot
+      }
+      std::vector<std::string> holders;
+      absl::Status st = FindConflictsLocked(pod, netns->id, &holders);
+      if (st.ok() && !holders.empty()) {
+        st = IpConflictErrorLocked(pod, holders.front());  // claimed meanwhile by another Enroll
+      }
+      if (!st.ok()) {
+        if (!slot->has_record) {
+          slots_.erase(pod.uid());
+          slot->gone = true;
+        }
+        return st;
+      }
+      // Claimed before the kernel is written, so that a concurrent Enroll sees it.
+      slot->claim.active = true;
+      slot->claim.pod = pod.pod;
+      slot->claim.ips = pod.ips;
+      slot->claim.netns = netns->id;
+      slot->claim.netns_path = pod.netns_path();
+    }
+    return EnrollLocked(*slot, std::move(pod), *std::move(netns), std::move(findings),
+                        /*trim=*/true);
+  }
 }
 
-absl::StatusOr<v1::PodStatus> Reconciler::EnrollLocked(DesiredPod pod, netfilter::NetnsHandle netns,
+absl::StatusOr<v1::PodStatus> Reconciler::EnrollLocked(Slot& slot, DesiredPod pod,
+                                                       netfilter::NetnsHandle netns,
                                                        std::vector<v1::Finding> findings,
-                                                       bool check_conflicts) {
-  if (check_conflicts) {
-    if (absl::Status st = ResolveConflictsLocked(pod, netns); !st.ok()) {
-      return st;
-    }
-  }
-  const std::string uid = pod.uid();
-  auto it = records_.find(uid);
-  if (it == records_.end()) {
-    Record fresh;
-    fresh.rules = RulesFor(pod);
-    fresh.desired = std::move(pod);
-    fresh.netns = std::move(netns);
-    fresh.generation = 1;
-    fresh.findings = std::move(findings);
-    it = records_.emplace(uid, std::move(fresh)).first;
-    Record& r = it->second;
-    absl::Status st = ApplyLocked(r);
+                                                       bool trim) {
+  Record& r = slot.record;
+  if (!slot.has_record) {
+    slot.has_record = true;
+    r = Record();
+    r.rules = RulesFor(pod);
+    r.desired = std::move(pod);
+    r.netns = std::move(netns);
+    r.generation = 1;
+    r.findings = std::move(findings);
+    absl::Status st = ApplyLocked(r, trim);
     r.updated = absl::Now();
-    PublishLocked(r);
+    PublishLocked(slot);
     if (!st.ok()) {
       return st;
     }
     return StatusOf(r);
   }
 
-  Record& r = it->second;
   const bool same_namespace = r.netns.id == netns.id;
   const bool same_desired =
       !r.removing && google::protobuf::util::MessageDifferencer::Equals(r.desired.pod, pod.pod);
@@ -249,7 +328,7 @@ absl::StatusOr<v1::PodStatus> Reconciler::EnrollLocked(DesiredPod pod, netfilter
     if (!SameFindings(r.findings, findings)) {
       r.findings = std::move(findings);
       r.updated = absl::Now();
-      PublishLocked(r);
+      PublishLocked(slot);
     }
     return StatusOf(r);
   }
@@ -265,47 +344,26 @@ absl::StatusOr<v1::PodStatus> Reconciler::EnrollLocked(DesiredPod pod, netfilter
   r.rules = rules;
   r.findings = std::move(findings);
   r.updated = absl::Now();
-  absl::Status st = kernel_unchanged ? absl::OkStatus() : ApplyLocked(r);
-  PublishLocked(r);
+  absl::Status st = kernel_unchanged ? absl::OkStatus() : ApplyLocked(r, trim);
+  PublishLocked(slot);
   if (!st.ok()) {
     return st;
   }
   return StatusOf(r);
 }
 
-absl::Status Reconciler::ApplyLocked(Record& r) {
-  if (!host_ready_) {
-    if (absl::Status st = EnsureHostLocked(); !st.ok()) {
+absl::Status Reconciler::ApplyLocked(Record& r, bool trim) {
+  if (!host_.ready()) {
+    if (absl::Status st = host_.EnsureHost(); !st.ok()) {
       return FailLocked(r, absl::StrCat("creating the host table failed: ", st.message()));
     }
   }
-  const std::vector<IpAddress> previous = r.kernel.host_members;
-  std::vector<IpAddress> add =
-      Minus(r.desired.ips, std::set<IpAddress>(previous.begin(), previous.end()));
-  std::vector<IpAddress> touched = previous;
-  touched.insert(touched.end(), add.begin(), add.end());
-  const std::set<IpAddress> claimed = ClaimedByOthersLocked(r.desired.uid(), touched);
-  std::set<IpAddress> keep(r.desired.ips.begin(), r.desired.ips.end());
-  keep.insert(claimed.begin(), claimed.end());
-  std::vector<IpAddress> remove = Minus(previous, keep);
+  const std::string& uid = r.desired.uid();
+  const std::vector<IpAddress> previous = host_.Held(uid);
   const absl::Time t0 = absl::Now();
-  if (!add.empty() || !remove.empty()) {
-    absl::Status st = backend_.UpdateHostMembers(add, remove);
-    if (!st.ok()) {
-      // Perhaps someone deleted the host table: repair it now rather than at the next drift check,
-      // then try once more.
-      ResyncReport repair;
-      RepairHostLocked(repair);
-      if (repair.host_repairs > 0) {
-        st = backend_.UpdateHostMembers(add, remove);
-      }
-    }
-    if (!st.ok()) {
-      return FailLocked(r, absl::StrCat("updating the host set (add ", JoinIps(add), "; remove ",
-                                        JoinIps(remove), ") failed: ", st.message()));
-    }
+  if (absl::Status st = host_.Hold(uid, r.desired.ips); !st.ok()) {
+    return FailLocked(r, std::string(st.message()));
   }
-  r.kernel.host_members = r.desired.ips;
 
   const netfilter::NetnsHandle& netns = r.netns;
   const absl::Time t1 = absl::Now();
@@ -315,7 +373,7 @@ absl::Status Reconciler::ApplyLocked(Record& r) {
   if (!st.ok()) {
     failure = absl::StrCat("applying the pod table failed: ", st.message());
   } else {
-    r.kernel.pod_tables.insert_or_assign(netns.id, netns);
+    r.pod_tables.insert_or_assign(netns.id, netns);
     if (options_.readback_after_apply) {
       absl::StatusOr<netfilter::PodObservation> obs = backend_.ObservePod(netns, r.rules);
       if (!obs.ok()) {
@@ -328,24 +386,15 @@ absl::Status Reconciler::ApplyLocked(Record& r) {
     }
   }
   if (!failure.empty()) {
-    // Roll back what this attempt changed in the host set (addresses another pod claims stay).
-    std::vector<IpAddress> undo_add = Minus(add, claimed);
-    if (!undo_add.empty() || !remove.empty()) {
-      absl::Status rb = backend_.UpdateHostMembers(remove, undo_add);
-      if (rb.ok()) {
-        r.kernel.host_members = previous;
-      } else {
-        spdlog::error("pod {}: rolling back the host set after a failed apply failed: {}",
-                      PodName(r.desired.pod), rb.message());
-        std::set<IpAddress> both(previous.begin(), previous.end());
-        both.insert(r.desired.ips.begin(), r.desired.ips.end());
-        r.kernel.host_members.assign(both.begin(), both.end());
-      }
+    // Roll back what this attempt added to the host set (addresses another pod holds stay).
+    if (absl::Status rb = host_.Keep(uid, previous); !rb.ok()) {
+      spdlog::error("pod {}: rolling back the host set after a failed apply failed: {}",
+                    PodName(r.desired.pod), rb.message());
     }
     return FailLocked(r, failure);
   }
   // The pod moved to a new namespace (sandbox re-created): remove the table from the old one.
-  for (auto it = r.kernel.pod_tables.begin(); it != r.kernel.pod_tables.end();) {
+  for (auto it = r.pod_tables.begin(); it != r.pod_tables.end();) {
     if (it->first == netns.id) {
       ++it;
       continue;
@@ -355,11 +404,17 @@ absl::Status Reconciler::ApplyLocked(Record& r) {
                    PodName(r.desired.pod), it->second.path, rm.message());
       ++it;
     } else {
-      it = r.kernel.pod_tables.erase(it);
+      it = r.pod_tables.erase(it);
     }
   }
   r.phase = v1::POD_PHASE_APPLIED;
   r.reason.clear();
+  r.failure = Failure::kNone;
+  if (trim) {
+    if (absl::Status trimmed = TrimLocked(r); !trimmed.ok()) {
+      return trimmed;
+    }
+  }
   r.updated = absl::Now();
   spdlog::debug("pod {}: host set {}us, pod table {}us, read-back and cleanup {}us",
                 PodName(r.desired.pod), absl::ToInt64Microseconds(t1 - t0),
@@ -367,19 +422,22 @@ absl::Status Reconciler::ApplyLocked(Record& r) {
   return absl::OkStatus();
 }
 
-absl::Status Reconciler::RemoveLocked(Record& r) {
-  std::set<IpAddress> claimed = ClaimedByOthersLocked(r.desired.uid(), r.kernel.host_members);
-  std::vector<IpAddress> remove = Minus(r.kernel.host_members, claimed);
-  if (!remove.empty()) {
-    if (absl::Status st = backend_.UpdateHostMembers({}, remove); !st.ok()) {
-      return absl::UnavailableError(
-          absl::StrCat("removing ", JoinIps(remove), " from the host set failed: ", st.message()));
-    }
+absl::Status Reconciler::TrimLocked(Record& r) {
+  if (absl::Status st = host_.Keep(r.desired.uid(), r.desired.ips); !st.ok()) {
+    // The pod's rules are in place; the address it gave up is still SNATed. The drift check
+    // retries.
+    return FailLocked(r, std::string(st.message()));
   }
-  r.kernel.host_members.clear();
+  return absl::OkStatus();
+}
+
+absl::Status Reconciler::RemoveLocked(Record& r) {
+  if (absl::Status st = host_.Release(r.desired.uid()); !st.ok()) {
+    return absl::UnavailableError(st.message());
+  }
   absl::Status first_error;
   // Through the handles: the namespace is reached even if its path is gone or names another.
-  for (auto it = r.kernel.pod_tables.begin(); it != r.kernel.pod_tables.end();) {
+  for (auto it = r.pod_tables.begin(); it != r.pod_tables.end();) {
     if (absl::Status st = backend_.RemovePod(it->second); !st.ok()) {
       if (first_error.ok()) {
         first_error = absl::UnavailableError(
@@ -387,49 +445,65 @@ absl::Status Reconciler::RemoveLocked(Record& r) {
       }
       ++it;
     } else {
-      it = r.kernel.pod_tables.erase(it);
+      it = r.pod_tables.erase(it);
     }
   }
   return first_error;
 }
 
-void Reconciler::ForgetLocked(const std::string& uid) {
-  auto it = records_.find(uid);
-  if (it == records_.end()) {
-    return;
-  }
-  v1::PodStatus removed = StatusOf(it->second);
+void Reconciler::ForgetLocked(Slot& slot) {
+  v1::PodStatus removed = StatusOf(slot.record);
   removed.set_phase(v1::POD_PHASE_REMOVED);
   removed.clear_reason();
-  int64_t nanos = absl::ToUnixNanos(absl::Now());
-  removed.mutable_updated()->set_seconds(nanos / 1000000000);
-  removed.mutable_updated()->set_nanos(static_cast<int32_t>(nanos % 1000000000));
-  records_.erase(it);
-  events_.Publish(removed);
+  SetTimestamp(absl::Now(), removed.mutable_updated());
+  const std::string uid = slot.record.desired.uid();
+  {
+    std::lock_guard<std::mutex> lock(registry_mu_);
+    if (auto it = slots_.find(uid); it != slots_.end() && it->second.get() == &slot) {
+      slots_.erase(it);
+    }
+    slot.gone = true;
+  }
+  slot.has_record = false;
+  store_.Erase(uid, removed);
+}
+
+absl::StatusOr<std::optional<v1::Pod>> Reconciler::RemoveSlot(Slot& slot, const std::string& why) {
+  std::lock_guard<std::mutex> lock(slot.mu);
+  if (!slot.has_record) {
+    return std::nullopt;
+  }
+  Record& r = slot.record;
+  if (absl::Status st = RemoveLocked(r); !st.ok()) {
+    r.removing = true;
+    (void)FailLocked(r, absl::StrCat(why, " incomplete: ", st.message()),
+                     Failure::kRemovalIncomplete);
+    PublishLocked(slot);
+    return st;
+  }
+  v1::Pod removed = r.desired.pod;
+  ForgetLocked(slot);
+  return removed;
 }
 
 absl::StatusOr<std::optional<v1::Pod>> Reconciler::Unenroll(const std::string& uid) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = records_.find(uid);
-  if (it == records_.end()) {
+  SlotPtr slot = FindSlot(uid);
+  if (slot == nullptr) {
     return std::nullopt;
   }
-  Record& r = it->second;
-  if (absl::Status st = RemoveLocked(r); !st.ok()) {
-    r.removing = true;
-    (void)FailLocked(r, absl::StrCat("unenroll incomplete: ", st.message()));
-    PublishLocked(r);
-    return absl::UnavailableError(
-        absl::StrCat("unenrolling pod ", PodName(r.desired.pod), ": ", st.message()));
+  absl::StatusOr<std::optional<v1::Pod>> removed = RemoveSlot(*slot, "unenroll");
+  if (!removed.ok()) {
+    std::lock_guard<std::mutex> lock(slot->mu);
+    return absl::UnavailableError(absl::StrCat(
+        "unenrolling pod ", PodName(slot->record.desired.pod), ": ", removed.status().message()));
   }
-  v1::Pod removed = r.desired.pod;
-  ForgetLocked(uid);
   return removed;
 }
 
 SyncOutcome Reconciler::Sync(std::vector<SyncItem> items) {
-  // Namespaces are opened before taking mu_; one that cannot be opened, or that an earlier item
-  // of the request already names by another path, fails that item.
+  std::lock_guard<std::mutex> one_sync(sync_mu_);
+  // Namespaces are opened before taking any lock; one that cannot be opened, or that an earlier
+  // item of the request already names by another path, fails that item.
   std::vector<absl::StatusOr<netfilter::NetnsHandle>> namespaces;
   std::map<netfilter::NetnsId, const SyncItem*> by_namespace;
   namespaces.reserve(items.size());
@@ -450,37 +524,32 @@ SyncOutcome Reconciler::Sync(std::vector<SyncItem> items) {
     namespaces.push_back(std::move(netns));
   }
 
-  std::lock_guard<std::mutex> lock(mu_);
   SyncOutcome out;
   std::set<std::string> wanted;
   for (const SyncItem& item : items) {
     wanted.insert(item.pod.uid());
   }
-
-  std::vector<std::string> unwanted;
-  for (const auto& [uid, r] : records_) {
-    if (wanted.count(uid) == 0) {
-      unwanted.push_back(uid);
-    }
-  }
-  for (const std::string& uid : unwanted) {
-    Record& r = records_.at(uid);
-    if (absl::Status st = RemoveLocked(r); !st.ok()) {
-      r.removing = true;
-      (void)FailLocked(r, absl::StrCat("removal by Sync incomplete: ", st.message()));
-      PublishLocked(r);
-      spdlog::error("sync: {}", r.reason);
+  for (const auto& [uid, slot] : Slots()) {
+    if (wanted.count(uid) != 0) {
       continue;
     }
-    ForgetLocked(uid);
-    out.removed_uids.push_back(uid);
+    absl::StatusOr<std::optional<v1::Pod>> removed = RemoveSlot(*slot, "removal by Sync");
+    if (!removed.ok()) {
+      spdlog::error("sync: pod uid {}: {}", uid, removed.status().message());
+    } else if (removed->has_value()) {
+      out.removed_uids.push_back(uid);
+    }
   }
 
+  // Each pod is applied under its own lock; the addresses pods give up leave the host set only
+  // after every pod is applied, so pods may swap addresses within one Sync without a gap.
+  std::vector<SlotPtr> applied(items.size());
+  out.statuses.resize(items.size());
   for (size_t i = 0; i < items.size(); ++i) {
     SyncItem& item = items[i];
     if (item.admission.refused || !namespaces[i].ok()) {
       // Not enrolled (a pod already enrolled under this uid is kept as it is).
-      v1::PodStatus refused;
+      v1::PodStatus& refused = out.statuses[i];
       *refused.mutable_pod() = item.pod.pod;
       refused.set_phase(v1::POD_PHASE_FAILED);
       refused.set_reason(item.admission.refused ? item.admission.refusal
@@ -488,66 +557,55 @@ SyncOutcome Reconciler::Sync(std::vector<SyncItem> items) {
       for (const v1::Finding& f : item.admission.findings) {
         *refused.add_findings() = f;
       }
-      out.statuses.push_back(std::move(refused));
       continue;
     }
-    const std::string uid = item.pod.uid();
-    // The request's pods are distinct and every other pod was just removed, so there is nothing to
-    // conflict with (pods may swap addresses within one Sync).
-    absl::StatusOr<v1::PodStatus> st = EnrollLocked(std::move(item.pod), *std::move(namespaces[i]),
-                                                    std::move(item.admission.findings), false);
-    out.statuses.push_back(st.ok() ? *std::move(st) : StatusOf(records_.at(uid)));
+    // The request's pods are distinct and every other pod was just removed, so there is nothing
+    // to conflict with.
+    SlotPtr slot = SlotFor(item.pod.uid());
+    std::lock_guard<std::mutex> lock(slot->mu);
+    absl::StatusOr<v1::PodStatus> st =
+        EnrollLocked(*slot, std::move(item.pod), *std::move(namespaces[i]),
+                     std::move(item.admission.findings), /*trim=*/false);
+    out.statuses[i] = st.ok() ? *std::move(st) : StatusOf(slot->record);
+    if (slot->record.phase == v1::POD_PHASE_APPLIED) {
+      applied[i] = slot;
+    }
+  }
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (applied[i] == nullptr) {
+      continue;
+    }
+    Slot& slot = *applied[i];
+    std::lock_guard<std::mutex> lock(slot.mu);
+    if (!slot.has_record || slot.record.phase != v1::POD_PHASE_APPLIED) {
+      continue;
+    }
+    if (!TrimLocked(slot.record).ok()) {
+      PublishLocked(slot);
+      out.statuses[i] = StatusOf(slot.record);
+    }
   }
 
   // Host set members no pod accounts for (left by pods enrolled before a restart) go now.
-  absl::StatusOr<netfilter::HostObservation> host = backend_.ObserveHost(options_.host_rules);
-  if (host.ok() && host->table_present) {
-    std::vector<IpAddress> extra = Minus(host->members, AllFootprintIpsLocked());
-    if (!extra.empty()) {
-      absl::Status st = backend_.UpdateHostMembers({}, extra);
-      if (st.ok()) {
-        spdlog::info("sync: removed host set members no enrolled pod accounts for: {}",
-                     JoinIps(extra));
-      } else {
-        spdlog::error("sync: removing unaccounted host set members {} failed: {}", JoinIps(extra),
-                      st.message());
-      }
-    }
-  } else if (!host.ok()) {
-    spdlog::error("sync: reading the host table back failed: {}", host.status().message());
+  absl::StatusOr<std::vector<IpAddress>> extra = host_.RemoveUnheld(ClaimedIps());
+  if (!extra.ok()) {
+    spdlog::error("sync: {}", extra.status().message());
+  } else if (!extra->empty()) {
+    spdlog::info("sync: removed host set members no enrolled pod accounts for: {}",
+                 JoinIps(*extra));
   }
   synced_once_ = true;
   return out;
 }
 
-std::vector<v1::PodStatus> Reconciler::List() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  std::vector<v1::PodStatus> out;
-  out.reserve(records_.size());
-  for (const auto& [uid, r] : records_) {
-    out.push_back(StatusOf(r));
-  }
-  return out;
-}
+std::vector<v1::PodStatus> Reconciler::List() const { return store_.List(); }
 
 absl::StatusOr<v1::PodStatus> Reconciler::Get(const std::string& uid) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = records_.find(uid);
-  if (it == records_.end()) {
-    return absl::NotFoundError(absl::StrCat("pod uid ", uid, " is not enrolled"));
-  }
-  return StatusOf(it->second);
+  return store_.Get(uid);
 }
 
 std::shared_ptr<StatusSubscription> Reconciler::Watch(bool initial_state) {
-  std::lock_guard<std::mutex> lock(mu_);  // events are published under mu_: nothing is missed
-  std::vector<v1::PodStatus> initial;
-  if (initial_state) {
-    for (const auto& [uid, r] : records_) {
-      initial.push_back(StatusOf(r));
-    }
-  }
-  return events_.Subscribe(std::move(initial));
+  return store_.Watch(initial_state);
 }
 
 void Reconciler::Unwatch(const std::shared_ptr<StatusSubscription>& subscription) {
@@ -555,24 +613,16 @@ void Reconciler::Unwatch(const std::shared_ptr<StatusSubscription>& subscription
 }
 
 absl::Status Reconciler::RemoveAll() {
-  std::lock_guard<std::mutex> lock(mu_);
   absl::Status first_error;
-  std::vector<std::string> uids;
-  for (const auto& [uid, r] : records_) {
-    uids.push_back(uid);
-  }
-  for (const std::string& uid : uids) {
-    absl::Status st = RemoveLocked(records_.at(uid));
-    if (st.ok()) {
-      ForgetLocked(uid);
-    } else if (first_error.ok()) {
-      first_error = st;
+  for (const auto& [uid, slot] : Slots()) {
+    absl::StatusOr<std::optional<v1::Pod>> removed = RemoveSlot(*slot, "cleanup on exit");
+    if (!removed.ok() && first_error.ok()) {
+      first_error = removed.status();
     }
   }
-  if (absl::Status st = backend_.RemoveHost(); !st.ok() && first_error.ok()) {
+  if (absl::Status st = host_.RemoveHost(); !st.ok() && first_error.ok()) {
     first_error = st;
   }
-  host_ready_ = false;
   return first_error;
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -7,12 +8,15 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "agent/daemon/desired_pod.h"
+#include "agent/daemon/host_membership.h"
+#include "agent/daemon/pod_store.h"
 #include "agent/daemon/policy_admission.h"
 #include "agent/daemon/status_event_hub.h"
 #include "netfilter/backend.h"
@@ -49,11 +53,19 @@ struct ResyncReport {
   int failures = 0;      // kernel errors during the check
 };
 
-// Desired state (pods by uid, each with a generation) and the only writer of kernel state. Every
-// public method takes one mutex, so kernel transactions never interleave. Kernel errors become
-// UNAVAILABLE and the pod's status FAILED with the reason; what the failed attempt added is rolled
-// back. Conflicts with another enrolled pod (same IP, or the same network namespace by identity,
-// whatever path names it) are FAILED_PRECONDITION.
+// Desired state (pods by uid, each with a generation) and the only writer of kernel state, split
+// along its locks:
+//   - the PodStore answers List, Get and Watch from the published status of every pod; its lock is
+//     never held across I/O, so reads do not wait for the kernel;
+//   - a short registry lock guards which pods exist and what they claim (addresses, namespace), so
+//     conflicts are found before anything is written;
+//   - each pod has its own lock, held across its kernel transactions: one pod's changes are
+//     applied in order, while other pods are applied, read back and removed meanwhile;
+//   - HostMembership holds the host table, with a reference count per address.
+// Enroll returns once the pod's rules are in the kernel. Kernel errors become UNAVAILABLE and the
+// pod's status FAILED with the reason; what the failed attempt added is rolled back. Conflicts
+// with another enrolled pod (same IP, or the same network namespace by identity, whatever path
+// names it) are FAILED_PRECONDITION.
 //
 // A pod's network namespace is opened once, by its path, when it is enrolled; every later kernel
 // call for the pod goes through that handle, never through the path again. The handle keeps the
@@ -68,6 +80,10 @@ class Reconciler {
   // Creates or repairs the host table. Enroll does it too when it has not succeeded yet.
   absl::Status EnsureHost();
   bool host_ready() const;
+
+  // Told of every pod that enters the enrolled set or changes, and of every pod that leaves it
+  // (the policy gate's view of the mesh); the pods already enrolled are reported at once.
+  void SetEnrolledListener(EnrolledSetListener listener);
 
   absl::StatusOr<v1::PodStatus> Enroll(DesiredPod pod, std::vector<v1::Finding> findings);
   // The pod that was removed, or nullopt for an unknown uid (not an error).
@@ -90,11 +106,14 @@ class Reconciler {
   absl::Status RemoveAll();
 
  private:
-  struct KernelFootprint {  // what this pod has put into the kernel, as far as we know
-    std::vector<netfilter::IpAddress> host_members;  // sorted
-    // Namespaces that may hold its table (the current one, and one it left if removing the table
-    // there failed), by identity.
-    std::map<netfilter::NetnsId, netfilter::NetnsHandle> pod_tables;
+  // Why a pod is FAILED, for the decisions that depend on it (never parsed from the reason text).
+  enum class Failure { kNone, kKernel, kNetnsGone, kRemovalIncomplete };
+  // Whether the path a pod was enrolled by still names its namespace.
+  struct NetnsCheck {
+    enum class Kind { kSame, kMissing, kReplaced, kUnreachable };
+    Kind kind = Kind::kSame;
+    std::string message;  // for kinds other than kSame
+    bool gone() const { return kind != Kind::kSame; }
   };
   struct Record {
     DesiredPod desired;
@@ -103,48 +122,81 @@ class Reconciler {
     uint64_t generation = 0;
     v1::PodPhase phase = v1::POD_PHASE_PENDING;
     std::string reason;
+    Failure failure = Failure::kNone;
+    NetnsCheck::Kind gone_kind = NetnsCheck::Kind::kSame;  // with Failure::kNetnsGone
     std::vector<v1::Finding> findings;
     absl::Time updated;
-    KernelFootprint kernel;
+    // Namespaces that may hold its table (the current one, and one it left if removing the table
+    // there failed), by identity.
+    std::map<netfilter::NetnsId, netfilter::NetnsHandle> pod_tables;
     bool removing = false;  // Unenroll/Sync removal failed part-way; Resync finishes it
   };
+  // What conflict checks and the host table check see of a pod (guarded by registry_mu_).
+  struct Claim {
+    bool active = false;  // false until the pod's first enrollment attempt claims it
+    v1::Pod pod;          // for messages
+    std::vector<netfilter::IpAddress> ips;
+    netfilter::NetnsId netns;
+    std::string netns_path;
+    bool removing = false;
+    bool applied = false;
+  };
+  struct Slot {
+    std::mutex mu;  // held across this pod's kernel transactions
+    bool has_record = false;  // guarded by mu
+    Record record;            // guarded by mu
+    Claim claim;              // guarded by registry_mu_
+    bool gone = false;        // guarded by registry_mu_: erased from the registry
+  };
+  using SlotPtr = std::shared_ptr<Slot>;
 
-  absl::Status EnsureHostLocked();
-  absl::StatusOr<v1::PodStatus> EnrollLocked(DesiredPod pod, netfilter::NetnsHandle netns,
-                                             std::vector<v1::Finding> findings,
-                                             bool check_conflicts);
-  absl::Status ResolveConflictsLocked(const DesiredPod& pod, const netfilter::NetnsHandle& netns);
-  // Opens the pod's namespace by its path (never blocks; call without holding mu_).
+  // Opens the pod's namespace by its path (never blocks; takes no lock).
   absl::StatusOr<netfilter::NetnsHandle> OpenNetnsOf(const DesiredPod& pod);
-  // Empty if `path` still names the namespace `id`; otherwise why the pod's namespace is gone
-  // ("network namespace P no longer exists", "... now names another namespace").
-  std::string NetnsGoneReason(const std::string& path, const netfilter::NetnsId& id);
-  absl::Status ApplyLocked(Record& r);
+  NetnsCheck CheckNetns(const std::string& path, const netfilter::NetnsId& id);
+  // FAILED_PRECONDITION when another pod claims the namespace; the uids of other pods that claim
+  // one of the pod's addresses go to `ip_holders`.
+  absl::Status FindConflictsLocked(const DesiredPod& pod, const netfilter::NetnsId& netns,
+                                   std::vector<std::string>* ip_holders) const;
+  absl::Status IpConflictErrorLocked(const DesiredPod& pod, const std::string& other_uid) const;
+  // Evicts the pods holding the pod's addresses whose namespaces are gone (deleted without
+  // Unenroll), or refuses the pod if one of them is alive.
+  absl::Status ResolveConflicts(const DesiredPod& pod, const netfilter::NetnsHandle& netns);
+  SlotPtr SlotFor(const std::string& uid);
+  SlotPtr FindSlot(const std::string& uid) const;
+  std::vector<std::pair<std::string, SlotPtr>> Slots() const;
+
+  absl::StatusOr<v1::PodStatus> EnrollLocked(Slot& slot, DesiredPod pod,
+                                             netfilter::NetnsHandle netns,
+                                             std::vector<v1::Finding> findings, bool trim);
+  // Host set members first (kept while the pod table is written), then the pod table; with
+  // `trim`, the addresses the pod no longer has leave the host set at the end.
+  absl::Status ApplyLocked(Record& r, bool trim);
+  absl::Status TrimLocked(Record& r);
   absl::Status RemoveLocked(Record& r);
-  // Removes the record after RemoveLocked succeeded and publishes REMOVED.
-  void ForgetLocked(const std::string& uid);
-  absl::Status FailLocked(Record& r, const std::string& reason);
-  // `gone_reason` as NetnsGoneReason, found without holding mu_.
-  void RepairPodLocked(Record& r, const std::string& gone_reason, ResyncReport& report);
-  void RepairHostLocked(ResyncReport& report);
-  // Those of `candidates` that another (not removing) pod wants or has in the host set.
-  std::set<netfilter::IpAddress> ClaimedByOthersLocked(
-      const std::string& uid, const std::vector<netfilter::IpAddress>& candidates) const;
-  std::set<netfilter::IpAddress> AllFootprintIpsLocked() const;
+  // Removes the slot after RemoveLocked succeeded and publishes REMOVED.
+  void ForgetLocked(Slot& slot);
+  // Unenroll of one slot; nullopt if it was gone.
+  absl::StatusOr<std::optional<v1::Pod>> RemoveSlot(Slot& slot, const std::string& why);
+  absl::Status FailLocked(Record& r, const std::string& reason, Failure failure = Failure::kKernel);
+  void RepairPodLocked(Record& r, const NetnsCheck& netns, ResyncReport& report);
+  // The store's copy and the claim follow the record.
+  void PublishLocked(Slot& slot);
+  std::set<netfilter::IpAddress> ClaimedIps() const;
   netfilter::PodRules RulesFor(const DesiredPod& pod) const;
   v1::PodStatus StatusOf(const Record& r) const;
-  void PublishLocked(const Record& r);
 
   netfilter::Backend& backend_;
   const ReconcilerOptions options_;
   StatusEventHub& events_;
+  PodStore store_;
+  HostMembership host_;
 
-  mutable std::mutex mu_;
-  std::map<std::string, Record> records_;
-  bool host_ready_ = false;
+  mutable std::mutex registry_mu_;
+  std::map<std::string, SlotPtr> slots_;
   // Until the first Sync, host set members that no pod accounts for may belong to pods enrolled
   // before a restart; they are kept (probes keep working) and removed by Sync.
-  bool synced_once_ = false;
+  std::atomic<bool> synced_once_ = false;
+  std::mutex sync_mu_;  // one Sync at a time
 };
 
 }  // namespace probesnat::daemon

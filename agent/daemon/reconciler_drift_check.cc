@@ -8,86 +8,28 @@ namespace probesnat::daemon {
 
 using netfilter::IpAddress;
 using reconciler_internal::JoinIps;
-using reconciler_internal::Minus;
 using reconciler_internal::PodName;
 
-void Reconciler::RepairHostLocked(ResyncReport& report) {
-  absl::StatusOr<netfilter::HostObservation> host = backend_.ObserveHost(options_.host_rules);
-  if (!host.ok()) {
-    ++report.failures;
-    spdlog::error("host table check: reading the host table back failed: {}",
-                  host.status().message());
-    return;
-  }
-  if (!host->table_present || !host->rules_match) {
-    if (absl::Status st = EnsureHostLocked(); !st.ok()) {
-      ++report.failures;
-      spdlog::error("host table check: re-creating the host table failed: {}", st.message());
-      return;
-    }
-    ++report.host_repairs;
-    spdlog::warn("host table check: host table was {}; re-created",
-                 host->table_present ? "edited" : "missing");
-    host = backend_.ObserveHost(options_.host_rules);
-    if (!host.ok()) {
-      ++report.failures;
-      return;
-    }
-  }
-  host_ready_ = true;
-  std::set<IpAddress> needed;
-  for (const auto& [uid, r] : records_) {
-    if (!r.removing && r.phase == v1::POD_PHASE_APPLIED) {
-      needed.insert(r.kernel.host_members.begin(), r.kernel.host_members.end());
-    }
-  }
-  std::set<IpAddress> present(host->members.begin(), host->members.end());
-  std::vector<IpAddress> missing =
-      Minus(std::vector<IpAddress>(needed.begin(), needed.end()), present);
-  std::vector<IpAddress> extra;
-  if (synced_once_) {
-    extra = Minus(host->members, AllFootprintIpsLocked());
-  }
-  if (missing.empty() && extra.empty()) {
-    return;
-  }
-  if (absl::Status st = backend_.UpdateHostMembers(missing, extra); !st.ok()) {
-    ++report.failures;
-    spdlog::error("host table check: repairing host set members failed: {}", st.message());
-    return;
-  }
-  ++report.host_repairs;
-  spdlog::warn("host table check: host set repaired (re-added {}; removed {})", JoinIps(missing),
-               JoinIps(extra));
-}
-
-void Reconciler::RepairPodLocked(Record& r, const std::string& gone_reason, ResyncReport& report) {
-  const std::string& netns = r.desired.netns_path();
-  const v1::PodPhase old_phase = r.phase;
-  const std::string old_reason = r.reason;
-  if (!gone_reason.empty()) {
+void Reconciler::RepairPodLocked(Record& r, const NetnsCheck& netns, ResyncReport& report) {
+  const std::string& path = r.desired.netns_path();
+  if (netns.gone()) {
     // The pod is gone without an Unenroll: withdraw its addresses from the host set so that a pod
     // that reuses them is not SNATed by mistake; keep the record (and the handle, through which
     // Unenroll removes the table if the namespace lives on) until Unenroll or Sync. Nothing is
     // written into whatever the path names now.
-    std::set<IpAddress> claimed = ClaimedByOthersLocked(r.desired.uid(), r.kernel.host_members);
-    std::vector<IpAddress> withdraw = Minus(r.kernel.host_members, claimed);
-    if (!withdraw.empty()) {
-      if (absl::Status st = backend_.UpdateHostMembers({}, withdraw); !st.ok()) {
-        ++report.failures;
-      } else {
-        r.kernel.host_members.clear();
-      }
+    const std::vector<IpAddress> withdraw = host_.HeldOnlyBy(r.desired.uid());
+    if (absl::Status st = host_.Release(r.desired.uid()); !st.ok()) {
+      ++report.failures;
     }
-    if (r.phase != v1::POD_PHASE_FAILED || r.reason.rfind(gone_reason, 0) != 0) {
+    if (r.failure != Failure::kNetnsGone || r.gone_kind != netns.kind) {
       spdlog::warn("drift check: pod {}: {}; withdrew {} from the host set", PodName(r.desired.pod),
-                   gone_reason, JoinIps(withdraw));
-      (void)FailLocked(r, absl::StrCat(gone_reason,
-                                       "; addresses withdrawn from the host set; "
-                                       "waiting for Unenroll or Sync"));
-    }
-    if (r.phase != old_phase || r.reason != old_reason) {
-      PublishLocked(r);
+                   netns.message, JoinIps(withdraw));
+      (void)FailLocked(r,
+                       absl::StrCat(netns.message,
+                                    "; addresses withdrawn from the host set; "
+                                    "waiting for Unenroll or Sync"),
+                       Failure::kNetnsGone);
+      r.gone_kind = netns.kind;
     }
     return;
   }
@@ -95,25 +37,22 @@ void Reconciler::RepairPodLocked(Record& r, const std::string& gone_reason, Resy
   if (!obs.ok()) {
     ++report.failures;
     spdlog::error("drift check: reading back pod {} in {} failed: {}", PodName(r.desired.pod),
-                  netns, obs.status().message());
+                  path, obs.status().message());
     return;
   }
   if (r.phase != v1::POD_PHASE_APPLIED) {
     ++report.retries;
-    if (absl::Status st = ApplyLocked(r); st.ok()) {
+    if (absl::Status st = ApplyLocked(r, /*trim=*/true); st.ok()) {
       spdlog::info("drift check: pod {} applied on retry", PodName(r.desired.pod));
     }
   } else if (!obs->table_present || !obs->rules_match) {
     spdlog::warn("drift check: pod {} table in {} was {}; re-applying", PodName(r.desired.pod),
-                 netns, obs->table_present ? "edited" : "deleted");
-    if (absl::Status st = ApplyLocked(r); st.ok()) {
+                 path, obs->table_present ? "edited" : "deleted");
+    if (absl::Status st = ApplyLocked(r, /*trim=*/true); st.ok()) {
       ++report.pod_repairs;
     } else {
       ++report.failures;
     }
-  }
-  if (r.phase != old_phase || r.reason != old_reason) {
-    PublishLocked(r);
   }
 }
 
@@ -121,30 +60,45 @@ ResyncReport Reconciler::Resync() {
   ResyncReport report;
   struct Target {
     std::string uid;
+    SlotPtr slot;
     std::string path;
     netfilter::NetnsId id;
   };
   std::vector<Target> targets;
+  std::set<std::string> applied_owners;
+  std::set<IpAddress> accounted;
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    RepairHostLocked(report);
-    for (const auto& [uid, r] : records_) {
-      targets.push_back({uid, r.desired.netns_path(), r.netns.id});
+    std::lock_guard<std::mutex> lock(registry_mu_);
+    for (const auto& [uid, slot] : slots_) {
+      const Claim& c = slot->claim;
+      if (!c.active) {
+        continue;
+      }
+      if (!c.removing && c.applied) {
+        applied_owners.insert(uid);
+      }
+      accounted.insert(c.ips.begin(), c.ips.end());
+      targets.push_back({uid, slot, c.netns_path, c.netns});
     }
   }
-  // One pod at a time, so that an Enroll waits for at most one pod's read-back, not for all. The
-  // path is re-resolved without holding mu_.
+  HostRepair host = host_.Repair(applied_owners, synced_once_ ? &accounted : nullptr);
+  report.host_repairs += host.repairs;
+  report.failures += host.failures;
+  // One pod at a time, under that pod's lock only: other pods are enrolled and read meanwhile.
+  // The path is re-resolved without any lock held.
   for (const Target& t : targets) {
-    const std::string gone_reason = NetnsGoneReason(t.path, t.id);
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = records_.find(t.uid);
-    if (it == records_.end()) {
+    const NetnsCheck netns = CheckNetns(t.path, t.id);
+    std::lock_guard<std::mutex> lock(t.slot->mu);
+    if (!t.slot->has_record) {
       continue;  // unenrolled meanwhile
     }
-    Record& r = it->second;
+    Record& r = t.slot->record;
+    const v1::PodPhase old_phase = r.phase;
+    const std::string old_reason = r.reason;
+    const bool old_removing = r.removing;
     if (r.removing) {
       if (absl::Status st = RemoveLocked(r); st.ok()) {
-        ForgetLocked(t.uid);
+        ForgetLocked(*t.slot);
       } else {
         ++report.failures;
       }
@@ -153,7 +107,10 @@ ResyncReport Reconciler::Resync() {
     if (r.netns.id != t.id || r.desired.netns_path() != t.path) {
       continue;  // re-enrolled meanwhile: checked at the next drift check
     }
-    RepairPodLocked(r, gone_reason, report);
+    RepairPodLocked(r, netns, report);
+    if (r.phase != old_phase || r.reason != old_reason || r.removing != old_removing) {
+      PublishLocked(*t.slot);
+    }
   }
   return report;
 }

@@ -47,7 +47,7 @@ bool SnapshotPolicyGate::has_snapshot() const {
 }
 
 void SnapshotPolicyGate::EnrolledChanged() {
-  auto list = std::make_shared<std::vector<Pod>>();
+  auto list = std::make_shared<std::vector<std::shared_ptr<const Pod>>>();
   list->reserve(enrolled_.size());
   for (const auto& [key, p] : enrolled_) {
     list->push_back(p);
@@ -56,11 +56,11 @@ void SnapshotPolicyGate::EnrolledChanged() {
 }
 
 void SnapshotPolicyGate::SetEnrolled(const std::vector<v1::Pod>& pods) {
-  std::map<std::string, Pod> converted;
+  std::map<std::string, std::shared_ptr<const Pod>> converted;
   for (const v1::Pod& p : pods) {
     absl::StatusOr<Pod> pod = PodFromProto(p);
     if (pod.ok()) {
-      converted[EnrolledKey(p)] = *std::move(pod);
+      converted[EnrolledKey(p)] = std::make_shared<const Pod>(*std::move(pod));
     } else {
       converted.erase(EnrolledKey(p));  // a later invalid entry replaces an earlier one
     }
@@ -72,9 +72,10 @@ void SnapshotPolicyGate::SetEnrolled(const std::vector<v1::Pod>& pods) {
 
 void SnapshotPolicyGate::AddEnrolled(const v1::Pod& pod) {
   absl::StatusOr<Pod> p = PodFromProto(pod);
+  std::shared_ptr<const Pod> shared = p.ok() ? std::make_shared<const Pod>(*std::move(p)) : nullptr;
   absl::MutexLock lock(&mu_);
-  if (p.ok()) {
-    enrolled_[EnrolledKey(pod)] = *std::move(p);
+  if (shared != nullptr) {
+    enrolled_[EnrolledKey(pod)] = std::move(shared);
   } else {
     enrolled_.erase(EnrolledKey(pod));  // replaced by a pod the analysis cannot use
   }
@@ -85,11 +86,6 @@ void SnapshotPolicyGate::RemoveEnrolled(const std::string& uid) {
   absl::MutexLock lock(&mu_);
   enrolled_.erase(uid);
   EnrolledChanged();
-}
-
-void SnapshotPolicyGate::SetEnrolledSource(std::function<std::vector<v1::Pod>()> source) {
-  absl::MutexLock lock(&mu_);
-  enrolled_source_ = std::move(source);
 }
 
 absl::StatusOr<std::vector<v1::Finding>> SnapshotPolicyGate::Check(const v1::Pod& pod) const {
@@ -109,24 +105,14 @@ absl::StatusOr<std::vector<v1::Finding>> SnapshotPolicyGate::CheckPod(
     subject->probes.push_back({static_cast<int>(p), ""});
   }
   std::shared_ptr<const Indexed> snapshot;
-  std::shared_ptr<const std::vector<Pod>> enrolled_list;
-  std::function<std::vector<v1::Pod>()> source;
+  std::shared_ptr<const std::vector<std::shared_ptr<const Pod>>> enrolled_list;
   {
     absl::MutexLock lock(&mu_);
     snapshot = snapshot_;
     enrolled_list = enrolled_list_;
-    source = enrolled_source_;
   }
   if (snapshot == nullptr) {
     return std::vector<v1::Finding>{};
-  }
-  std::vector<Pod> from_source;
-  if (source) {
-    for (const v1::Pod& p : source()) {  // outside the lock: it may take the caller's locks
-      if (absl::StatusOr<Pod> e = PodFromProto(p); e.ok()) {
-        from_source.push_back(*std::move(e));
-      }
-    }
   }
   const Evaluator& base = snapshot->evaluator;
   // The pods this check adds to the snapshot: enrolled pods it lacks (the snapshot's own version
@@ -152,12 +138,9 @@ absl::StatusOr<std::vector<v1::Finding>> SnapshotPolicyGate::CheckPod(
     added.push_back(e);
   };
   if (enrolled_list != nullptr) {
-    for (const Pod& e : *enrolled_list) {
-      add_enrolled(e);
+    for (const std::shared_ptr<const Pod>& e : *enrolled_list) {
+      add_enrolled(*e);
     }
-  }
-  for (const Pod& e : from_source) {
-    add_enrolled(e);
   }
   InheritFromSnapshot(base, *subject);
   const std::string subject_ns = subject->ns;

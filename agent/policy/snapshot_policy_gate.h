@@ -1,6 +1,5 @@
 #pragma once
 
-#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -32,13 +31,12 @@ class SnapshotPolicyGate : public agent::PolicyGate {
   void SetSnapshot(Cluster cluster);
   bool has_snapshot() const;
 
-  // Pods already in the mesh, by UID (replaces the set / adds or replaces one / removes one).
+  // Pods already in the mesh, by UID (replaces the set / adds or replaces one / removes one). The
+  // daemon pushes every change of its enrolled set here as it happens, so a Check reads the set
+  // already converted and costs nothing per enrolled pod beyond the analysis itself.
   void SetEnrolled(const std::vector<v1::Pod>& pods);
   void AddEnrolled(const v1::Pod& pod);
   void RemoveEnrolled(const std::string& uid);
-  // Where the daemon's enrolled pods come from (e.g. its reconciler's List), asked on every Check
-  // in addition to the set above; must not call back into the gate. Empty function: none.
-  void SetEnrolledSource(std::function<std::vector<v1::Pod>()> source);
 
   // Errors (INVALID_ARGUMENT) when the pod does not convert (bad IP, port, protocol).
   absl::StatusOr<std::vector<v1::Finding>> Check(const v1::Pod& pod) const override;
@@ -61,10 +59,10 @@ class SnapshotPolicyGate : public agent::PolicyGate {
   mutable absl::Mutex mu_;
   std::shared_ptr<const Indexed> snapshot_ ABSL_GUARDED_BY(mu_);
   // Enrolled pods by UID (namespace/name without one), converted; invalid ones are left out.
-  std::map<std::string, Pod> enrolled_ ABSL_GUARDED_BY(mu_);
-  std::shared_ptr<const std::vector<Pod>> enrolled_list_
-      ABSL_GUARDED_BY(mu_);  // enrolled_, in order
-  std::function<std::vector<v1::Pod>()> enrolled_source_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::shared_ptr<const Pod>> enrolled_ ABSL_GUARDED_BY(mu_);
+  // enrolled_, in order; rebuilt on a change by copying pointers, shared by the checks under way.
+  std::shared_ptr<const std::vector<std::shared_ptr<const Pod>>> enrolled_list_
+      ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace probesnat::policy

@@ -1,6 +1,8 @@
 #include "agent/daemon/reconciler.h"
 
 #include <atomic>
+#include <condition_variable>
+#include <future>
 #include <map>
 #include <string>
 #include <thread>
@@ -558,6 +560,83 @@ TEST(ReconcilerConcurrencyTest, ConcurrentEnrollUnenrollAndDriftChecksConverge) 
   }
   EXPECT_EQ(seen["t0-0"].back(), v1::POD_PHASE_REMOVED);
   EXPECT_EQ(seen["t0-1"].back(), v1::POD_PHASE_APPLIED);
+}
+
+// Holds ApplyPod for one namespace path until released, as a slow kernel or a namespace under
+// load would.
+class StallingBackend : public FakeBackend {
+ public:
+  explicit StallingBackend(std::string stalled_path) : stalled_path_(std::move(stalled_path)) {}
+  using FakeBackend::ApplyPod;
+  absl::Status ApplyPod(const netfilter::NetnsHandle& netns,
+                        const netfilter::PodRules& rules) override {
+    if (netns.path == stalled_path_) {
+      std::unique_lock<std::mutex> lock(mu_);
+      stalled_ = true;
+      cv_.notify_all();
+      cv_.wait(lock, [&] { return released_; });
+    }
+    return FakeBackend::ApplyPod(netns, rules);
+  }
+  bool WaitUntilStalled(absl::Duration timeout) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, absl::ToChronoMilliseconds(timeout), [&] { return stalled_; });
+  }
+  void Release() {
+    std::lock_guard<std::mutex> lock(mu_);
+    released_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  const std::string stalled_path_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stalled_ = false;
+  bool released_ = false;
+};
+
+TEST(ReconcilerLockingTest, ReadsAndOtherPodsDoNotWaitForAPodInTheKernel) {
+  StallingBackend fake("/run/netns/b");
+  for (const char* ns : {"/run/netns/a", "/run/netns/b", "/run/netns/c", "/run/netns/d"}) {
+    fake.AddNamespace(ns);
+  }
+  StatusEventHub hub;
+  Reconciler reconciler(fake, ReconcilerOptions{}, hub);
+  ASSERT_TRUE(reconciler.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {}).ok());
+  std::future<absl::StatusOr<v1::PodStatus>> stalled = std::async(std::launch::async, [&] {
+    return reconciler.Enroll(MakePod("u2", {"10.0.0.2"}, "/run/netns/b"), {});
+  });
+  ASSERT_TRUE(fake.WaitUntilStalled(absl::Seconds(10)));
+  std::future<std::vector<v1::PodStatus>> list =
+      std::async(std::launch::async, [&] { return reconciler.List(); });
+  std::future<absl::StatusOr<v1::PodStatus>> other = std::async(std::launch::async, [&] {
+    return reconciler.Enroll(MakePod("u3", {"10.0.0.3"}, "/run/netns/c"), {});
+  });
+  std::future<absl::StatusOr<v1::PodStatus>> conflicting = std::async(std::launch::async, [&] {
+    return reconciler.Enroll(MakePod("u4", {"10.0.0.2"}, "/run/netns/d"), {});
+  });
+  const bool list_answered = list.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+  const bool other_answered = other.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+  const bool conflict_answered =
+      conflicting.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+  fake.Release();  // before any assertion can return: the futures must all finish
+  EXPECT_TRUE(list_answered) << "List waited for another pod's kernel transaction";
+  EXPECT_TRUE(other_answered) << "Enroll of another pod waited for one in the kernel";
+  EXPECT_TRUE(conflict_answered) << "a conflicting Enroll waited instead of being refused";
+  std::vector<v1::PodStatus> listed = list.get();
+  ASSERT_EQ(listed.size(), 1u);  // u2 is not published before its rules are in the kernel
+  EXPECT_EQ(listed[0].pod().uid(), "u1");
+  absl::StatusOr<v1::PodStatus> u3 = other.get();
+  ASSERT_TRUE(u3.ok()) << u3.status();
+  EXPECT_EQ(u3->phase(), v1::POD_PHASE_APPLIED);
+  // u2's address is claimed from the moment its Enroll began, though not yet applied.
+  EXPECT_EQ(conflicting.get().status().code(), absl::StatusCode::kFailedPrecondition);
+  absl::StatusOr<v1::PodStatus> u2 = stalled.get();
+  ASSERT_TRUE(u2.ok()) << u2.status();
+  EXPECT_EQ(u2->phase(), v1::POD_PHASE_APPLIED);
+  EXPECT_THAT(fake.host_members(),
+              UnorderedElementsAre(Ip("10.0.0.1"), Ip("10.0.0.2"), Ip("10.0.0.3")));
 }
 
 TEST(ReconcilerOptionsTest, ReadBackCanBeTurnedOff) {

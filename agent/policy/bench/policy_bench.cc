@@ -1,8 +1,9 @@
 // policy_bench: a generated cluster of 1,000 pods in 50 namespaces with 500 NetworkPolicies.
 // Prints the time to load it from manifests, to evaluate 100,000 queries, to analyse every pod and
 // what one Enroll costs the daemon's gate (SnapshotPolicyGate::Check, every pod enrolled), both
-// with the enrolled set pulled through SetEnrolledSource as agent/daemon/main.cc wires it and
-// pushed with SetEnrolled/AddEnrolled, and what a push costs.
+// with the enrolled set pushed per Enroll (AddEnrolled) as agent/daemon/main.cc wires it since
+// issue 13 and pulled from the reconciler's List on every Check as it was wired before, and what
+// a push costs.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -120,15 +121,16 @@ CheckTimes TimeChecks(const probesnat::policy::SnapshotPolicyGate& gate,
 
 // `pods` checked on every gate in turn (pod 1 on each gate, pod 2 on each gate, ...), so that all
 // of them see the same load on the machine.
-std::vector<CheckTimes> TimeChecksInTurn(
-    const std::vector<const probesnat::policy::SnapshotPolicyGate*>& gates,
-    const std::vector<probesnat::v1::Pod>& pods) {
+using Checker = std::function<std::vector<probesnat::v1::Finding>(const probesnat::v1::Pod&)>;
+
+std::vector<CheckTimes> TimeChecksInTurn(const std::vector<Checker>& gates,
+                                         const std::vector<probesnat::v1::Pod>& pods) {
   std::vector<std::vector<double>> ms(gates.size());
   std::vector<size_t> findings(gates.size());
   for (const probesnat::v1::Pod& p : pods) {
     for (size_t g = 0; g < gates.size(); ++g) {
       auto a = Clock::now();
-      findings[g] += gates[g]->Check(p).value().size();
+      findings[g] += gates[g](p).size();
       ms[g].push_back(Ms(a, Clock::now()));
     }
   }
@@ -140,9 +142,9 @@ std::vector<CheckTimes> TimeChecksInTurn(
   return out;
 }
 
-// Stands in for the daemon's reconciler as the gate's enrolled source: List copies every
-// PodStatus under the reconciler's mutex, and the source agent/daemon/main.cc installs copies
-// each status's pod out of that list.
+// Stands in for the daemon's reconciler as the gate's enrolled source before issue 13: List
+// copied every PodStatus under the reconciler's mutex, and the source agent/daemon/main.cc
+// installed copied each status's pod out of that list, for the gate to convert, on every Check.
 class ReconcilerListStandIn {
  public:
   explicit ReconcilerListStandIn(const std::vector<probesnat::v1::Pod>& pods) {
@@ -159,7 +161,7 @@ class ReconcilerListStandIn {
     std::lock_guard<std::mutex> lock(mu_);
     return statuses_;
   }
-  // The function main.cc gives SetEnrolledSource.
+  // The function main.cc gave the gate's enrolled source.
   std::function<std::vector<probesnat::v1::Pod>()> Source() const {
     return [this] {
       std::vector<probesnat::v1::Pod> pods;
@@ -338,14 +340,15 @@ int main() {
       "p99 %.3f ms (%zu findings)\n",
       kGateChecks, node_enrolled.size(), node_t.avg_ms, node_t.p99_ms, node_t.findings);
 
-  // The enrolled set as the daemon wires it (SetEnrolledSource: every Check lists the reconciler
-  // and converts every enrolled v1::Pod) next to the push paths (SetEnrolled once; AddEnrolled once
-  // per pod, as a daemon that pushes at each Enroll would), each gate with a fresh snapshot (cold
-  // fix-YAML memo), the same pods checked on all three in turn.
+  // The enrolled set pulled as the daemon wired it before issue 13 (every Check lists the
+  // reconciler and converts every enrolled v1::Pod; here SetEnrolled of the pulled list before
+  // each Check, timed with it) next to the push paths (SetEnrolled once; AddEnrolled once per pod,
+  // as the daemon now pushes at each Enroll), each gate with a fresh snapshot (cold fix-YAML
+  // memo), the same pods checked on all three in turn.
   ReconcilerListStandIn reconciler(enrolled);
-  SnapshotPolicyGate wired_gate;
-  wired_gate.SetSnapshot(ev.cluster());
-  wired_gate.SetEnrolledSource(reconciler.Source());
+  SnapshotPolicyGate pulled_gate;
+  pulled_gate.SetSnapshot(ev.cluster());
+  const std::function<std::vector<probesnat::v1::Pod>()> source = reconciler.Source();
   SnapshotPolicyGate set_gate;
   set_gate.SetSnapshot(ev.cluster());
   std::vector<double> set_ms;
@@ -363,7 +366,13 @@ int main() {
     add_gate.AddEnrolled(p);
     add_ms.push_back(Ms(a, Clock::now()));
   }
-  const std::vector<const SnapshotPolicyGate*> gates = {&wired_gate, &set_gate, &add_gate};
+  const std::vector<Checker> gates = {
+      [&](const probesnat::v1::Pod& p) {
+        pulled_gate.SetEnrolled(source());
+        return pulled_gate.Check(p).value();
+      },
+      [&](const probesnat::v1::Pod& p) { return set_gate.Check(p).value(); },
+      [&](const probesnat::v1::Pod& p) { return add_gate.Check(p).value(); }};
   const std::vector<CheckTimes> on_known = TimeChecksInTurn(gates, known);
   const std::vector<CheckTimes> on_fresh = TimeChecksInTurn(gates, fresh);
   // Unenroll on the push path: RemoveEnrolled of one pod with the whole set enrolled.
@@ -376,8 +385,8 @@ int main() {
   }
 
   const char* kHow[] = {
-      "as the daemon wires it (SetEnrolledSource, every v1::Pod converted per Check)",
-      "pushed once (SetEnrolled)", "pushed per Enroll (AddEnrolled)"};
+      "pulled per Check as wired before issue 13 (every v1::Pod listed and converted per Check)",
+      "pushed once (SetEnrolled)", "pushed per Enroll (AddEnrolled, as the daemon wires it)"};
   for (const auto& [pods, times] :
        {std::pair{"of the snapshot", &on_known}, std::pair{"new to the snapshot", &on_fresh}}) {
     for (size_t g = 0; g < gates.size(); ++g) {
@@ -389,7 +398,7 @@ int main() {
     }
     if ((*times)[0].findings != (*times)[1].findings ||
         (*times)[0].findings != (*times)[2].findings) {
-      std::fprintf(stderr, "the wired and the pushed gates disagree on the findings\n");
+      std::fprintf(stderr, "the pulled and the pushed gates disagree on the findings\n");
       return 1;
     }
   }

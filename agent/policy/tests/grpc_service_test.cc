@@ -214,9 +214,6 @@ spec:
   gate_.SetEnrolled({Frontend()});
   EXPECT_EQ(egress_findings(), 1);
   gate_.SetEnrolled({});
-  gate_.SetEnrolledSource([] { return std::vector<v1::Pod>{Frontend()}; });
-  EXPECT_EQ(egress_findings(), 1);
-  gate_.SetEnrolledSource(nullptr);
   EXPECT_EQ(egress_findings(), 0);
 }
 

@@ -1,0 +1,226 @@
+#include "agent/daemon/host_membership.h"
+
+#include <algorithm>
+#include <iterator>
+
+#include "agent/daemon/log_format.h"
+#include "agent/daemon/reconciler_internal.h"
+#include "spdlog/spdlog.h"
+
+namespace probesnat::daemon {
+
+using netfilter::IpAddress;
+using reconciler_internal::JoinIps;
+using reconciler_internal::Minus;
+
+HostMembership::HostMembership(netfilter::Backend& backend, const netfilter::HostRules& rules)
+    : backend_(backend), rules_(rules) {}
+
+absl::Status HostMembership::EnsureHost() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return EnsureHostLocked();
+}
+
+absl::Status HostMembership::EnsureHostLocked() {
+  absl::Status st = backend_.EnsureHost(rules_);
+  ready_ = st.ok();
+  return st;
+}
+
+std::vector<IpAddress> HostMembership::Held(const std::string& owner) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = held_.find(owner);
+  return it == held_.end() ? std::vector<IpAddress>{}
+                           : std::vector<IpAddress>(it->second.begin(), it->second.end());
+}
+
+std::vector<IpAddress> HostMembership::HeldOnlyBy(const std::string& owner) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<IpAddress> out;
+  if (auto it = held_.find(owner); it != held_.end()) {
+    std::copy_if(it->second.begin(), it->second.end(), std::back_inserter(out),
+                 [&](const IpAddress& ip) { return holders_.at(ip) == 1; });
+  }
+  return out;
+}
+
+absl::Status HostMembership::Hold(const std::string& owner, const std::vector<IpAddress>& ips) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::set<IpAddress>& mine = held_[owner];
+  std::vector<IpAddress> add;
+  std::vector<IpAddress> newly_mine;
+  for (const IpAddress& ip : ips) {
+    if (mine.count(ip) != 0) {
+      continue;
+    }
+    newly_mine.push_back(ip);
+    if (auto it = holders_.find(ip); it == holders_.end() || it->second == 0) {
+      add.push_back(ip);
+    }
+  }
+  if (!add.empty()) {
+    absl::Status st = backend_.UpdateHostMembers(add, {});
+    if (!st.ok()) {
+      // Perhaps someone deleted the host table: repair it now rather than at the next drift
+      // check, then try once more.
+      std::set<std::string> everyone;
+      for (const auto& [o, held] : held_) {
+        everyone.insert(o);
+      }
+      HostRepair repair;
+      RepairLocked(everyone, nullptr, repair);
+      if (repair.repairs > 0) {
+        st = backend_.UpdateHostMembers(add, {});
+      }
+    }
+    if (!st.ok()) {
+      if (mine.empty()) {
+        held_.erase(owner);
+      }
+      return absl::UnavailableError(absl::StrCat("adding ", JoinIps(add),
+                                                 " to the host set failed: ", st.message()));
+    }
+  }
+  for (const IpAddress& ip : newly_mine) {
+    mine.insert(ip);
+    ++holders_[ip];
+  }
+  if (mine.empty()) {
+    held_.erase(owner);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status HostMembership::Keep(const std::string& owner, const std::vector<IpAddress>& ips) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = held_.find(owner);
+  if (it == held_.end()) {
+    return absl::OkStatus();
+  }
+  const std::set<IpAddress> keep(ips.begin(), ips.end());
+  std::vector<IpAddress> let_go;
+  std::vector<IpAddress> remove;
+  for (const IpAddress& ip : it->second) {
+    if (keep.count(ip) != 0) {
+      continue;
+    }
+    let_go.push_back(ip);
+    if (holders_.at(ip) == 1) {
+      remove.push_back(ip);
+    }
+  }
+  if (!remove.empty()) {
+    if (absl::Status st = backend_.UpdateHostMembers({}, remove); !st.ok()) {
+      return absl::UnavailableError(absl::StrCat("removing ", JoinIps(remove),
+                                                 " from the host set failed: ", st.message()));
+    }
+  }
+  for (const IpAddress& ip : let_go) {
+    it->second.erase(ip);
+    if (--holders_.at(ip) == 0) {
+      holders_.erase(ip);
+    }
+  }
+  if (it->second.empty()) {
+    held_.erase(it);
+  }
+  return absl::OkStatus();
+}
+
+HostRepair HostMembership::Repair(const std::set<std::string>& check_owners,
+                                  const std::set<IpAddress>* accounted) {
+  std::lock_guard<std::mutex> lock(mu_);
+  HostRepair report;
+  RepairLocked(check_owners, accounted, report);
+  return report;
+}
+
+void HostMembership::RepairLocked(const std::set<std::string>& check_owners,
+                                  const std::set<IpAddress>* accounted, HostRepair& report) {
+  absl::StatusOr<netfilter::HostObservation> host = backend_.ObserveHost(rules_);
+  if (!host.ok()) {
+    ++report.failures;
+    spdlog::error("host table check: reading the host table back failed: {}",
+                  host.status().message());
+    return;
+  }
+  if (!host->table_present || !host->rules_match) {
+    if (absl::Status st = EnsureHostLocked(); !st.ok()) {
+      ++report.failures;
+      spdlog::error("host table check: re-creating the host table failed: {}", st.message());
+      return;
+    }
+    ++report.repairs;
+    spdlog::warn("host table check: host table was {}; re-created",
+                 host->table_present ? "edited" : "missing");
+    host = backend_.ObserveHost(rules_);
+    if (!host.ok()) {
+      ++report.failures;
+      return;
+    }
+  }
+  ready_ = true;
+  std::set<IpAddress> needed;
+  for (const std::string& owner : check_owners) {
+    if (auto it = held_.find(owner); it != held_.end()) {
+      needed.insert(it->second.begin(), it->second.end());
+    }
+  }
+  const std::set<IpAddress> present(host->members.begin(), host->members.end());
+  std::vector<IpAddress> missing =
+      Minus(std::vector<IpAddress>(needed.begin(), needed.end()), present);
+  std::vector<IpAddress> extra;
+  if (accounted != nullptr) {
+    for (const IpAddress& ip : host->members) {
+      if (holders_.count(ip) == 0 && accounted->count(ip) == 0) {
+        extra.push_back(ip);
+      }
+    }
+  }
+  if (missing.empty() && extra.empty()) {
+    return;
+  }
+  if (absl::Status st = backend_.UpdateHostMembers(missing, extra); !st.ok()) {
+    ++report.failures;
+    spdlog::error("host table check: repairing host set members failed: {}", st.message());
+    return;
+  }
+  ++report.repairs;
+  spdlog::warn("host table check: host set repaired (re-added {}; removed {})", JoinIps(missing),
+               JoinIps(extra));
+}
+
+absl::StatusOr<std::vector<IpAddress>> HostMembership::RemoveUnheld(
+    const std::set<IpAddress>& accounted) {
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::StatusOr<netfilter::HostObservation> host = backend_.ObserveHost(rules_);
+  if (!host.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("reading the host table back failed: ", host.status().message()));
+  }
+  std::vector<IpAddress> extra;
+  if (!host->table_present) {
+    return extra;
+  }
+  for (const IpAddress& ip : host->members) {
+    if (holders_.count(ip) == 0 && accounted.count(ip) == 0) {
+      extra.push_back(ip);
+    }
+  }
+  if (!extra.empty()) {
+    if (absl::Status st = backend_.UpdateHostMembers({}, extra); !st.ok()) {
+      return absl::UnavailableError(absl::StrCat("removing unaccounted host set members ",
+                                                 JoinIps(extra), " failed: ", st.message()));
+    }
+  }
+  return extra;
+}
+
+absl::Status HostMembership::RemoveHost() {
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::Status st = backend_.RemoveHost();
+  ready_ = false;
+  return st;
+}
+
+}  // namespace probesnat::daemon

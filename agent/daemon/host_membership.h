@@ -1,0 +1,75 @@
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "netfilter/backend.h"
+#include "netfilter/ip_address.h"
+#include "netfilter/rules_spec.h"
+
+namespace probesnat::daemon {
+
+// What one host table check found and did.
+struct HostRepair {
+  int repairs = 0;   // table re-created, or set members re-added / removed
+  int failures = 0;  // kernel errors
+};
+
+// The host table and its enrolled-pod sets: which pod holds which address there. An address is
+// in the kernel's set while at least one pod holds it (a reference count per address), so pods
+// that swap or share addresses for a moment never take one out from under the other. Its lock is
+// held for one host transaction at a time and never while a pod namespace is written.
+class HostMembership {
+ public:
+  HostMembership(netfilter::Backend& backend, const netfilter::HostRules& rules);
+
+  // Creates or repairs the host table, keeping its members.
+  absl::Status EnsureHost();
+  bool ready() const { return ready_.load(); }
+
+  // The addresses `owner` holds in the kernel's set.
+  std::vector<netfilter::IpAddress> Held(const std::string& owner) const;
+  // `owner` also holds `ips`: those no pod held before are added in one transaction. If that
+  // fails because someone deleted or edited the host table, the table is repaired (with every
+  // member) and the addition tried once more. On failure nothing changes.
+  absl::Status Hold(const std::string& owner, const std::vector<netfilter::IpAddress>& ips);
+  // `owner` holds exactly `ips` from now on (a subset of what it holds; others are ignored):
+  // what no pod holds any more is removed in one transaction. On failure `owner` keeps holding
+  // everything it held.
+  absl::Status Keep(const std::string& owner, const std::vector<netfilter::IpAddress>& ips);
+  absl::Status Release(const std::string& owner) { return Keep(owner, {}); }
+  // The addresses `owner` holds that no other pod holds.
+  std::vector<netfilter::IpAddress> HeldOnlyBy(const std::string& owner) const;
+
+  // Reads the host table back: re-creates it if missing or edited, re-adds what the holders in
+  // `check_owners` hold and the kernel lacks, and, unless `accounted` is null, removes members
+  // that nobody holds and that are not in `*accounted`.
+  HostRepair Repair(const std::set<std::string>& check_owners,
+                    const std::set<netfilter::IpAddress>* accounted);
+  // Removes members that nobody holds and that are not in `accounted` (left by a previous run).
+  // Returns what it removed.
+  absl::StatusOr<std::vector<netfilter::IpAddress>> RemoveUnheld(
+      const std::set<netfilter::IpAddress>& accounted);
+
+  // Deletes the host table (shutdown with cleanup).
+  absl::Status RemoveHost();
+
+ private:
+  absl::Status EnsureHostLocked();
+  void RepairLocked(const std::set<std::string>& check_owners,
+                    const std::set<netfilter::IpAddress>* accounted, HostRepair& report);
+
+  netfilter::Backend& backend_;
+  const netfilter::HostRules rules_;
+  std::atomic<bool> ready_ = false;
+  mutable std::mutex mu_;
+  std::map<std::string, std::set<netfilter::IpAddress>> held_;  // by owner (pod uid)
+  std::map<netfilter::IpAddress, int> holders_;                  // how many owners hold each
+};
+
+}  // namespace probesnat::daemon
