@@ -11,6 +11,11 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 
 namespace probesnat::netfilter {
 namespace {
@@ -19,6 +24,15 @@ constexpr uint32_t kReg = NFT_REG_1;
 
 nftnl_expr* NewExpr(const char* name) { return nftnl_expr_alloc(name); }
 
+// nft prints marks and masks as 32-bit hex.
+std::string Hex(uint32_t v) { return absl::StrFormat("0x%08x", v); }
+
+const char* IpKeyword(IpAddress::Family family) {
+  return family == IpAddress::Family::kV4 ? "ip" : "ip6";
+}
+
+const char* Relation(bool equal) { return equal ? "==" : "!="; }
+
 }  // namespace
 
 NftRuleBuilder::NftRuleBuilder(const std::string& table, const std::string& chain)
@@ -26,6 +40,13 @@ NftRuleBuilder::NftRuleBuilder(const std::string& table, const std::string& chai
   nftnl_rule_set_u32(rule_.get(), NFTNL_RULE_FAMILY, NFPROTO_INET);
   nftnl_rule_set_str(rule_.get(), NFTNL_RULE_TABLE, table.c_str());
   nftnl_rule_set_str(rule_.get(), NFTNL_RULE_CHAIN, chain.c_str());
+}
+
+NftRule NftRuleBuilder::Build() { return NftRule{std::move(rule_), absl::StrJoin(text_, " ")}; }
+
+NftRuleBuilder& NftRuleBuilder::Text(std::string part) {
+  text_.push_back(std::move(part));
+  return *this;
 }
 
 NftRuleBuilder& NftRuleBuilder::Add(nftnl_expr* expr) {
@@ -81,7 +102,8 @@ NftRuleBuilder& NftRuleBuilder::NfProto(IpAddress::Family family) {
 NftRuleBuilder& NftRuleBuilder::L4ProtoTcp() {
   uint8_t proto = IPPROTO_TCP;
   MetaLoad(NFT_META_L4PROTO);
-  return Cmp(NFT_CMP_EQ, &proto, sizeof(proto));
+  Cmp(NFT_CMP_EQ, &proto, sizeof(proto));
+  return Text("meta l4proto tcp");
 }
 
 NftRuleBuilder& NftRuleBuilder::TcpDport(uint16_t port) {
@@ -92,7 +114,12 @@ NftRuleBuilder& NftRuleBuilder::TcpDport(uint16_t port) {
   nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, sizeof(uint16_t));
   Add(e);
   uint16_t be = htons(port);
-  return Cmp(NFT_CMP_EQ, &be, sizeof(be));
+  Cmp(NFT_CMP_EQ, &be, sizeof(be));
+  // nft leaves out the protocol match that `tcp dport` depends on.
+  if (!text_.empty() && text_.back() == "meta l4proto tcp") {
+    text_.pop_back();
+  }
+  return Text(absl::StrCat("tcp dport ", port));
 }
 
 NftRuleBuilder& NftRuleBuilder::AddressMatch(const IpAddress& addr, bool source, bool equal) {
@@ -100,7 +127,9 @@ NftRuleBuilder& NftRuleBuilder::AddressMatch(const IpAddress& addr, bool source,
   // IPv4: saddr at 12, daddr at 16; IPv6: saddr at 8, daddr at 24.
   uint32_t offset = addr.is_v4() ? (source ? 12 : 16) : (source ? 8 : 24);
   NetworkPayload(offset, static_cast<uint32_t>(addr.size()));
-  return Cmp(equal ? NFT_CMP_EQ : NFT_CMP_NEQ, addr.data(), static_cast<uint32_t>(addr.size()));
+  Cmp(equal ? NFT_CMP_EQ : NFT_CMP_NEQ, addr.data(), static_cast<uint32_t>(addr.size()));
+  return Text(absl::StrCat(IpKeyword(addr.family()), source ? " saddr " : " daddr ",
+                           equal ? "" : "!= ", addr.ToString()));
 }
 
 NftRuleBuilder& NftRuleBuilder::Saddr(const IpAddress& addr, bool equal) {
@@ -119,20 +148,23 @@ NftRuleBuilder& NftRuleBuilder::DaddrInSet(IpAddress::Family family, const std::
   nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, kReg);
   nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set.c_str());
   nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_FLAGS, 0);
-  return Add(e);
+  Add(e);
+  return Text(absl::StrCat(IpKeyword(family), " daddr @", set));
 }
 
 NftRuleBuilder& NftRuleBuilder::OifName(const std::string& name) {
   std::array<char, IFNAMSIZ> padded{};
   std::memcpy(padded.data(), name.data(), std::min(name.size(), padded.size() - 1));
   MetaLoad(NFT_META_OIFNAME);
-  return Cmp(NFT_CMP_EQ, padded.data(), padded.size());
+  Cmp(NFT_CMP_EQ, padded.data(), padded.size());
+  return Text(absl::StrCat("oifname \"", padded.data(), "\""));
 }
 
 NftRuleBuilder& NftRuleBuilder::MetaMarkMasked(uint32_t mask, uint32_t value, bool equal) {
   MetaLoad(NFT_META_MARK);
   Bitwise(mask, 0);
-  return Cmp(equal ? NFT_CMP_EQ : NFT_CMP_NEQ, &value, sizeof(value));
+  Cmp(equal ? NFT_CMP_EQ : NFT_CMP_NEQ, &value, sizeof(value));
+  return Text(absl::StrCat("meta mark & ", Hex(mask), " ", Relation(equal), " ", Hex(value)));
 }
 
 NftRuleBuilder& NftRuleBuilder::CtMarkMasked(uint32_t mask, uint32_t value, bool equal) {
@@ -141,7 +173,8 @@ NftRuleBuilder& NftRuleBuilder::CtMarkMasked(uint32_t mask, uint32_t value, bool
   nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, kReg);
   Add(e);
   Bitwise(mask, 0);
-  return Cmp(equal ? NFT_CMP_EQ : NFT_CMP_NEQ, &value, sizeof(value));
+  Cmp(equal ? NFT_CMP_EQ : NFT_CMP_NEQ, &value, sizeof(value));
+  return Text(absl::StrCat("ct mark & ", Hex(mask), " ", Relation(equal), " ", Hex(value)));
 }
 
 NftRuleBuilder& NftRuleBuilder::HasLocalSocket() {
@@ -154,7 +187,8 @@ NftRuleBuilder& NftRuleBuilder::HasLocalSocket() {
   nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_SIZE, sizeof(uint32_t));
   Add(e);
   uint32_t zero = 0;
-  return Cmp(NFT_CMP_GTE, &zero, sizeof(zero));
+  Cmp(NFT_CMP_GTE, &zero, sizeof(zero));
+  return Text("meta skuid >= 0");
 }
 
 NftRuleBuilder& NftRuleBuilder::CtMarkSetMasked(uint32_t keep_mask, uint32_t value) {
@@ -163,11 +197,14 @@ NftRuleBuilder& NftRuleBuilder::CtMarkSetMasked(uint32_t keep_mask, uint32_t val
   nftnl_expr_set_u32(load, NFTNL_EXPR_CT_DREG, kReg);
   Add(load);
   // (mark & ~(m | v)) ^ v == (mark & ~m) | v for any v.
-  Bitwise(~(keep_mask | value), value);
+  const uint32_t and_mask = ~(keep_mask | value);
+  Bitwise(and_mask, value);
   nftnl_expr* set = NewExpr("ct");
   nftnl_expr_set_u32(set, NFTNL_EXPR_CT_KEY, NFT_CT_MARK);
   nftnl_expr_set_u32(set, NFTNL_EXPR_CT_SREG, kReg);
-  return Add(set);
+  Add(set);
+  // nft prints (x & a) ^ v as x & (a | v) | v.
+  return Text(absl::StrCat("ct mark set ct mark & ", Hex(and_mask | value), " | ", Hex(value)));
 }
 
 NftRuleBuilder& NftRuleBuilder::MetaMarkSetFromCtMark() {
@@ -178,21 +215,24 @@ NftRuleBuilder& NftRuleBuilder::MetaMarkSetFromCtMark() {
   nftnl_expr* set = NewExpr("meta");
   nftnl_expr_set_u32(set, NFTNL_EXPR_META_KEY, NFT_META_MARK);
   nftnl_expr_set_u32(set, NFTNL_EXPR_META_SREG, kReg);
-  return Add(set);
+  Add(set);
+  return Text("meta mark set ct mark");
 }
 
 NftRuleBuilder& NftRuleBuilder::Accept() {
   nftnl_expr* e = NewExpr("immediate");
   nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
   nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, NF_ACCEPT);
-  return Add(e);
+  Add(e);
+  return Text("accept");
 }
 
 NftRuleBuilder& NftRuleBuilder::Drop() {
   nftnl_expr* e = NewExpr("immediate");
   nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
   nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, NF_DROP);
-  return Add(e);
+  Add(e);
+  return Text("drop");
 }
 
 NftRuleBuilder& NftRuleBuilder::SnatTo(const IpAddress& addr) {
@@ -206,7 +246,8 @@ NftRuleBuilder& NftRuleBuilder::SnatTo(const IpAddress& addr) {
   nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MIN, kReg);
   nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MAX, kReg);
   nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FLAGS, NF_NAT_RANGE_MAP_IPS);
-  return Add(e);
+  Add(e);
+  return Text(absl::StrCat("snat ", IpKeyword(addr.family()), " to ", addr.ToString()));
 }
 
 NftRuleBuilder& NftRuleBuilder::RedirectToPort(uint16_t port) {
@@ -219,7 +260,8 @@ NftRuleBuilder& NftRuleBuilder::RedirectToPort(uint16_t port) {
   nftnl_expr_set_u32(e, NFTNL_EXPR_REDIR_REG_PROTO_MIN, kReg);
   nftnl_expr_set_u32(e, NFTNL_EXPR_REDIR_REG_PROTO_MAX, kReg);
   nftnl_expr_set_u32(e, NFTNL_EXPR_REDIR_FLAGS, NF_NAT_RANGE_PROTO_SPECIFIED);
-  return Add(e);
+  Add(e);
+  return Text(absl::StrCat("redirect to :", port));
 }
 
 }  // namespace probesnat::netfilter

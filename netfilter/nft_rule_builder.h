@@ -3,17 +3,26 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "netfilter/ip_address.h"
 #include "netfilter/nftnl_ptr.h"
 
 namespace probesnat::netfilter {
 
+// One rule: its bytecode and its text in nft syntax, both made by NftRuleBuilder.
+struct NftRule {
+  NftnlRulePtr rule;
+  std::string text;  // as `nft list` prints the rule; empty for a rule read back from the kernel
+};
+
 // Builds one nf_tables rule of family inet, expression by expression, in the exact form `nft`
 // itself emits for the same rule text (so that `nft list` prints that text back) and with the
 // attributes the kernel fills in when it dumps the rule (so that a desired rule and a read-back
 // rule render identically). All matches use register 1. Like nft, a rule checks `meta nfproto`
-// once per family even when it matches several addresses of that family.
+// once per family even when it matches several addresses of that family. Every call also appends
+// its part of the rule's text, exactly as `nft list` prints it, so that bytecode and text are
+// made in one place.
 class NftRuleBuilder {
  public:
   NftRuleBuilder(const std::string& table, const std::string& chain);
@@ -40,7 +49,7 @@ class NftRuleBuilder {
   NftRuleBuilder& SnatTo(const IpAddress& addr);  // snat ip[6] to ADDR
   NftRuleBuilder& RedirectToPort(uint16_t port);  // redirect to :PORT
 
-  NftnlRulePtr Build() { return std::move(rule_); }
+  NftRule Build();
 
  private:
   NftRuleBuilder& NfProto(IpAddress::Family family);
@@ -51,7 +60,10 @@ class NftRuleBuilder {
   NftRuleBuilder& Bitwise(uint32_t mask, uint32_t xor_value);
   NftRuleBuilder& AddressMatch(const IpAddress& addr, bool source, bool equal);
 
+  NftRuleBuilder& Text(std::string part);
+
   NftnlRulePtr rule_;
+  std::vector<std::string> text_;
   std::optional<IpAddress::Family> nfproto_;  // the family this rule already checked
 };
 

@@ -7,9 +7,10 @@
 #include <array>
 #include <map>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "netfilter/nft_rule_builder.h"
 
@@ -59,10 +60,6 @@ NftnlSetPtr AddressSet(const std::string& table, const char* name, bool v4) {
   return s;
 }
 
-std::string Hex(uint32_t v) { return absl::StrFormat("0x%08x", v); }
-
-const char* IpKeyword(const IpAddress& a) { return a.is_v4() ? "ip" : "ip6"; }
-
 IpAddress Loopback(IpAddress::Family family) {
   if (family == IpAddress::Family::kV4) {
     return IpAddress::V4({127, 0, 0, 1});
@@ -88,6 +85,55 @@ std::string RenderExprs(const nftnl_rule* rule) {
 
 const char* StrOrEmpty(const char* s) { return s == nullptr ? "" : s; }
 
+const char* HookName(uint32_t hook) {
+  switch (hook) {
+    case NF_INET_PRE_ROUTING:
+      return "prerouting";
+    case NF_INET_LOCAL_IN:
+      return "input";
+    case NF_INET_FORWARD:
+      return "forward";
+    case NF_INET_LOCAL_OUT:
+      return "output";
+    case NF_INET_POST_ROUTING:
+      return "postrouting";
+    default:
+      return "?";
+  }
+}
+
+// As nft names a base chain priority of family inet: a standard priority within 10 ("srcnat -
+// 10"), where the hook allows it (dstnat only in prerouting, srcnat only in postrouting), else
+// the number.
+std::string PriorityText(uint32_t hook, int32_t prio) {
+  constexpr std::pair<int32_t, const char*> kNamed[] = {
+      {-300, "raw"},           {kPrioMangle, "mangle"}, {kPrioDstNat, "dstnat"},
+      {kPrioFilter, "filter"}, {50, "security"},        {kPrioSrcNat, "srcnat"}};
+  for (const auto& [base, name] : kNamed) {
+    const int32_t offset = prio - base;
+    if (offset < -10 || offset > 10 || (base == kPrioDstNat && hook != NF_INET_PRE_ROUTING) ||
+        (base == kPrioSrcNat && hook != NF_INET_POST_ROUTING)) {
+      continue;
+    }
+    if (offset == 0) {
+      return name;
+    }
+    return absl::StrCat(name, offset > 0 ? " + " : " - ", offset > 0 ? offset : -offset);
+  }
+  return absl::StrCat(prio);
+}
+
+const char* KeyTypeName(uint32_t key_type) {
+  switch (key_type) {
+    case kTypeIpv4Addr:
+      return "ipv4_addr";
+    case kTypeIpv6Addr:
+      return "ipv6_addr";
+    default:
+      return "?";
+  }
+}
+
 }  // namespace
 
 std::string TableLabel(const std::string& name) { return absl::StrCat("table inet ", name); }
@@ -111,15 +157,12 @@ NftTable BuildHostTable(const HostRules& rules) {
   for (const auto& [family, set, probe] :
        {std::tuple{IpAddress::Family::kV4, kHostSetV4, rules.probe_v4},
         std::tuple{IpAddress::Family::kV6, kHostSetV6, rules.probe_v6}}) {
-    t.rules.push_back(NftRule{
-        NftRuleBuilder(t.name, kNatPostrouting)
-            .L4ProtoTcp()
-            .DaddrInSet(family, set)
-            .HasLocalSocket()
-            .SnatTo(probe)
-            .Build(),
-        absl::StrCat("meta l4proto tcp ", IpKeyword(probe), " daddr @", set,
-                     " meta skuid >= 0 snat ", IpKeyword(probe), " to ", probe.ToString())});
+    t.rules.push_back(NftRuleBuilder(t.name, kNatPostrouting)
+                          .L4ProtoTcp()
+                          .DaddrInSet(family, set)
+                          .HasLocalSocket()
+                          .SnatTo(probe)
+                          .Build());
   }
   // Anti-spoofing: inside an enrolled pod, TCP from the probe address bypasses mesh capture, so
   // the only legitimate such packets are the ones this node originates and SNATs above (they
@@ -131,13 +174,11 @@ NftTable BuildHostTable(const HostRules& rules) {
   for (const auto& [family, set, probe] :
        {std::tuple{IpAddress::Family::kV4, kHostSetV4, rules.probe_v4},
         std::tuple{IpAddress::Family::kV6, kHostSetV6, rules.probe_v6}}) {
-    t.rules.push_back(NftRule{NftRuleBuilder(t.name, kForwardAntispoof)
-                                  .Saddr(probe, true)
-                                  .DaddrInSet(family, set)
-                                  .Drop()
-                                  .Build(),
-                              absl::StrCat(IpKeyword(probe), " saddr ", probe.ToString(), " ",
-                                           IpKeyword(probe), " daddr @", set, " drop")});
+    t.rules.push_back(NftRuleBuilder(t.name, kForwardAntispoof)
+                          .Saddr(probe, true)
+                          .DaddrInSet(family, set)
+                          .Drop()
+                          .Build());
   }
   return t;
 }
@@ -151,86 +192,62 @@ NftTable BuildPodTable(const PodRules& r) {
   t.chains.push_back(BaseChain(t.name, kNatPrerouting, "nat", NF_INET_PRE_ROUTING, kPrioDstNat));
   t.chains.push_back(BaseChain(t.name, kNatOutput, "nat", NF_INET_LOCAL_OUT, kPrioDstNat));
 
-  auto add = [&](NftRuleBuilder& b, std::string text) {
-    t.rules.push_back(NftRule{b.Build(), std::move(text)});
-  };
-  const std::string mark_not_proxy =
-      absl::StrCat("meta mark & ", Hex(r.proxy_mask), " != ", Hex(r.proxy_mark));
-
-  {
-    NftRuleBuilder b(t.name, kManglePrerouting);
-    b.MetaMarkMasked(r.proxy_mask, r.proxy_mark, true)
-        .CtMarkSetMasked(r.connection_mask, r.connection_mark);
-    add(b, absl::StrCat("meta mark & ", Hex(r.proxy_mask), " == ", Hex(r.proxy_mark),
-                        " ct mark set ct mark & ", Hex(~r.connection_mask), " | ",
-                        Hex(r.connection_mark)));
-  }
-  {
-    NftRuleBuilder b(t.name, kMangleOutput);
-    b.CtMarkMasked(r.connection_mask, r.connection_mark, true).MetaMarkSetFromCtMark();
-    add(b, absl::StrCat("ct mark & ", Hex(r.connection_mask), " == ", Hex(r.connection_mark),
-                        " meta mark set ct mark"));
-  }
+  t.rules.push_back(NftRuleBuilder(t.name, kManglePrerouting)
+                        .MetaMarkMasked(r.proxy_mask, r.proxy_mark, true)
+                        .CtMarkSetMasked(r.connection_mask, r.connection_mark)
+                        .Build());
+  t.rules.push_back(NftRuleBuilder(t.name, kMangleOutput)
+                        .CtMarkMasked(r.connection_mask, r.connection_mark, true)
+                        .MetaMarkSetFromCtMark()
+                        .Build());
 
   // nat prerouting: probes (of the enrolled families) and tunnel traffic pass, other inbound TCP
   // is captured.
   for (const auto& [probe, enrolled] :
        {std::pair{r.probe_v4, r.enrolled_v4}, std::pair{r.probe_v6, r.enrolled_v6}}) {
-    if (!enrolled) {
-      continue;
+    if (enrolled) {
+      t.rules.push_back(
+          NftRuleBuilder(t.name, kNatPrerouting).L4ProtoTcp().Saddr(probe, true).Accept().Build());
     }
-    NftRuleBuilder b(t.name, kNatPrerouting);
-    b.L4ProtoTcp().Saddr(probe, true).Accept();
-    add(b, absl::StrCat("meta l4proto tcp ", IpKeyword(probe), " saddr ", probe.ToString(),
-                        " accept"));
   }
-  {
-    NftRuleBuilder b(t.name, kNatPrerouting);
-    b.L4ProtoTcp().TcpDport(r.tunnel_port).Accept();
-    add(b, absl::StrCat("tcp dport ", r.tunnel_port, " accept"));
-  }
+  t.rules.push_back(
+      NftRuleBuilder(t.name, kNatPrerouting).L4ProtoTcp().TcpDport(r.tunnel_port).Accept().Build());
   if (r.inbound_capture) {
     for (IpAddress::Family f : {IpAddress::Family::kV4, IpAddress::Family::kV6}) {
-      IpAddress lo = Loopback(f);
-      NftRuleBuilder b(t.name, kNatPrerouting);
-      b.L4ProtoTcp()
-          .Daddr(lo, false)
-          .MetaMarkMasked(r.proxy_mask, r.proxy_mark, false)
-          .RedirectToPort(r.inbound_capture_port);
-      add(b, absl::StrCat("meta l4proto tcp ", IpKeyword(lo), " daddr != ", lo.ToString(), " ",
-                          mark_not_proxy, " redirect to :", r.inbound_capture_port));
+      t.rules.push_back(NftRuleBuilder(t.name, kNatPrerouting)
+                            .L4ProtoTcp()
+                            .Daddr(Loopback(f), false)
+                            .MetaMarkMasked(r.proxy_mask, r.proxy_mark, false)
+                            .RedirectToPort(r.inbound_capture_port)
+                            .Build());
     }
   }
 
   // nat output: probe replies, proxy connections and loopback pass; other outbound TCP is captured.
   for (const IpAddress& probe : {r.probe_v4, r.probe_v6}) {
-    NftRuleBuilder b(t.name, kNatOutput);
-    b.L4ProtoTcp().Daddr(probe, true).Accept();
-    add(b, absl::StrCat("meta l4proto tcp ", IpKeyword(probe), " daddr ", probe.ToString(),
-                        " accept"));
+    t.rules.push_back(
+        NftRuleBuilder(t.name, kNatOutput).L4ProtoTcp().Daddr(probe, true).Accept().Build());
   }
-  {
-    NftRuleBuilder b(t.name, kNatOutput);
-    b.L4ProtoTcp().CtMarkMasked(r.connection_mask, r.connection_mark, true).Accept();
-    add(b, absl::StrCat("meta l4proto tcp ct mark & ", Hex(r.connection_mask),
-                        " == ", Hex(r.connection_mark), " accept"));
-  }
+  t.rules.push_back(NftRuleBuilder(t.name, kNatOutput)
+                        .L4ProtoTcp()
+                        .CtMarkMasked(r.connection_mask, r.connection_mark, true)
+                        .Accept()
+                        .Build());
   for (IpAddress::Family f : {IpAddress::Family::kV4, IpAddress::Family::kV6}) {
-    IpAddress lo = Loopback(f);
-    NftRuleBuilder b(t.name, kNatOutput);
-    b.OifName("lo").Daddr(lo, false).Accept();
-    add(b, absl::StrCat("oifname \"lo\" ", IpKeyword(lo), " daddr != ", lo.ToString(), " accept"));
+    t.rules.push_back(NftRuleBuilder(t.name, kNatOutput)
+                          .OifName("lo")
+                          .Daddr(Loopback(f), false)
+                          .Accept()
+                          .Build());
   }
   if (r.outbound_capture) {
     for (IpAddress::Family f : {IpAddress::Family::kV4, IpAddress::Family::kV6}) {
-      IpAddress lo = Loopback(f);
-      NftRuleBuilder b(t.name, kNatOutput);
-      b.L4ProtoTcp()
-          .Daddr(lo, false)
-          .MetaMarkMasked(r.proxy_mask, r.proxy_mark, false)
-          .RedirectToPort(r.outbound_capture_port);
-      add(b, absl::StrCat("meta l4proto tcp ", IpKeyword(lo), " daddr != ", lo.ToString(), " ",
-                          mark_not_proxy, " redirect to :", r.outbound_capture_port));
+      t.rules.push_back(NftRuleBuilder(t.name, kNatOutput)
+                            .L4ProtoTcp()
+                            .Daddr(Loopback(f), false)
+                            .MetaMarkMasked(r.proxy_mask, r.proxy_mark, false)
+                            .RedirectToPort(r.outbound_capture_port)
+                            .Build());
     }
   }
   return t;
@@ -270,6 +287,35 @@ std::string RenderTable(const NftTable& table) {
     absl::StrAppend(&out, text);
   }
   return out;
+}
+
+std::string NftListText(const NftTable& table) {
+  std::vector<std::string> blocks;
+  for (const NftnlSetPtr& s : table.sets) {
+    blocks.push_back(absl::StrCat(
+        "\tset ", StrOrEmpty(nftnl_set_get_str(s.get(), NFTNL_SET_NAME)), " {\n\t\ttype ",
+        KeyTypeName(nftnl_set_get_u32(s.get(), NFTNL_SET_KEY_TYPE)), "\n\t}\n"));
+  }
+  for (const NftnlChainPtr& c : table.chains) {
+    const nftnl_chain* p = c.get();
+    const std::string name = StrOrEmpty(nftnl_chain_get_str(p, NFTNL_CHAIN_NAME));
+    std::string text = absl::StrCat("\tchain ", name, " {\n");
+    if (nftnl_chain_is_set(p, NFTNL_CHAIN_HOOKNUM)) {
+      const uint32_t hook = nftnl_chain_get_u32(p, NFTNL_CHAIN_HOOKNUM);
+      absl::StrAppend(&text, "\t\ttype ", StrOrEmpty(nftnl_chain_get_str(p, NFTNL_CHAIN_TYPE)),
+                      " hook ", HookName(hook), " priority ",
+                      PriorityText(hook, nftnl_chain_get_s32(p, NFTNL_CHAIN_PRIO)), "; policy ",
+                      nftnl_chain_get_u32(p, NFTNL_CHAIN_POLICY) == NF_ACCEPT ? "accept" : "drop",
+                      ";\n");
+    }
+    for (const NftRule& r : table.rules) {
+      if (name == StrOrEmpty(nftnl_rule_get_str(r.rule.get(), NFTNL_RULE_CHAIN))) {
+        absl::StrAppend(&text, "\t\t", r.text, "\n");
+      }
+    }
+    blocks.push_back(absl::StrCat(text, "\t}\n"));
+  }
+  return absl::StrCat("table inet ", table.name, " {\n", absl::StrJoin(blocks, "\n"), "}\n");
 }
 
 void AppendReplaceTable(NftBatch& batch, NftTable& table) {

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "netfilter/nft_batch.h"
+#include "netfilter/nft_rule_builder.h"
 #include "netfilter/nftnl_ptr.h"
 #include "netfilter/rules_spec.h"
 
@@ -13,11 +14,6 @@ namespace probesnat::netfilter {
 // Sets of the host table holding enrolled pod addresses.
 inline constexpr char kHostSetV4[] = "pods_v4";
 inline constexpr char kHostSetV6[] = "pods_v6";
-
-struct NftRule {
-  NftnlRulePtr rule;
-  std::string text;  // the rule in nft syntax, for messages
-};
 
 // One inet table as libnftnl objects: what we want the kernel to hold, or what it holds.
 struct NftTable {
@@ -38,6 +34,11 @@ NftTable BuildPodTable(const PodRules& rules);
 // definitions, without handles, positions, counters, use counts or elements: equal texts mean the
 // kernel holds what we asked for.
 std::string RenderTable(const NftTable& table);
+
+// The table as `nft list table inet NAME` prints it (tabs, sets first, chains and rules in
+// order; no set elements), made from the texts NftRuleBuilder gave the rules. For tables built
+// here: rules read back from the kernel carry no text.
+std::string NftListText(const NftTable& table);
 
 // Label of the table in messages: "table inet probesnat".
 std::string TableLabel(const std::string& name);

@@ -15,16 +15,12 @@ struct NftnlDeleter {
   void operator()(nftnl_table* p) const { nftnl_table_free(p); }
   void operator()(nftnl_chain* p) const { nftnl_chain_free(p); }
   void operator()(nftnl_rule* p) const { nftnl_rule_free(p); }
-  void operator()(nftnl_expr* p) const { nftnl_expr_free(p); }
   void operator()(nftnl_set* p) const { nftnl_set_free(p); }
-  void operator()(nftnl_set_elem* p) const { nftnl_set_elem_free(p); }
 };
 
 using NftnlTablePtr = std::unique_ptr<nftnl_table, NftnlDeleter>;
 using NftnlChainPtr = std::unique_ptr<nftnl_chain, NftnlDeleter>;
 using NftnlRulePtr = std::unique_ptr<nftnl_rule, NftnlDeleter>;
-using NftnlExprPtr = std::unique_ptr<nftnl_expr, NftnlDeleter>;
 using NftnlSetPtr = std::unique_ptr<nftnl_set, NftnlDeleter>;
-using NftnlSetElemPtr = std::unique_ptr<nftnl_set_elem, NftnlDeleter>;
 
 }  // namespace probesnat::netfilter

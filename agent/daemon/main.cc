@@ -17,9 +17,7 @@
 #include "agent/policy/policy_service.h"
 #include "agent/policy/snapshot_policy_gate.h"
 #include "spdlog/spdlog.h"
-#ifdef PROBESNAT_HAVE_NFTABLES_BACKEND
 #include "netfilter/nftables_backend.h"
-#endif
 
 namespace {
 
@@ -27,11 +25,7 @@ constexpr int kExitConfigError = 2;
 constexpr int kExitStartupError = 1;
 
 absl::StatusOr<std::unique_ptr<probesnat::netfilter::Backend>> MakeBackend() {
-#ifdef PROBESNAT_HAVE_NFTABLES_BACKEND
   return probesnat::netfilter::MakeNftablesBackend();
-#else
-  return absl::UnimplementedError("this probesnatd was built without the nftables backend");
-#endif
 }
 
 // Every enrolled pod holds its network namespace open (one descriptor per pod, see README.md):

@@ -21,6 +21,7 @@
 #include "netfilter/nft_ruleset.h"
 #include "netfilter/nft_socket.h"
 #include "netfilter/testing/scoped_netns.h"
+#include "netfilter/tests/golden_tables.h"
 
 namespace probesnat::netfilter {
 namespace {
@@ -50,29 +51,6 @@ void NftOrDie(const ScopedNetns& ns, const std::string& args) {
 // nft prints with tabs; the goldens below are written with two spaces per level.
 std::string Tabs(const std::string& text) { return absl::StrReplaceAll(text, {{"  ", "\t"}}); }
 
-constexpr char kHostGolden[] = R"(table inet probesnat {
-  set pods_v4 {
-    type ipv4_addr
-  }
-
-  set pods_v6 {
-    type ipv6_addr
-  }
-
-  chain nat_postrouting {
-    type nat hook postrouting priority srcnat - 10; policy accept;
-    meta l4proto tcp ip daddr @pods_v4 meta skuid >= 0 snat ip to 169.254.7.127
-    meta l4proto tcp ip6 daddr @pods_v6 meta skuid >= 0 snat ip6 to fd16:9254:7127:1337:ffff:ffff:ffff:ffff
-  }
-
-  chain forward_antispoof {
-    type filter hook forward priority filter - 10; policy accept;
-    ip saddr 169.254.7.127 ip daddr @pods_v4 drop
-    ip6 saddr fd16:9254:7127:1337:ffff:ffff:ffff:ffff ip6 daddr @pods_v6 drop
-  }
-}
-)";
-
 constexpr char kHostGoldenCustomWithMembers[] = R"(table inet probesnat {
   set pods_v4 {
     type ipv4_addr
@@ -98,166 +76,6 @@ constexpr char kHostGoldenCustomWithMembers[] = R"(table inet probesnat {
 }
 )";
 
-constexpr char kPodGolden[] = R"(table inet probesnat {
-  chain mangle_prerouting {
-    type filter hook prerouting priority mangle; policy accept;
-    meta mark & 0x00000fff == 0x00000539 ct mark set ct mark & 0xfffff111 | 0x00000111
-  }
-
-  chain mangle_output {
-    type route hook output priority mangle; policy accept;
-    ct mark & 0x00000fff == 0x00000111 meta mark set ct mark
-  }
-
-  chain nat_prerouting {
-    type nat hook prerouting priority dstnat; policy accept;
-    meta l4proto tcp ip saddr 169.254.7.127 accept
-    meta l4proto tcp ip6 saddr fd16:9254:7127:1337:ffff:ffff:ffff:ffff accept
-    tcp dport 15008 accept
-    meta l4proto tcp ip daddr != 127.0.0.1 meta mark & 0x00000fff != 0x00000539 redirect to :15006
-    meta l4proto tcp ip6 daddr != ::1 meta mark & 0x00000fff != 0x00000539 redirect to :15006
-  }
-
-  chain nat_output {
-    type nat hook output priority -100; policy accept;
-    meta l4proto tcp ip daddr 169.254.7.127 accept
-    meta l4proto tcp ip6 daddr fd16:9254:7127:1337:ffff:ffff:ffff:ffff accept
-    meta l4proto tcp ct mark & 0x00000fff == 0x00000111 accept
-    oifname "lo" ip daddr != 127.0.0.1 accept
-    oifname "lo" ip6 daddr != ::1 accept
-    meta l4proto tcp ip daddr != 127.0.0.1 meta mark & 0x00000fff != 0x00000539 redirect to :15001
-    meta l4proto tcp ip6 daddr != ::1 meta mark & 0x00000fff != 0x00000539 redirect to :15001
-  }
-}
-)";
-
-// Non-default values, inbound capture off.
-constexpr char kPodGoldenCustomNoInbound[] = R"(table inet probesnat {
-  chain mangle_prerouting {
-    type filter hook prerouting priority mangle; policy accept;
-    meta mark & 0x000000ff == 0x00000042 ct mark set ct mark & 0xfffff2ff | 0x00000200
-  }
-
-  chain mangle_output {
-    type route hook output priority mangle; policy accept;
-    ct mark & 0x00000f00 == 0x00000200 meta mark set ct mark
-  }
-
-  chain nat_prerouting {
-    type nat hook prerouting priority dstnat; policy accept;
-    meta l4proto tcp ip saddr 169.254.99.1 accept
-    meta l4proto tcp ip6 saddr fd00:99::1 accept
-    tcp dport 16008 accept
-  }
-
-  chain nat_output {
-    type nat hook output priority -100; policy accept;
-    meta l4proto tcp ip daddr 169.254.99.1 accept
-    meta l4proto tcp ip6 daddr fd00:99::1 accept
-    meta l4proto tcp ct mark & 0x00000f00 == 0x00000200 accept
-    oifname "lo" ip daddr != 127.0.0.1 accept
-    oifname "lo" ip6 daddr != ::1 accept
-    meta l4proto tcp ip daddr != 127.0.0.1 meta mark & 0x000000ff != 0x00000042 redirect to :16001
-    meta l4proto tcp ip6 daddr != ::1 meta mark & 0x000000ff != 0x00000042 redirect to :16001
-  }
-}
-)";
-
-constexpr char kPodGoldenNoCapture[] = R"(table inet probesnat {
-  chain mangle_prerouting {
-    type filter hook prerouting priority mangle; policy accept;
-    meta mark & 0x00000fff == 0x00000539 ct mark set ct mark & 0xfffff111 | 0x00000111
-  }
-
-  chain mangle_output {
-    type route hook output priority mangle; policy accept;
-    ct mark & 0x00000fff == 0x00000111 meta mark set ct mark
-  }
-
-  chain nat_prerouting {
-    type nat hook prerouting priority dstnat; policy accept;
-    meta l4proto tcp ip saddr 169.254.7.127 accept
-    meta l4proto tcp ip6 saddr fd16:9254:7127:1337:ffff:ffff:ffff:ffff accept
-    tcp dport 15008 accept
-  }
-
-  chain nat_output {
-    type nat hook output priority -100; policy accept;
-    meta l4proto tcp ip daddr 169.254.7.127 accept
-    meta l4proto tcp ip6 daddr fd16:9254:7127:1337:ffff:ffff:ffff:ffff accept
-    meta l4proto tcp ct mark & 0x00000fff == 0x00000111 accept
-    oifname "lo" ip daddr != 127.0.0.1 accept
-    oifname "lo" ip6 daddr != ::1 accept
-  }
-}
-)";
-
-// Enrolled with IPv4 only: the IPv6 probe source does not skip capture.
-constexpr char kPodGoldenV4Only[] = R"(table inet probesnat {
-  chain mangle_prerouting {
-    type filter hook prerouting priority mangle; policy accept;
-    meta mark & 0x00000fff == 0x00000539 ct mark set ct mark & 0xfffff111 | 0x00000111
-  }
-
-  chain mangle_output {
-    type route hook output priority mangle; policy accept;
-    ct mark & 0x00000fff == 0x00000111 meta mark set ct mark
-  }
-
-  chain nat_prerouting {
-    type nat hook prerouting priority dstnat; policy accept;
-    meta l4proto tcp ip saddr 169.254.7.127 accept
-    tcp dport 15008 accept
-    meta l4proto tcp ip daddr != 127.0.0.1 meta mark & 0x00000fff != 0x00000539 redirect to :15006
-    meta l4proto tcp ip6 daddr != ::1 meta mark & 0x00000fff != 0x00000539 redirect to :15006
-  }
-
-  chain nat_output {
-    type nat hook output priority -100; policy accept;
-    meta l4proto tcp ip daddr 169.254.7.127 accept
-    meta l4proto tcp ip6 daddr fd16:9254:7127:1337:ffff:ffff:ffff:ffff accept
-    meta l4proto tcp ct mark & 0x00000fff == 0x00000111 accept
-    oifname "lo" ip daddr != 127.0.0.1 accept
-    oifname "lo" ip6 daddr != ::1 accept
-    meta l4proto tcp ip daddr != 127.0.0.1 meta mark & 0x00000fff != 0x00000539 redirect to :15001
-    meta l4proto tcp ip6 daddr != ::1 meta mark & 0x00000fff != 0x00000539 redirect to :15001
-  }
-}
-)";
-
-// Enrolled with IPv6 only: the IPv4 probe source does not skip capture.
-constexpr char kPodGoldenV6Only[] = R"(table inet probesnat {
-  chain mangle_prerouting {
-    type filter hook prerouting priority mangle; policy accept;
-    meta mark & 0x00000fff == 0x00000539 ct mark set ct mark & 0xfffff111 | 0x00000111
-  }
-
-  chain mangle_output {
-    type route hook output priority mangle; policy accept;
-    ct mark & 0x00000fff == 0x00000111 meta mark set ct mark
-  }
-
-  chain nat_prerouting {
-    type nat hook prerouting priority dstnat; policy accept;
-    meta l4proto tcp ip6 saddr fd16:9254:7127:1337:ffff:ffff:ffff:ffff accept
-    tcp dport 15008 accept
-    meta l4proto tcp ip daddr != 127.0.0.1 meta mark & 0x00000fff != 0x00000539 redirect to :15006
-    meta l4proto tcp ip6 daddr != ::1 meta mark & 0x00000fff != 0x00000539 redirect to :15006
-  }
-
-  chain nat_output {
-    type nat hook output priority -100; policy accept;
-    meta l4proto tcp ip daddr 169.254.7.127 accept
-    meta l4proto tcp ip6 daddr fd16:9254:7127:1337:ffff:ffff:ffff:ffff accept
-    meta l4proto tcp ct mark & 0x00000fff == 0x00000111 accept
-    oifname "lo" ip daddr != 127.0.0.1 accept
-    oifname "lo" ip6 daddr != ::1 accept
-    meta l4proto tcp ip daddr != 127.0.0.1 meta mark & 0x00000fff != 0x00000539 redirect to :15001
-    meta l4proto tcp ip6 daddr != ::1 meta mark & 0x00000fff != 0x00000539 redirect to :15001
-  }
-}
-)";
-
 constexpr char kForeignTable[] = R"(table ip foreign {
   chain input {
     type filter hook input priority filter; policy accept;
@@ -279,34 +97,10 @@ table inet other {
 }
 )";
 
-PodRules EnrolledWithOnly(IpAddress::Family family) {
-  PodRules r;
-  r.enrolled_v4 = family == IpAddress::Family::kV4;
-  r.enrolled_v6 = family == IpAddress::Family::kV6;
-  return r;
-}
-
-HostRules CustomHostRules() {
-  HostRules r;
-  r.probe_v4 = Ip("169.254.99.1");
-  r.probe_v6 = Ip("fd00:99::1");
-  return r;
-}
-
-PodRules CustomPodRules() {
-  PodRules r;
-  r.probe_v4 = Ip("169.254.99.1");
-  r.probe_v6 = Ip("fd00:99::1");
-  r.tunnel_port = 16008;
-  r.inbound_capture_port = 16006;
-  r.outbound_capture_port = 16001;
-  r.proxy_mark = 0x42;
-  r.proxy_mask = 0xff;
-  r.connection_mark = 0x200;
-  r.connection_mask = 0xf00;
-  r.inbound_capture = false;
-  return r;
-}
+using testing::CustomHostRules;
+using testing::CustomPodRules;
+using testing::EnrolledWithOnly;
+using testing::ReadGolden;
 
 class NftablesBackendTest : public ::testing::Test {
  protected:
@@ -337,7 +131,7 @@ class NftablesBackendTest : public ::testing::Test {
 
 TEST_F(NftablesBackendTest, EnsureHostCreatesTheGoldenTable) {
   ASSERT_TRUE(backend().EnsureHost(HostRules{}).ok());
-  EXPECT_EQ(Nft(*host_, "list table inet probesnat"), Tabs(kHostGolden));
+  EXPECT_EQ(Nft(*host_, "list table inet probesnat"), ReadGolden("host_default"));
   // Nothing but our table.
   EXPECT_EQ(Nft(*host_, "list tables"), "table inet probesnat\n");
 }
@@ -592,50 +386,49 @@ TEST_F(NftablesBackendTest, RemoveHostDeletesOnlyOurTable) {
 TEST_F(NftablesBackendTest, ApplyPodCreatesTheGoldenTables) {
   absl::Status st = backend().ApplyPod(pod_->path(), PodRules{});
   ASSERT_TRUE(st.ok()) << st;
-  EXPECT_EQ(Nft(*pod_, "list table inet probesnat"), Tabs(kPodGolden));
+  EXPECT_EQ(Nft(*pod_, "list table inet probesnat"), ReadGolden("pod_default"));
 
   st = backend().ApplyPod(pod_->path(), CustomPodRules());
   ASSERT_TRUE(st.ok()) << st;
-  EXPECT_EQ(Nft(*pod_, "list table inet probesnat"), Tabs(kPodGoldenCustomNoInbound));
+  EXPECT_EQ(Nft(*pod_, "list table inet probesnat"), ReadGolden("pod_custom_no_inbound"));
 
   PodRules no_capture;
   no_capture.inbound_capture = false;
   no_capture.outbound_capture = false;
   st = backend().ApplyPod(pod_->path(), no_capture);
   ASSERT_TRUE(st.ok()) << st;
-  EXPECT_EQ(Nft(*pod_, "list table inet probesnat"), Tabs(kPodGoldenNoCapture));
+  EXPECT_EQ(Nft(*pod_, "list table inet probesnat"), ReadGolden("pod_no_capture"));
 
   st = backend().ApplyPod(pod_->path(), PodRules{});
   ASSERT_TRUE(st.ok()) << st;
-  EXPECT_EQ(Nft(*pod_, "list table inet probesnat"), Tabs(kPodGolden));
+  EXPECT_EQ(Nft(*pod_, "list table inet probesnat"), ReadGolden("pod_default"));
   EXPECT_EQ(Nft(*pod_, "list tables"), "table inet probesnat\n");
   // The host namespace is not touched by pod operations.
   EXPECT_EQ(Nft(*host_, "list tables"), "");
 }
 
+// What the kernel lists after EnsureHost/ApplyPod is the golden file, which is the text the
+// builder gave the rules (nft_ruleset_test).
+TEST_F(NftablesBackendTest, TheKernelListsEveryGoldenTableAsTheBuilderWroteIt) {
+  for (const testing::GoldenTable& g : testing::GoldenTables()) {
+    SCOPED_TRACE(testing::GoldenPath(g.name));
+    absl::Status st =
+        g.host ? backend().EnsureHost(g.host_rules) : backend().ApplyPod(pod_->path(), g.pod_rules);
+    ASSERT_TRUE(st.ok()) << st;
+    const std::string listed = Nft(g.host ? *host_ : *pod_, "list table inet probesnat");
+    EXPECT_EQ(listed, ReadGolden(g.name));
+    EXPECT_EQ(listed, NftListText(g.Build()));
+  }
+}
+
 // nft itself compiles the golden text into the kernel; what it installs equals what we install.
 TEST_F(NftablesBackendTest, NftCompilesTheGoldenTextToOurBytecode) {
-  struct Case {
-    std::string golden;
-    NftTable ours;
-  };
-  std::vector<Case> cases;
-  cases.push_back({kHostGolden, BuildHostTable(HostRules{})});
-  cases.push_back({kPodGolden, BuildPodTable(PodRules{})});
-  cases.push_back({kPodGoldenCustomNoInbound, BuildPodTable(CustomPodRules())});
-  cases.push_back({kPodGoldenV4Only, BuildPodTable(EnrolledWithOnly(IpAddress::Family::kV4))});
-  cases.push_back({kPodGoldenV6Only, BuildPodTable(EnrolledWithOnly(IpAddress::Family::kV6))});
-  for (Case& c : cases) {
+  for (const testing::GoldenTable& g : testing::GoldenTables()) {
+    SCOPED_TRACE(testing::GoldenPath(g.name));
     absl::StatusOr<ScopedNetns> scratch = ScopedNetns::Create("nft");
     ASSERT_TRUE(scratch.ok()) << scratch.status();
-    std::string file = absl::StrCat("/tmp/", scratch->name(), ".nft");
-    FILE* f = std::fopen(file.c_str(), "w");
-    ASSERT_NE(f, nullptr);
-    std::fputs(c.golden.c_str(), f);
-    std::fclose(f);
-    absl::Status st =
-        testing::Run(absl::StrCat("ip netns exec ", scratch->name(), " nft -f ", file));
-    std::remove(file.c_str());
+    absl::Status st = testing::Run(
+        absl::StrCat("ip netns exec ", scratch->name(), " nft -f ", testing::GoldenPath(g.name)));
     ASSERT_TRUE(st.ok()) << st;
 
     absl::StatusOr<UniqueFd> ns = OpenNetns(scratch->path());
@@ -645,7 +438,7 @@ TEST_F(NftablesBackendTest, NftCompilesTheGoldenTextToOurBytecode) {
     absl::StatusOr<NftTableState> state = ReadTable(*socket, kTableName, {});
     ASSERT_TRUE(state.ok()) << state.status();
     ASSERT_TRUE(state->present);
-    EXPECT_EQ(RenderTable(state->table), RenderTable(c.ours)) << c.golden;
+    EXPECT_EQ(RenderTable(state->table), RenderTable(g.Build()));
   }
 }
 
@@ -709,12 +502,12 @@ TEST_F(NftablesBackendTest, ObservePodReportsNamespaceTableAndDrift) {
 // A pod enrolled with one family gets that family's probe accept only; the drift check sees the
 // table it wrote as matching (no endless repair) and a table of the other shape as drift.
 TEST_F(NftablesBackendTest, SingleFamilyPodTableIsTheGoldenAndReadsBackAsMatching) {
-  for (const auto& [family, golden] : {std::pair{IpAddress::Family::kV4, kPodGoldenV4Only},
-                                       std::pair{IpAddress::Family::kV6, kPodGoldenV6Only}}) {
+  for (const auto& [family, golden] : {std::pair{IpAddress::Family::kV4, "pod_v4_only"},
+                                       std::pair{IpAddress::Family::kV6, "pod_v6_only"}}) {
     SCOPED_TRACE(family == IpAddress::Family::kV4 ? "v4 only" : "v6 only");
     const PodRules rules = EnrolledWithOnly(family);
     ASSERT_TRUE(backend().ApplyPod(pod_->path(), rules).ok());
-    EXPECT_EQ(Nft(*pod_, "list table inet probesnat"), Tabs(golden));
+    EXPECT_EQ(Nft(*pod_, "list table inet probesnat"), ReadGolden(golden));
     absl::StatusOr<PodObservation> obs = backend().ObservePod(pod_->path(), rules);
     ASSERT_TRUE(obs.ok()) << obs.status();
     EXPECT_TRUE(obs->table_present);
@@ -725,7 +518,7 @@ TEST_F(NftablesBackendTest, SingleFamilyPodTableIsTheGoldenAndReadsBackAsMatchin
 
     // Both families enrolled again: the full table is drift for the single-family rules.
     ASSERT_TRUE(backend().ApplyPod(pod_->path(), PodRules{}).ok());
-    EXPECT_EQ(Nft(*pod_, "list table inet probesnat"), Tabs(kPodGolden));
+    EXPECT_EQ(Nft(*pod_, "list table inet probesnat"), ReadGolden("pod_default"));
     obs = backend().ObservePod(pod_->path(), rules);
     ASSERT_TRUE(obs.ok()) << obs.status();
     EXPECT_FALSE(obs->rules_match);
@@ -846,7 +639,7 @@ TEST_F(NftablesBackendTest, KernelRefusalIsUnavailableAndNamesTheObjectAndNamesp
   *owner = std::move(*NftSocket::Open("placeholder"));
   st = backend().ApplyPod(pod_->path(), PodRules{});
   EXPECT_TRUE(st.ok()) << st;
-  EXPECT_EQ(Nft(*pod_, "list table inet probesnat"), Tabs(kPodGolden));
+  EXPECT_EQ(Nft(*pod_, "list table inet probesnat"), ReadGolden("pod_default"));
 }
 
 // A batch is applied all or nothing, and a refusal is attributed to the message that caused it
