@@ -21,8 +21,6 @@
 namespace probesnat::daemon {
 namespace {
 
-using netfilter::IpAddress;
-
 constexpr char kVersion[] = "probesnatd 0.1.0";
 
 std::string EnvName(absl::string_view option) {

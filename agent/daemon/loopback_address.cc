@@ -6,12 +6,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "netfilter/ip_address.h"
+#include "base/ip_address.h"
 
 namespace probesnat::daemon {
 namespace {
-
-using netfilter::IpAddress;
 
 bool IsLoopback(const IpAddress& ip) {
   if (ip.is_v4()) {

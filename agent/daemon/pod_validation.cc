@@ -22,7 +22,6 @@ namespace probesnat::daemon {
 namespace {
 
 using netfilter::InterfaceAddress;
-using netfilter::IpAddress;
 
 constexpr size_t kMaxUidLength = 128;
 constexpr size_t kMaxLabelLength = 63;
@@ -225,10 +224,10 @@ absl::Status CheckIsNetns(const std::string& path) {
 
 absl::Status CheckNetnsWithKernel(const std::string& path) {
   // Every thread of the agent stays in the namespace it started in (netfilter::RunInNetns).
-  static const absl::StatusOr<netfilter::NetnsId> own = []() -> absl::StatusOr<netfilter::NetnsId> {
+  static const absl::StatusOr<NetnsId> own = []() -> absl::StatusOr<NetnsId> {
     absl::StatusOr<netfilter::NetnsHandle> netns =
         netfilter::OpenNetnsHandle("/proc/thread-self/ns/net");
-    return netns.ok() ? absl::StatusOr<netfilter::NetnsId>(netns->id) : netns.status();
+    return netns.ok() ? absl::StatusOr<NetnsId>(netns->id) : netns.status();
   }();
   absl::StatusOr<netfilter::NetnsHandle> netns = netfilter::OpenNetnsHandle(path);
   if (!netns.ok()) {
