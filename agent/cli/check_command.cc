@@ -31,8 +31,8 @@ int RunCheck(const CheckArgs& args, std::ostream& out, std::ostream& err) {
     return Fail(err, "give --pod ns/name, --namespace ns or --selector LABELS");
   }
   policy::AnalysisOptions opts;
-  absl::StatusOr<policy::Ip> v4 = policy::Ip::Parse(args.probe_v4);
-  absl::StatusOr<policy::Ip> v6 = policy::Ip::Parse(args.probe_v6);
+  absl::StatusOr<IpAddress> v4 = IpAddress::Parse(args.probe_v4);
+  absl::StatusOr<IpAddress> v6 = IpAddress::Parse(args.probe_v6);
   if (!v4.ok() || !v4->is_v4()) {
     return Fail(err, "--probe-address-v4 must be an IPv4 address");
   }

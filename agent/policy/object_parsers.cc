@@ -137,12 +137,12 @@ Labels ParseLabels(const YAML::Node& n, const std::string& field, Problems* p) {
   return out;
 }
 
-std::optional<Ip> ParseIp(const YAML::Node& n, const std::string& field, Problems* p) {
+std::optional<IpAddress> ParseIp(const YAML::Node& n, const std::string& field, Problems* p) {
   std::optional<std::string> s = Str(n, field, p);
   if (!s) {
     return std::nullopt;
   }
-  absl::StatusOr<Ip> ip = Ip::Parse(*s);
+  absl::StatusOr<IpAddress> ip = IpAddress::Parse(*s);
   if (!ip.ok()) {
     p->push_back({field, std::string(ip.status().message())});
     return std::nullopt;
@@ -185,9 +185,9 @@ void AddProbe(const YAML::Node& probe, const std::string& field, Pod* pod, Probl
   }
 }
 
-std::vector<Ip> ParseIpList(const YAML::Node& list, const YAML::Node& single,
-                            const std::string& field, Problems* p) {
-  std::vector<Ip> out;
+std::vector<IpAddress> ParseIpList(const YAML::Node& list, const YAML::Node& single,
+                                   const std::string& field, Problems* p) {
+  std::vector<IpAddress> out;
   if (Present(list) && list.IsSequence() && list.size() > 0) {
     for (size_t i = 0; i < list.size(); ++i) {
       if (auto ip = ParseIp(Child(list[i], "ip"), absl::StrCat(field, "s[", i, "].ip"), p)) {
