@@ -9,6 +9,7 @@
 #include "agent/cli/report_output.h"
 #include "agent/policy/analysis.h"
 #include "agent/policy/label_selector.h"
+#include "base/port.h"
 
 namespace probesnat::cli {
 
@@ -41,12 +42,12 @@ int RunCheck(const CheckArgs& args, std::ostream& out, std::ostream& err) {
   }
   opts.probe_v4 = *v4;
   opts.probe_v6 = *v6;
-  if (args.tunnel_port < 1 || args.tunnel_port > 65535) {
+  if (!IsPort(args.tunnel_port)) {
     return Fail(err, "--tunnel-port out of range");
   }
   opts.tunnel_port = args.tunnel_port;
   for (int p : args.probe_ports) {
-    if (p < 1 || p > 65535) {
+    if (!IsPort(p)) {
       return Fail(err, absl::StrCat("--probe-port ", p, " is outside 1-65535"));
     }
   }
