@@ -5,7 +5,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "netfilter/ip_address.h"
+#include "base/ip_address.h"
 #include "netfilter/netns.h"
 #include "netfilter/rules_spec.h"
 

@@ -30,12 +30,12 @@ absl::StatusOr<std::vector<InterfaceAddress>> ListOwnAddresses() {
     if (ifa->ifa_addr->sa_family == AF_INET) {
       std::array<uint8_t, 4> bytes;
       std::memcpy(bytes.data(), &reinterpret_cast<const sockaddr_in*>(ifa->ifa_addr)->sin_addr, 4);
-      out.push_back({std::move(name), netfilter::IpAddress::V4(bytes)});
+      out.push_back({std::move(name), IpAddress::V4(bytes)});
     } else if (ifa->ifa_addr->sa_family == AF_INET6) {
       std::array<uint8_t, 16> bytes;
       std::memcpy(bytes.data(), &reinterpret_cast<const sockaddr_in6*>(ifa->ifa_addr)->sin6_addr,
                   16);
-      out.push_back({std::move(name), netfilter::IpAddress::V6(bytes)});
+      out.push_back({std::move(name), IpAddress::V6(bytes)});
     }
   }
   return out;

@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "netfilter/ip_address.h"
+#include "base/ip_address.h"
 
 namespace probesnat::netfilter {
 

@@ -1,14 +1,13 @@
 #pragma once
 
-#include <compare>
-#include <cstdint>
 #include <memory>
 #include <string>
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "netfilter/unique_fd.h"
+#include "base/netns_id.h"
+#include "base/unique_fd.h"
 
 namespace probesnat::netfilter {
 
@@ -21,14 +20,7 @@ namespace probesnat::netfilter {
 //   INVALID_ARGUMENT  path exists but is not a network namespace
 absl::StatusOr<UniqueFd> OpenNetns(const std::string& path);
 
-// Identity of a network namespace (device and inode of its nsfs file): equal for any two handles
-// of the same namespace.
-struct NetnsId {
-  uint64_t dev = 0;
-  uint64_t ino = 0;
-  bool operator==(const NetnsId&) const = default;
-  auto operator<=>(const NetnsId&) const = default;
-};
+// The identity of the namespace `netns_fd` reaches.
 absl::StatusOr<NetnsId> IdentifyNetns(int netns_fd);
 
 // An open network namespace: the descriptor reaches the namespace whatever later happens to the

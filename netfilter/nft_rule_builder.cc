@@ -27,9 +27,7 @@ nftnl_expr* NewExpr(const char* name) { return nftnl_expr_alloc(name); }
 // nft prints marks and masks as 32-bit hex.
 std::string Hex(uint32_t v) { return absl::StrFormat("0x%08x", v); }
 
-const char* IpKeyword(IpAddress::Family family) {
-  return family == IpAddress::Family::kV4 ? "ip" : "ip6";
-}
+const char* IpKeyword(IpFamily family) { return family == IpFamily::kV4 ? "ip" : "ip6"; }
 
 const char* Relation(bool equal) { return equal ? "==" : "!="; }
 
@@ -89,12 +87,12 @@ NftRuleBuilder& NftRuleBuilder::Bitwise(uint32_t mask, uint32_t xor_value) {
   return Add(e);
 }
 
-NftRuleBuilder& NftRuleBuilder::NfProto(IpAddress::Family family) {
+NftRuleBuilder& NftRuleBuilder::NfProto(IpFamily family) {
   if (nfproto_ == family) {
     return *this;  // nft emits the dependency once per rule
   }
   nfproto_ = family;
-  uint8_t proto = family == IpAddress::Family::kV4 ? NFPROTO_IPV4 : NFPROTO_IPV6;
+  uint8_t proto = family == IpFamily::kV4 ? NFPROTO_IPV4 : NFPROTO_IPV6;
   MetaLoad(NFT_META_NFPROTO);
   return Cmp(NFT_CMP_EQ, &proto, sizeof(proto));
 }
@@ -140,9 +138,9 @@ NftRuleBuilder& NftRuleBuilder::Daddr(const IpAddress& addr, bool equal) {
   return AddressMatch(addr, /*source=*/false, equal);
 }
 
-NftRuleBuilder& NftRuleBuilder::DaddrInSet(IpAddress::Family family, const std::string& set) {
+NftRuleBuilder& NftRuleBuilder::DaddrInSet(IpFamily family, const std::string& set) {
   NfProto(family);
-  bool v4 = family == IpAddress::Family::kV4;
+  bool v4 = family == IpFamily::kV4;
   NetworkPayload(v4 ? 16 : 24, v4 ? 4 : 16);
   nftnl_expr* e = NewExpr("lookup");
   nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, kReg);

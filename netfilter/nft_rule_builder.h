@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "netfilter/ip_address.h"
+#include "base/ip_address.h"
 #include "netfilter/nftnl_ptr.h"
 
 namespace probesnat::netfilter {
@@ -32,7 +32,7 @@ class NftRuleBuilder {
   NftRuleBuilder& TcpDport(uint16_t port);                   // tcp dport PORT (needs L4ProtoTcp)
   NftRuleBuilder& Saddr(const IpAddress& addr, bool equal);  // ip[6] saddr [!=] ADDR
   NftRuleBuilder& Daddr(const IpAddress& addr, bool equal);  // ip[6] daddr [!=] ADDR
-  NftRuleBuilder& DaddrInSet(IpAddress::Family family, const std::string& set);
+  NftRuleBuilder& DaddrInSet(IpFamily family, const std::string& set);
   NftRuleBuilder& OifName(const std::string& name);  // oifname "NAME"
   NftRuleBuilder& MetaMarkMasked(uint32_t mask, uint32_t value, bool equal);
   NftRuleBuilder& CtMarkMasked(uint32_t mask, uint32_t value, bool equal);
@@ -52,7 +52,7 @@ class NftRuleBuilder {
   NftRule Build();
 
  private:
-  NftRuleBuilder& NfProto(IpAddress::Family family);
+  NftRuleBuilder& NfProto(IpFamily family);
   NftRuleBuilder& Add(nftnl_expr* expr);
   NftRuleBuilder& Cmp(uint32_t op, const void* data, uint32_t len);
   NftRuleBuilder& MetaLoad(uint32_t key);
@@ -64,7 +64,7 @@ class NftRuleBuilder {
 
   NftnlRulePtr rule_;
   std::vector<std::string> text_;
-  std::optional<IpAddress::Family> nfproto_;  // the family this rule already checked
+  std::optional<IpFamily> nfproto_;  // the family this rule already checked
 };
 
 }  // namespace probesnat::netfilter

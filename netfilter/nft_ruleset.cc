@@ -4,7 +4,6 @@
 #include <linux/netfilter/nf_tables.h>
 
 #include <algorithm>
-#include <array>
 #include <map>
 #include <utility>
 #include <vector>
@@ -58,15 +57,6 @@ NftnlSetPtr AddressSet(const std::string& table, const char* name, bool v4) {
   // The kernel requires a transaction-local id for a new set.
   nftnl_set_set_u32(s.get(), NFTNL_SET_ID, v4 ? 1 : 2);
   return s;
-}
-
-IpAddress Loopback(IpAddress::Family family) {
-  if (family == IpAddress::Family::kV4) {
-    return IpAddress::V4({127, 0, 0, 1});
-  }
-  std::array<uint8_t, 16> one{};
-  one[15] = 1;
-  return IpAddress::V6(one);
 }
 
 std::string RenderExprs(const nftnl_rule* rule) {
@@ -154,9 +144,8 @@ NftTable BuildHostTable(const HostRules& rules) {
   t.sets.push_back(AddressSet(t.name, kHostSetV6, false));
   t.chains.push_back(
       BaseChain(t.name, kNatPostrouting, "nat", NF_INET_POST_ROUTING, kPrioSrcNat - 10));
-  for (const auto& [family, set, probe] :
-       {std::tuple{IpAddress::Family::kV4, kHostSetV4, rules.probe_v4},
-        std::tuple{IpAddress::Family::kV6, kHostSetV6, rules.probe_v6}}) {
+  for (const auto& [family, set, probe] : {std::tuple{IpFamily::kV4, kHostSetV4, rules.probe_v4},
+                                           std::tuple{IpFamily::kV6, kHostSetV6, rules.probe_v6}}) {
     t.rules.push_back(NftRuleBuilder(t.name, kNatPostrouting)
                           .L4ProtoTcp()
                           .DaddrInSet(family, set)
@@ -171,9 +160,8 @@ NftTable BuildHostTable(const HostRules& rules) {
   // whatever its protocol. Forward runs after prerouting's DNAT, so daddr is the pod's address.
   t.chains.push_back(
       BaseChain(t.name, kForwardAntispoof, "filter", NF_INET_FORWARD, kPrioFilter - 10));
-  for (const auto& [family, set, probe] :
-       {std::tuple{IpAddress::Family::kV4, kHostSetV4, rules.probe_v4},
-        std::tuple{IpAddress::Family::kV6, kHostSetV6, rules.probe_v6}}) {
+  for (const auto& [family, set, probe] : {std::tuple{IpFamily::kV4, kHostSetV4, rules.probe_v4},
+                                           std::tuple{IpFamily::kV6, kHostSetV6, rules.probe_v6}}) {
     t.rules.push_back(NftRuleBuilder(t.name, kForwardAntispoof)
                           .Saddr(probe, true)
                           .DaddrInSet(family, set)
@@ -213,10 +201,10 @@ NftTable BuildPodTable(const PodRules& r) {
   t.rules.push_back(
       NftRuleBuilder(t.name, kNatPrerouting).L4ProtoTcp().TcpDport(r.tunnel_port).Accept().Build());
   if (r.inbound_capture) {
-    for (IpAddress::Family f : {IpAddress::Family::kV4, IpAddress::Family::kV6}) {
+    for (IpFamily f : {IpFamily::kV4, IpFamily::kV6}) {
       t.rules.push_back(NftRuleBuilder(t.name, kNatPrerouting)
                             .L4ProtoTcp()
-                            .Daddr(Loopback(f), false)
+                            .Daddr(IpAddress::Loopback(f), false)
                             .MetaMarkMasked(r.proxy_mask, r.proxy_mark, false)
                             .RedirectToPort(r.inbound_capture_port)
                             .Build());
@@ -233,18 +221,18 @@ NftTable BuildPodTable(const PodRules& r) {
                         .CtMarkMasked(r.connection_mask, r.connection_mark, true)
                         .Accept()
                         .Build());
-  for (IpAddress::Family f : {IpAddress::Family::kV4, IpAddress::Family::kV6}) {
+  for (IpFamily f : {IpFamily::kV4, IpFamily::kV6}) {
     t.rules.push_back(NftRuleBuilder(t.name, kNatOutput)
                           .OifName("lo")
-                          .Daddr(Loopback(f), false)
+                          .Daddr(IpAddress::Loopback(f), false)
                           .Accept()
                           .Build());
   }
   if (r.outbound_capture) {
-    for (IpAddress::Family f : {IpAddress::Family::kV4, IpAddress::Family::kV6}) {
+    for (IpFamily f : {IpFamily::kV4, IpFamily::kV6}) {
       t.rules.push_back(NftRuleBuilder(t.name, kNatOutput)
                             .L4ProtoTcp()
-                            .Daddr(Loopback(f), false)
+                            .Daddr(IpAddress::Loopback(f), false)
                             .MetaMarkMasked(r.proxy_mask, r.proxy_mark, false)
                             .RedirectToPort(r.outbound_capture_port)
                             .Build());

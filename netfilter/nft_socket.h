@@ -10,8 +10,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "base/unique_fd.h"
 #include "netfilter/nft_batch.h"
-#include "netfilter/unique_fd.h"
 
 namespace probesnat::netfilter {
 

@@ -2,7 +2,7 @@
 
 #include <cstdint>
 
-#include "netfilter/ip_address.h"
+#include "base/ip_address.h"
 
 namespace probesnat::netfilter {
 

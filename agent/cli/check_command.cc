@@ -9,6 +9,7 @@
 #include "agent/cli/report_output.h"
 #include "agent/policy/analysis.h"
 #include "agent/policy/label_selector.h"
+#include "base/port.h"
 
 namespace probesnat::cli {
 
@@ -31,8 +32,8 @@ int RunCheck(const CheckArgs& args, std::ostream& out, std::ostream& err) {
     return Fail(err, "give --pod ns/name, --namespace ns or --selector LABELS");
   }
   policy::AnalysisOptions opts;
-  absl::StatusOr<policy::Ip> v4 = policy::Ip::Parse(args.probe_v4);
-  absl::StatusOr<policy::Ip> v6 = policy::Ip::Parse(args.probe_v6);
+  absl::StatusOr<IpAddress> v4 = IpAddress::Parse(args.probe_v4);
+  absl::StatusOr<IpAddress> v6 = IpAddress::Parse(args.probe_v6);
   if (!v4.ok() || !v4->is_v4()) {
     return Fail(err, "--probe-address-v4 must be an IPv4 address");
   }
@@ -41,12 +42,12 @@ int RunCheck(const CheckArgs& args, std::ostream& out, std::ostream& err) {
   }
   opts.probe_v4 = *v4;
   opts.probe_v6 = *v6;
-  if (args.tunnel_port < 1 || args.tunnel_port > 65535) {
+  if (!IsPort(args.tunnel_port)) {
     return Fail(err, "--tunnel-port out of range");
   }
   opts.tunnel_port = args.tunnel_port;
   for (int p : args.probe_ports) {
-    if (p < 1 || p > 65535) {
+    if (!IsPort(p)) {
       return Fail(err, absl::StrCat("--probe-port ", p, " is outside 1-65535"));
     }
   }

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "agent/cli/cluster_input.h"
 #include "agent/cli/verdict_json.h"
+#include "base/port.h"
 
 namespace probesnat::cli {
 
@@ -42,7 +43,7 @@ absl::StatusOr<int> PortField(const nlohmann::json& q) {
   } else {
     return absl::InvalidArgumentError("\"port\" must be a number");
   }
-  if (port < 1 || port > 65535) {
+  if (!IsPort(port)) {
     return absl::InvalidArgumentError(absl::StrCat("\"port\" ", port, " is outside 1-65535"));
   }
   return static_cast<int>(port);

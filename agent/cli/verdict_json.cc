@@ -28,7 +28,7 @@ nlohmann::ordered_json DirectionJson(const policy::Evaluator& ev,
 nlohmann::ordered_json VerdictToJson(const policy::Evaluator& ev, const policy::Verdict& v) {
   nlohmann::ordered_json j;
   j["allowed"] = v.allowed;
-  j["family"] = v.family == policy::IpFamily::kV4 ? "IPv4" : "IPv6";
+  j["family"] = v.family == IpFamily::kV4 ? "IPv4" : "IPv6";
   j["egress"] = DirectionJson(ev, v.egress);
   j["ingress"] = DirectionJson(ev, v.ingress);
   j["reason"] = v.reason;

@@ -16,12 +16,11 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "agent/daemon/loopback_address.h"
+#include "base/port.h"
 #include "yaml-cpp/yaml.h"
 
 namespace probesnat::daemon {
 namespace {
-
-using netfilter::IpAddress;
 
 constexpr char kVersion[] = "probesnatd 0.1.0";
 
@@ -86,7 +85,7 @@ absl::StatusOr<uint32_t> ParseUint32(absl::string_view text) {
 
 absl::StatusOr<uint16_t> ParsePort(absl::string_view text) {
   absl::StatusOr<uint32_t> v = ParseUint32(text);
-  if (!v.ok() || *v < 1 || *v > 65535) {
+  if (!v.ok() || !IsPort(*v)) {
     return absl::InvalidArgumentError("not a port number 1-65535");
   }
   return static_cast<uint16_t>(*v);
@@ -266,8 +265,7 @@ absl::Status CheckProbeV4(const IpAddress& ip, std::vector<std::string>& warning
   if (!ip.is_v4()) {
     return absl::InvalidArgumentError("not an IPv4 address");
   }
-  const uint8_t* b = ip.data();
-  if (!(b[0] == 169 && b[1] == 254)) {
+  if (!ip.is_link_local()) {
     warnings.push_back(
         absl::StrCat("probe-v4 ", ip.ToString(),
                      " is not link-local (169.254.0.0/16): ", kBypassesMeshSecurity));
@@ -279,10 +277,8 @@ absl::Status CheckProbeV6(const IpAddress& ip, std::vector<std::string>& warning
   if (ip.is_v4()) {
     return absl::InvalidArgumentError("not an IPv6 address");
   }
-  const uint8_t* b = ip.data();
-  bool link_local = b[0] == 0xfe && (b[1] & 0xc0) == 0x80;
-  bool unique_local = (b[0] & 0xfe) == 0xfc;  // the mesh-compatible default is fd16:...
-  if (!link_local && !unique_local) {
+  // The mesh-compatible default, fd16:..., is unique-local.
+  if (!ip.is_link_local() && !ip.is_unique_local()) {
     warnings.push_back(absl::StrCat("probe-v6 ", ip.ToString(),
                                     " is neither link-local (fe80::/10) nor unique-local "
                                     "(fc00::/7): ",

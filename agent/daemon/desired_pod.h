@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "netfilter/ip_address.h"
+#include "base/ip_address.h"
 #include "probesnat/v1/probesnat.pb.h"
 
 namespace probesnat::daemon {
@@ -11,7 +11,7 @@ namespace probesnat::daemon {
 // A pod that passed validation: the request as given plus its parsed addresses.
 struct DesiredPod {
   v1::Pod pod;
-  std::vector<netfilter::IpAddress> ips;  // sorted, at most one per family
+  std::vector<IpAddress> ips;  // sorted, at most one per family
 
   const std::string& uid() const { return pod.uid(); }
   const std::string& netns_path() const { return pod.netns_path(); }

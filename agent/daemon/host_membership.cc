@@ -9,7 +9,6 @@
 
 namespace probesnat::daemon {
 
-using netfilter::IpAddress;
 using reconciler_internal::JoinIps;
 using reconciler_internal::Minus;
 

@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "base/ip_address.h"
 #include "netfilter/backend.h"
-#include "netfilter/ip_address.h"
 #include "netfilter/rules_spec.h"
 
 namespace probesnat::daemon {
@@ -33,28 +33,28 @@ class HostMembership {
   bool ready() const { return ready_.load(); }
 
   // The addresses `owner` holds in the kernel's set.
-  std::vector<netfilter::IpAddress> Held(const std::string& owner) const;
+  std::vector<IpAddress> Held(const std::string& owner) const;
   // `owner` also holds `ips`: those no pod held before are added in one transaction. If that
   // fails because someone deleted or edited the host table, the table is repaired (with every
   // member) and the addition tried once more. On failure nothing changes.
-  absl::Status Hold(const std::string& owner, const std::vector<netfilter::IpAddress>& ips);
+  absl::Status Hold(const std::string& owner, const std::vector<IpAddress>& ips);
   // `owner` holds exactly `ips` from now on (a subset of what it holds; others are ignored):
   // what no pod holds any more is removed in one transaction. On failure `owner` keeps holding
   // everything it held.
-  absl::Status Keep(const std::string& owner, const std::vector<netfilter::IpAddress>& ips);
+  absl::Status Keep(const std::string& owner, const std::vector<IpAddress>& ips);
   absl::Status Release(const std::string& owner) { return Keep(owner, {}); }
   // The addresses `owner` holds that no other pod holds.
-  std::vector<netfilter::IpAddress> HeldOnlyBy(const std::string& owner) const;
+  std::vector<IpAddress> HeldOnlyBy(const std::string& owner) const;
 
   // Reads the host table back: re-creates it if missing or edited, re-adds what the holders in
   // `check_owners` hold and the kernel lacks, and, unless `accounted` is null, removes members
   // that nobody holds and that are not in `*accounted`.
   HostRepair Repair(const std::set<std::string>& check_owners,
-                    const std::set<netfilter::IpAddress>* accounted);
+                    const std::set<IpAddress>* accounted);
   // Removes members that nobody holds and that are not in `accounted` (left by a previous run).
   // Returns what it removed.
-  absl::StatusOr<std::vector<netfilter::IpAddress>> RemoveUnheld(
-      const std::set<netfilter::IpAddress>& accounted);
+  absl::StatusOr<std::vector<IpAddress>> RemoveUnheld(
+      const std::set<IpAddress>& accounted);
 
   // Deletes the host table (shutdown with cleanup).
   absl::Status RemoveHost();
@@ -62,14 +62,14 @@ class HostMembership {
  private:
   absl::Status EnsureHostLocked();
   void RepairLocked(const std::set<std::string>& check_owners,
-                    const std::set<netfilter::IpAddress>* accounted, HostRepair& report);
+                    const std::set<IpAddress>* accounted, HostRepair& report);
 
   netfilter::Backend& backend_;
   const netfilter::HostRules rules_;
   std::atomic<bool> ready_ = false;
   mutable std::mutex mu_;
-  std::map<std::string, std::set<netfilter::IpAddress>> held_;  // by owner (pod uid)
-  std::map<netfilter::IpAddress, int> holders_;                  // how many owners hold each
+  std::map<std::string, std::set<IpAddress>> held_;  // by owner (pod uid)
+  std::map<IpAddress, int> holders_;                  // how many owners hold each
 };
 
 }  // namespace probesnat::daemon

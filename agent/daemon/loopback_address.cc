@@ -6,24 +6,16 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "netfilter/ip_address.h"
+#include "base/ip_address.h"
+#include "base/port.h"
 
 namespace probesnat::daemon {
 namespace {
 
-using netfilter::IpAddress;
-
-bool IsLoopback(const IpAddress& ip) {
-  if (ip.is_v4()) {
-    return ip.data()[0] == 127;
-  }
-  return ip == IpAddress::V6({0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1});
-}
-
-bool IsPort(const std::string& text) {
+bool IsPortText(const std::string& text) {
   uint32_t port = 0;
   return !text.empty() && std::all_of(text.begin(), text.end(), absl::ascii_isdigit) &&
-         absl::SimpleAtoi(text, &port) && port >= 1 && port <= 65535;
+         absl::SimpleAtoi(text, &port) && IsPort(port);
 }
 
 }  // namespace
@@ -52,13 +44,13 @@ absl::Status ValidateLoopbackListenAddress(const std::string& address) {
   if (!ip.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("\"", host, "\" is not an IP address"));
   }
-  if (!IsLoopback(*ip)) {
+  if (!ip->is_loopback()) {
     return absl::InvalidArgumentError(absl::StrCat(
         host,
         " is not a loopback address; the API is unauthenticated, so TCP is served only on "
         "127.0.0.0/8 or ::1"));
   }
-  if (!IsPort(port)) {
+  if (!IsPortText(port)) {
     return absl::InvalidArgumentError(absl::StrCat("\"", port, "\" is not a port number 1-65535"));
   }
   return absl::OkStatus();

@@ -129,8 +129,8 @@ int main(int argc, char** argv) {
   deps.backend = backend->get();
   // The NetworkPolicy engine: the gate Enroll/Sync consult, and the probesnat.v1.Policy service.
   probesnat::policy::AnalysisOptions policy_options;
-  policy_options.probe_v4 = *probesnat::policy::Ip::Parse(config.host_rules.probe_v4.ToString());
-  policy_options.probe_v6 = *probesnat::policy::Ip::Parse(config.host_rules.probe_v6.ToString());
+  policy_options.probe_v4 = config.host_rules.probe_v4;
+  policy_options.probe_v6 = config.host_rules.probe_v6;
   policy_options.tunnel_port = config.pod_rules.tunnel_port;
   probesnat::policy::SnapshotPolicyGate policy_gate(policy_options);
   probesnat::policy::PolicyServiceImpl policy_service(&policy_gate);

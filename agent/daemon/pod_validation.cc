@@ -16,21 +16,16 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "agent/daemon/log_format.h"
+#include "base/k8s_names.h"
+#include "base/port.h"
 #include "netfilter/netns.h"
 
 namespace probesnat::daemon {
 namespace {
 
 using netfilter::InterfaceAddress;
-using netfilter::IpAddress;
 
 constexpr size_t kMaxUidLength = 128;
-constexpr size_t kMaxLabelLength = 63;
-constexpr size_t kMaxSubdomainLength = 253;
-constexpr size_t kMaxPortNameLength = 15;
-constexpr uint32_t kMaxPort = 65535;
-constexpr size_t kMaxLabelNameLength = 63;
-constexpr size_t kMaxLabelValueLength = 63;
 // PATH_MAX counts the terminating NUL.
 constexpr size_t kMaxNetnsPathLength = PATH_MAX - 1;
 // Longer than any textual IPv6 address (INET6_ADDRSTRLEN - 1 = 45).
@@ -52,92 +47,39 @@ bool HasControlCharacter(absl::string_view s) {
   });
 }
 
-bool IsLowerAlnum(char c) { return absl::ascii_islower(c) || absl::ascii_isdigit(c); }
-
-// [a-z0-9]([-a-z0-9]*[a-z0-9])? without the length limit.
-bool IsDns1123LabelText(absl::string_view s) {
-  if (s.empty() || !IsLowerAlnum(s.front()) || !IsLowerAlnum(s.back())) {
-    return false;
-  }
-  return std::all_of(s.begin(), s.end(), [](char c) { return IsLowerAlnum(c) || c == '-'; });
-}
-
 bool AllDigits(absl::string_view s) {
   return !s.empty() &&
          std::all_of(s.begin(), s.end(), [](char c) { return absl::ascii_isdigit(c); });
 }
 
-bool AllZero(const uint8_t* begin, const uint8_t* end) {
-  return std::all_of(begin, end, [](uint8_t x) { return x == 0; });
-}
-
-// The IPv4 address an IPv6 address carries in its last 32 bits when it is of a form that embeds
-// one: IPv4-compatible (::a.b.c.d), IPv4-mapped (::ffff:a.b.c.d), NAT64 (64:ff9b::/96 and the
-// local-use 64:ff9b:1::/48), or 6to4 (2002:AABB:CCDD::/48, embedded in bits 16-47).
-std::optional<IpAddress> EmbeddedV4(const IpAddress& ip) {
-  const uint8_t* b = ip.data();
-  if (!ip.is_v6()) {
-    return std::nullopt;
-  }
-  bool compat = AllZero(b, b + 12);
-  bool mapped = AllZero(b, b + 10) && b[10] == 0xff && b[11] == 0xff;
-  bool nat64 = b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b &&
-               (AllZero(b + 4, b + 12) || (b[4] == 0x00 && b[5] == 0x01));
-  if (compat || mapped || nat64) {
-    return IpAddress::V4({b[12], b[13], b[14], b[15]});
-  }
-  if (b[0] == 0x20 && b[1] == 0x02) {
-    return IpAddress::V4({b[2], b[3], b[4], b[5]});
-  }
-  return std::nullopt;
-}
-
 // Why an address cannot be a pod address, or empty when it can. Private ranges, CGNAT
 // (100.64.0.0/10) and the documentation ranges are allowed: clusters use them for pods.
 std::string UnusablePodAddressReason(const IpAddress& ip) {
-  const uint8_t* b = ip.data();
-  if (ip.is_v4()) {
-    if (b[0] == 0) {
-      return "is unspecified (0.0.0.0/8)";
-    }
-    if (b[0] == 127) {
-      return "is a loopback address";
-    }
-    if (b[0] >= 224 && b[0] <= 239) {
-      return "is a multicast address";
-    }
-    if (b[0] == 169 && b[1] == 254) {
-      return "is a link-local address";
-    }
-    if (b[0] == 255 && b[1] == 255 && b[2] == 255 && b[3] == 255) {
-      return "is the broadcast address";
-    }
-    if (b[0] >= 240) {
-      return "is in the reserved range 240.0.0.0/4";
-    }
-    return "";
+  if (ip.is_unspecified()) {
+    return ip.is_v4() ? "is unspecified (0.0.0.0/8)" : "is unspecified (::)";
   }
-  bool all_zero_but_last = AllZero(b, b + 15);
-  if (all_zero_but_last && b[15] == 0) {
-    return "is unspecified (::)";
-  }
-  if (all_zero_but_last && b[15] == 1) {
+  if (ip.is_loopback()) {
     return "is a loopback address";
   }
-  if (b[0] == 0xff) {
+  if (ip.is_multicast()) {
     return "is a multicast address";
   }
-  if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) {
+  if (ip.is_link_local()) {
     return "is a link-local address";
   }
-  if (AllZero(b, b + 10) && b[10] == 0xff && b[11] == 0xff) {
+  if (ip.is_broadcast()) {
+    return "is the broadcast address";
+  }
+  if (ip.is_reserved_v4()) {
+    return "is in the reserved range 240.0.0.0/4";
+  }
+  if (ip.is_v4_mapped()) {
     return "is an IPv4-mapped IPv6 address; give the IPv4 address instead";
   }
-  if (AllZero(b, b + 12)) {
+  if (ip.is_v4_compatible()) {
     return "is an IPv4-compatible IPv6 address (::/96, deprecated); give the IPv4 address instead";
   }
-  if (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b &&
-      (AllZero(b + 4, b + 12) || (b[4] == 0x00 && b[5] == 0x01))) {
+  if (ip.is_nat64()) {
     return "is a NAT64 translation address (64:ff9b::/96, 64:ff9b:1::/48), not a pod address";
   }
   return "";
@@ -151,7 +93,7 @@ std::string ProbeConflictReason(const IpAddress& ip, const IpAddress& probe) {
         "probes");
   }
   if (probe.is_v4()) {
-    if (std::optional<IpAddress> v4 = EmbeddedV4(ip); v4.has_value() && *v4 == probe) {
+    if (std::optional<IpAddress> v4 = ip.EmbeddedV4(); v4.has_value() && *v4 == probe) {
       return absl::StrCat("embeds the probe SNAT address ", probe.ToString());
     }
     return "";
@@ -198,23 +140,6 @@ bool IsUnderRoot(absl::string_view path, absl::string_view root) {
   return path.size() > root.size() + 1 && absl::StartsWith(path, root) && path[root.size()] == '/';
 }
 
-bool IsValidPortName(absl::string_view name) {
-  // IANA_SVC_NAME: at most 15 characters, [a-z0-9-], at least one letter, no leading, trailing or
-  // doubled '-'.
-  if (name.size() > kMaxPortNameLength || name.front() == '-' || name.back() == '-' ||
-      absl::StrContains(name, "--")) {
-    return false;
-  }
-  bool has_letter = false;
-  for (char c : name) {
-    if (!IsLowerAlnum(c) && c != '-') {
-      return false;
-    }
-    has_letter |= absl::ascii_islower(c);
-  }
-  return has_letter;
-}
-
 }  // namespace
 
 absl::Status CheckIsNetns(const std::string& path) {
@@ -225,10 +150,10 @@ absl::Status CheckIsNetns(const std::string& path) {
 
 absl::Status CheckNetnsWithKernel(const std::string& path) {
   // Every thread of the agent stays in the namespace it started in (netfilter::RunInNetns).
-  static const absl::StatusOr<netfilter::NetnsId> own = []() -> absl::StatusOr<netfilter::NetnsId> {
+  static const absl::StatusOr<NetnsId> own = []() -> absl::StatusOr<NetnsId> {
     absl::StatusOr<netfilter::NetnsHandle> netns =
         netfilter::OpenNetnsHandle("/proc/thread-self/ns/net");
-    return netns.ok() ? absl::StatusOr<netfilter::NetnsId>(netns->id) : netns.status();
+    return netns.ok() ? absl::StatusOr<NetnsId>(netns->id) : netns.status();
   }();
   absl::StatusOr<netfilter::NetnsHandle> netns = netfilter::OpenNetnsHandle(path);
   if (!netns.ok()) {
@@ -261,7 +186,7 @@ absl::Status ValidateDns1123Label(absl::string_view field, const std::string& va
   if (value.empty()) {
     return FieldError(field, "required");
   }
-  if (value.size() > kMaxLabelLength || !IsDns1123LabelText(value)) {
+  if (!IsDns1123Label(value)) {
     return FieldError(field, absl::StrCat(Quoted(value),
                                           " is not a DNS-1123 label (at most 63 characters of "
                                           "[a-z0-9-], starting and ending with [a-z0-9])"));
@@ -273,11 +198,7 @@ absl::Status ValidateDns1123Subdomain(absl::string_view field, const std::string
   if (value.empty()) {
     return FieldError(field, "required");
   }
-  bool ok = value.size() <= kMaxSubdomainLength;
-  for (absl::string_view label : absl::StrSplit(value, '.')) {
-    ok = ok && IsDns1123LabelText(label);
-  }
-  if (!ok) {
+  if (!IsDns1123Subdomain(value)) {
     return FieldError(field, absl::StrCat(Quoted(value),
                                           " is not a DNS-1123 subdomain (at most 253 characters "
                                           "of [a-z0-9-.], each part starting and ending with "
@@ -388,7 +309,7 @@ absl::Status ValidateNetnsPath(absl::string_view field, const std::string& path,
 }
 
 absl::Status ValidatePort(absl::string_view field, uint32_t port) {
-  if (port < 1 || port > kMaxPort) {
+  if (!IsPort(port)) {
     return FieldError(field, absl::StrCat(port, " is not a port number 1-65535"));
   }
   return absl::OkStatus();
@@ -396,32 +317,18 @@ absl::Status ValidatePort(absl::string_view field, uint32_t port) {
 
 namespace {
 
-// ([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9], the name part of a label key and a label value.
-bool IsLabelText(absl::string_view s) {
-  auto alnum = [](char c) { return absl::ascii_isalnum(c); };
-  if (s.empty() || !alnum(s.front()) || !alnum(s.back())) {
-    return false;
-  }
-  return std::all_of(s.begin(), s.end(),
-                     [&](char c) { return alnum(c) || c == '-' || c == '_' || c == '.'; });
-}
-
 std::string LabelKeyProblem(absl::string_view key) {
   absl::string_view name = key;
   size_t slash = key.find('/');
   if (slash != absl::string_view::npos) {
-    absl::string_view prefix = key.substr(0, slash);
     name = key.substr(slash + 1);
-    bool ok = !prefix.empty() && prefix.size() <= kMaxSubdomainLength;
-    for (absl::string_view label : absl::StrSplit(prefix, '.')) {
-      ok = ok && IsDns1123LabelText(label);
-    }
-    if (!ok) {
+    if (!IsDns1123Subdomain(key.substr(0, slash))) {
       return "the prefix before '/' is not a DNS-1123 subdomain (at most 253 characters of "
              "[a-z0-9-.])";
     }
   }
-  if (name.size() > kMaxLabelNameLength || !IsLabelText(name)) {
+  // A label key's name part follows a label value's rules, but may not be empty.
+  if (name.empty() || !IsLabelValue(name)) {
     return "the name is not at most 63 characters of [A-Za-z0-9-_.] starting and ending with "
            "[A-Za-z0-9]";
   }
@@ -441,7 +348,7 @@ absl::Status ValidateLabels(absl::string_view field,
     if (std::string problem = LabelKeyProblem(key); !problem.empty()) {
       return FieldError(item, absl::StrCat("bad label key: ", problem));
     }
-    if (!value.empty() && (value.size() > kMaxLabelValueLength || !IsLabelText(value))) {
+    if (!IsLabelValue(value)) {
       return FieldError(item, absl::StrCat(Quoted(value),
                                            " is not a label value (empty, or at most 63 characters "
                                            "of [A-Za-z0-9-_.] starting and ending with "
@@ -491,7 +398,7 @@ absl::StatusOr<DesiredPod> ValidatePod(absl::string_view field, const v1::Pod& p
       return FieldError(item + ".protocol",
                         absl::StrCat(Quoted(proto), " is not TCP, UDP or SCTP"));
     }
-    if (!cp.name().empty() && !IsValidPortName(cp.name())) {
+    if (!cp.name().empty() && !IsIanaServiceName(cp.name())) {
       return FieldError(item + ".name",
                         absl::StrCat(Quoted(cp.name()),
                                      " is not an IANA service name (at most 15 characters of "

@@ -38,7 +38,7 @@ struct ValidationOptions {
   std::vector<std::string> allowed_netns_roots = {"/run/netns", "/var/run/netns", "/proc"};
   NetnsChecker check_netns = CheckNetnsWithKernel;
   // The probe SNAT addresses: a pod using one would have its real peers pass as kubelet probes.
-  std::vector<netfilter::IpAddress> probe_addresses;
+  std::vector<IpAddress> probe_addresses;
   // The node's own addresses, which no pod may claim (its traffic would be captured and SNATed).
   // Asked on every validation: addresses change at run time.
   NodeAddressLister node_addresses = netfilter::ListOwnAddresses;
@@ -50,9 +50,9 @@ struct ValidationOptions {
 absl::Status ValidateUid(absl::string_view field, const std::string& uid);
 absl::Status ValidateDns1123Label(absl::string_view field, const std::string& value);
 absl::Status ValidateDns1123Subdomain(absl::string_view field, const std::string& value);
-absl::StatusOr<std::vector<netfilter::IpAddress>> ValidatePodIps(
+absl::StatusOr<std::vector<IpAddress>> ValidatePodIps(
     absl::string_view field, const google::protobuf::RepeatedPtrField<std::string>& ips,
-    const std::vector<netfilter::IpAddress>& probe_addresses = {},
+    const std::vector<IpAddress>& probe_addresses = {},
     const NodeAddressLister& node_addresses = nullptr);
 absl::Status ValidateNetnsPath(absl::string_view field, const std::string& path,
                                const ValidationOptions& options);

@@ -14,7 +14,6 @@
 namespace probesnat::daemon {
 namespace {
 
-using netfilter::IpAddress;
 using reconciler_internal::JoinIps;
 using reconciler_internal::PodName;
 
@@ -123,8 +122,7 @@ absl::StatusOr<netfilter::NetnsHandle> Reconciler::OpenNetnsOf(const DesiredPod&
   return netns;
 }
 
-Reconciler::NetnsCheck Reconciler::CheckNetns(const std::string& path,
-                                              const netfilter::NetnsId& id) {
+Reconciler::NetnsCheck Reconciler::CheckNetns(const std::string& path, const NetnsId& id) {
   absl::StatusOr<netfilter::NetnsHandle> now = backend_.OpenPodNetns(path);
   if (now.ok() && now->id == id) {
     return {};
@@ -164,7 +162,7 @@ std::vector<std::pair<std::string, Reconciler::SlotPtr>> Reconciler::Slots() con
   return {slots_.begin(), slots_.end()};
 }
 
-absl::Status Reconciler::FindConflictsLocked(const DesiredPod& pod, const netfilter::NetnsId& netns,
+absl::Status Reconciler::FindConflictsLocked(const DesiredPod& pod, const NetnsId& netns,
                                              std::vector<std::string>* ip_holders) const {
   for (const auto& [uid, slot] : slots_) {
     const Claim& c = slot->claim;
@@ -214,7 +212,7 @@ absl::Status Reconciler::IpConflictErrorLocked(const DesiredPod& pod,
 absl::Status Reconciler::ResolveConflicts(const DesiredPod& pod,
                                           const netfilter::NetnsHandle& netns) {
   std::vector<std::string> holders;
-  std::vector<std::tuple<std::string, std::string, netfilter::NetnsId>> to_check;
+  std::vector<std::tuple<std::string, std::string, NetnsId>> to_check;
   {
     std::lock_guard<std::mutex> lock(registry_mu_);
     if (absl::Status st = FindConflictsLocked(pod, netns.id, &holders); !st.ok()) {
@@ -505,7 +503,7 @@ SyncOutcome Reconciler::Sync(std::vector<SyncItem> items) {
   // Namespaces are opened before taking any lock; one that cannot be opened, or that an earlier
   // item of the request already names by another path, fails that item.
   std::vector<absl::StatusOr<netfilter::NetnsHandle>> namespaces;
-  std::map<netfilter::NetnsId, const SyncItem*> by_namespace;
+  std::map<NetnsId, const SyncItem*> by_namespace;
   namespaces.reserve(items.size());
   for (SyncItem& item : items) {
     if (item.admission.refused) {

@@ -128,15 +128,15 @@ class Reconciler {
     absl::Time updated;
     // Namespaces that may hold its table (the current one, and one it left if removing the table
     // there failed), by identity.
-    std::map<netfilter::NetnsId, netfilter::NetnsHandle> pod_tables;
+    std::map<NetnsId, netfilter::NetnsHandle> pod_tables;
     bool removing = false;  // Unenroll/Sync removal failed part-way; Resync finishes it
   };
   // What conflict checks and the host table check see of a pod (guarded by registry_mu_).
   struct Claim {
     bool active = false;  // false until the pod's first enrollment attempt claims it
     v1::Pod pod;          // for messages
-    std::vector<netfilter::IpAddress> ips;
-    netfilter::NetnsId netns;
+    std::vector<IpAddress> ips;
+    NetnsId netns;
     std::string netns_path;
     bool removing = false;
     bool applied = false;
@@ -152,10 +152,10 @@ class Reconciler {
 
   // Opens the pod's namespace by its path (never blocks; takes no lock).
   absl::StatusOr<netfilter::NetnsHandle> OpenNetnsOf(const DesiredPod& pod);
-  NetnsCheck CheckNetns(const std::string& path, const netfilter::NetnsId& id);
+  NetnsCheck CheckNetns(const std::string& path, const NetnsId& id);
   // FAILED_PRECONDITION when another pod claims the namespace; the uids of other pods that claim
   // one of the pod's addresses go to `ip_holders`.
-  absl::Status FindConflictsLocked(const DesiredPod& pod, const netfilter::NetnsId& netns,
+  absl::Status FindConflictsLocked(const DesiredPod& pod, const NetnsId& netns,
                                    std::vector<std::string>* ip_holders) const;
   absl::Status IpConflictErrorLocked(const DesiredPod& pod, const std::string& other_uid) const;
   // Evicts the pods holding the pod's addresses whose namespaces are gone (deleted without
@@ -181,7 +181,7 @@ class Reconciler {
   void RepairPodLocked(Record& r, const NetnsCheck& netns, ResyncReport& report);
   // The store's copy and the claim follow the record.
   void PublishLocked(Slot& slot);
-  std::set<netfilter::IpAddress> ClaimedIps() const;
+  std::set<IpAddress> ClaimedIps() const;
   netfilter::PodRules RulesFor(const DesiredPod& pod) const;
   v1::PodStatus StatusOf(const Record& r) const;
 

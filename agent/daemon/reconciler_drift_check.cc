@@ -6,7 +6,6 @@
 
 namespace probesnat::daemon {
 
-using netfilter::IpAddress;
 using reconciler_internal::JoinIps;
 using reconciler_internal::PodName;
 
@@ -62,7 +61,7 @@ ResyncReport Reconciler::Resync() {
     std::string uid;
     SlotPtr slot;
     std::string path;
-    netfilter::NetnsId id;
+    NetnsId id;
   };
   std::vector<Target> targets;
   std::set<std::string> applied_owners;

@@ -9,12 +9,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "netfilter/ip_address.h"
+#include "base/ip_address.h"
 #include "probesnat/v1/probesnat.pb.h"
 
 namespace probesnat::daemon::reconciler_internal {
-
-using netfilter::IpAddress;
 
 // The elements of `a` not in `b`, in a's order.
 inline std::vector<IpAddress> Minus(const std::vector<IpAddress>& a, const std::set<IpAddress>& b) {

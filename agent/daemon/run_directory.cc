@@ -125,8 +125,7 @@ absl::StatusOr<std::unique_ptr<RunDirectoryLock>> RunDirectoryLock::Acquire(
     return st;
   }
   std::string path = absl::StrCat(dir == "/" ? "" : dir, "/", kLockFileName);
-  netfilter::UniqueFd fd(
-      ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600));
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600));
   if (!fd.valid()) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot open lock file ", path, ": ", base::ErrnoText()));

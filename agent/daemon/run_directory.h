@@ -5,7 +5,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "netfilter/unique_fd.h"
+#include "base/unique_fd.h"
 
 namespace probesnat::daemon {
 
@@ -30,10 +30,9 @@ class RunDirectoryLock {
   const std::string& path() const { return path_; }
 
  private:
-  RunDirectoryLock(netfilter::UniqueFd fd, std::string path)
-      : fd_(std::move(fd)), path_(std::move(path)) {}
+  RunDirectoryLock(UniqueFd fd, std::string path) : fd_(std::move(fd)), path_(std::move(path)) {}
 
-  netfilter::UniqueFd fd_;
+  UniqueFd fd_;
   std::string path_;
 };
 

@@ -14,7 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "agent/daemon/log_format.h"
-#include "netfilter/unique_fd.h"
+#include "base/unique_fd.h"
 #include "spdlog/spdlog.h"
 
 namespace probesnat::daemon {
@@ -81,7 +81,7 @@ bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
 }
 
 absl::StatusOr<std::string> LoadBearerToken(const std::string& path) {
-  netfilter::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   if (!fd.valid()) {
     return BadTokenFile(path, absl::StrCat("cannot open: ", std::strerror(errno)));
   }

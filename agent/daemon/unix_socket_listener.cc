@@ -33,7 +33,7 @@ sockaddr_un UnixAddress(const std::string& path) {
 
 // True when a server accepts connections on the unix socket at `path`.
 bool SomeoneListens(const std::string& path) {
-  netfilter::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd.valid()) {
     return false;
   }
@@ -171,8 +171,7 @@ void UnixSocketListener::AcceptLoop(const AllowedPeers& allowed,
     if (fds[1].revents != 0) {
       return;
     }
-    netfilter::UniqueFd conn(
-        ::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+    UniqueFd conn(::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
     if (!conn.valid()) {
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
         spdlog::warn("unix socket {}: accept: {}; retrying in 100ms", path_, base::ErrnoText());

@@ -10,7 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "agent/daemon/peer_credentials.h"
-#include "netfilter/unique_fd.h"
+#include "base/unique_fd.h"
 
 namespace probesnat::daemon {
 
@@ -42,9 +42,9 @@ class UnixSocketListener {
   void AcceptLoop(const AllowedPeers& allowed, const std::function<void(int fd)>& on_accept);
 
   std::string path_;
-  netfilter::UniqueFd listen_fd_;
-  netfilter::UniqueFd wake_fd_;  // eventfd that ends the accept loop
-  bool bound_ = false;           // the path is ours until Close()
+  UniqueFd listen_fd_;
+  UniqueFd wake_fd_;    // eventfd that ends the accept loop
+  bool bound_ = false;  // the path is ours until Close()
   dev_t dev_ = 0;
   ino_t ino_ = 0;
   std::thread thread_;

@@ -36,8 +36,8 @@ absl::string_view FindingKindName(FindingKind k) {
 }
 
 AnalysisOptions::AnalysisOptions()
-    : probe_v4(*Ip::Parse("169.254.7.127")),
-      probe_v6(*Ip::Parse("fd16:9254:7127:1337:ffff:ffff:ffff:ffff")) {}
+    : probe_v4(*IpAddress::Parse("169.254.7.127")),
+      probe_v6(*IpAddress::Parse("fd16:9254:7127:1337:ffff:ffff:ffff:ffff")) {}
 
 std::string FixYamlCache::Get(const NetworkPolicy& policy, int policy_index, const PolicyEdit& edit,
                               const FixAddresses& addresses) {
@@ -553,7 +553,7 @@ class Analyzer {
       if ((fam == IpFamily::kV4 && !v4) || (fam == IpFamily::kV6 && !v6)) {
         continue;
       }
-      const Ip& probe = fam == IpFamily::kV4 ? opt_.probe_v4 : opt_.probe_v6;
+      const IpAddress& probe = fam == IpFamily::kV4 ? opt_.probe_v4 : opt_.probe_v6;
       Endpoint pe;
       pe.ip = probe;
       pe.label = probe.ToString();

@@ -19,8 +19,8 @@ absl::string_view SeverityName(Severity s);
 absl::string_view FindingKindName(FindingKind k);
 
 struct AnalysisOptions {
-  Ip probe_v4;  // default 169.254.7.127
-  Ip probe_v6;  // default fd16:9254:7127:1337:ffff:ffff:ffff:ffff
+  IpAddress probe_v4;  // default 169.254.7.127
+  IpAddress probe_v6;  // default fd16:9254:7127:1337:ffff:ffff:ffff:ffff
   int tunnel_port = 15008;
   std::vector<int> extra_probe_ports;  // probed on every subject, besides its own probes
   AnalysisOptions();

@@ -30,12 +30,12 @@ struct Evaluator::Index {
   EvalOptions options;
   // namespace -> name -> pod index
   std::map<std::string, std::map<std::string, int, std::less<>>, std::less<>> pod_by_key;
-  std::map<Ip, int> pod_by_ip;
-  std::map<Ip, std::string> node_by_ip;
+  std::map<IpAddress, int> pod_by_ip;
+  std::map<IpAddress, std::string> node_by_ip;
   std::vector<std::vector<int>> selecting[2];  // per direction, per pod: policy indices
   std::vector<CompiledPolicy> compiled;
   // Per pod: its address of each family (index 0 IPv4, 1 IPv6), cached for the hot paths.
-  std::vector<std::array<std::optional<Ip>, 2>> pod_addr;
+  std::vector<std::array<std::optional<IpAddress>, 2>> pod_addr;
   // For pods added later (views): every peer with selectors, by id; per namespace, the ids of
   // the peers whose namespace part holds there; per namespace, its policies; per policy, the pods
   // its podSelector selects.
@@ -66,15 +66,15 @@ Evaluator::Evaluator(Cluster cluster, EvalOptions options) {
       continue;
     }
     if (pod.host_network) {
-      for (const Ip& ip : pod.ips) {
+      for (const IpAddress& ip : pod.ips) {
         x.node_by_ip[ip] = pod.node_name;
       }
     } else {
-      for (const Ip& ip : pod.ips) {
+      for (const IpAddress& ip : pod.ips) {
         x.pod_by_ip[ip] = static_cast<int>(i);
       }
     }
-    for (const Ip& ip : pod.host_ips) {
+    for (const IpAddress& ip : pod.host_ips) {
       x.node_by_ip.emplace(ip, pod.node_name);
     }
   }
@@ -239,7 +239,7 @@ const Pod& Evaluator::pod(int i) const {
   return index_->cluster.pods[i];
 }
 
-const std::array<std::optional<Ip>, 2>& Evaluator::Addr(int pod) const {
+const std::array<std::optional<IpAddress>, 2>& Evaluator::Addr(int pod) const {
   if (const ExtraPod* e = Extra(pod)) {
     return e->addr;
   }
@@ -338,7 +338,7 @@ Endpoint Evaluator::PodEndpoint(int pod) const {
 }
 
 absl::StatusOr<Endpoint> Evaluator::Resolve(absl::string_view ref) const {
-  if (absl::StatusOr<Ip> ip = Ip::Parse(ref); ip.ok()) {
+  if (absl::StatusOr<IpAddress> ip = IpAddress::Parse(ref); ip.ok()) {
     Endpoint e;
     e.ip = *ip;
     e.label = std::string(ref);
@@ -393,7 +393,7 @@ const std::vector<int>& Evaluator::PoliciesSelecting(int pod, Direction d) const
   return index_->selecting[Dir(d)][pod];
 }
 
-std::optional<Ip> Evaluator::AddressOf(const Endpoint& e, IpFamily family) const {
+std::optional<IpAddress> Evaluator::AddressOf(const Endpoint& e, IpFamily family) const {
   if (e.ip) {
     if (e.ip->family() == family) {
       return e.ip;
@@ -469,7 +469,7 @@ bool Evaluator::RulePeerMatches(int policy, Direction d, int rule, const Endpoin
   for (size_t i = 0; i < r.peers.size(); ++i) {
     const Peer& peer = r.peers[i];
     if (peer.ip_block) {
-      std::optional<Ip> addr = AddressOf(other, family);
+      std::optional<IpAddress> addr = AddressOf(other, family);
       if (addr && peer.ip_block->Matches(*addr)) {
         return true;
       }

@@ -22,10 +22,11 @@ struct EvalOptions {
 
 // One end of a connection: a pod (by index into Cluster::pods) or a bare IP address.
 struct Endpoint {
-  int pod = -1;          // -1: not a known pod
-  std::optional<Ip> ip;  // the address given in the query (pods: chosen per family when unset)
-  std::string node;      // the node, when the endpoint is node traffic (IP of a node)
-  std::string label;     // as the user wrote it: "ns/pod" or an IP
+  int pod = -1;  // -1: not a known pod
+  std::optional<IpAddress>
+      ip;             // the address given in the query (pods: chosen per family when unset)
+  std::string node;   // the node, when the endpoint is node traffic (IP of a node)
+  std::string label;  // as the user wrote it: "ns/pod" or an IP
 };
 
 // A policy (index into Cluster::policies) and one of its rules (-1: the policy only isolates).
@@ -95,7 +96,7 @@ class Evaluator {
   bool IsPolicySubject(const Endpoint& e) const;
   const std::vector<int>& PoliciesSelecting(int pod, Direction d) const;
   IpFamily ChooseFamily(const Endpoint& from, const Endpoint& to) const;
-  std::optional<Ip> AddressOf(const Endpoint& e, IpFamily family) const;
+  std::optional<IpAddress> AddressOf(const Endpoint& e, IpFamily family) const;
   // Does rule `rule` of `policy` (direction `d`) allow `other` on port/protocol? `dest_pod`
   // resolves named ports (-1: unresolvable).
   bool RuleAllows(int policy, Direction d, int rule, const Endpoint& other, int dest_pod, int port,
@@ -121,7 +122,7 @@ class Evaluator {
     std::vector<int> selecting[2];
     std::vector<int> selected_by;  // policies whose podSelector selects it (any direction)
     std::vector<char> peer_match;  // by selector peer id
-    std::array<std::optional<Ip>, 2> addr;
+    std::array<std::optional<IpAddress>, 2> addr;
   };
   Evaluator() = default;
   const ExtraPod* Extra(int pod) const {
@@ -137,7 +138,7 @@ class Evaluator {
   }
   void ComputeMatches(ExtraPod& e) const;
   bool PeerSelects(int peer_id, const std::vector<char>& base_bits, int pod) const;
-  const std::array<std::optional<Ip>, 2>& Addr(int pod) const;
+  const std::array<std::optional<IpAddress>, 2>& Addr(int pod) const;
   bool OwnNode(const Pod& pod, const Endpoint& other) const;
   std::string NodeOf(const Endpoint& e) const;
 

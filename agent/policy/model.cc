@@ -37,8 +37,8 @@ absl::string_view DirectionName(Direction d) {
   return d == Direction::kIngress ? "ingress" : "egress";
 }
 
-std::optional<Ip> Pod::IpOfFamily(IpFamily f) const {
-  for (const Ip& ip : ips) {
+std::optional<IpAddress> Pod::IpOfFamily(IpFamily f) const {
+  for (const IpAddress& ip : ips) {
     if (ip.family() == f) {
       return ip;
     }
@@ -64,7 +64,7 @@ std::vector<int> Pod::ProbePorts() const {
   return {out.begin(), out.end()};
 }
 
-bool IpBlock::Matches(const Ip& ip) const {
+bool IpBlock::Matches(const IpAddress& ip) const {
   if (!cidr.Contains(ip)) {
     return false;
   }

@@ -5,8 +5,8 @@
 #include <vector>
 #include "absl/strings/string_view.h"
 
-#include "agent/policy/ip.h"
 #include "agent/policy/label_selector.h"
+#include "base/cidr.h"
 
 namespace probesnat::policy {
 
@@ -39,16 +39,16 @@ struct Pod {
   std::string name;
   std::string uid;
   Labels labels;
-  std::vector<Ip> ips;  // status.podIPs (or status.podIP); may be empty
+  std::vector<IpAddress> ips;  // status.podIPs (or status.podIP); may be empty
   std::vector<ContainerPort> ports;
   bool host_network = false;
   bool terminated = false;  // phase Succeeded/Failed: its IPs no longer identify it
   std::string node_name;
-  std::vector<Ip> host_ips;
+  std::vector<IpAddress> host_ips;
   std::vector<ProbeTarget> probes;
 
   std::string Key() const { return ns + "/" + name; }
-  std::optional<Ip> IpOfFamily(IpFamily f) const;
+  std::optional<IpAddress> IpOfFamily(IpFamily f) const;
   bool HasFamily(IpFamily f) const { return IpOfFamily(f).has_value(); }
   // Probe ports as numbers (named ones resolved on this pod's TCP container ports), sorted, unique.
   std::vector<int> ProbePorts() const;
@@ -67,7 +67,7 @@ struct PortSpec {
 struct IpBlock {
   Cidr cidr;
   std::vector<Cidr> except;
-  bool Matches(const Ip& ip) const;
+  bool Matches(const IpAddress& ip) const;
 };
 
 // A NetworkPolicyPeer: either selectors (AND of the two when both are set) or an ipBlock.

@@ -5,6 +5,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "agent/policy/yaml_child.h"
+#include "base/k8s_names.h"
+#include "base/port.h"
 
 namespace probesnat::policy {
 
@@ -57,66 +59,6 @@ bool Bool(const YAML::Node& n) {
   return absl::AsciiStrToLower(n.Scalar()) == "true";
 }
 
-bool IsAlnum(char c) { return absl::ascii_isalnum(static_cast<unsigned char>(c)); }
-
-// IANA_SVC_NAME: 1-15 chars of [a-z0-9-], at least one letter, no leading/trailing/double '-'.
-bool IsPortName(const std::string& s) {
-  if (s.empty() || s.size() > 15 || s.front() == '-' || s.back() == '-') {
-    return false;
-  }
-  bool letter = false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (c >= 'a' && c <= 'z') {
-      letter = true;
-    } else if (!(c >= '0' && c <= '9') && c != '-') {
-      return false;
-    }
-    if (c == '-' && i > 0 && s[i - 1] == '-') {
-      return false;
-    }
-  }
-  return letter;
-}
-
-// A label value: empty, or <= 63 chars of [A-Za-z0-9_.-] starting and ending alphanumeric.
-bool IsLabelValue(const std::string& s) {
-  if (s.empty()) {
-    return true;
-  }
-  if (s.size() > 63 || !IsAlnum(s.front()) || !IsAlnum(s.back())) {
-    return false;
-  }
-  for (char c : s) {
-    if (!IsAlnum(c) && c != '-' && c != '_' && c != '.') {
-      return false;
-    }
-  }
-  return true;
-}
-
-// A label key: [prefix/]name; prefix a DNS subdomain (<= 253), name a non-empty label value.
-bool IsLabelKey(const std::string& s) {
-  size_t slash = s.rfind('/');
-  std::string name = slash == std::string::npos ? s : s.substr(slash + 1);
-  if (name.empty() || !IsLabelValue(name)) {
-    return false;
-  }
-  if (slash == std::string::npos) {
-    return true;
-  }
-  std::string prefix = s.substr(0, slash);
-  if (prefix.empty() || prefix.size() > 253) {
-    return false;
-  }
-  for (char c : prefix) {
-    if (!(c >= 'a' && c <= 'z') && !(c >= '0' && c <= '9') && c != '-' && c != '.') {
-      return false;
-    }
-  }
-  return IsAlnum(prefix.front()) && IsAlnum(prefix.back());
-}
-
 Labels ParseLabels(const YAML::Node& n, const std::string& field, Problems* p) {
   Labels out;
   if (!Present(n)) {
@@ -137,12 +79,12 @@ Labels ParseLabels(const YAML::Node& n, const std::string& field, Problems* p) {
   return out;
 }
 
-std::optional<Ip> ParseIp(const YAML::Node& n, const std::string& field, Problems* p) {
+std::optional<IpAddress> ParseIp(const YAML::Node& n, const std::string& field, Problems* p) {
   std::optional<std::string> s = Str(n, field, p);
   if (!s) {
     return std::nullopt;
   }
-  absl::StatusOr<Ip> ip = Ip::Parse(*s);
+  absl::StatusOr<IpAddress> ip = IpAddress::Parse(*s);
   if (!ip.ok()) {
     p->push_back({field, std::string(ip.status().message())});
     return std::nullopt;
@@ -176,7 +118,7 @@ void AddProbe(const YAML::Node& probe, const std::string& field, Pod* pod, Probl
       continue;
     }
     if (std::optional<long> v = PlainInt(port)) {
-      if (*v > 0 && *v <= 65535) {
+      if (IsPort(*v)) {
         pod->probes.push_back({static_cast<int>(*v), ""});
       }
     } else {
@@ -185,9 +127,9 @@ void AddProbe(const YAML::Node& probe, const std::string& field, Pod* pod, Probl
   }
 }
 
-std::vector<Ip> ParseIpList(const YAML::Node& list, const YAML::Node& single,
-                            const std::string& field, Problems* p) {
-  std::vector<Ip> out;
+std::vector<IpAddress> ParseIpList(const YAML::Node& list, const YAML::Node& single,
+                                   const std::string& field, Problems* p) {
+  std::vector<IpAddress> out;
   if (Present(list) && list.IsSequence() && list.size() > 0) {
     for (size_t i = 0; i < list.size(); ++i) {
       if (auto ip = ParseIp(Child(list[i], "ip"), absl::StrCat(field, "s[", i, "].ip"), p)) {
@@ -227,12 +169,12 @@ std::optional<PortSpec> ParsePortSpec(const YAML::Node& n, const std::string& fi
     if (!port.IsScalar()) {
       p->push_back({field + ".port", "must be a number or a port name"});
     } else if (std::optional<long> v = PlainInt(port)) {
-      if (*v < 1 || *v > 65535) {
+      if (!IsPort(*v)) {
         p->push_back({field + ".port", absl::StrCat("port ", *v, " is outside 1-65535")});
       }
       ps.has_port = true;
       ps.number = static_cast<int>(*v);
-    } else if (!IsPortName(port.Scalar())) {
+    } else if (!IsIanaServiceName(port.Scalar())) {
       p->push_back({field + ".port", absl::StrCat("\"", port.Scalar(),
                                                   "\" is neither a port number nor a valid port "
                                                   "name (IANA_SVC_NAME)")});
@@ -249,7 +191,7 @@ std::optional<PortSpec> ParsePortSpec(const YAML::Node& n, const std::string& fi
       } else if (*end < ps.number) {
         p->push_back(
             {field + ".endPort", absl::StrCat("endPort ", *end, " is below port ", ps.number)});
-      } else if (*end > 65535) {
+      } else if (*end > kMaxPort) {
         p->push_back({field + ".endPort", absl::StrCat("endPort ", *end, " is above 65535")});
       }
       ps.end_port = static_cast<int>(*end);
@@ -505,7 +447,7 @@ std::optional<Pod> ParsePod(const YAML::Node& obj, Problems* p) {
           ContainerPort cp;
           cp.name = Str(Child(ports[j], "name"), pf + ".name", p).value_or("");
           std::optional<long> num = Int(Child(ports[j], "containerPort"), pf + ".containerPort", p);
-          if (!num || *num < 1 || *num > 65535) {
+          if (!num || !IsPort(*num)) {
             p->push_back({pf + ".containerPort", "a port in 1-65535 is required"});
             continue;
           }

@@ -19,8 +19,8 @@ struct PolicyEdit {
 };
 
 struct FixAddresses {
-  Ip probe_v4;
-  Ip probe_v6;
+  IpAddress probe_v4;
+  IpAddress probe_v6;
   int tunnel_port = 15008;
 };
 

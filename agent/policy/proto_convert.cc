@@ -14,7 +14,7 @@ absl::StatusOr<Pod> PodFromProto(const v1::Pod& in) {
   pod.uid = in.uid();
   pod.labels = Labels(in.labels().begin(), in.labels().end());
   for (const std::string& s : in.ips()) {
-    absl::StatusOr<Ip> ip = Ip::Parse(s);
+    absl::StatusOr<IpAddress> ip = IpAddress::Parse(s);
     if (!ip.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("pod.ips: ", ip.status().message()));
     }
@@ -51,7 +51,7 @@ v1::Pod PodToProto(const Pod& p) {
   for (const auto& [k, v] : p.labels) {
     (*out.mutable_labels())[k] = v;
   }
-  for (const Ip& ip : p.ips) {
+  for (const IpAddress& ip : p.ips) {
     out.add_ips(ip.ToString());
   }
   for (const ContainerPort& cp : p.ports) {

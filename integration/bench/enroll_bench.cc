@@ -246,7 +246,7 @@ int RunOne(int n, const std::string& probesnatd, const std::vector<std::string>&
     return 1;
   }
   std::vector<ScopedNetns> pods;
-  std::vector<probesnat::netfilter::UniqueFd> fds;
+  std::vector<probesnat::UniqueFd> fds;
   std::vector<probesnat::v1::Pod> specs;
   for (int i = 0; i < n; ++i) {
     absl::StatusOr<ScopedNetns> ns = ScopedNetns::Create(absl::StrCat("bp", i));
@@ -254,7 +254,7 @@ int RunOne(int n, const std::string& probesnatd, const std::vector<std::string>&
       std::fprintf(stderr, "enroll_bench: %s\n", ns.status().ToString().c_str());
       return 1;
     }
-    absl::StatusOr<probesnat::netfilter::UniqueFd> fd = probesnat::netfilter::OpenNetns(ns->path());
+    absl::StatusOr<probesnat::UniqueFd> fd = probesnat::netfilter::OpenNetns(ns->path());
     if (!fd.ok()) {
       std::fprintf(stderr, "enroll_bench: %s\n", fd.status().ToString().c_str());
       return 1;

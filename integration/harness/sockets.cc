@@ -64,7 +64,7 @@ absl::StatusOr<sockaddr_storage> ToSockaddr(const std::string& ip, uint16_t port
 // A non-blocking TCP socket created inside the namespace, of the family of `ip`, with the socket
 // address of ip:port ready for bind() or connect().
 struct TcpSocket {
-  netfilter::UniqueFd fd;
+  UniqueFd fd;
   sockaddr_storage addr{};
   socklen_t len = 0;
 };
@@ -76,7 +76,7 @@ absl::StatusOr<TcpSocket> TcpSocketFor(int netns_fd, const std::string& ip, uint
     return addr.status();
   }
   sock.addr = *addr;
-  absl::StatusOr<netfilter::UniqueFd> fd =
+  absl::StatusOr<UniqueFd> fd =
       netfilter::SocketInNetns(netns_fd, addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
   if (!fd.ok()) {
     return fd.status();
@@ -85,7 +85,7 @@ absl::StatusOr<TcpSocket> TcpSocketFor(int netns_fd, const std::string& ip, uint
   return sock;
 }
 
-absl::StatusOr<netfilter::UniqueFd> ListenOn(int netns_fd, const std::string& ip, uint16_t port) {
+absl::StatusOr<UniqueFd> ListenOn(int netns_fd, const std::string& ip, uint16_t port) {
   absl::StatusOr<TcpSocket> sock = TcpSocketFor(netns_fd, ip, port);
   if (!sock.ok()) {
     return sock.status();
@@ -124,14 +124,14 @@ absl::StatusOr<Listener> Listener::Create(int netns_fd, uint16_t port, const std
   Listener l;
   l.port_ = port;
   if (!bind_v4.empty()) {
-    absl::StatusOr<netfilter::UniqueFd> fd = ListenOn(netns_fd, bind_v4, port);
+    absl::StatusOr<UniqueFd> fd = ListenOn(netns_fd, bind_v4, port);
     if (!fd.ok()) {
       return fd.status();
     }
     l.v4_ = std::move(*fd);
   }
   if (!bind_v6.empty()) {
-    absl::StatusOr<netfilter::UniqueFd> fd = ListenOn(netns_fd, bind_v6, port);
+    absl::StatusOr<UniqueFd> fd = ListenOn(netns_fd, bind_v6, port);
     if (!fd.ok()) {
       return fd.status();
     }
@@ -142,7 +142,7 @@ absl::StatusOr<Listener> Listener::Create(int netns_fd, uint16_t port, const std
 
 bool Listener::HasPending(absl::Duration wait) {
   std::vector<pollfd> fds;
-  for (const netfilter::UniqueFd* fd : {&v4_, &v6_}) {
+  for (const UniqueFd* fd : {&v4_, &v6_}) {
     if (fd->valid()) {
       fds.push_back({fd->get(), POLLIN, 0});
     }
@@ -154,7 +154,7 @@ absl::StatusOr<Accepted> Listener::Accept(absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
   while (true) {
     std::vector<pollfd> fds;
-    for (const netfilter::UniqueFd* fd : {&v4_, &v6_}) {
+    for (const UniqueFd* fd : {&v4_, &v6_}) {
       if (fd->valid()) {
         fds.push_back({fd->get(), POLLIN, 0});
       }

@@ -7,7 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "netfilter/unique_fd.h"
+#include "base/unique_fd.h"
 
 namespace probesnat::integration {
 
@@ -22,7 +22,7 @@ struct Endpoint {
 
 // What a listener saw of one accepted connection.
 struct Accepted {
-  netfilter::UniqueFd fd;
+  UniqueFd fd;
   Endpoint peer;   // getpeername
   Endpoint local;  // getsockname
   // SO_ORIGINAL_DST / IP6T_SO_ORIGINAL_DST: where the peer sent the connection before NAT; empty
@@ -49,8 +49,8 @@ class Listener {
 
  private:
   Listener() = default;
-  netfilter::UniqueFd v4_;
-  netfilter::UniqueFd v6_;
+  UniqueFd v4_;
+  UniqueFd v6_;
   uint16_t port_ = 0;
 };
 
@@ -62,7 +62,7 @@ struct ConnectOptions {
 
 // An established client connection.
 struct Connection {
-  netfilter::UniqueFd fd;
+  UniqueFd fd;
   Endpoint local;
   Endpoint peer;
 };

@@ -253,7 +253,7 @@ TEST_F(AccessTest, StaleSocketOfAnotherUserIsNotReplaced) {
   ASSERT_FALSE(dir.path().empty());
   const std::string socket = dir.path() + "/probesnatd.sock";
   {
-    netfilter::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM, 0));
+    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM, 0));
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     std::strncpy(addr.sun_path, socket.c_str(), sizeof(addr.sun_path) - 1);

@@ -136,7 +136,7 @@ TEST_F(OptionsTest, ProcPidNetnsPathWorks) {
   // Wait until the child has entered the namespace.
   bool entered = false;
   for (int i = 0; i < 100 && !entered; ++i) {
-    absl::StatusOr<netfilter::UniqueFd> fd = netfilter::OpenNetns(path);
+    absl::StatusOr<UniqueFd> fd = netfilter::OpenNetns(path);
     struct stat mine {
     }, target{};
     entered = fd.ok() && ::fstat(fd->get(), &mine) == 0 && ::fstat(fd_a(), &target) == 0 &&

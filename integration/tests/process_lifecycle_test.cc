@@ -204,7 +204,7 @@ TEST_F(ProcessLifecycleTest, SigtermEndsPromptlyWithAnIdleConnectionAndAWatchStr
   absl::StatusOr<std::unique_ptr<Daemon>> d = Daemon::Start(DaemonOptions({}));
   ASSERT_TRUE(d.ok()) << d.status();
   // A client that connected and says nothing (no HTTP/2 preface, no GOAWAY handling).
-  netfilter::UniqueFd raw(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  UniqueFd raw(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::strncpy(addr.sun_path, (*d)->socket_path().c_str(), sizeof(addr.sun_path) - 1);

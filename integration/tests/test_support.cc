@@ -33,8 +33,8 @@ void TopologyTest::SetUp() {
   absl::StatusOr<std::unique_ptr<Topology>> t = Topology::Create();
   ASSERT_TRUE(t.ok()) << t.status();
   topo_ = std::move(*t);
-  auto open = [](const std::string& path, netfilter::UniqueFd& out) {
-    absl::StatusOr<netfilter::UniqueFd> fd = netfilter::OpenNetns(path);
+  auto open = [](const std::string& path, UniqueFd& out) {
+    absl::StatusOr<UniqueFd> fd = netfilter::OpenNetns(path);
     ASSERT_TRUE(fd.ok()) << fd.status();
     out = std::move(*fd);
   };

@@ -76,7 +76,7 @@ class TopologyTest : public ::testing::Test {
                                 const std::string& socket = "", bool wait_ready = true) const;
 
   std::unique_ptr<Topology> topo_;
-  netfilter::UniqueFd node_fd_, a_fd_, b_fd_, outside_fd_;
+  UniqueFd node_fd_, a_fd_, b_fd_, outside_fd_;
 };
 
 // TopologyTest plus the real probesnatd running in the node namespace.

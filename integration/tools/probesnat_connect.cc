@@ -46,7 +46,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: probesnat_connect [--mark MARK] [--timeout SECONDS] IP PORT\n");
     return 2;
   }
-  probesnat::netfilter::UniqueFd self(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+  probesnat::UniqueFd self(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
   absl::StatusOr<probesnat::integration::Connection> c =
       Connect(self.get(), Endpoint{ip, static_cast<uint16_t>(port)}, options);
   if (!c.ok()) {

@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
   if (wanted.empty()) {
     return Usage();
   }
-  probesnat::netfilter::UniqueFd self(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+  probesnat::UniqueFd self(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
   std::vector<Listener> listeners;
   for (const auto& [name, port] : wanted) {
     absl::StatusOr<Listener> l = Listener::Create(self.get(), port);

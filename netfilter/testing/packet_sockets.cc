@@ -44,12 +44,12 @@ std::string AddressOf(const sockaddr_storage& ss) {
 
 }  // namespace
 
-absl::StatusOr<UniqueFd> Listen(const ScopedNetns& ns, IpAddress::Family family, uint16_t port) {
+absl::StatusOr<UniqueFd> Listen(const ScopedNetns& ns, IpFamily family, uint16_t port) {
   absl::StatusOr<UniqueFd> nsfd = OpenNetns(ns.path());
   if (!nsfd.ok()) {
     return nsfd.status();
   }
-  bool v4 = family == IpAddress::Family::kV4;
+  bool v4 = family == IpFamily::kV4;
   absl::StatusOr<UniqueFd> fd = SocketInNetns(nsfd->get(), v4 ? AF_INET : AF_INET6, SOCK_STREAM, 0);
   if (!fd.ok()) {
     return fd.status();
@@ -101,14 +101,14 @@ absl::StatusOr<UniqueFd> Connect(const ScopedNetns& from, const IpAddress& to, u
   return fd;
 }
 
-absl::StatusOr<UniqueFd> SocketFrom(const ScopedNetns& from, IpAddress::Family family, int type,
+absl::StatusOr<UniqueFd> SocketFrom(const ScopedNetns& from, IpFamily family, int type,
                                     const IpAddress* src) {
   absl::StatusOr<UniqueFd> nsfd = OpenNetns(from.path());
   if (!nsfd.ok()) {
     return nsfd.status();
   }
   absl::StatusOr<UniqueFd> fd = SocketInNetns(
-      nsfd->get(), family == IpAddress::Family::kV4 ? AF_INET : AF_INET6, type | SOCK_NONBLOCK, 0);
+      nsfd->get(), family == IpFamily::kV4 ? AF_INET : AF_INET6, type | SOCK_NONBLOCK, 0);
   if (!fd.ok()) {
     return fd.status();
   }
@@ -153,12 +153,12 @@ absl::Status SendUdp(const ScopedNetns& from, const IpAddress* src, const IpAddr
   return absl::OkStatus();
 }
 
-absl::StatusOr<UniqueFd> BindUdp(const ScopedNetns& ns, IpAddress::Family family, uint16_t port) {
+absl::StatusOr<UniqueFd> BindUdp(const ScopedNetns& ns, IpFamily family, uint16_t port) {
   absl::StatusOr<UniqueFd> nsfd = OpenNetns(ns.path());
   if (!nsfd.ok()) {
     return nsfd.status();
   }
-  bool v4 = family == IpAddress::Family::kV4;
+  bool v4 = family == IpFamily::kV4;
   absl::StatusOr<UniqueFd> fd =
       SocketInNetns(nsfd->get(), v4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK, 0);
   if (!fd.ok()) {

@@ -6,9 +6,9 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "netfilter/ip_address.h"
+#include "base/ip_address.h"
+#include "base/unique_fd.h"
 #include "netfilter/testing/scoped_netns.h"
-#include "netfilter/unique_fd.h"
 
 namespace probesnat::netfilter::testing {
 
@@ -16,7 +16,7 @@ namespace probesnat::netfilter::testing {
 inline constexpr int kPacketTimeoutMs = 3000;
 
 // A TCP listener on the wildcard address of `family` inside a namespace (v6-only for IPv6).
-absl::StatusOr<UniqueFd> Listen(const ScopedNetns& ns, IpAddress::Family family, uint16_t port);
+absl::StatusOr<UniqueFd> Listen(const ScopedNetns& ns, IpFamily family, uint16_t port);
 
 // Connects from a socket created in `from` (with SO_MARK `mark` unless 0); returns the connected
 // socket, or an error when it does not connect within kPacketTimeoutMs.
@@ -24,7 +24,7 @@ absl::StatusOr<UniqueFd> Connect(const ScopedNetns& from, const IpAddress& to, u
                                  uint32_t mark = 0);
 
 // A non-blocking socket of `type` in `from`, bound to `src` (port 0) unless `src` is null.
-absl::StatusOr<UniqueFd> SocketFrom(const ScopedNetns& from, IpAddress::Family family, int type,
+absl::StatusOr<UniqueFd> SocketFrom(const ScopedNetns& from, IpFamily family, int type,
                                     const IpAddress* src);
 
 // Starts a TCP connection from `from` (source `src` if given, e.g. a forged probe address that
@@ -37,7 +37,7 @@ absl::Status SendUdp(const ScopedNetns& from, const IpAddress* src, const IpAddr
                      uint16_t port);
 
 // A UDP socket bound to the wildcard address of `family` on `port` inside a namespace.
-absl::StatusOr<UniqueFd> BindUdp(const ScopedNetns& ns, IpAddress::Family family, uint16_t port);
+absl::StatusOr<UniqueFd> BindUdp(const ScopedNetns& ns, IpFamily family, uint16_t port);
 
 // The source address of the next datagram on `fd`, waiting at most kPacketTimeoutMs.
 absl::StatusOr<std::string> ReceiveUdp(const UniqueFd& fd);

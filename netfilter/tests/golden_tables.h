@@ -39,10 +39,10 @@ inline PodRules CustomPodRules() {
   return r;
 }
 
-inline PodRules EnrolledWithOnly(IpAddress::Family family) {
+inline PodRules EnrolledWithOnly(IpFamily family) {
   PodRules r;
-  r.enrolled_v4 = family == IpAddress::Family::kV4;
-  r.enrolled_v6 = family == IpAddress::Family::kV6;
+  r.enrolled_v4 = family == IpFamily::kV4;
+  r.enrolled_v6 = family == IpFamily::kV6;
   return r;
 }
 
@@ -70,8 +70,8 @@ inline std::vector<GoldenTable> GoldenTables() {
       {"pod_custom_no_inbound", false, {}, CustomPodRules()},
       {"pod_no_outbound", false, {}, WithCapture(true, false)},
       {"pod_no_capture", false, {}, WithCapture(false, false)},
-      {"pod_v4_only", false, {}, EnrolledWithOnly(IpAddress::Family::kV4)},
-      {"pod_v6_only", false, {}, EnrolledWithOnly(IpAddress::Family::kV6)},
+      {"pod_v4_only", false, {}, EnrolledWithOnly(IpFamily::kV4)},
+      {"pod_v6_only", false, {}, EnrolledWithOnly(IpFamily::kV6)},
   };
 }
 

@@ -502,9 +502,9 @@ TEST_F(NftablesBackendTest, ObservePodReportsNamespaceTableAndDrift) {
 // A pod enrolled with one family gets that family's probe accept only; the drift check sees the
 // table it wrote as matching (no endless repair) and a table of the other shape as drift.
 TEST_F(NftablesBackendTest, SingleFamilyPodTableIsTheGoldenAndReadsBackAsMatching) {
-  for (const auto& [family, golden] : {std::pair{IpAddress::Family::kV4, "pod_v4_only"},
-                                       std::pair{IpAddress::Family::kV6, "pod_v6_only"}}) {
-    SCOPED_TRACE(family == IpAddress::Family::kV4 ? "v4 only" : "v6 only");
+  for (const auto& [family, golden] :
+       {std::pair{IpFamily::kV4, "pod_v4_only"}, std::pair{IpFamily::kV6, "pod_v6_only"}}) {
+    SCOPED_TRACE(family == IpFamily::kV4 ? "v4 only" : "v6 only");
     const PodRules rules = EnrolledWithOnly(family);
     ASSERT_TRUE(backend().ApplyPod(pod_->path(), rules).ok());
     EXPECT_EQ(Nft(*pod_, "list table inet probesnat"), ReadGolden(golden));

@@ -188,10 +188,10 @@ TEST_F(PacketTest, ForwardedPacketsForgingTheProbeAddressAreDropped) {
   }
   const IpAddress pod_v4 = Ip("10.200.1.2"), pod_v6 = Ip("fd00:1::2");
   constexpr uint16_t kPort = 8081;
-  absl::StatusOr<UniqueFd> tcp4 = Listen(*pod_, IpAddress::Family::kV4, kPort);
-  absl::StatusOr<UniqueFd> tcp6 = Listen(*pod_, IpAddress::Family::kV6, kPort);
-  absl::StatusOr<UniqueFd> udp4 = BindUdp(*pod_, IpAddress::Family::kV4, kPort);
-  absl::StatusOr<UniqueFd> udp6 = BindUdp(*pod_, IpAddress::Family::kV6, kPort);
+  absl::StatusOr<UniqueFd> tcp4 = Listen(*pod_, IpFamily::kV4, kPort);
+  absl::StatusOr<UniqueFd> tcp6 = Listen(*pod_, IpFamily::kV6, kPort);
+  absl::StatusOr<UniqueFd> udp4 = BindUdp(*pod_, IpFamily::kV4, kPort);
+  absl::StatusOr<UniqueFd> udp6 = BindUdp(*pod_, IpFamily::kV6, kPort);
   ASSERT_TRUE(tcp4.ok() && tcp6.ok() && udp4.ok() && udp6.ok());
   const std::vector<const UniqueFd*> pod_sockets = {&*tcp4, &*tcp6, &*udp4, &*udp6};
 
@@ -274,11 +274,11 @@ TEST_F(PacketTest, ForwardedPacketsForgingTheProbeAddressAreDropped) {
 // In-pod capture with the pod table, compactly (the end-to-end suite covers the rest).
 TEST_F(PacketTest, PodTableCapturesInboundAndOutboundAndLetsProbesAndTunnelThrough) {
   ASSERT_TRUE(backend_->ApplyPod(pod_->path(), PodRules{}).ok());
-  absl::StatusOr<UniqueFd> app = Listen(*pod_, IpAddress::Family::kV4, 8080);
-  absl::StatusOr<UniqueFd> inbound = Listen(*pod_, IpAddress::Family::kV4, 15006);
-  absl::StatusOr<UniqueFd> tunnel = Listen(*pod_, IpAddress::Family::kV4, 15008);
-  absl::StatusOr<UniqueFd> outbound = Listen(*pod_, IpAddress::Family::kV4, 15001);
-  absl::StatusOr<UniqueFd> remote = Listen(*outside_, IpAddress::Family::kV4, 9090);
+  absl::StatusOr<UniqueFd> app = Listen(*pod_, IpFamily::kV4, 8080);
+  absl::StatusOr<UniqueFd> inbound = Listen(*pod_, IpFamily::kV4, 15006);
+  absl::StatusOr<UniqueFd> tunnel = Listen(*pod_, IpFamily::kV4, 15008);
+  absl::StatusOr<UniqueFd> outbound = Listen(*pod_, IpFamily::kV4, 15001);
+  absl::StatusOr<UniqueFd> remote = Listen(*outside_, IpFamily::kV4, 9090);
   ASSERT_TRUE(app.ok() && inbound.ok() && tunnel.ok() && outbound.ok() && remote.ok());
   const std::vector<const UniqueFd*> pod_listeners = {&*app, &*inbound, &*tunnel, &*outbound};
   enum { kApp, kInbound, kTunnel, kOutbound };

@@ -39,18 +39,16 @@ constexpr uint16_t kCapturePort = 15006;
 
 IpAddress Ip(const char* text) { return *IpAddress::Parse(text); }
 
-const IpAddress& PodIp(IpAddress::Family family) {
+const IpAddress& PodIp(IpFamily family) {
   static const IpAddress v4 = Ip("10.200.1.2"), v6 = Ip("fd00:1::2");
-  return family == IpAddress::Family::kV4 ? v4 : v6;
+  return family == IpFamily::kV4 ? v4 : v6;
 }
 
-IpAddress Probe(IpAddress::Family family) {
-  return family == IpAddress::Family::kV4 ? DefaultProbeV4() : DefaultProbeV6();
+IpAddress Probe(IpFamily family) {
+  return family == IpFamily::kV4 ? DefaultProbeV4() : DefaultProbeV6();
 }
 
-IpAddress::Family Other(IpAddress::Family family) {
-  return family == IpAddress::Family::kV4 ? IpAddress::Family::kV6 : IpAddress::Family::kV4;
-}
+IpFamily Other(IpFamily family) { return family == IpFamily::kV4 ? IpFamily::kV6 : IpFamily::kV4; }
 
 class ProbeFamilyPacketTest : public ::testing::Test {
  protected:
@@ -114,18 +112,17 @@ class ProbeFamilyPacketTest : public ::testing::Test {
 
   // What the agent does for a pod enrolled with `family` only: the pod's address of that family in
   // the host set, and the pod table for that family.
-  void EnrollOnly(IpAddress::Family family) {
+  void EnrollOnly(IpFamily family) {
     ASSERT_TRUE(backend_->UpdateHostMembers({PodIp(family)}, {}).ok());
     PodRules rules;
-    rules.enrolled_v4 = family == IpAddress::Family::kV4;
-    rules.enrolled_v6 = family == IpAddress::Family::kV6;
+    rules.enrolled_v4 = family == IpFamily::kV4;
+    rules.enrolled_v6 = family == IpFamily::kV6;
     ASSERT_TRUE(backend_->ApplyPod(pod_->path(), rules).ok());
   }
 
   // Which of the pod's app (0) and capture (1) listeners of `family` a connection from `from`
   // (source `src` if given) to the pod's address of that family reaches, and from where.
-  absl::StatusOr<Accepted> Reach(const ScopedNetns& from, const IpAddress* src,
-                                 IpAddress::Family family) {
+  absl::StatusOr<Accepted> Reach(const ScopedNetns& from, const IpAddress* src, IpFamily family) {
     absl::StatusOr<UniqueFd> app = Listen(*pod_, family, kAppPort);
     absl::StatusOr<UniqueFd> capture = Listen(*pod_, family, kCapturePort);
     if (!app.ok() || !capture.ok()) {
@@ -139,7 +136,7 @@ class ProbeFamilyPacketTest : public ::testing::Test {
   }
 
   // A SYN forged from the probe address of `family` to the pod's address of that family.
-  absl::StatusOr<Accepted> ForgedProbe(IpAddress::Family family) {
+  absl::StatusOr<Accepted> ForgedProbe(IpFamily family) {
     const IpAddress probe = Probe(family);
     return Reach(*outside_, &probe, family);
   }
@@ -151,14 +148,11 @@ class ProbeFamilyPacketTest : public ::testing::Test {
 constexpr size_t kApp = 0, kCapture = 1;
 
 TEST_F(ProbeFamilyPacketTest, ForgedProbeSourceOfTheFamilyNotEnrolledIsCaptured) {
-  for (IpAddress::Family enrolled : {IpAddress::Family::kV4, IpAddress::Family::kV6}) {
-    const IpAddress::Family other = Other(enrolled);
-    SCOPED_TRACE(enrolled == IpAddress::Family::kV4 ? "enrolled with v4 only, forged v6"
-                                                    : "enrolled with v6 only, forged v4");
-    ASSERT_TRUE(
-        backend_
-            ->UpdateHostMembers({}, {PodIp(IpAddress::Family::kV4), PodIp(IpAddress::Family::kV6)})
-            .ok());
+  for (IpFamily enrolled : {IpFamily::kV4, IpFamily::kV6}) {
+    const IpFamily other = Other(enrolled);
+    SCOPED_TRACE(enrolled == IpFamily::kV4 ? "enrolled with v4 only, forged v6"
+                                           : "enrolled with v6 only, forged v4");
+    ASSERT_TRUE(backend_->UpdateHostMembers({}, {PodIp(IpFamily::kV4), PodIp(IpFamily::kV6)}).ok());
     EnrollOnly(enrolled);
 
     // The host does not drop it (the pod's other address is not enrolled), the pod captures it.
@@ -181,21 +175,18 @@ TEST_F(ProbeFamilyPacketTest, ForgedProbeSourceOfTheFamilyNotEnrolledIsCaptured)
     got = Reach(*node_, nullptr, other);
     ASSERT_TRUE(got.ok()) << got.status();
     EXPECT_EQ(got->listener, kCapture);
-    EXPECT_EQ(got->peer, other == IpAddress::Family::kV4 ? "10.200.1.1" : "fd00:1::1");
+    EXPECT_EQ(got->peer, other == IpFamily::kV4 ? "10.200.1.1" : "fd00:1::1");
   }
 }
 
 // Control: with the other family's probe source trusted in the pod (the table of a pod enrolled
 // with both families) the very same forgery skips capture; it is the omitted rule that stops it.
 TEST_F(ProbeFamilyPacketTest, WithBothProbeSourcesTrustedTheSameForgeryWouldSkipCapture) {
-  for (IpAddress::Family enrolled : {IpAddress::Family::kV4, IpAddress::Family::kV6}) {
-    const IpAddress::Family other = Other(enrolled);
-    SCOPED_TRACE(enrolled == IpAddress::Family::kV4 ? "host set v4 only, forged v6"
-                                                    : "host set v6 only, forged v4");
-    ASSERT_TRUE(
-        backend_
-            ->UpdateHostMembers({}, {PodIp(IpAddress::Family::kV4), PodIp(IpAddress::Family::kV6)})
-            .ok());
+  for (IpFamily enrolled : {IpFamily::kV4, IpFamily::kV6}) {
+    const IpFamily other = Other(enrolled);
+    SCOPED_TRACE(enrolled == IpFamily::kV4 ? "host set v4 only, forged v6"
+                                           : "host set v6 only, forged v4");
+    ASSERT_TRUE(backend_->UpdateHostMembers({}, {PodIp(IpFamily::kV4), PodIp(IpFamily::kV6)}).ok());
     ASSERT_TRUE(backend_->UpdateHostMembers({PodIp(enrolled)}, {}).ok());
     ASSERT_TRUE(backend_->ApplyPod(pod_->path(), PodRules{}).ok());
     absl::StatusOr<Accepted> got = ForgedProbe(other);
@@ -208,13 +199,10 @@ TEST_F(ProbeFamilyPacketTest, WithBothProbeSourcesTrustedTheSameForgeryWouldSkip
 // Enrolled with both families: node-originated probes on both arrive from the probe addresses and
 // skip capture, forgeries of either are dropped by the host.
 TEST_F(ProbeFamilyPacketTest, EnrolledWithBothFamiliesProbesOfBothSkipCapture) {
-  ASSERT_TRUE(
-      backend_
-          ->UpdateHostMembers({PodIp(IpAddress::Family::kV4), PodIp(IpAddress::Family::kV6)}, {})
-          .ok());
+  ASSERT_TRUE(backend_->UpdateHostMembers({PodIp(IpFamily::kV4), PodIp(IpFamily::kV6)}, {}).ok());
   ASSERT_TRUE(backend_->ApplyPod(pod_->path(), PodRules{}).ok());
-  for (IpAddress::Family family : {IpAddress::Family::kV4, IpAddress::Family::kV6}) {
-    SCOPED_TRACE(family == IpAddress::Family::kV4 ? "v4" : "v6");
+  for (IpFamily family : {IpFamily::kV4, IpFamily::kV6}) {
+    SCOPED_TRACE(family == IpFamily::kV4 ? "v4" : "v6");
     absl::StatusOr<Accepted> got = Reach(*node_, nullptr, family);
     ASSERT_TRUE(got.ok()) << got.status();
     EXPECT_EQ(got->listener, kApp);

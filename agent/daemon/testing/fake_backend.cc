@@ -44,8 +44,8 @@ absl::Status FakeBackend::EnsureHost(const netfilter::HostRules& rules) {
   return absl::OkStatus();
 }
 
-absl::Status FakeBackend::UpdateHostMembers(const std::vector<netfilter::IpAddress>& add,
-                                            const std::vector<netfilter::IpAddress>& remove) {
+absl::Status FakeBackend::UpdateHostMembers(const std::vector<IpAddress>& add,
+                                            const std::vector<IpAddress>& remove) {
   std::lock_guard<std::mutex> lock(mu_);
   if (absl::Status st = TakeInjected(Op::kUpdateHostMembers); !st.ok()) {
     return st;
@@ -96,7 +96,7 @@ absl::StatusOr<netfilter::NetnsHandle> FakeBackend::OpenPodNetns(const std::stri
   if (it == paths_.end()) {
     return absl::NotFoundError(absl::StrCat("network namespace ", netns_path, " does not exist"));
   }
-  return netfilter::NetnsHandle{nullptr, netfilter::NetnsId{kFakeDev, it->second}, netns_path};
+  return netfilter::NetnsHandle{nullptr, NetnsId{kFakeDev, it->second}, netns_path};
 }
 
 absl::Status FakeBackend::ApplyPod(const netfilter::NetnsHandle& netns,
@@ -158,7 +158,7 @@ void FakeBackend::EditHostRules() {
   host_rules_match_ = false;
 }
 
-void FakeBackend::AddHostMember(const netfilter::IpAddress& ip) {
+void FakeBackend::AddHostMember(const IpAddress& ip) {
   std::lock_guard<std::mutex> lock(mu_);
   members_.insert(ip);
 }
@@ -187,7 +187,7 @@ bool FakeBackend::host_table_present() const {
   return host_present_;
 }
 
-std::set<netfilter::IpAddress> FakeBackend::host_members() const {
+std::set<IpAddress> FakeBackend::host_members() const {
   std::lock_guard<std::mutex> lock(mu_);
   return members_;
 }

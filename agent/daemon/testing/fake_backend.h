@@ -30,8 +30,8 @@ class FakeBackend : public netfilter::Backend {
   FakeBackend();
 
   absl::Status EnsureHost(const netfilter::HostRules& rules) override;
-  absl::Status UpdateHostMembers(const std::vector<netfilter::IpAddress>& add,
-                                 const std::vector<netfilter::IpAddress>& remove) override;
+  absl::Status UpdateHostMembers(const std::vector<IpAddress>& add,
+                                 const std::vector<IpAddress>& remove) override;
   absl::StatusOr<netfilter::HostObservation> ObserveHost(
       const netfilter::HostRules& rules) override;
   absl::Status RemoveHost() override;
@@ -57,13 +57,13 @@ class FakeBackend : public netfilter::Backend {
   void DeleteNamespace(const std::string& netns_path);  // the path no longer names anything
   void DeleteHostTable();
   void EditHostRules();  // the host table's rules no longer match
-  void AddHostMember(const netfilter::IpAddress& ip);
+  void AddHostMember(const IpAddress& ip);
   void DeletePodTable(const std::string& netns_path);
   void EditPodTable(const std::string& netns_path);
 
   // What the "kernel" holds.
   bool host_table_present() const;
-  std::set<netfilter::IpAddress> host_members() const;
+  std::set<IpAddress> host_members() const;
   // The table in the namespace the path names now.
   std::optional<netfilter::PodRules> pod_table(const std::string& netns_path) const;
   // Tables in all namespaces, also those no path names any more.
@@ -81,7 +81,7 @@ class FakeBackend : public netfilter::Backend {
   uint64_t next_namespace_ = 1;
   bool host_present_ = false;
   bool host_rules_match_ = false;
-  std::set<netfilter::IpAddress> members_;
+  std::set<IpAddress> members_;
   struct PodTable {
     netfilter::PodRules rules;
     bool edited = false;

@@ -21,7 +21,6 @@ using ::testing::Not;
 using ::testing::StartsWith;
 
 using netfilter::InterfaceAddress;
-using netfilter::IpAddress;
 
 IpAddress Ip(const char* text) { return *IpAddress::Parse(text); }
 

@@ -14,7 +14,6 @@
 namespace probesnat::daemon {
 namespace {
 
-using netfilter::IpAddress;
 using testing::FakeBackend;
 using Op = FakeBackend::Op;
 using ::testing::ElementsAre;

@@ -237,8 +237,7 @@ TEST(ValidateNetnsPathTest, UsesTheInjectedChecker) {
 
 TEST(ValidatePodTest, TheProbeAddressIsNoPodAddress) {
   ValidationOptions o = Options();
-  o.probe_addresses = {*netfilter::IpAddress::Parse("10.99.0.1"),
-                       *netfilter::IpAddress::Parse("fd16::1")};
+  o.probe_addresses = {*IpAddress::Parse("10.99.0.1"), *IpAddress::Parse("fd16::1")};
   for (const char* ip : {"10.99.0.1", "fd16::1"}) {
     v1::Pod p = GoodPod();
     p.clear_ips();

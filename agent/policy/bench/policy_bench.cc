@@ -25,6 +25,7 @@
 namespace {
 
 using namespace probesnat::policy;
+using probesnat::IpAddress;
 using Clock = std::chrono::steady_clock;
 
 double Ms(Clock::time_point a, Clock::time_point b) {
@@ -71,7 +72,7 @@ std::string PodYaml(const Pod& p) {
   if (!p.ips.empty()) {
     out << YAML::Key << "podIP" << YAML::Value << p.ips[0].ToString() << YAML::Key << "podIPs"
         << YAML::Value << YAML::BeginSeq;
-    for (const Ip& ip : p.ips) {
+    for (const IpAddress& ip : p.ips) {
       out << YAML::BeginMap << YAML::Key << "ip" << YAML::Value << ip.ToString() << YAML::EndMap;
     }
     out << YAML::EndSeq;
@@ -292,7 +293,8 @@ int main() {
     if (i % 3 == 0) {
       p.labels["app"] = "new";
     }
-    p.ips = {*Ip::Parse("10.99." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1))};
+    p.ips = {
+        *IpAddress::Parse("10.99." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1))};
     fresh.push_back(PodToProto(p));
   }
   CheckTimes known_t = TimeChecks(gate, known);

@@ -167,14 +167,14 @@ Cluster GenerateCluster(const GenOptions& o, uint32_t seed) {
       p.labels["tier"] = g.Chance(50) ? "front" : "back";
     }
     p.node_name = absl::StrCat("node", i % 4);
-    p.host_ips.push_back(*Ip::Parse(absl::StrCat("192.168.0.", i % 4 + 1)));
+    p.host_ips.push_back(*IpAddress::Parse(absl::StrCat("192.168.0.", i % 4 + 1)));
     if (o.host_network && g.Chance(3)) {
       p.host_network = true;
       p.ips = p.host_ips;
     } else if (!g.Chance(3)) {
-      p.ips.push_back(*Ip::Parse(absl::StrCat("10.", ns, ".", i / 250, ".", i % 250 + 1)));
+      p.ips.push_back(*IpAddress::Parse(absl::StrCat("10.", ns, ".", i / 250, ".", i % 250 + 1)));
       if (o.dual_stack && g.Chance(30)) {
-        p.ips.push_back(*Ip::Parse(absl::StrCat("fd00::", ns, ":", i + 1)));
+        p.ips.push_back(*IpAddress::Parse(absl::StrCat("fd00::", ns, ":", i + 1)));
       }
     }
     p.ports.push_back({"http", g.Chance(80) ? 8080 : 8081, Protocol::kTCP});

@@ -307,7 +307,7 @@ TEST_F(AnalysisTest, ConfigurableAddressesAndPort) {
  spec: {podSelector: {}, ingress: [{from: [{podSelector: {}}], ports: [{port: 15008}]}]}}
 )");
   opts_.tunnel_port = 15009;
-  opts_.probe_v4 = *Ip::Parse("169.254.9.9");
+  opts_.probe_v4 = *IpAddress::Parse("169.254.9.9");
   Report r = Check({"my-app"});
   ASSERT_EQ(r.findings.size(), 2u);
   EXPECT_THAT(r.findings[0].fix_yaml, HasSubstr("port: 15009"));

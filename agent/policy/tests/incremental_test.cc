@@ -62,9 +62,9 @@ Pod Variant(const Cluster& c, std::mt19937& rng, int kind, int serial) {
       if (rng() % 4 == 0) {
         p.ns = absl::StrCat("fresh", serial % 2);
       }
-      p.ips = {*Ip::Parse(absl::StrCat("10.200.", serial / 200, ".", serial % 200 + 1))};
+      p.ips = {*IpAddress::Parse(absl::StrCat("10.200.", serial / 200, ".", serial % 200 + 1))};
       if (rng() % 3 == 0) {
-        p.ips.push_back(*Ip::Parse(absl::StrCat("fd00:200::", serial + 1)));
+        p.ips.push_back(*IpAddress::Parse(absl::StrCat("fd00:200::", serial + 1)));
       }
       break;
   }

@@ -144,6 +144,30 @@ spec:
   EXPECT_EQ(l.problems()[0].object, "NetworkPolicy default/p");  // namespace defaults to default
 }
 
+// Label keys follow Kubernetes' rule (base/k8s_names.h), the same the daemon validates pods with:
+// the prefix before '/' is a DNS-1123 subdomain, so an empty or dash-ended part is refused.
+TEST(Loader, LabelKeyPrefixesMustBeDns1123Subdomains) {
+  ManifestLoader l;
+  ASSERT_TRUE(l.AddText(R"(
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: p}
+spec:
+  podSelector:
+    matchLabels: {"example.com/app": web, "a..b/app": web, "a-.b/app": web, "Example.com/app": web}
+)",
+                        "inline")
+                  .ok());
+  std::vector<std::string> fields;
+  for (const LoadProblem& p : l.problems()) {
+    fields.push_back(p.field);
+  }
+  EXPECT_THAT(fields,
+              ::testing::UnorderedElementsAre("spec.podSelector.matchLabels.a..b/app",
+                                              "spec.podSelector.matchLabels.a-.b/app",
+                                              "spec.podSelector.matchLabels.Example.com/app"));
+}
+
 TEST(Loader, PodIpFallsBackToPodIpAndLaterObjectsReplaceEarlierOnes) {
   ManifestLoader l;
   ASSERT_TRUE(l.AddText(R"(

@@ -4,7 +4,7 @@
 
 #include <utility>
 
-namespace probesnat::netfilter {
+namespace probesnat {
 
 // Owns a file descriptor; closes it on destruction.
 class UniqueFd {
@@ -36,4 +36,4 @@ class UniqueFd {
   int fd_ = -1;
 };
 
-}  // namespace probesnat::netfilter
+}  // namespace probesnat
