@@ -1,6 +1,7 @@
 #include "agent/daemon/host_membership.h"
 
 #include "agent/daemon/testing/fake_backend.h"
+#include "agent/daemon/testing/ip_literal.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -13,7 +14,7 @@ using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using ::testing::UnorderedElementsAre;
 
-IpAddress Ip(const std::string& s) { return *IpAddress::Parse(s); }
+using testing::Ip;
 
 class HostMembershipTest : public ::testing::Test {
  protected:

@@ -8,6 +8,7 @@
 #include "agent/daemon/reconciler.h"
 #include "agent/daemon/status_event_hub.h"
 #include "agent/daemon/testing/fake_backend.h"
+#include "agent/daemon/testing/ip_literal.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -20,7 +21,7 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
-IpAddress Ip(const std::string& s) { return *IpAddress::Parse(s); }
+using testing::Ip;
 
 DesiredPod MakePod(const std::string& uid, const std::string& ip, const std::string& netns,
                    bool capture = true) {

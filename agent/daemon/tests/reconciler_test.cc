@@ -13,6 +13,7 @@
 
 #include "agent/daemon/status_event_hub.h"
 #include "agent/daemon/testing/fake_backend.h"
+#include "agent/daemon/testing/ip_literal.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -25,7 +26,7 @@ using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using ::testing::UnorderedElementsAre;
 
-IpAddress Ip(const std::string& s) { return *IpAddress::Parse(s); }
+using testing::Ip;
 
 DesiredPod MakePod(const std::string& uid, const std::vector<std::string>& ips,
                    const std::string& netns) {
