@@ -3,7 +3,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "probesnat/v1/probesnat.pb.h"
+#include "agent/domain/finding.h"
+#include "agent/domain/pod_spec.h"
 
 namespace probesnat::agent {
 
@@ -14,12 +15,9 @@ class PolicyGate {
  public:
   virtual ~PolicyGate() = default;
   // `pod` is the pod as enrolled (labels, IPs, container ports, probe ports); it need not be part
-  // of the snapshot. Thread-safe. Errors: the check could not be made (e.g. the pod does not
-  // convert); the caller must not treat that as "no findings".
-  virtual absl::StatusOr<std::vector<v1::Finding>> Check(const v1::Pod& pod) const = 0;
+  // of the snapshot. Thread-safe. Errors: the check could not be made; the caller must not treat
+  // that as "no findings".
+  virtual absl::StatusOr<std::vector<Finding>> Check(const PodSpec& pod) const = 0;
 };
-
-// A finding blocks enrollment in enforce mode when its severity is WARNING or ERROR.
-inline bool IsBlocking(const v1::Finding& f) { return f.severity() >= v1::SEVERITY_WARNING; }
 
 }  // namespace probesnat::agent

@@ -108,9 +108,10 @@ class NftablesBackend : public Backend {
   absl::StatusOr<NetnsHandle> OpenPodNetns(const std::string& netns_path) override {
     absl::StatusOr<NetnsHandle> netns = OpenNetnsHandle(netns_path);
     if (netns.ok() && netns->id == host_netns_) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("network namespace ", netns_path,
-                       " is the host network namespace; pod rules are never applied there"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "network namespace ", netns_path,
+          " is the host network namespace (the agent's own); hostNetwork pods cannot be enrolled "
+          "and pod rules are never applied there"));
     }
     return netns;
   }
@@ -163,9 +164,10 @@ class NftablesBackend : public Backend {
   // A handle made elsewhere is checked again: pod operations must never reach the host namespace.
   absl::StatusOr<NftSocketPool::Lease> AcquirePod(const NetnsHandle& netns) {
     if (netns.id == host_netns_) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("network namespace ", netns.path,
-                       " is the host network namespace; pod rules are never applied there"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "network namespace ", netns.path,
+          " is the host network namespace (the agent's own); hostNetwork pods cannot be enrolled "
+          "and pod rules are never applied there"));
     }
     return pod_sockets_.Acquire(netns);
   }

@@ -23,7 +23,12 @@ Daemon::Daemon(const DaemonConfig& config, DaemonDeps deps)
   EnrollmentServiceOptions service;
   service.validation.allowed_netns_roots = config_.allowed_netns_roots;
   service.validation.probe_addresses = {config_.host_rules.probe_v4, config_.host_rules.probe_v6};
-  service.validation.check_netns = deps_.check_netns;
+  // Validation opens each pod's namespace the way the backend will use it (the backend refuses
+  // the host namespace); the handle travels with the pod to the reconciler.
+  netfilter::Backend* backend = deps_.backend;
+  service.validation.open_netns = [backend](const std::string& path) {
+    return backend->OpenPodNetns(path);
+  };
   service.policy_mode = config_.policy_mode;
   service.policy_gate = deps_.policy_gate;
   enrollment_ = std::make_unique<EnrollmentService>(*reconciler_, service);

@@ -20,8 +20,6 @@ struct DaemonDeps {
   netfilter::Backend* backend = nullptr;           // required: the only way to the kernel
   const agent::PolicyGate* policy_gate = nullptr;  // null: the policy check finds nothing
   std::vector<grpc::Service*> extra_services;      // e.g. probesnat.v1.Policy
-  // How a pod's network namespace path is checked (tests use namespaces of their own process).
-  NetnsChecker check_netns = CheckNetnsWithKernel;
 };
 
 // probesnatd assembled: reconciler, Enrollment service, health, reflection, drift check.

@@ -1,20 +1,20 @@
 #pragma once
 
 #include <string>
-#include <vector>
 
-#include "base/ip_address.h"
-#include "probesnat/v1/probesnat.pb.h"
+#include "agent/domain/pod_spec.h"
+#include "netfilter/netns.h"
 
 namespace probesnat::daemon {
 
-// A pod that passed validation: the request as given plus its parsed addresses.
+// A pod that passed validation: its spec, and its network namespace, opened once by validation
+// (by the path the spec names) and used from then on: the path is never resolved again to write.
 struct DesiredPod {
-  v1::Pod pod;
-  std::vector<IpAddress> ips;  // sorted, at most one per family
+  agent::PodSpec spec;
+  netfilter::NetnsHandle netns;
 
-  const std::string& uid() const { return pod.uid(); }
-  const std::string& netns_path() const { return pod.netns_path(); }
+  const std::string& uid() const { return spec.uid; }
+  const std::string& netns_path() const { return spec.netns_path; }
 };
 
 }  // namespace probesnat::daemon

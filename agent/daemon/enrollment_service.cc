@@ -6,6 +6,7 @@
 #include "absl/strings/str_join.h"
 #include "agent/daemon/grpc_status.h"
 #include "agent/daemon/log_format.h"
+#include "agent/domain/wire.h"
 #include "spdlog/spdlog.h"
 
 namespace probesnat::daemon {
@@ -25,7 +26,15 @@ class Stopwatch {
 };
 
 std::string Ips(const v1::Pod& pod) { return absl::StrJoin(pod.ips(), ","); }
+std::string Ips(const agent::PodSpec& pod) {
+  return absl::StrJoin(pod.ips, ",", [](std::string* out, const IpAddress& ip) {
+    absl::StrAppend(out, ip.ToString());
+  });
+}
 std::string PodName(const v1::Pod& pod) { return absl::StrCat(pod.namespace_(), "/", pod.name()); }
+std::string PhaseName(agent::PodPhase phase) {
+  return v1::PodPhase_Name(agent::PhaseToWire(phase));
+}
 
 // An error message for a log line: it may quote what the client sent.
 ClientText Logged(absl::string_view message) { return ClientText{message, kLoggedMessageLimit}; }
@@ -67,7 +76,7 @@ grpc::Status EnrollmentService::Enroll(grpc::ServerContext* ctx, const v1::Enrol
   if (!ignored.empty()) {
     spdlog::warn("enroll uid={}: {}", ClientText{pod.uid()}, ignored);
   }
-  Admission admission = AdmitPod(desired->pod, mode, options_.policy_gate);
+  Admission admission = AdmitPod(desired->spec, mode, options_.policy_gate);
   if (admission.refused) {
     absl::Status refused = absl::FailedPreconditionError(
         ignored.empty() ? admission.refusal : absl::StrCat(admission.refusal, "\n(", ignored, ")"));
@@ -75,14 +84,14 @@ grpc::Status EnrollmentService::Enroll(grpc::ServerContext* ctx, const v1::Enrol
     return ToGrpcStatus(refused);
   }
   size_t findings = admission.findings.size();
-  absl::StatusOr<v1::PodStatus> status =
+  absl::StatusOr<agent::PodState> state =
       reconciler_.Enroll(*std::move(desired), std::move(admission.findings));
-  if (!status.ok()) {
-    log(status.status(), absl::StatusCodeToString(status.status().code()), findings);
-    return ToGrpcStatus(status.status());
+  if (!state.ok()) {
+    log(state.status(), absl::StatusCodeToString(state.status().code()), findings);
+    return ToGrpcStatus(state.status());
   }
-  log(absl::OkStatus(), v1::PodPhase_Name(status->phase()), findings);
-  *resp->mutable_status() = *std::move(status);
+  log(absl::OkStatus(), PhaseName(state->phase), findings);
+  *resp->mutable_status() = agent::StateToWire(*state);
   return grpc::Status::OK;
 }
 
@@ -90,8 +99,9 @@ grpc::Status EnrollmentService::Unenroll(grpc::ServerContext* ctx, const v1::Une
                                          v1::UnenrollResponse* resp) {
   Stopwatch watch;
   absl::Status valid = ValidateUid("uid", req->uid());
-  absl::StatusOr<std::optional<v1::Pod>> removed =
-      valid.ok() ? reconciler_.Unenroll(req->uid()) : absl::StatusOr<std::optional<v1::Pod>>(valid);
+  absl::StatusOr<std::optional<agent::PodSpec>> removed =
+      valid.ok() ? reconciler_.Unenroll(req->uid())
+                 : absl::StatusOr<std::optional<agent::PodSpec>>(valid);
   const absl::Status& st = removed.status();
   if (!st.ok()) {
     spdlog::warn("unenroll uid={} result={} latency={}us error={}", ClientText{req->uid()},
@@ -99,10 +109,10 @@ grpc::Status EnrollmentService::Unenroll(grpc::ServerContext* ctx, const v1::Une
     return ToGrpcStatus(st);
   }
   if (removed->has_value()) {
-    const v1::Pod& pod = **removed;
+    const agent::PodSpec& pod = **removed;
     spdlog::info("unenroll uid={} pod={} ips={} netns={} result=REMOVED latency={}us",
-                 ClientText{pod.uid()}, ClientText{PodName(pod)}, ClientText{Ips(pod)},
-                 ClientText{pod.netns_path()}, watch.micros());
+                 ClientText{pod.uid}, ClientText{pod.Key()}, ClientText{Ips(pod)},
+                 ClientText{pod.netns_path}, watch.micros());
   } else {
     spdlog::info("unenroll uid={} result=NOT_ENROLLED latency={}us", ClientText{req->uid()},
                  watch.micros());
@@ -151,20 +161,21 @@ grpc::Status EnrollmentService::Sync(grpc::ServerContext* ctx, const v1::SyncReq
   std::vector<SyncItem> items;
   items.reserve(pods.size());
   for (DesiredPod& pod : pods) {
-    Admission admission = AdmitPod(pod.pod, mode, options_.policy_gate);
+    Admission admission = AdmitPod(pod.spec, mode, options_.policy_gate);
     items.push_back(SyncItem{std::move(pod), std::move(admission)});
   }
   SyncOutcome outcome = reconciler_.Sync(std::move(items));
   int applied = 0;
-  for (v1::PodStatus& s : outcome.statuses) {
-    const v1::Pod& pod = s.pod();
-    spdlog::log(s.phase() == v1::POD_PHASE_APPLIED ? spdlog::level::info : spdlog::level::warn,
-                "sync: uid={} pod={} ips={} netns={} result={}{}", ClientText{pod.uid()},
-                ClientText{PodName(pod)}, ClientText{Ips(pod)}, ClientText{pod.netns_path()},
-                v1::PodPhase_Name(s.phase()),
-                s.reason().empty() ? "" : fmt::format(" reason={}", Logged(s.reason())));
-    applied += s.phase() == v1::POD_PHASE_APPLIED;
-    *resp->add_statuses() = std::move(s);
+  for (const agent::PodState& s : outcome.states) {
+    const agent::PodSpec& pod = s.spec;
+    const bool ok = s.phase == agent::PodPhase::kApplied;
+    spdlog::log(ok ? spdlog::level::info : spdlog::level::warn,
+                "sync: uid={} pod={} ips={} netns={} result={}{}", ClientText{pod.uid},
+                ClientText{pod.Key()}, ClientText{Ips(pod)}, ClientText{pod.netns_path},
+                PhaseName(s.phase),
+                s.reason.empty() ? "" : fmt::format(" reason={}", Logged(s.reason)));
+    applied += ok;
+    *resp->add_statuses() = agent::StateToWire(s);
   }
   for (std::string& uid : outcome.removed_uids) {
     spdlog::info("sync: uid={} result=REMOVED", ClientText{uid});
@@ -177,8 +188,8 @@ grpc::Status EnrollmentService::Sync(grpc::ServerContext* ctx, const v1::SyncReq
 
 grpc::Status EnrollmentService::List(grpc::ServerContext* ctx, const v1::ListRequest* req,
                                      v1::ListResponse* resp) {
-  for (v1::PodStatus& s : reconciler_.List()) {
-    *resp->add_pods() = std::move(s);
+  for (const agent::PodState& s : reconciler_.List()) {
+    *resp->add_pods() = agent::StateToWire(s);
   }
   return grpc::Status::OK;
 }
@@ -188,11 +199,11 @@ grpc::Status EnrollmentService::Get(grpc::ServerContext* ctx, const v1::GetReque
   if (absl::Status st = ValidateUid("uid", req->uid()); !st.ok()) {
     return ToGrpcStatus(st);
   }
-  absl::StatusOr<v1::PodStatus> status = reconciler_.Get(req->uid());
-  if (!status.ok()) {
-    return ToGrpcStatus(status.status());
+  absl::StatusOr<agent::PodState> state = reconciler_.Get(req->uid());
+  if (!state.ok()) {
+    return ToGrpcStatus(state.status());
   }
-  *resp = *std::move(status);
+  *resp = agent::StateToWire(*state);
   return grpc::Status::OK;
 }
 
@@ -205,14 +216,17 @@ grpc::Status EnrollmentService::Watch(grpc::ServerContext* ctx, const v1::WatchR
     ~Unwatch() { r.Unwatch(s); }
   } unwatch{reconciler_, sub};
   spdlog::debug("watch started (initial_state={})", req->initial_state());
-  v1::Event event;
+  agent::PodState state;
   while (!ctx->IsCancelled()) {
-    switch (sub->Pop(options_.watch_poll, event.mutable_status())) {
-      case StatusSubscription::Next::kEvent:
+    switch (sub->Pop(options_.watch_poll, &state)) {
+      case StatusSubscription::Next::kEvent: {
+        v1::Event event;
+        *event.mutable_status() = agent::StateToWire(state);
         if (!writer->Write(event)) {
           return grpc::Status::OK;  // the client went away
         }
         break;
+      }
       case StatusSubscription::Next::kTimeout:
         break;
       case StatusSubscription::Next::kClosed:

@@ -16,8 +16,8 @@
 #include "agent/daemon/tcp_token_auth.h"
 #include "agent/policy/policy_service.h"
 #include "agent/policy/snapshot_policy_gate.h"
-#include "spdlog/spdlog.h"
 #include "netfilter/nftables_backend.h"
+#include "spdlog/spdlog.h"
 
 namespace {
 
@@ -144,7 +144,8 @@ int main(int argc, char** argv) {
   // Pods already enrolled are HBONE destinations for the egress analysis of the next one: every
   // change of the enrolled set is pushed to the gate as it happens.
   (*daemon)->reconciler().SetEnrolledListener(
-      {.upserted = [&policy_gate](const probesnat::v1::Pod& pod) { policy_gate.AddEnrolled(pod); },
+      {.upserted =
+           [&policy_gate](const probesnat::agent::PodSpec& pod) { policy_gate.AddEnrolled(pod); },
        .removed = [&policy_gate](const std::string& uid) { policy_gate.RemoveEnrolled(uid); }});
   int sig = 0;
   while (sigwait(&handled_signals, &sig) == 0 && sig == SIGHUP) {

@@ -3,7 +3,6 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/util/message_differencer.h"
 
 namespace probesnat::daemon {
 
@@ -12,24 +11,23 @@ void PodStore::SetListener(EnrolledSetListener listener) {
   listener_ = std::move(listener);
   if (listener_.upserted) {
     for (const auto& [uid, status] : pods_) {
-      listener_.upserted(status.pod());
+      listener_.upserted(status.spec);
     }
   }
 }
 
-void PodStore::Put(const v1::PodStatus& status) {
+void PodStore::Put(const agent::PodState& status) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto [it, fresh] = pods_.try_emplace(status.pod().uid());
-  const bool spec_changed =
-      fresh || !google::protobuf::util::MessageDifferencer::Equals(it->second.pod(), status.pod());
+  auto [it, fresh] = pods_.try_emplace(status.spec.uid);
+  const bool spec_changed = fresh || it->second.spec != status.spec;
   it->second = status;
   if (spec_changed && listener_.upserted) {
-    listener_.upserted(status.pod());
+    listener_.upserted(status.spec);
   }
   events_.Publish(status);
 }
 
-void PodStore::Erase(const std::string& uid, const v1::PodStatus& removed) {
+void PodStore::Erase(const std::string& uid, const agent::PodState& removed) {
   std::lock_guard<std::mutex> lock(mu_);
   if (pods_.erase(uid) == 0) {
     return;
@@ -40,9 +38,9 @@ void PodStore::Erase(const std::string& uid, const v1::PodStatus& removed) {
   events_.Publish(removed);
 }
 
-std::vector<v1::PodStatus> PodStore::List() const {
+std::vector<agent::PodState> PodStore::List() const {
   std::lock_guard<std::mutex> lock(mu_);
-  std::vector<v1::PodStatus> out;
+  std::vector<agent::PodState> out;
   out.reserve(pods_.size());
   for (const auto& [uid, status] : pods_) {
     out.push_back(status);
@@ -50,7 +48,7 @@ std::vector<v1::PodStatus> PodStore::List() const {
   return out;
 }
 
-absl::StatusOr<v1::PodStatus> PodStore::Get(const std::string& uid) const {
+absl::StatusOr<agent::PodState> PodStore::Get(const std::string& uid) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = pods_.find(uid);
   if (it == pods_.end()) {
@@ -61,7 +59,7 @@ absl::StatusOr<v1::PodStatus> PodStore::Get(const std::string& uid) const {
 
 std::shared_ptr<StatusSubscription> PodStore::Watch(bool initial_state) {
   std::lock_guard<std::mutex> lock(mu_);
-  std::vector<v1::PodStatus> initial;
+  std::vector<agent::PodState> initial;
   if (initial_state) {
     initial.reserve(pods_.size());
     for (const auto& [uid, status] : pods_) {

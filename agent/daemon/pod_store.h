@@ -9,7 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "agent/daemon/status_event_hub.h"
-#include "probesnat/v1/probesnat.pb.h"
+#include "agent/domain/pod_state.h"
 
 namespace probesnat::daemon {
 
@@ -17,7 +17,7 @@ namespace probesnat::daemon {
 // Called in the order of the changes, under the store's lock: it must be quick and must not call
 // back into the store (the policy gate's AddEnrolled/RemoveEnrolled are).
 struct EnrolledSetListener {
-  std::function<void(const v1::Pod&)> upserted;
+  std::function<void(const agent::PodSpec&)> upserted;
   std::function<void(const std::string& uid)> removed;
 };
 
@@ -31,12 +31,12 @@ class PodStore {
   void SetListener(EnrolledSetListener listener);
 
   // Records `status` as the pod's current status and publishes it.
-  void Put(const v1::PodStatus& status);
+  void Put(const agent::PodState& status);
   // Forgets the pod and publishes `removed` (phase REMOVED). Unknown uids are ignored.
-  void Erase(const std::string& uid, const v1::PodStatus& removed);
+  void Erase(const std::string& uid, const agent::PodState& removed);
 
-  std::vector<v1::PodStatus> List() const;
-  absl::StatusOr<v1::PodStatus> Get(const std::string& uid) const;
+  std::vector<agent::PodState> List() const;
+  absl::StatusOr<agent::PodState> Get(const std::string& uid) const;
   // Atomic with Put/Erase: with `initial_state` every pod's status comes first, then every later
   // change.
   std::shared_ptr<StatusSubscription> Watch(bool initial_state);
@@ -44,7 +44,7 @@ class PodStore {
  private:
   StatusEventHub& events_;
   mutable std::mutex mu_;
-  std::map<std::string, v1::PodStatus> pods_;
+  std::map<std::string, agent::PodState> pods_;
   EnrolledSetListener listener_;
 };
 

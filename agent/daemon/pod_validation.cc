@@ -16,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "agent/daemon/log_format.h"
+#include "agent/domain/wire.h"
 #include "base/k8s_names.h"
 #include "base/port.h"
 #include "netfilter/netns.h"
@@ -142,30 +143,6 @@ bool IsUnderRoot(absl::string_view path, absl::string_view root) {
 
 }  // namespace
 
-absl::Status CheckIsNetns(const std::string& path) {
-  // OpenNetns never blocks: a FIFO or device someone put under an allowed root is refused by its
-  // type, found on the descriptor, not by a stat() of the path that may change afterwards.
-  return netfilter::OpenNetns(path).status();
-}
-
-absl::Status CheckNetnsWithKernel(const std::string& path) {
-  // Every thread of the agent stays in the namespace it started in (netfilter::RunInNetns).
-  static const absl::StatusOr<NetnsId> own = []() -> absl::StatusOr<NetnsId> {
-    absl::StatusOr<netfilter::NetnsHandle> netns =
-        netfilter::OpenNetnsHandle("/proc/thread-self/ns/net");
-    return netns.ok() ? absl::StatusOr<NetnsId>(netns->id) : netns.status();
-  }();
-  absl::StatusOr<netfilter::NetnsHandle> netns = netfilter::OpenNetnsHandle(path);
-  if (!netns.ok()) {
-    return netns.status();
-  }
-  if (own.ok() && netns->id == *own) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, " is the agent's own (host) network namespace; hostNetwork pods cannot be enrolled"));
-  }
-  return absl::OkStatus();
-}
-
 absl::Status ValidateUid(absl::string_view field, const std::string& uid) {
   if (uid.empty()) {
     return FieldError(field, "required");
@@ -270,8 +247,9 @@ absl::StatusOr<std::vector<IpAddress>> ValidatePodIps(
   return parsed;
 }
 
-absl::Status ValidateNetnsPath(absl::string_view field, const std::string& path,
-                               const ValidationOptions& options) {
+absl::StatusOr<netfilter::NetnsHandle> ValidateNetnsPath(absl::string_view field,
+                                                         const std::string& path,
+                                                         const ValidationOptions& options) {
   if (path.empty()) {
     return FieldError(field, "required");
   }
@@ -298,14 +276,14 @@ absl::Status ValidateNetnsPath(absl::string_view field, const std::string& path,
                      absl::StrJoin(options.allowed_netns_roots, ", "),
                      "; under /proc only /proc/<pid>/ns/net and /proc/<pid>/task/<tid>/ns/net)"));
   }
-  absl::Status st = options.check_netns(path);
-  if (absl::IsNotFound(st)) {
+  absl::StatusOr<netfilter::NetnsHandle> netns = options.open_netns(path);
+  if (absl::IsNotFound(netns.status())) {
     return FieldError(field, absl::StrCat(Quoted(path), " does not exist"));
   }
-  if (!st.ok()) {
-    return FieldError(field, st.message());
+  if (!netns.ok()) {
+    return FieldError(field, netns.status().message());
   }
-  return absl::OkStatus();
+  return netns;
 }
 
 absl::Status ValidatePort(absl::string_view field, uint32_t port) {
@@ -422,15 +400,18 @@ absl::StatusOr<DesiredPod> ValidatePod(absl::string_view field, const v1::Pod& p
   if (!ips.ok()) {
     return ips.status();
   }
+  absl::StatusOr<agent::PodSpec> spec = agent::PodFromWire(pod, field);
+  if (!spec.ok()) {
+    return spec.status();
+  }
+  spec->ips = *std::move(ips);
   // Last: the only check that touches the file system.
-  if (absl::Status st = ValidateNetnsPath(sub("netns_path"), pod.netns_path(), options); !st.ok()) {
-    return st;
+  absl::StatusOr<netfilter::NetnsHandle> netns =
+      ValidateNetnsPath(sub("netns_path"), pod.netns_path(), options);
+  if (!netns.ok()) {
+    return netns.status();
   }
-  DesiredPod desired{pod, *std::move(ips)};
-  for (std::string& ip : *desired.pod.mutable_ips()) {
-    ip = IpAddress::Parse(ip)->ToString();
-  }
-  return desired;
+  return DesiredPod{*std::move(spec), *std::move(netns)};
 }
 
 absl::Status ValidateDistinctPods(const std::vector<DesiredPod>& pods) {
@@ -447,7 +428,7 @@ absl::Status ValidateDistinctPods(const std::vector<DesiredPod>& pods) {
           field + ".netns_path",
           absl::StrCat(pods[i].netns_path(), " is also the namespace of pods[", it->second, "]"));
     }
-    for (const IpAddress& ip : pods[i].ips) {
+    for (const IpAddress& ip : pods[i].spec.ips) {
       if (auto [it, fresh] = ips.emplace(ip, i); !fresh) {
         return FieldError(
             field + ".ips",

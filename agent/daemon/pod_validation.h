@@ -9,19 +9,17 @@
 #include "absl/status/statusor.h"
 #include "agent/daemon/desired_pod.h"
 #include "netfilter/interface_addresses.h"
+#include "netfilter/netns.h"
 #include "probesnat/v1/probesnat.pb.h"
 
 namespace probesnat::daemon {
 
-// Checks that `path` names a network namespace a pod may be enrolled in. Returns NOT_FOUND when
-// nothing is there and INVALID_ARGUMENT when it is something else.
-using NetnsChecker = std::function<absl::Status(const std::string& path)>;
+// Opens the network namespace a pod would be enrolled in: NOT_FOUND when nothing is at `path`,
+// INVALID_ARGUMENT when it is something else or a namespace no pod may have (the daemon passes its
+// backend's OpenPodNetns, which refuses the host namespace).
+using NetnsOpener = std::function<absl::StatusOr<netfilter::NetnsHandle>(const std::string& path)>;
 // The node's own addresses, which no pod may be enrolled with.
 using NodeAddressLister = std::function<absl::StatusOr<std::vector<netfilter::InterfaceAddress>>()>;
-// Opens it with netfilter::OpenNetns: it must be a network namespace.
-absl::Status CheckIsNetns(const std::string& path);
-// CheckIsNetns, and it must not be the agent's own (host) namespace: a hostNetwork pod.
-absl::Status CheckNetnsWithKernel(const std::string& path);
 
 // How much one request may carry. Kubernetes bounds the lengths of names and labels (and they are
 // checked with its rules); these bound the counts it leaves open.
@@ -36,7 +34,7 @@ struct ValidationOptions {
   // Network namespace paths must lie under one of these. "/proc" admits only /proc/<pid>/ns/net and
   // /proc/<pid>/task/<tid>/ns/net.
   std::vector<std::string> allowed_netns_roots = {"/run/netns", "/var/run/netns", "/proc"};
-  NetnsChecker check_netns = CheckNetnsWithKernel;
+  NetnsOpener open_netns = netfilter::OpenNetnsHandle;
   // The probe SNAT addresses: a pod using one would have its real peers pass as kubelet probes.
   std::vector<IpAddress> probe_addresses;
   // The node's own addresses, which no pod may claim (its traffic would be captured and SNATed).
@@ -50,12 +48,15 @@ struct ValidationOptions {
 absl::Status ValidateUid(absl::string_view field, const std::string& uid);
 absl::Status ValidateDns1123Label(absl::string_view field, const std::string& value);
 absl::Status ValidateDns1123Subdomain(absl::string_view field, const std::string& value);
+// The addresses, parsed and sorted.
 absl::StatusOr<std::vector<IpAddress>> ValidatePodIps(
     absl::string_view field, const google::protobuf::RepeatedPtrField<std::string>& ips,
     const std::vector<IpAddress>& probe_addresses = {},
     const NodeAddressLister& node_addresses = nullptr);
-absl::Status ValidateNetnsPath(absl::string_view field, const std::string& path,
-                               const ValidationOptions& options);
+// The namespace, opened (the only time the path is resolved for an enrollment).
+absl::StatusOr<netfilter::NetnsHandle> ValidateNetnsPath(absl::string_view field,
+                                                         const std::string& path,
+                                                         const ValidationOptions& options);
 absl::Status ValidatePort(absl::string_view field, uint32_t port);
 // Kubernetes label syntax: key [prefix/]name (prefix a DNS-1123 subdomain, name at most 63 of
 // [A-Za-z0-9-_.] starting and ending alphanumeric), value empty or like the name.
@@ -65,9 +66,8 @@ absl::Status ValidateLabels(absl::string_view field,
 // A Sync request carries at most limits.max_sync_pods pods.
 absl::Status ValidateSyncSize(int pods, const ValidationLimits& limits);
 
-// Validates a whole pod; `field` is how the request names it ("pod", "pods[3]"). The returned pod's
-// ips are rewritten in canonical form (lower case, shortest IPv6), so later comparisons of the
-// strings agree with comparisons of the addresses.
+// Validates a whole pod; `field` is how the request names it ("pod", "pods[3]"). Returns its spec
+// (addresses parsed, sorted) with its network namespace opened.
 absl::StatusOr<DesiredPod> ValidatePod(absl::string_view field, const v1::Pod& pod,
                                        const ValidationOptions& options);
 

@@ -41,28 +41,27 @@ bool IsLooserThanConfigured(v1::PolicyMode requested, PolicyMode configured) {
   return mode.has_value() && *mode < configured;
 }
 
-Admission AdmitPod(const v1::Pod& pod, PolicyMode mode, const agent::PolicyGate* gate) {
+Admission AdmitPod(const agent::PodSpec& pod, PolicyMode mode, const agent::PolicyGate* gate) {
   Admission admission;
   if (mode == PolicyMode::kOff || gate == nullptr) {
     return admission;
   }
-  absl::StatusOr<std::vector<v1::Finding>> findings = gate->Check(pod);
+  absl::StatusOr<std::vector<agent::Finding>> findings = gate->Check(pod);
   if (!findings.ok()) {
     // Fail closed: an unchecked pod is refused in enforce mode, and reported in warn mode.
-    std::string why = absl::StrCat("the NetworkPolicy check of ", pod.namespace_(), "/", pod.name(),
+    std::string why = absl::StrCat("the NetworkPolicy check of ", pod.Key(),
                                    " failed: ", findings.status().message());
     if (mode == PolicyMode::kEnforce) {
       admission.refused = true;
-      admission.refusal =
-          absl::StrCat("enrollment of ", pod.namespace_(), "/", pod.name(), " (uid ", pod.uid(),
-                       ") refused in policy mode enforce: ", why);
+      admission.refusal = absl::StrCat("enrollment of ", pod.DisplayName(),
+                                       " refused in policy mode enforce: ", why);
       return admission;
     }
-    v1::Finding failure;
-    failure.set_severity(v1::SEVERITY_ERROR);
-    failure.set_rule_index(-1);
-    failure.set_message(why);
-    failure.set_subject(absl::StrCat(pod.namespace_(), "/", pod.name()));
+    agent::Finding failure;
+    failure.severity = agent::Severity::kError;
+    failure.rule_index = -1;
+    failure.message = why;
+    failure.subject = pod.Key();
     admission.findings.push_back(std::move(failure));
     return admission;
   }
@@ -72,24 +71,24 @@ Admission AdmitPod(const v1::Pod& pod, PolicyMode mode, const agent::PolicyGate*
   }
   std::string text;
   int blocking = 0;
-  for (const v1::Finding& f : admission.findings) {
+  for (const agent::Finding& f : admission.findings) {
     if (!agent::IsBlocking(f)) {
       continue;
     }
     ++blocking;
-    std::string rule = f.rule_index() < 0 ? std::string("(whole policy)")
-                                          : absl::StrCat(f.direction(), " rule ", f.rule_index());
-    absl::StrAppend(&text, "\n  - NetworkPolicy ", f.policy_namespace(), "/", f.policy_name(), ", ",
-                    rule, " (", v1::Severity_Name(f.severity()), "): ", f.message());
+    std::string rule =
+        f.rule_index < 0 ? std::string("(whole policy)")
+                         : absl::StrCat(agent::DirectionName(f.direction), " rule ", f.rule_index);
+    absl::StrAppend(&text, "\n  - NetworkPolicy ", f.policy_namespace, "/", f.policy_name, ", ",
+                    rule, " (SEVERITY_", agent::SeverityName(f.severity), "): ", f.message);
   }
   if (blocking > 0) {
     admission.refused = true;
-    admission.refusal =
-        absl::StrCat("enrollment of ", pod.namespace_(), "/", pod.name(), " (uid ", pod.uid(),
-                     ") refused in policy mode enforce: ", blocking,
-                     " NetworkPolicy finding(s) would break mesh traffic or probes;"
-                     " apply the fixes from the Policy.Check RPC or enroll with policy mode warn:",
-                     text);
+    admission.refusal = absl::StrCat(
+        "enrollment of ", pod.DisplayName(), " refused in policy mode enforce: ", blocking,
+        " NetworkPolicy finding(s) would break mesh traffic or probes;"
+        " apply the fixes from the Policy.Check RPC or enroll with policy mode warn:",
+        text);
   }
   return admission;
 }

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/daemon/admission.h"
 #include "agent/policy_gate.h"
 #include "probesnat/v1/probesnat.pb.h"
 
@@ -25,17 +26,9 @@ bool IsLooserThanConfigured(v1::PolicyMode requested, PolicyMode configured);
 // The request's mode, or nullopt when it leaves it unspecified (or names no known mode).
 std::optional<PolicyMode> RequestedPolicyMode(v1::PolicyMode requested);
 
-// The outcome of the NetworkPolicy check for one pod.
-struct Admission {
-  bool refused = false;
-  std::vector<v1::Finding>
-      findings;         // reported in PodStatus.findings (warn) or the refusal (enforce)
-  std::string refusal;  // when refused: every blocking finding, for a person to act on
-};
-
 // Consults `gate` (may be null: no findings) unless the mode is off. In enforce mode any blocking
 // finding refuses the pod, and so does a failed check; in warn mode a failed check is reported
 // as an ERROR finding.
-Admission AdmitPod(const v1::Pod& pod, PolicyMode mode, const agent::PolicyGate* gate);
+Admission AdmitPod(const agent::PodSpec& pod, PolicyMode mode, const agent::PolicyGate* gate);
 
 }  // namespace probesnat::daemon

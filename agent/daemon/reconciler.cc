@@ -8,7 +8,6 @@
 #include "absl/strings/str_join.h"
 #include "agent/daemon/log_format.h"
 #include "agent/daemon/reconciler_internal.h"
-#include "google/protobuf/util/message_differencer.h"
 #include "spdlog/spdlog.h"
 
 namespace probesnat::daemon {
@@ -16,24 +15,6 @@ namespace {
 
 using reconciler_internal::JoinIps;
 using reconciler_internal::PodName;
-
-bool SameFindings(const std::vector<v1::Finding>& a, const std::vector<v1::Finding>& b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (!google::protobuf::util::MessageDifferencer::Equals(a[i], b[i])) {
-      return false;
-    }
-  }
-  return true;
-}
-
-void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
-  const int64_t nanos = absl::ToUnixNanos(t);
-  out->set_seconds(nanos / 1000000000);
-  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
-}
 
 }  // namespace
 
@@ -55,26 +36,22 @@ void Reconciler::SetEnrolledListener(EnrolledSetListener listener) {
 
 netfilter::PodRules Reconciler::RulesFor(const DesiredPod& pod) const {
   netfilter::PodRules rules = options_.pod_rules;
-  rules.inbound_capture = !pod.pod.overrides().disable_inbound_capture();
-  rules.outbound_capture = !pod.pod.overrides().disable_outbound_capture();
+  rules.inbound_capture = !pod.spec.overrides.disable_inbound_capture;
+  rules.outbound_capture = !pod.spec.overrides.disable_outbound_capture;
   rules.enrolled_v4 = rules.enrolled_v6 = false;
-  for (const IpAddress& ip : pod.ips) {
+  for (const IpAddress& ip : pod.spec.ips) {
     (ip.is_v4() ? rules.enrolled_v4 : rules.enrolled_v6) = true;
   }
   return rules;
 }
 
-v1::PodStatus Reconciler::StatusOf(const Record& r) const {
-  v1::PodStatus s;
-  *s.mutable_pod() = r.desired.pod;
-  s.set_phase(r.phase);
-  s.set_reason(r.reason);
-  for (const v1::Finding& f : r.findings) {
-    *s.add_findings() = f;
-  }
-  SetTimestamp(r.updated, s.mutable_updated());
-  s.set_generation(r.generation);
-  return s;
+agent::PodState Reconciler::StateOf(const Record& r) const {
+  return agent::PodState{.spec = r.desired.spec,
+                         .phase = r.phase,
+                         .reason = r.reason,
+                         .findings = r.findings,
+                         .updated = r.updated,
+                         .generation = r.generation};
 }
 
 void Reconciler::PublishLocked(Slot& slot) {
@@ -82,14 +59,14 @@ void Reconciler::PublishLocked(Slot& slot) {
   {
     std::lock_guard<std::mutex> lock(registry_mu_);
     slot.claim.active = true;
-    slot.claim.pod = r.desired.pod;
-    slot.claim.ips = r.desired.ips;
-    slot.claim.netns = r.netns.id;
+    slot.claim.pod = r.desired.spec;
+    slot.claim.ips = r.desired.spec.ips;
+    slot.claim.netns = r.desired.netns.id;
     slot.claim.netns_path = r.desired.netns_path();
     slot.claim.removing = r.removing;
-    slot.claim.applied = r.phase == v1::POD_PHASE_APPLIED;
+    slot.claim.applied = r.phase == agent::PodPhase::kApplied;
   }
-  store_.Put(StatusOf(r));
+  store_.Put(StateOf(r));
 }
 
 std::set<IpAddress> Reconciler::ClaimedIps() const {
@@ -102,24 +79,11 @@ std::set<IpAddress> Reconciler::ClaimedIps() const {
 }
 
 absl::Status Reconciler::FailLocked(Record& r, const std::string& reason, Failure failure) {
-  r.phase = v1::POD_PHASE_FAILED;
+  r.phase = agent::PodPhase::kFailed;
   r.reason = reason;
   r.failure = failure;
   r.updated = absl::Now();
-  return absl::UnavailableError(absl::StrCat("pod ", PodName(r.desired.pod), ": ", reason));
-}
-
-absl::StatusOr<netfilter::NetnsHandle> Reconciler::OpenNetnsOf(const DesiredPod& pod) {
-  absl::StatusOr<netfilter::NetnsHandle> netns = backend_.OpenPodNetns(pod.netns_path());
-  if (!netns.ok()) {
-    // Validation found it; gone since: the request's path is wrong, as validation would say.
-    const absl::StatusCode code = absl::IsNotFound(netns.status())
-                                      ? absl::StatusCode::kInvalidArgument
-                                      : netns.status().code();
-    return absl::Status(code,
-                        absl::StrCat("pod ", PodName(pod.pod), ": ", netns.status().message()));
-  }
-  return netns;
+  return absl::UnavailableError(absl::StrCat("pod ", PodName(r.desired.spec), ": ", reason));
 }
 
 Reconciler::NetnsCheck Reconciler::CheckNetns(const std::string& path, const NetnsId& id) {
@@ -162,14 +126,14 @@ std::vector<std::pair<std::string, Reconciler::SlotPtr>> Reconciler::Slots() con
   return {slots_.begin(), slots_.end()};
 }
 
-absl::Status Reconciler::FindConflictsLocked(const DesiredPod& pod, const NetnsId& netns,
+absl::Status Reconciler::FindConflictsLocked(const DesiredPod& pod,
                                              std::vector<std::string>* ip_holders) const {
   for (const auto& [uid, slot] : slots_) {
     const Claim& c = slot->claim;
     if (uid == pod.uid() || !c.active || c.removing) {
       continue;
     }
-    if (c.netns == netns) {
+    if (c.netns == pod.netns.id) {
       std::string same = c.netns_path == pod.netns_path()
                              ? ""
                              : absl::StrCat(" (the namespace ", c.netns_path, " names)");
@@ -177,7 +141,7 @@ absl::Status Reconciler::FindConflictsLocked(const DesiredPod& pod, const NetnsI
           "network namespace ", pod.netns_path(), same, " is already enrolled for pod ",
           PodName(c.pod), "; unenroll that pod first (or send the full set with Sync)"));
     }
-    for (const IpAddress& ip : pod.ips) {
+    for (const IpAddress& ip : pod.spec.ips) {
       if (std::find(c.ips.begin(), c.ips.end(), ip) != c.ips.end()) {
         ip_holders->push_back(uid);
         break;
@@ -195,7 +159,7 @@ absl::Status Reconciler::IpConflictErrorLocked(const DesiredPod& pod,
   if (it != slots_.end()) {
     const Claim& c = it->second->claim;
     other = PodName(c.pod);
-    for (const IpAddress& ip : pod.ips) {
+    for (const IpAddress& ip : pod.spec.ips) {
       if (std::find(c.ips.begin(), c.ips.end(), ip) != c.ips.end()) {
         clash = absl::StrCat("IP ", ip.ToString());
       }
@@ -209,13 +173,12 @@ absl::Status Reconciler::IpConflictErrorLocked(const DesiredPod& pod,
 // A pod that conflicts with another enrolled pod is refused, unless the other pod's network
 // namespace is gone (its path no longer names it): then the other pod is stale (deleted without
 // Unenroll) and is evicted. Namespaces are compared by identity: two paths may name one.
-absl::Status Reconciler::ResolveConflicts(const DesiredPod& pod,
-                                          const netfilter::NetnsHandle& netns) {
+absl::Status Reconciler::ResolveConflicts(const DesiredPod& pod) {
   std::vector<std::string> holders;
   std::vector<std::tuple<std::string, std::string, NetnsId>> to_check;
   {
     std::lock_guard<std::mutex> lock(registry_mu_);
-    if (absl::Status st = FindConflictsLocked(pod, netns.id, &holders); !st.ok()) {
+    if (absl::Status st = FindConflictsLocked(pod, &holders); !st.ok()) {
       return st;
     }
     for (const std::string& uid : holders) {
@@ -242,26 +205,21 @@ absl::Status Reconciler::ResolveConflicts(const DesiredPod& pod,
     spdlog::warn(
         "evicting stale pod {}: its network namespace {} is gone and pod {} claims its "
         "addresses",
-        PodName(slot->record.desired.pod), path, PodName(pod.pod));
+        PodName(slot->record.desired.spec), path, PodName(pod.spec));
     if (absl::Status st = RemoveLocked(slot->record); !st.ok()) {
       slot->record.removing = true;
       PublishLocked(*slot);
       return absl::UnavailableError(absl::StrCat(
-          "removing stale pod ", PodName(slot->record.desired.pod), " failed: ", st.message()));
+          "removing stale pod ", PodName(slot->record.desired.spec), " failed: ", st.message()));
     }
     ForgetLocked(*slot);
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::PodStatus> Reconciler::Enroll(DesiredPod pod,
-                                                 std::vector<v1::Finding> findings) {
-  // Opened before taking any lock: nobody waits for a path to resolve.
-  absl::StatusOr<netfilter::NetnsHandle> netns = OpenNetnsOf(pod);
-  if (!netns.ok()) {
-    return netns.status();
-  }
-  if (absl::Status st = ResolveConflicts(pod, *netns); !st.ok()) {
+absl::StatusOr<agent::PodState> Reconciler::Enroll(DesiredPod pod,
+                                                   std::vector<agent::Finding> findings) {
+  if (absl::Status st = ResolveConflicts(pod); !st.ok()) {
     return st;
   }
   for (;;) {
@@ -273,7 +231,7 @@ absl::StatusOr<v1::PodStatus> Reconciler::Enroll(DesiredPod pod,
         continue;  // removed meanwhile: take a fresh slot
       }
       std::vector<std::string> holders;
-      absl::Status st = FindConflictsLocked(pod, netns->id, &holders);
+      absl::Status st = FindConflictsLocked(pod, &holders);
       if (st.ok() && !holders.empty()) {
         st = IpConflictErrorLocked(pod, holders.front());  // claimed meanwhile by another Enroll
       }
@@ -286,27 +244,24 @@ absl::StatusOr<v1::PodStatus> Reconciler::Enroll(DesiredPod pod,
       }
       // Claimed before the kernel is written, so that a concurrent Enroll sees it.
       slot->claim.active = true;
-      slot->claim.pod = pod.pod;
-      slot->claim.ips = pod.ips;
-      slot->claim.netns = netns->id;
+      slot->claim.pod = pod.spec;
+      slot->claim.ips = pod.spec.ips;
+      slot->claim.netns = pod.netns.id;
       slot->claim.netns_path = pod.netns_path();
     }
-    return EnrollLocked(*slot, std::move(pod), *std::move(netns), std::move(findings),
-                        /*trim=*/true);
+    return EnrollLocked(*slot, std::move(pod), std::move(findings), /*trim=*/true);
   }
 }
 
-absl::StatusOr<v1::PodStatus> Reconciler::EnrollLocked(Slot& slot, DesiredPod pod,
-                                                       netfilter::NetnsHandle netns,
-                                                       std::vector<v1::Finding> findings,
-                                                       bool trim) {
+absl::StatusOr<agent::PodState> Reconciler::EnrollLocked(Slot& slot, DesiredPod pod,
+                                                         std::vector<agent::Finding> findings,
+                                                         bool trim) {
   Record& r = slot.record;
   if (!slot.has_record) {
     slot.has_record = true;
     r = Record();
     r.rules = RulesFor(pod);
     r.desired = std::move(pod);
-    r.netns = std::move(netns);
     r.generation = 1;
     r.findings = std::move(findings);
     absl::Status st = ApplyLocked(r, trim);
@@ -315,30 +270,29 @@ absl::StatusOr<v1::PodStatus> Reconciler::EnrollLocked(Slot& slot, DesiredPod po
     if (!st.ok()) {
       return st;
     }
-    return StatusOf(r);
+    return StateOf(r);
   }
 
-  const bool same_namespace = r.netns.id == netns.id;
-  const bool same_desired =
-      !r.removing && google::protobuf::util::MessageDifferencer::Equals(r.desired.pod, pod.pod);
-  if (same_desired && same_namespace && r.phase == v1::POD_PHASE_APPLIED) {
+  const bool same_namespace = r.desired.netns.id == pod.netns.id;
+  const bool same_desired = !r.removing && r.desired.spec == pod.spec;
+  if (same_desired && same_namespace && r.phase == agent::PodPhase::kApplied) {
     // Identical re-enroll: nothing to do in the kernel; only the policy findings may be newer.
-    if (!SameFindings(r.findings, findings)) {
+    if (r.findings != findings) {
       r.findings = std::move(findings);
       r.updated = absl::Now();
       PublishLocked(slot);
     }
-    return StatusOf(r);
+    return StateOf(r);
   }
   netfilter::PodRules rules = RulesFor(pod);
-  const bool kernel_unchanged = !r.removing && r.phase == v1::POD_PHASE_APPLIED &&
-                                r.desired.ips == pod.ips && same_namespace && r.rules == rules;
+  const bool kernel_unchanged = !r.removing && r.phase == agent::PodPhase::kApplied &&
+                                r.desired.spec.ips == pod.spec.ips && same_namespace &&
+                                r.rules == rules;
   if (!same_desired) {
     ++r.generation;
   }
   r.removing = false;
   r.desired = std::move(pod);
-  r.netns = std::move(netns);
   r.rules = rules;
   r.findings = std::move(findings);
   r.updated = absl::Now();
@@ -347,7 +301,7 @@ absl::StatusOr<v1::PodStatus> Reconciler::EnrollLocked(Slot& slot, DesiredPod po
   if (!st.ok()) {
     return st;
   }
-  return StatusOf(r);
+  return StateOf(r);
 }
 
 absl::Status Reconciler::ApplyLocked(Record& r, bool trim) {
@@ -359,11 +313,11 @@ absl::Status Reconciler::ApplyLocked(Record& r, bool trim) {
   const std::string& uid = r.desired.uid();
   const std::vector<IpAddress> previous = host_.Held(uid);
   const absl::Time t0 = absl::Now();
-  if (absl::Status st = host_.Hold(uid, r.desired.ips); !st.ok()) {
+  if (absl::Status st = host_.Hold(uid, r.desired.spec.ips); !st.ok()) {
     return FailLocked(r, std::string(st.message()));
   }
 
-  const netfilter::NetnsHandle& netns = r.netns;
+  const netfilter::NetnsHandle& netns = r.desired.netns;
   const absl::Time t1 = absl::Now();
   absl::Status st = backend_.ApplyPod(netns, r.rules);
   const absl::Time t2 = absl::Now();
@@ -387,7 +341,7 @@ absl::Status Reconciler::ApplyLocked(Record& r, bool trim) {
     // Roll back what this attempt added to the host set (addresses another pod holds stay).
     if (absl::Status rb = host_.Keep(uid, previous); !rb.ok()) {
       spdlog::error("pod {}: rolling back the host set after a failed apply failed: {}",
-                    PodName(r.desired.pod), rb.message());
+                    PodName(r.desired.spec), rb.message());
     }
     return FailLocked(r, failure);
   }
@@ -399,13 +353,13 @@ absl::Status Reconciler::ApplyLocked(Record& r, bool trim) {
     }
     if (absl::Status rm = backend_.RemovePod(it->second); !rm.ok()) {
       spdlog::warn("pod {}: removing the table from its previous namespace {} failed: {}",
-                   PodName(r.desired.pod), it->second.path, rm.message());
+                   PodName(r.desired.spec), it->second.path, rm.message());
       ++it;
     } else {
       it = r.pod_tables.erase(it);
     }
   }
-  r.phase = v1::POD_PHASE_APPLIED;
+  r.phase = agent::PodPhase::kApplied;
   r.reason.clear();
   r.failure = Failure::kNone;
   if (trim) {
@@ -415,13 +369,13 @@ absl::Status Reconciler::ApplyLocked(Record& r, bool trim) {
   }
   r.updated = absl::Now();
   spdlog::debug("pod {}: host set {}us, pod table {}us, read-back and cleanup {}us",
-                PodName(r.desired.pod), absl::ToInt64Microseconds(t1 - t0),
+                PodName(r.desired.spec), absl::ToInt64Microseconds(t1 - t0),
                 absl::ToInt64Microseconds(t2 - t1), absl::ToInt64Microseconds(r.updated - t2));
   return absl::OkStatus();
 }
 
 absl::Status Reconciler::TrimLocked(Record& r) {
-  if (absl::Status st = host_.Keep(r.desired.uid(), r.desired.ips); !st.ok()) {
+  if (absl::Status st = host_.Keep(r.desired.uid(), r.desired.spec.ips); !st.ok()) {
     // The pod's rules are in place; the address it gave up is still SNATed. The drift check
     // retries.
     return FailLocked(r, std::string(st.message()));
@@ -450,10 +404,10 @@ absl::Status Reconciler::RemoveLocked(Record& r) {
 }
 
 void Reconciler::ForgetLocked(Slot& slot) {
-  v1::PodStatus removed = StatusOf(slot.record);
-  removed.set_phase(v1::POD_PHASE_REMOVED);
-  removed.clear_reason();
-  SetTimestamp(absl::Now(), removed.mutable_updated());
+  agent::PodState removed = StateOf(slot.record);
+  removed.phase = agent::PodPhase::kRemoved;
+  removed.reason.clear();
+  removed.updated = absl::Now();
   const std::string uid = slot.record.desired.uid();
   {
     std::lock_guard<std::mutex> lock(registry_mu_);
@@ -466,7 +420,8 @@ void Reconciler::ForgetLocked(Slot& slot) {
   store_.Erase(uid, removed);
 }
 
-absl::StatusOr<std::optional<v1::Pod>> Reconciler::RemoveSlot(Slot& slot, const std::string& why) {
+absl::StatusOr<std::optional<agent::PodSpec>> Reconciler::RemoveSlot(Slot& slot,
+                                                                     const std::string& why) {
   std::lock_guard<std::mutex> lock(slot.mu);
   if (!slot.has_record) {
     return std::nullopt;
@@ -479,43 +434,38 @@ absl::StatusOr<std::optional<v1::Pod>> Reconciler::RemoveSlot(Slot& slot, const 
     PublishLocked(slot);
     return st;
   }
-  v1::Pod removed = r.desired.pod;
+  agent::PodSpec removed = r.desired.spec;
   ForgetLocked(slot);
   return removed;
 }
 
-absl::StatusOr<std::optional<v1::Pod>> Reconciler::Unenroll(const std::string& uid) {
+absl::StatusOr<std::optional<agent::PodSpec>> Reconciler::Unenroll(const std::string& uid) {
   SlotPtr slot = FindSlot(uid);
   if (slot == nullptr) {
     return std::nullopt;
   }
-  absl::StatusOr<std::optional<v1::Pod>> removed = RemoveSlot(*slot, "unenroll");
+  absl::StatusOr<std::optional<agent::PodSpec>> removed = RemoveSlot(*slot, "unenroll");
   if (!removed.ok()) {
     std::lock_guard<std::mutex> lock(slot->mu);
     return absl::UnavailableError(absl::StrCat(
-        "unenrolling pod ", PodName(slot->record.desired.pod), ": ", removed.status().message()));
+        "unenrolling pod ", PodName(slot->record.desired.spec), ": ", removed.status().message()));
   }
   return removed;
 }
 
 SyncOutcome Reconciler::Sync(std::vector<SyncItem> items) {
   std::lock_guard<std::mutex> one_sync(sync_mu_);
-  // Namespaces are opened before taking any lock; one that cannot be opened, or that an earlier
-  // item of the request already names by another path, fails that item.
-  std::vector<absl::StatusOr<netfilter::NetnsHandle>> namespaces;
+  // An item whose namespace an earlier item of the request already names by another path fails.
+  std::vector<absl::Status> namespaces;
   std::map<NetnsId, const SyncItem*> by_namespace;
   namespaces.reserve(items.size());
   for (SyncItem& item : items) {
-    if (item.admission.refused) {
-      namespaces.push_back(absl::CancelledError("refused"));
-      continue;
-    }
-    absl::StatusOr<netfilter::NetnsHandle> netns = OpenNetnsOf(item.pod);
-    if (netns.ok()) {
-      if (auto [it, fresh] = by_namespace.emplace(netns->id, &item); !fresh) {
+    absl::Status netns;
+    if (!item.admission.refused) {
+      if (auto [it, fresh] = by_namespace.emplace(item.pod.netns.id, &item); !fresh) {
         netns = absl::FailedPreconditionError(absl::StrCat(
-            "pod ", PodName(item.pod.pod), ": network namespace ", item.pod.netns_path(),
-            " is also the namespace of pod ", PodName(it->second->pod.pod), " (",
+            "pod ", PodName(item.pod.spec), ": network namespace ", item.pod.netns_path(),
+            " is also the namespace of pod ", PodName(it->second->pod.spec), " (",
             it->second->pod.netns_path(), ") in this request"));
       }
     }
@@ -531,7 +481,7 @@ SyncOutcome Reconciler::Sync(std::vector<SyncItem> items) {
     if (wanted.count(uid) != 0) {
       continue;
     }
-    absl::StatusOr<std::optional<v1::Pod>> removed = RemoveSlot(*slot, "removal by Sync");
+    absl::StatusOr<std::optional<agent::PodSpec>> removed = RemoveSlot(*slot, "removal by Sync");
     if (!removed.ok()) {
       spdlog::error("sync: pod uid {}: {}", uid, removed.status().message());
     } else if (removed->has_value()) {
@@ -542,30 +492,28 @@ SyncOutcome Reconciler::Sync(std::vector<SyncItem> items) {
   // Each pod is applied under its own lock; the addresses pods give up leave the host set only
   // after every pod is applied, so pods may swap addresses within one Sync without a gap.
   std::vector<SlotPtr> applied(items.size());
-  out.statuses.resize(items.size());
+  out.states.resize(items.size());
   for (size_t i = 0; i < items.size(); ++i) {
     SyncItem& item = items[i];
     if (item.admission.refused || !namespaces[i].ok()) {
       // Not enrolled (a pod already enrolled under this uid is kept as it is).
-      v1::PodStatus& refused = out.statuses[i];
-      *refused.mutable_pod() = item.pod.pod;
-      refused.set_phase(v1::POD_PHASE_FAILED);
-      refused.set_reason(item.admission.refused ? item.admission.refusal
-                                                : std::string(namespaces[i].status().message()));
-      for (const v1::Finding& f : item.admission.findings) {
-        *refused.add_findings() = f;
-      }
+      agent::PodState& refused = out.states[i];
+      refused.spec = item.pod.spec;
+      refused.phase = agent::PodPhase::kFailed;
+      refused.reason =
+          item.admission.refused ? item.admission.refusal : std::string(namespaces[i].message());
+      refused.findings = item.admission.findings;
+      refused.updated = absl::Now();
       continue;
     }
     // The request's pods are distinct and every other pod was just removed, so there is nothing
     // to conflict with.
     SlotPtr slot = SlotFor(item.pod.uid());
     std::lock_guard<std::mutex> lock(slot->mu);
-    absl::StatusOr<v1::PodStatus> st =
-        EnrollLocked(*slot, std::move(item.pod), *std::move(namespaces[i]),
-                     std::move(item.admission.findings), /*trim=*/false);
-    out.statuses[i] = st.ok() ? *std::move(st) : StatusOf(slot->record);
-    if (slot->record.phase == v1::POD_PHASE_APPLIED) {
+    absl::StatusOr<agent::PodState> st = EnrollLocked(
+        *slot, std::move(item.pod), std::move(item.admission.findings), /*trim=*/false);
+    out.states[i] = st.ok() ? *std::move(st) : StateOf(slot->record);
+    if (slot->record.phase == agent::PodPhase::kApplied) {
       applied[i] = slot;
     }
   }
@@ -575,12 +523,12 @@ SyncOutcome Reconciler::Sync(std::vector<SyncItem> items) {
     }
     Slot& slot = *applied[i];
     std::lock_guard<std::mutex> lock(slot.mu);
-    if (!slot.has_record || slot.record.phase != v1::POD_PHASE_APPLIED) {
+    if (!slot.has_record || slot.record.phase != agent::PodPhase::kApplied) {
       continue;
     }
     if (!TrimLocked(slot.record).ok()) {
       PublishLocked(slot);
-      out.statuses[i] = StatusOf(slot.record);
+      out.states[i] = StateOf(slot.record);
     }
   }
 
@@ -596,9 +544,9 @@ SyncOutcome Reconciler::Sync(std::vector<SyncItem> items) {
   return out;
 }
 
-std::vector<v1::PodStatus> Reconciler::List() const { return store_.List(); }
+std::vector<agent::PodState> Reconciler::List() const { return store_.List(); }
 
-absl::StatusOr<v1::PodStatus> Reconciler::Get(const std::string& uid) const {
+absl::StatusOr<agent::PodState> Reconciler::Get(const std::string& uid) const {
   return store_.Get(uid);
 }
 
@@ -613,7 +561,7 @@ void Reconciler::Unwatch(const std::shared_ptr<StatusSubscription>& subscription
 absl::Status Reconciler::RemoveAll() {
   absl::Status first_error;
   for (const auto& [uid, slot] : Slots()) {
-    absl::StatusOr<std::optional<v1::Pod>> removed = RemoveSlot(*slot, "cleanup on exit");
+    absl::StatusOr<std::optional<agent::PodSpec>> removed = RemoveSlot(*slot, "cleanup on exit");
     if (!removed.ok() && first_error.ok()) {
       first_error = removed.status();
     }

@@ -14,14 +14,16 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "agent/daemon/admission.h"
 #include "agent/daemon/desired_pod.h"
 #include "agent/daemon/host_membership.h"
 #include "agent/daemon/pod_store.h"
-#include "agent/daemon/policy_admission.h"
 #include "agent/daemon/status_event_hub.h"
+#include "agent/domain/finding.h"
+#include "agent/domain/pod_spec.h"
+#include "agent/domain/pod_state.h"
 #include "netfilter/backend.h"
 #include "netfilter/rules_spec.h"
-#include "probesnat/v1/probesnat.pb.h"
 
 namespace probesnat::daemon {
 
@@ -41,7 +43,7 @@ struct SyncItem {
 };
 
 struct SyncOutcome {
-  std::vector<v1::PodStatus> statuses;  // one per item, in request order
+  std::vector<agent::PodState> states;  // one per item, in request order
   std::vector<std::string> removed_uids;
 };
 
@@ -67,9 +69,9 @@ struct ResyncReport {
 // with another enrolled pod (same IP, or the same network namespace by identity, whatever path
 // names it) are FAILED_PRECONDITION.
 //
-// A pod's network namespace is opened once, by its path, when it is enrolled; every later kernel
-// call for the pod goes through that handle, never through the path again. The handle keeps the
-// namespace alive until the pod is removed (Unenroll, Sync), so removal reaches the namespace
+// A pod's network namespace is opened once, by its path, when the request is validated; every
+// kernel call for the pod goes through that handle, never through the path again. The handle keeps
+// the namespace alive until the pod is removed (Unenroll, Sync), so removal reaches the namespace
 // even after the path is gone. The drift check re-resolves the path only to see whether it still
 // names the enrolled namespace; if not (path gone, pid reused, bind mount replaced) the pod's
 // namespace is gone: nothing is written, its addresses leave the host set and it is FAILED.
@@ -85,15 +87,15 @@ class Reconciler {
   // (the policy gate's view of the mesh); the pods already enrolled are reported at once.
   void SetEnrolledListener(EnrolledSetListener listener);
 
-  absl::StatusOr<v1::PodStatus> Enroll(DesiredPod pod, std::vector<v1::Finding> findings);
+  absl::StatusOr<agent::PodState> Enroll(DesiredPod pod, std::vector<agent::Finding> findings);
   // The pod that was removed, or nullopt for an unknown uid (not an error).
-  absl::StatusOr<std::optional<v1::Pod>> Unenroll(const std::string& uid);
+  absl::StatusOr<std::optional<agent::PodSpec>> Unenroll(const std::string& uid);
   // Desired = exactly `items` (the caller has checked they are distinct): others are unenrolled,
   // each item is enrolled or updated, and host set members no pod accounts for are removed.
   SyncOutcome Sync(std::vector<SyncItem> items);
 
-  std::vector<v1::PodStatus> List() const;
-  absl::StatusOr<v1::PodStatus> Get(const std::string& uid) const;
+  std::vector<agent::PodState> List() const;
+  absl::StatusOr<agent::PodState> Get(const std::string& uid) const;
   // Subscribes to status events; with `initial_state` the current status of every pod comes first.
   std::shared_ptr<StatusSubscription> Watch(bool initial_state);
   void Unwatch(const std::shared_ptr<StatusSubscription>& subscription);
@@ -116,15 +118,14 @@ class Reconciler {
     bool gone() const { return kind != Kind::kSame; }
   };
   struct Record {
-    DesiredPod desired;
-    netfilter::NetnsHandle netns;  // opened at enroll by desired.netns_path()
+    DesiredPod desired;  // with the handle of the namespace it is applied in
     netfilter::PodRules rules;
     uint64_t generation = 0;
-    v1::PodPhase phase = v1::POD_PHASE_PENDING;
+    agent::PodPhase phase = agent::PodPhase::kPending;
     std::string reason;
     Failure failure = Failure::kNone;
     NetnsCheck::Kind gone_kind = NetnsCheck::Kind::kSame;  // with Failure::kNetnsGone
-    std::vector<v1::Finding> findings;
+    std::vector<agent::Finding> findings;
     absl::Time updated;
     // Namespaces that may hold its table (the current one, and one it left if removing the table
     // there failed), by identity.
@@ -134,7 +135,7 @@ class Reconciler {
   // What conflict checks and the host table check see of a pod (guarded by registry_mu_).
   struct Claim {
     bool active = false;  // false until the pod's first enrollment attempt claims it
-    v1::Pod pod;          // for messages
+    agent::PodSpec pod;   // for messages
     std::vector<IpAddress> ips;
     NetnsId netns;
     std::string netns_path;
@@ -142,7 +143,7 @@ class Reconciler {
     bool applied = false;
   };
   struct Slot {
-    std::mutex mu;  // held across this pod's kernel transactions
+    std::mutex mu;            // held across this pod's kernel transactions
     bool has_record = false;  // guarded by mu
     Record record;            // guarded by mu
     Claim claim;              // guarded by registry_mu_
@@ -150,24 +151,21 @@ class Reconciler {
   };
   using SlotPtr = std::shared_ptr<Slot>;
 
-  // Opens the pod's namespace by its path (never blocks; takes no lock).
-  absl::StatusOr<netfilter::NetnsHandle> OpenNetnsOf(const DesiredPod& pod);
   NetnsCheck CheckNetns(const std::string& path, const NetnsId& id);
   // FAILED_PRECONDITION when another pod claims the namespace; the uids of other pods that claim
   // one of the pod's addresses go to `ip_holders`.
-  absl::Status FindConflictsLocked(const DesiredPod& pod, const NetnsId& netns,
+  absl::Status FindConflictsLocked(const DesiredPod& pod,
                                    std::vector<std::string>* ip_holders) const;
   absl::Status IpConflictErrorLocked(const DesiredPod& pod, const std::string& other_uid) const;
   // Evicts the pods holding the pod's addresses whose namespaces are gone (deleted without
   // Unenroll), or refuses the pod if one of them is alive.
-  absl::Status ResolveConflicts(const DesiredPod& pod, const netfilter::NetnsHandle& netns);
+  absl::Status ResolveConflicts(const DesiredPod& pod);
   SlotPtr SlotFor(const std::string& uid);
   SlotPtr FindSlot(const std::string& uid) const;
   std::vector<std::pair<std::string, SlotPtr>> Slots() const;
 
-  absl::StatusOr<v1::PodStatus> EnrollLocked(Slot& slot, DesiredPod pod,
-                                             netfilter::NetnsHandle netns,
-                                             std::vector<v1::Finding> findings, bool trim);
+  absl::StatusOr<agent::PodState> EnrollLocked(Slot& slot, DesiredPod pod,
+                                               std::vector<agent::Finding> findings, bool trim);
   // Host set members first (kept while the pod table is written), then the pod table; with
   // `trim`, the addresses the pod no longer has leave the host set at the end.
   absl::Status ApplyLocked(Record& r, bool trim);
@@ -176,14 +174,14 @@ class Reconciler {
   // Removes the slot after RemoveLocked succeeded and publishes REMOVED.
   void ForgetLocked(Slot& slot);
   // Unenroll of one slot; nullopt if it was gone.
-  absl::StatusOr<std::optional<v1::Pod>> RemoveSlot(Slot& slot, const std::string& why);
+  absl::StatusOr<std::optional<agent::PodSpec>> RemoveSlot(Slot& slot, const std::string& why);
   absl::Status FailLocked(Record& r, const std::string& reason, Failure failure = Failure::kKernel);
   void RepairPodLocked(Record& r, const NetnsCheck& netns, ResyncReport& report);
   // The store's copy and the claim follow the record.
   void PublishLocked(Slot& slot);
   std::set<IpAddress> ClaimedIps() const;
   netfilter::PodRules RulesFor(const DesiredPod& pod) const;
-  v1::PodStatus StatusOf(const Record& r) const;
+  agent::PodState StateOf(const Record& r) const;
 
   netfilter::Backend& backend_;
   const ReconcilerOptions options_;

@@ -21,8 +21,8 @@ void Reconciler::RepairPodLocked(Record& r, const NetnsCheck& netns, ResyncRepor
       ++report.failures;
     }
     if (r.failure != Failure::kNetnsGone || r.gone_kind != netns.kind) {
-      spdlog::warn("drift check: pod {}: {}; withdrew {} from the host set", PodName(r.desired.pod),
-                   netns.message, JoinIps(withdraw));
+      spdlog::warn("drift check: pod {}: {}; withdrew {} from the host set",
+                   PodName(r.desired.spec), netns.message, JoinIps(withdraw));
       (void)FailLocked(r,
                        absl::StrCat(netns.message,
                                     "; addresses withdrawn from the host set; "
@@ -32,20 +32,20 @@ void Reconciler::RepairPodLocked(Record& r, const NetnsCheck& netns, ResyncRepor
     }
     return;
   }
-  absl::StatusOr<netfilter::PodObservation> obs = backend_.ObservePod(r.netns, r.rules);
+  absl::StatusOr<netfilter::PodObservation> obs = backend_.ObservePod(r.desired.netns, r.rules);
   if (!obs.ok()) {
     ++report.failures;
-    spdlog::error("drift check: reading back pod {} in {} failed: {}", PodName(r.desired.pod),
+    spdlog::error("drift check: reading back pod {} in {} failed: {}", PodName(r.desired.spec),
                   path, obs.status().message());
     return;
   }
-  if (r.phase != v1::POD_PHASE_APPLIED) {
+  if (r.phase != agent::PodPhase::kApplied) {
     ++report.retries;
     if (absl::Status st = ApplyLocked(r, /*trim=*/true); st.ok()) {
-      spdlog::info("drift check: pod {} applied on retry", PodName(r.desired.pod));
+      spdlog::info("drift check: pod {} applied on retry", PodName(r.desired.spec));
     }
   } else if (!obs->table_present || !obs->rules_match) {
-    spdlog::warn("drift check: pod {} table in {} was {}; re-applying", PodName(r.desired.pod),
+    spdlog::warn("drift check: pod {} table in {} was {}; re-applying", PodName(r.desired.spec),
                  path, obs->table_present ? "edited" : "deleted");
     if (absl::Status st = ApplyLocked(r, /*trim=*/true); st.ok()) {
       ++report.pod_repairs;
@@ -92,7 +92,7 @@ ResyncReport Reconciler::Resync() {
       continue;  // unenrolled meanwhile
     }
     Record& r = t.slot->record;
-    const v1::PodPhase old_phase = r.phase;
+    const agent::PodPhase old_phase = r.phase;
     const std::string old_reason = r.reason;
     const bool old_removing = r.removing;
     if (r.removing) {
@@ -103,7 +103,7 @@ ResyncReport Reconciler::Resync() {
       }
       continue;
     }
-    if (r.netns.id != t.id || r.desired.netns_path() != t.path) {
+    if (r.desired.netns.id != t.id || r.desired.netns_path() != t.path) {
       continue;  // re-enrolled meanwhile: checked at the next drift check
     }
     RepairPodLocked(r, netns, report);

@@ -9,8 +9,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "agent/domain/pod_spec.h"
 #include "base/ip_address.h"
-#include "probesnat/v1/probesnat.pb.h"
 
 namespace probesnat::daemon::reconciler_internal {
 
@@ -32,8 +32,6 @@ inline std::string JoinIps(const std::vector<IpAddress>& ips) {
 }
 
 // "ns/name (uid U)" for messages.
-inline std::string PodName(const v1::Pod& pod) {
-  return absl::StrCat(pod.namespace_(), "/", pod.name(), " (uid ", pod.uid(), ")");
-}
+inline std::string PodName(const agent::PodSpec& pod) { return pod.DisplayName(); }
 
 }  // namespace probesnat::daemon::reconciler_internal

@@ -3,10 +3,36 @@
 #include <algorithm>
 
 namespace probesnat::daemon {
+namespace {
+
+size_t StringBytes(const std::string& s) { return sizeof(std::string) + s.capacity(); }
+
+}  // namespace
+
+size_t EventBytes(const agent::PodState& state) {
+  const agent::PodSpec& spec = state.spec;
+  size_t bytes = sizeof(state) + StringBytes(state.reason) + StringBytes(spec.uid) +
+                 StringBytes(spec.ns) + StringBytes(spec.name) + StringBytes(spec.netns_path) +
+                 spec.ips.size() * sizeof(IpAddress) + spec.probe_ports.size() * sizeof(uint16_t);
+  for (const auto& [key, value] : spec.labels) {
+    bytes += StringBytes(key) + StringBytes(value) + 32;  // a map node's own pointers
+  }
+  for (const agent::ContainerPort& port : spec.container_ports) {
+    bytes += sizeof(port) + port.name.capacity();
+  }
+  for (const agent::Finding& f : state.findings) {
+    bytes += sizeof(f) + f.subject.capacity() + f.policy_namespace.capacity() +
+             f.policy_name.capacity() + f.message.capacity() + f.fix_yaml.capacity();
+    for (const std::string& peer : f.affected_peers) {
+      bytes += StringBytes(peer);
+    }
+  }
+  return bytes;
+}
 
 StatusSubscription::~StatusSubscription() { Discard(); }
 
-StatusSubscription::Next StatusSubscription::Pop(absl::Duration timeout, v1::PodStatus* out) {
+StatusSubscription::Next StatusSubscription::Pop(absl::Duration timeout, agent::PodState* out) {
   std::unique_lock<std::mutex> lock(mu_);
   cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout),
                [&] { return !queue_.empty() || closed_ || overflowed_; });
@@ -30,7 +56,7 @@ void StatusSubscription::ClearLocked() {
   queue_.clear();
 }
 
-void StatusSubscription::Push(const v1::PodStatus& status, size_t bytes) {
+void StatusSubscription::Push(const agent::PodState& status, size_t bytes) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (closed_ || overflowed_) {
@@ -49,9 +75,9 @@ void StatusSubscription::Push(const v1::PodStatus& status, size_t bytes) {
   cv_.notify_one();
 }
 
-void StatusSubscription::Preload(std::vector<v1::PodStatus> initial) {
+void StatusSubscription::Preload(std::vector<agent::PodState> initial) {
   std::lock_guard<std::mutex> lock(mu_);
-  for (v1::PodStatus& s : initial) {
+  for (agent::PodState& s : initial) {
     queue_.push_back(Entry{std::move(s), 0});
   }
 }
@@ -83,7 +109,8 @@ size_t StatusSubscription::queued_bytes() {
   return bytes_;
 }
 
-std::shared_ptr<StatusSubscription> StatusEventHub::Subscribe(std::vector<v1::PodStatus> initial) {
+std::shared_ptr<StatusSubscription> StatusEventHub::Subscribe(
+    std::vector<agent::PodState> initial) {
   auto sub = std::make_shared<StatusSubscription>(limits_, total_);
   sub->Preload(std::move(initial));
   std::lock_guard<std::mutex> lock(mu_);
@@ -103,8 +130,8 @@ void StatusEventHub::Unsubscribe(const std::shared_ptr<StatusSubscription>& sub)
   sub->Discard();
 }
 
-void StatusEventHub::Publish(const v1::PodStatus& status) {
-  const size_t bytes = status.ByteSizeLong();
+void StatusEventHub::Publish(const agent::PodState& status) {
+  const size_t bytes = EventBytes(status);
   std::lock_guard<std::mutex> lock(mu_);
   while (total_->load() + bytes * subs_.size() > limits_.bytes_total) {
     StatusSubscription* furthest = nullptr;

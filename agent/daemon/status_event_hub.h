@@ -9,16 +9,19 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "probesnat/v1/probesnat.pb.h"
+#include "agent/domain/pod_state.h"
 
 namespace probesnat::daemon {
 
-// How far Watch streams may fall behind. Sizes are the events' serialized sizes.
+// How far Watch streams may fall behind. Sizes are what the queued events hold in memory.
 struct StatusEventLimits {
   size_t events_per_subscriber = 1024;
   size_t bytes_per_subscriber = 4 << 20;
   size_t bytes_total = 32 << 20;  // across every subscriber
 };
+
+// The memory one queued event holds (strings and containers included), for the limits.
+size_t EventBytes(const agent::PodState& state);
 
 // One Watch stream's queue of status events. Bounded: a subscriber that falls more than its
 // limits (events or bytes) behind is marked overflowed and receives nothing more (it should watch
@@ -32,16 +35,16 @@ class StatusSubscription {
   ~StatusSubscription();
 
   // Waits up to `timeout` for the next event.
-  Next Pop(absl::Duration timeout, v1::PodStatus* out);
+  Next Pop(absl::Duration timeout, agent::PodState* out);
 
  private:
   friend class StatusEventHub;
   struct Entry {
-    v1::PodStatus status;
+    agent::PodState status;
     size_t bytes;  // counted against the limits; 0 for the initial state
   };
-  void Push(const v1::PodStatus& status, size_t bytes);  // publisher side
-  void Preload(std::vector<v1::PodStatus> initial);      // not counted against the limits
+  void Push(const agent::PodState& status, size_t bytes);  // publisher side
+  void Preload(std::vector<agent::PodState> initial);      // not counted against the limits
   void Close();
   // Drops what is queued and delivers nothing more but kOverflowed.
   void Overflow();
@@ -70,11 +73,11 @@ class StatusEventHub {
 
   // `initial` is delivered first (Watch initial_state). The caller makes subscription and any
   // snapshot it passes atomic with respect to Publish.
-  std::shared_ptr<StatusSubscription> Subscribe(std::vector<v1::PodStatus> initial);
+  std::shared_ptr<StatusSubscription> Subscribe(std::vector<agent::PodState> initial);
   void Unsubscribe(const std::shared_ptr<StatusSubscription>& sub);
   // When the event would take the queued bytes of all subscribers over bytes_total, the subscribers
   // furthest behind (most bytes queued) overflow first.
-  void Publish(const v1::PodStatus& status);
+  void Publish(const agent::PodState& status);
   // Ends every stream (shutdown); later subscriptions start closed.
   void Close();
   size_t subscriber_count() const;

@@ -11,30 +11,6 @@
 
 namespace probesnat::policy {
 
-absl::string_view SeverityName(Severity s) {
-  switch (s) {
-    case Severity::kInfo:
-      return "INFO";
-    case Severity::kWarning:
-      return "WARNING";
-    case Severity::kError:
-      return "ERROR";
-  }
-  return "?";
-}
-
-absl::string_view FindingKindName(FindingKind k) {
-  switch (k) {
-    case FindingKind::kHboneIngress:
-      return "HBONE_INGRESS";
-    case FindingKind::kHboneEgress:
-      return "HBONE_EGRESS";
-    case FindingKind::kProbeIngress:
-      return "PROBE_INGRESS";
-  }
-  return "?";
-}
-
 AnalysisOptions::AnalysisOptions()
     : probe_v4(*IpAddress::Parse("169.254.7.127")),
       probe_v6(*IpAddress::Parse("fd16:9254:7127:1337:ffff:ffff:ffff:ffff")) {}

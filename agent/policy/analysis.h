@@ -13,10 +13,12 @@
 
 namespace probesnat::policy {
 
-enum class Severity { kInfo = 1, kWarning = 2, kError = 3 };
-enum class FindingKind { kHboneIngress = 1, kHboneEgress = 2, kProbeIngress = 3 };
-absl::string_view SeverityName(Severity s);
-absl::string_view FindingKindName(FindingKind k);
+// Findings are the agent's domain type: the daemon reports them as they are.
+using agent::Finding;
+using agent::FindingKind;
+using agent::FindingKindName;
+using agent::Severity;
+using agent::SeverityName;
 
 struct AnalysisOptions {
   IpAddress probe_v4;  // default 169.254.7.127
@@ -24,20 +26,6 @@ struct AnalysisOptions {
   int tunnel_port = 15008;
   std::vector<int> extra_probe_ports;  // probed on every subject, besides its own probes
   AnalysisOptions();
-};
-
-struct Finding {
-  Severity severity = Severity::kError;
-  FindingKind kind = FindingKind::kHboneIngress;
-  std::string subject;  // "ns/pod"
-  std::string policy_namespace;
-  std::string policy_name;
-  int rule_index = -1;  // index in spec.ingress / spec.egress; -1 for the policy as a whole
-  Direction direction = Direction::kIngress;
-  std::string message;
-  std::vector<std::string> affected_peers;  // "ns/pod" or CIDR
-  bool cni_dependent = false;
-  std::string fix_yaml;  // the corrected policy (all fixes this report asks of it)
 };
 
 struct PolicyFix {

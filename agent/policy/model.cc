@@ -7,36 +7,6 @@
 
 namespace probesnat::policy {
 
-absl::string_view ProtocolName(Protocol p) {
-  switch (p) {
-    case Protocol::kTCP:
-      return "TCP";
-    case Protocol::kUDP:
-      return "UDP";
-    case Protocol::kSCTP:
-      return "SCTP";
-  }
-  return "?";
-}
-
-std::optional<Protocol> ParseProtocol(absl::string_view name) {
-  std::string upper = absl::AsciiStrToUpper(name);
-  if (upper == "TCP") {
-    return Protocol::kTCP;
-  }
-  if (upper == "UDP") {
-    return Protocol::kUDP;
-  }
-  if (upper == "SCTP") {
-    return Protocol::kSCTP;
-  }
-  return std::nullopt;
-}
-
-absl::string_view DirectionName(Direction d) {
-  return d == Direction::kIngress ? "ingress" : "egress";
-}
-
 std::optional<IpAddress> Pod::IpOfFamily(IpFamily f) const {
   for (const IpAddress& ip : ips) {
     if (ip.family() == f) {

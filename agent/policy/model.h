@@ -5,15 +5,19 @@
 #include <vector>
 #include "absl/strings/string_view.h"
 
+#include "agent/domain/finding.h"
+#include "agent/domain/pod_spec.h"
 #include "agent/policy/label_selector.h"
 #include "base/cidr.h"
 
 namespace probesnat::policy {
 
-enum class Protocol { kTCP, kUDP, kSCTP };
-absl::string_view ProtocolName(Protocol p);
-// Case-insensitive "TCP", "UDP", "SCTP".
-std::optional<Protocol> ParseProtocol(absl::string_view name);
+// Shared with the rest of the agent (agent/domain).
+using agent::Direction;
+using agent::DirectionName;
+using agent::ParseProtocol;
+using agent::Protocol;
+using agent::ProtocolName;
 
 inline constexpr absl::string_view kNamespaceNameLabel = "kubernetes.io/metadata.name";
 
@@ -82,9 +86,6 @@ struct Rule {
   std::vector<Peer> peers;
   std::vector<PortSpec> ports;
 };
-
-enum class Direction { kIngress, kEgress };
-absl::string_view DirectionName(Direction d);
 
 struct NetworkPolicy {
   std::string ns;

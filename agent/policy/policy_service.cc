@@ -1,7 +1,9 @@
 #include "agent/policy/policy_service.h"
 
 #include "absl/strings/str_cat.h"
+#include "agent/domain/wire.h"
 #include "agent/policy/manifest_loader.h"
+#include "base/port.h"
 
 namespace probesnat::policy {
 
@@ -53,17 +55,28 @@ grpc::Status PolicyServiceImpl::Check(grpc::ServerContext*, const v1::CheckReque
   if (!request->has_pod()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "pod is required");
   }
-  std::vector<uint32_t> extra(request->probe_ports().begin(), request->probe_ports().end());
-  absl::StatusOr<std::vector<v1::Finding>> findings = gate_->CheckPod(request->pod(), extra);
+  absl::StatusOr<agent::PodSpec> pod = agent::PodFromWire(request->pod());
+  if (!pod.ok()) {
+    return ToGrpc(pod.status());
+  }
+  std::vector<uint16_t> extra;
+  for (uint32_t port : request->probe_ports()) {
+    if (!IsPort(port)) {
+      return ToGrpc(absl::InvalidArgumentError(
+          absl::StrCat("probe_ports: ", port, " is not a port number 1-65535")));
+    }
+    extra.push_back(static_cast<uint16_t>(port));
+  }
+  absl::StatusOr<std::vector<Finding>> findings = gate_->CheckPod(*pod, extra);
   if (!findings.ok()) {
     return ToGrpc(findings.status());
   }
   bool compatible = true;
-  for (v1::Finding& f : *findings) {
+  for (Finding& f : *findings) {
     if (agent::IsBlocking(f)) {
       compatible = false;
     }
-    *response->add_findings() = std::move(f);
+    *response->add_findings() = agent::FindingToWire(std::move(f));
   }
   response->set_compatible(compatible);
   return grpc::Status::OK;

@@ -1,14 +1,12 @@
 #include "agent/policy/snapshot_policy_gate.h"
 
-#include "agent/policy/proto_convert.h"
+#include "agent/policy/pod_convert.h"
 
 namespace probesnat::policy {
 
 namespace {
 
-std::string EnrolledKey(const v1::Pod& p) {
-  return p.uid().empty() ? p.namespace_() + "/" + p.name() : p.uid();
-}
+std::string EnrolledKey(const agent::PodSpec& p) { return p.uid.empty() ? p.Key() : p.uid; }
 
 // The requested pod as it enters the snapshot: what only the snapshot knows (node, host IPs, named
 // ports, manifest probes) comes from the snapshot's pod of the same namespace/name, if any.
@@ -55,10 +53,10 @@ void SnapshotPolicyGate::EnrolledChanged() {
   enrolled_list_ = std::move(list);
 }
 
-void SnapshotPolicyGate::SetEnrolled(const std::vector<v1::Pod>& pods) {
+void SnapshotPolicyGate::SetEnrolled(const std::vector<agent::PodSpec>& pods) {
   std::map<std::string, std::shared_ptr<const Pod>> converted;
-  for (const v1::Pod& p : pods) {
-    absl::StatusOr<Pod> pod = PodFromProto(p);
+  for (const agent::PodSpec& p : pods) {
+    absl::StatusOr<Pod> pod = PodFromSpec(p);
     if (pod.ok()) {
       converted[EnrolledKey(p)] = std::make_shared<const Pod>(*std::move(pod));
     } else {
@@ -70,8 +68,8 @@ void SnapshotPolicyGate::SetEnrolled(const std::vector<v1::Pod>& pods) {
   EnrolledChanged();
 }
 
-void SnapshotPolicyGate::AddEnrolled(const v1::Pod& pod) {
-  absl::StatusOr<Pod> p = PodFromProto(pod);
+void SnapshotPolicyGate::AddEnrolled(const agent::PodSpec& pod) {
+  absl::StatusOr<Pod> p = PodFromSpec(pod);
   std::shared_ptr<const Pod> shared = p.ok() ? std::make_shared<const Pod>(*std::move(p)) : nullptr;
   absl::MutexLock lock(&mu_);
   if (shared != nullptr) {
@@ -88,21 +86,18 @@ void SnapshotPolicyGate::RemoveEnrolled(const std::string& uid) {
   EnrolledChanged();
 }
 
-absl::StatusOr<std::vector<v1::Finding>> SnapshotPolicyGate::Check(const v1::Pod& pod) const {
+absl::StatusOr<std::vector<Finding>> SnapshotPolicyGate::Check(const agent::PodSpec& pod) const {
   return CheckPod(pod, {});
 }
 
-absl::StatusOr<std::vector<v1::Finding>> SnapshotPolicyGate::CheckPod(
-    const v1::Pod& pod, const std::vector<uint32_t>& extra_probe_ports) const {
-  absl::StatusOr<Pod> subject = PodFromProto(pod);
+absl::StatusOr<std::vector<Finding>> SnapshotPolicyGate::CheckPod(
+    const agent::PodSpec& pod, const std::vector<uint16_t>& extra_probe_ports) const {
+  absl::StatusOr<Pod> subject = PodFromSpec(pod);
   if (!subject.ok()) {
     return subject.status();
   }
-  for (uint32_t p : extra_probe_ports) {
-    if (p < 1 || p > 65535) {
-      return absl::InvalidArgumentError("probe_ports: outside 1-65535");
-    }
-    subject->probes.push_back({static_cast<int>(p), ""});
+  for (uint16_t p : extra_probe_ports) {
+    subject->probes.push_back({p, ""});
   }
   std::shared_ptr<const Indexed> snapshot;
   std::shared_ptr<const std::vector<std::shared_ptr<const Pod>>> enrolled_list;
@@ -112,7 +107,7 @@ absl::StatusOr<std::vector<v1::Finding>> SnapshotPolicyGate::CheckPod(
     enrolled_list = enrolled_list_;
   }
   if (snapshot == nullptr) {
-    return std::vector<v1::Finding>{};
+    return std::vector<Finding>{};
   }
   const Evaluator& base = snapshot->evaluator;
   // The pods this check adds to the snapshot: enrolled pods it lacks (the snapshot's own version
@@ -149,12 +144,7 @@ absl::StatusOr<std::vector<v1::Finding>> SnapshotPolicyGate::CheckPod(
   const Evaluator view = base.WithPods(std::move(added));
   const int idx = *view.FindPod(subject_ns, subject_name);
   Report report = Analyze(view, {idx}, enrolled_idx, options_, &snapshot->fix_yaml);
-  std::vector<v1::Finding> out;
-  out.reserve(report.findings.size());
-  for (Finding& f : report.findings) {
-    out.push_back(FindingToProto(std::move(f)));
-  }
-  return out;
+  return std::move(report.findings);
 }
 
 }  // namespace probesnat::policy

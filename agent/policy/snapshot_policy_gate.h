@@ -34,15 +34,15 @@ class SnapshotPolicyGate : public agent::PolicyGate {
   // Pods already in the mesh, by UID (replaces the set / adds or replaces one / removes one). The
   // daemon pushes every change of its enrolled set here as it happens, so a Check reads the set
   // already converted and costs nothing per enrolled pod beyond the analysis itself.
-  void SetEnrolled(const std::vector<v1::Pod>& pods);
-  void AddEnrolled(const v1::Pod& pod);
+  void SetEnrolled(const std::vector<agent::PodSpec>& pods);
+  void AddEnrolled(const agent::PodSpec& pod);
   void RemoveEnrolled(const std::string& uid);
 
-  // Errors (INVALID_ARGUMENT) when the pod does not convert (bad IP, port, protocol).
-  absl::StatusOr<std::vector<v1::Finding>> Check(const v1::Pod& pod) const override;
+  // Errors (INVALID_ARGUMENT) when the pod lacks a namespace or a name.
+  absl::StatusOr<std::vector<Finding>> Check(const agent::PodSpec& pod) const override;
   // As Check, with extra probe ports.
-  absl::StatusOr<std::vector<v1::Finding>> CheckPod(
-      const v1::Pod& pod, const std::vector<uint32_t>& extra_probe_ports) const;
+  absl::StatusOr<std::vector<Finding>> CheckPod(
+      const agent::PodSpec& pod, const std::vector<uint16_t>& extra_probe_ports) const;
 
  private:
   // One snapshot, indexed; shared by the checks that started while it was current.

@@ -68,10 +68,10 @@ class NamespacePaths {
 
 class ScriptedGate : public agent::PolicyGate {
  public:
-  absl::StatusOr<std::vector<v1::Finding>> Check(const v1::Pod& pod) const override {
+  absl::StatusOr<std::vector<agent::Finding>> Check(const agent::PodSpec& pod) const override {
     return findings;
   }
-  std::vector<v1::Finding> findings;
+  std::vector<agent::Finding> findings;
 };
 
 // Stands in for the policy engineer's service: shows that extra services are served.
@@ -109,7 +109,6 @@ class GrpcServiceTest : public ::testing::Test {
     deps.backend = &fake_;
     deps.policy_gate = &gate_;
     deps.extra_services = {&policy_service_};
-    deps.check_netns = CheckIsNetns;  // the helper threads share this process's namespace
     absl::StatusOr<std::unique_ptr<Daemon>> d = Daemon::Start(config_, deps);
     ASSERT_TRUE(d.ok()) << d.status();
     daemon_ = *std::move(d);
@@ -453,15 +452,15 @@ TEST_F(GrpcServiceTest, WatchEndsWhenTheDaemonStops) {
       << st.error_message();
 }
 
-v1::Finding Blocking() {
-  v1::Finding f;
-  f.set_severity(v1::SEVERITY_ERROR);
-  f.set_kind(v1::FINDING_KIND_HBONE_INGRESS);
-  f.set_policy_namespace("shop");
-  f.set_policy_name("allow-frontend");
-  f.set_rule_index(0);
-  f.set_direction("ingress");
-  f.set_message("peers allowed on 8080 cannot reach 15008");
+agent::Finding Blocking() {
+  agent::Finding f;
+  f.severity = agent::Severity::kError;
+  f.kind = agent::FindingKind::kHboneIngress;
+  f.policy_namespace = "shop";
+  f.policy_name = "allow-frontend";
+  f.rule_index = 0;
+  f.direction = agent::Direction::kIngress;
+  f.message = "peers allowed on 8080 cannot reach 15008";
   return f;
 }
 

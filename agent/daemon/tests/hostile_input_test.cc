@@ -45,7 +45,7 @@ v1::Pod GoodPod() {
 ValidationOptions Options() {
   ValidationOptions o;
   o.allowed_netns_roots = {"/run/netns", "/proc"};
-  o.check_netns = CheckIsNetns;
+  o.open_netns = netfilter::OpenNetnsHandle;
   o.probe_addresses = {Ip("169.254.7.127"), Ip("fd16:9254:7127:1337:ffff:ffff:ffff:ffff")};
   o.node_addresses = []() -> absl::StatusOr<std::vector<InterfaceAddress>> {
     return std::vector<InterfaceAddress>{{"veth-a", Ip("10.244.1.1")}, {"eth0", Ip("fd00:99::1")}};
@@ -299,7 +299,7 @@ TEST(HostileInputTest, AddressesAreCanonicalisedSoConflictsSeeOneAddress) {
   p.set_ips(1, "FD00:10:244:1:0:0:0:7");
   absl::StatusOr<DesiredPod> upper = ValidatePod("pod", p, Options());
   ASSERT_TRUE(upper.ok()) << upper.status();
-  EXPECT_EQ(upper->pod.ips(1), "fd00:10:244:1::7");
+  EXPECT_EQ(upper->spec.ips[1].ToString(), "fd00:10:244:1::7");
   v1::Pod other = GoodPod();
   other.set_uid("other");
   other.set_ips(0, "10.244.1.8");
@@ -338,10 +338,10 @@ TEST(HostileInputTest, TheConfiguredPolicyModeIsAFloor) {
 }
 
 // 16.4
-v1::PodStatus BigStatus(int i, size_t bytes) {
-  v1::PodStatus s;
-  s.mutable_pod()->set_uid(absl::StrCat("u", i));
-  s.set_reason(std::string(bytes, 'r'));
+agent::PodState BigStatus(int i, size_t bytes) {
+  agent::PodState s;
+  s.spec.uid = absl::StrCat("u", i);
+  s.reason = std::string(bytes, 'r');
   return s;
 }
 
@@ -350,7 +350,7 @@ TEST(HostileInputTest, ASubscriberThatDoesNotReadOverflowsOnBytes) {
       .events_per_subscriber = 1000, .bytes_per_subscriber = 1 << 20, .bytes_total = 64 << 20});
   auto slow = hub.Subscribe({});
   auto fast = hub.Subscribe({});
-  v1::PodStatus s;
+  agent::PodState s;
   for (int i = 0; i < 20; ++i) {
     hub.Publish(BigStatus(i, 100 << 10));
     ASSERT_EQ(fast->Pop(absl::ZeroDuration(), &s), StatusSubscription::Next::kEvent);
@@ -367,7 +367,7 @@ TEST(HostileInputTest, TheGlobalBoundOverflowsTheSubscribersFurthestBehind) {
     idle.push_back(hub.Subscribe({}));
   }
   auto reader = hub.Subscribe({});
-  v1::PodStatus s;
+  agent::PodState s;
   for (int i = 0; i < 50; ++i) {
     hub.Publish(BigStatus(i, 100 << 10));
     EXPECT_LE(hub.queued_bytes(), size_t{2 << 20});

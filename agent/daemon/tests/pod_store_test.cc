@@ -9,19 +9,21 @@
 namespace probesnat::daemon {
 namespace {
 
-v1::PodStatus Status(const std::string& uid, v1::PodPhase phase, const std::string& name = "p") {
-  v1::PodStatus s;
-  s.mutable_pod()->set_uid(uid);
-  s.mutable_pod()->set_name(name);
-  s.set_phase(phase);
+using agent::PodPhase;
+
+agent::PodState Status(const std::string& uid, PodPhase phase, const std::string& name = "p") {
+  agent::PodState s;
+  s.spec.uid = uid;
+  s.spec.name = name;
+  s.phase = phase;
   return s;
 }
 
 std::vector<std::string> Drain(StatusSubscription& sub) {
   std::vector<std::string> out;
-  v1::PodStatus s;
+  agent::PodState s;
   while (sub.Pop(absl::ZeroDuration(), &s) == StatusSubscription::Next::kEvent) {
-    out.push_back(s.pod().uid() + ":" + v1::PodPhase_Name(s.phase()));
+    out.push_back(s.spec.uid + ":" + std::string(agent::PodPhaseName(s.phase)));
   }
   return out;
 }
@@ -29,29 +31,29 @@ std::vector<std::string> Drain(StatusSubscription& sub) {
 TEST(PodStoreTest, PutAndEraseAreListedAndPublishedInOrder) {
   StatusEventHub hub;
   PodStore store(hub);
-  store.Put(Status("a", v1::POD_PHASE_APPLIED));
+  store.Put(Status("a", PodPhase::kApplied));
   std::shared_ptr<StatusSubscription> sub = store.Watch(/*initial_state=*/true);
-  store.Put(Status("b", v1::POD_PHASE_FAILED));
-  store.Erase("a", Status("a", v1::POD_PHASE_REMOVED));
-  store.Erase("zzz", Status("zzz", v1::POD_PHASE_REMOVED));  // unknown: nothing published
-  EXPECT_THAT(Drain(*sub), ::testing::ElementsAre("a:POD_PHASE_APPLIED", "b:POD_PHASE_FAILED",
-                                                  "a:POD_PHASE_REMOVED"));
+  store.Put(Status("b", PodPhase::kFailed));
+  store.Erase("a", Status("a", PodPhase::kRemoved));
+  store.Erase("zzz", Status("zzz", PodPhase::kRemoved));  // unknown: nothing published
+  EXPECT_THAT(Drain(*sub), ::testing::ElementsAre("a:APPLIED", "b:FAILED", "a:REMOVED"));
   ASSERT_EQ(store.List().size(), 1u);
-  EXPECT_EQ(store.Get("b")->phase(), v1::POD_PHASE_FAILED);
+  EXPECT_EQ(store.Get("b")->phase, PodPhase::kFailed);
   EXPECT_EQ(store.Get("a").status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST(PodStoreTest, TheListenerHearsSpecChangesAndRemovalsNotPhaseChanges) {
   StatusEventHub hub;
   PodStore store(hub);
-  store.Put(Status("early", v1::POD_PHASE_APPLIED));
+  store.Put(Status("early", PodPhase::kApplied));
   std::vector<std::string> heard;
-  store.SetListener({.upserted = [&](const v1::Pod& p) { heard.push_back("+" + p.uid() + p.name()); },
-                     .removed = [&](const std::string& uid) { heard.push_back("-" + uid); }});
-  store.Put(Status("a", v1::POD_PHASE_PENDING));
-  store.Put(Status("a", v1::POD_PHASE_APPLIED));          // same pod: not told
-  store.Put(Status("a", v1::POD_PHASE_APPLIED, "renamed"));  // its spec changed
-  store.Erase("a", Status("a", v1::POD_PHASE_REMOVED));
+  store.SetListener(
+      {.upserted = [&](const agent::PodSpec& p) { heard.push_back("+" + p.uid + p.name); },
+       .removed = [&](const std::string& uid) { heard.push_back("-" + uid); }});
+  store.Put(Status("a", PodPhase::kPending));
+  store.Put(Status("a", PodPhase::kApplied));             // same pod: not told
+  store.Put(Status("a", PodPhase::kApplied, "renamed"));  // its spec changed
+  store.Erase("a", Status("a", PodPhase::kRemoved));
   EXPECT_THAT(heard, ::testing::ElementsAre("+earlyp", "+ap", "+arenamed", "-a"));
 }
 

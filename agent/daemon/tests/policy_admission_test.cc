@@ -10,35 +10,37 @@ using ::testing::HasSubstr;
 
 class ScriptedGate : public agent::PolicyGate {
  public:
-  absl::StatusOr<std::vector<v1::Finding>> Check(const v1::Pod& pod) const override {
+  absl::StatusOr<std::vector<agent::Finding>> Check(const agent::PodSpec& pod) const override {
     ++calls;
     if (!error.ok()) {
       return error;
     }
     return findings;
   }
-  std::vector<v1::Finding> findings;
+  std::vector<agent::Finding> findings;
   absl::Status error;
   mutable int calls = 0;
 };
 
-v1::Finding MakeFinding(v1::Severity severity, const std::string& name, int rule,
-                        const std::string& message) {
-  v1::Finding f;
-  f.set_severity(severity);
-  f.set_policy_namespace("shop");
-  f.set_policy_name(name);
-  f.set_rule_index(rule);
-  f.set_direction("ingress");
-  f.set_message(message);
+using agent::Severity;
+
+agent::Finding MakeFinding(Severity severity, const std::string& name, int rule,
+                           const std::string& message) {
+  agent::Finding f;
+  f.severity = severity;
+  f.policy_namespace = "shop";
+  f.policy_name = name;
+  f.rule_index = rule;
+  f.direction = agent::Direction::kIngress;
+  f.message = message;
   return f;
 }
 
-v1::Pod Pod() {
-  v1::Pod p;
-  p.set_uid("u1");
-  p.set_namespace_("shop");
-  p.set_name("web");
+agent::PodSpec Pod() {
+  agent::PodSpec p;
+  p.uid = "u1";
+  p.ns = "shop";
+  p.name = "web";
   return p;
 }
 
@@ -58,7 +60,7 @@ TEST(AdmitPodTest, NoGateFindsNothing) {
 
 TEST(AdmitPodTest, OffDoesNotConsultTheGate) {
   ScriptedGate gate;
-  gate.findings = {MakeFinding(v1::SEVERITY_ERROR, "deny", 0, "blocks 15008")};
+  gate.findings = {MakeFinding(Severity::kError, "deny", 0, "blocks 15008")};
   Admission a = AdmitPod(Pod(), PolicyMode::kOff, &gate);
   EXPECT_EQ(gate.calls, 0);
   EXPECT_FALSE(a.refused);
@@ -67,18 +69,18 @@ TEST(AdmitPodTest, OffDoesNotConsultTheGate) {
 
 TEST(AdmitPodTest, WarnAdmitsAndKeepsFindings) {
   ScriptedGate gate;
-  gate.findings = {MakeFinding(v1::SEVERITY_ERROR, "deny", 0, "blocks 15008")};
+  gate.findings = {MakeFinding(Severity::kError, "deny", 0, "blocks 15008")};
   Admission a = AdmitPod(Pod(), PolicyMode::kWarn, &gate);
   EXPECT_FALSE(a.refused);
   ASSERT_EQ(a.findings.size(), 1u);
-  EXPECT_EQ(a.findings[0].policy_name(), "deny");
+  EXPECT_EQ(a.findings[0].policy_name, "deny");
 }
 
 TEST(AdmitPodTest, EnforceRefusesOnBlockingFindingsAndListsEach) {
   ScriptedGate gate;
-  gate.findings = {MakeFinding(v1::SEVERITY_ERROR, "allow-web", 0, "port 15008 is not allowed"),
-                   MakeFinding(v1::SEVERITY_WARNING, "deny-all", -1, "probes from 169.254.7.127"),
-                   MakeFinding(v1::SEVERITY_INFO, "other", 2, "informational only")};
+  gate.findings = {MakeFinding(Severity::kError, "allow-web", 0, "port 15008 is not allowed"),
+                   MakeFinding(Severity::kWarning, "deny-all", -1, "probes from 169.254.7.127"),
+                   MakeFinding(Severity::kInfo, "other", 2, "informational only")};
   Admission a = AdmitPod(Pod(), PolicyMode::kEnforce, &gate);
   EXPECT_TRUE(a.refused);
   EXPECT_EQ(a.findings.size(), 3u);
@@ -92,7 +94,7 @@ TEST(AdmitPodTest, EnforceRefusesOnBlockingFindingsAndListsEach) {
 
 TEST(AdmitPodTest, EnforceAdmitsWhenOnlyInfoFindings) {
   ScriptedGate gate;
-  gate.findings = {MakeFinding(v1::SEVERITY_INFO, "other", 0, "fyi")};
+  gate.findings = {MakeFinding(Severity::kInfo, "other", 0, "fyi")};
   Admission a = AdmitPod(Pod(), PolicyMode::kEnforce, &gate);
   EXPECT_FALSE(a.refused);
   EXPECT_EQ(a.findings.size(), 1u);
@@ -109,8 +111,8 @@ TEST(AdmitPodTest, AFailedCheckRefusesInEnforceAndIsReportedInWarn) {
   Admission warn = AdmitPod(Pod(), PolicyMode::kWarn, &gate);
   EXPECT_FALSE(warn.refused);
   ASSERT_EQ(warn.findings.size(), 1u);
-  EXPECT_EQ(warn.findings[0].severity(), v1::SEVERITY_ERROR);
-  EXPECT_THAT(warn.findings[0].message(), HasSubstr("check of shop/web failed: pod.ips"));
+  EXPECT_EQ(warn.findings[0].severity, Severity::kError);
+  EXPECT_THAT(warn.findings[0].message, HasSubstr("check of shop/web failed: pod.ips"));
 }
 
 }  // namespace

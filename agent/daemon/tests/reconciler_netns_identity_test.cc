@@ -23,21 +23,26 @@ using ::testing::IsEmpty;
 
 using testing::Ip;
 
-DesiredPod MakePod(const std::string& uid, const std::string& ip, const std::string& netns,
-                   bool capture = true) {
-  DesiredPod p;
-  p.pod.set_uid(uid);
-  p.pod.set_namespace_("default");
-  p.pod.set_name("pod-" + uid);
-  p.pod.set_netns_path(netns);
-  p.pod.add_ips(ip);
-  p.ips.push_back(Ip(ip));
-  p.pod.mutable_overrides()->set_disable_inbound_capture(!capture);
-  return p;
-}
-
 class ReconcilerNetnsIdentityTest : public ::testing::Test {
  protected:
+  // The pod as validation hands it over, its namespace opened through the fake.
+  DesiredPod MakePod(const std::string& uid, const std::string& ip, const std::string& netns,
+                     bool capture = true) {
+    DesiredPod p;
+    p.spec.uid = uid;
+    p.spec.ns = "default";
+    p.spec.name = "pod-" + uid;
+    p.spec.netns_path = netns;
+    p.spec.ips = {Ip(ip)};
+    p.spec.overrides.disable_inbound_capture = !capture;
+    absl::StatusOr<netfilter::NetnsHandle> handle = fake_.OpenPodNetns(netns);
+    EXPECT_TRUE(handle.ok()) << handle.status();
+    if (handle.ok()) {
+      p.netns = *handle;
+    }
+    return p;
+  }
+
   ReconcilerNetnsIdentityTest() : reconciler_(fake_, ReconcilerOptions{}, events_) {
     fake_.AddNamespace("/run/netns/a");
     fake_.AddNamespace("/run/netns/b");
@@ -56,7 +61,7 @@ TEST_F(ReconcilerNetnsIdentityTest, AnAliasOfAnEnrolledNamespaceIsFailedPrecondi
   fake_.AliasNamespace("/proc/4242/ns/net", "/run/netns/b");
   const int applies = fake_.calls(Op::kApplyPod);
 
-  absl::StatusOr<v1::PodStatus> st =
+  absl::StatusOr<agent::PodState> st =
       reconciler_.Enroll(MakePod("uid-x", "10.0.0.9", "/proc/4242/ns/net", /*capture=*/false), {});
   EXPECT_EQ(st.status().code(), absl::StatusCode::kFailedPrecondition) << st.status();
   EXPECT_THAT(std::string(st.status().message()), HasSubstr("uid-b"));
@@ -68,7 +73,7 @@ TEST_F(ReconcilerNetnsIdentityTest, AnAliasOfAnEnrolledNamespaceIsFailedPrecondi
   // Unenrolling the refused uid changes nothing of B's.
   ASSERT_TRUE(reconciler_.Unenroll("uid-x").ok());
   EXPECT_EQ(fake_.pod_table("/run/netns/b"), b_table);
-  EXPECT_EQ(reconciler_.Get("uid-b")->phase(), v1::POD_PHASE_APPLIED);
+  EXPECT_EQ(reconciler_.Get("uid-b")->phase, agent::PodPhase::kApplied);
   EXPECT_THAT(fake_.host_members(), ElementsAre(Ip("10.0.0.2")));
 }
 
@@ -78,10 +83,10 @@ TEST_F(ReconcilerNetnsIdentityTest, SyncRefusesTwoItemsNamingOneNamespace) {
   items.push_back({MakePod("uid-b", "10.0.0.2", "/run/netns/b"), {}});
   items.push_back({MakePod("uid-x", "10.0.0.9", "/run/netns/b-alias", false), {}});
   SyncOutcome out = reconciler_.Sync(std::move(items));
-  ASSERT_EQ(out.statuses.size(), 2u);
-  EXPECT_EQ(out.statuses[0].phase(), v1::POD_PHASE_APPLIED);
-  EXPECT_EQ(out.statuses[1].phase(), v1::POD_PHASE_FAILED);
-  EXPECT_THAT(out.statuses[1].reason(), HasSubstr("uid-b"));
+  ASSERT_EQ(out.states.size(), 2u);
+  EXPECT_EQ(out.states[0].phase, agent::PodPhase::kApplied);
+  EXPECT_EQ(out.states[1].phase, agent::PodPhase::kFailed);
+  EXPECT_THAT(out.states[1].reason, HasSubstr("uid-b"));
   EXPECT_TRUE(fake_.pod_table("/run/netns/b")->inbound_capture);
   EXPECT_FALSE(reconciler_.Get("uid-x").ok());
 }
@@ -98,10 +103,10 @@ TEST_F(ReconcilerNetnsIdentityTest, APathThatNowNamesAnotherNamespaceIsNeverWrit
   const int applies = fake_.calls(Op::kApplyPod);
 
   reconciler_.Resync();
-  absl::StatusOr<v1::PodStatus> a = reconciler_.Get("uid-a");
+  absl::StatusOr<agent::PodState> a = reconciler_.Get("uid-a");
   ASSERT_TRUE(a.ok());
-  EXPECT_EQ(a->phase(), v1::POD_PHASE_FAILED);
-  EXPECT_THAT(a->reason(), HasSubstr("now names another namespace"));
+  EXPECT_EQ(a->phase, agent::PodPhase::kFailed);
+  EXPECT_THAT(a->reason, HasSubstr("now names another namespace"));
   EXPECT_EQ(fake_.calls(Op::kApplyPod), applies + 1);  // B's repair only
   ASSERT_TRUE(fake_.pod_table("/run/netns/b").has_value());
   EXPECT_TRUE(fake_.pod_table("/run/netns/b")->inbound_capture);   // B's rules, not A's
@@ -130,7 +135,7 @@ TEST_F(ReconcilerNetnsIdentityTest, UnenrollReachesTheNamespaceAfterItsPathIsGon
   ASSERT_TRUE(fake_.pod_table("/run/netns/a").has_value());
   fake_.DeleteNamespace("/proc/200/ns/net");  // the process exited; /run/netns/a keeps it
   reconciler_.Resync();
-  EXPECT_EQ(reconciler_.Get("uid-a")->phase(), v1::POD_PHASE_FAILED);
+  EXPECT_EQ(reconciler_.Get("uid-a")->phase, agent::PodPhase::kFailed);
   ASSERT_TRUE(reconciler_.Unenroll("uid-a").ok());
   EXPECT_FALSE(fake_.pod_table("/run/netns/a").has_value());
   EXPECT_EQ(fake_.pod_table_count(), 0);
@@ -142,7 +147,7 @@ TEST_F(ReconcilerNetnsIdentityTest, RemovalThatCannotReachTheNamespaceIsReported
   ASSERT_TRUE(reconciler_.Enroll(MakePod("uid-a", "10.0.0.1", "/proc/300/ns/net"), {}).ok());
   fake_.DeleteNamespace("/proc/300/ns/net");
   fake_.FailNext(Op::kRemovePod, absl::UnavailableError("netlink: Operation not permitted"));
-  absl::StatusOr<std::optional<v1::Pod>> removed = reconciler_.Unenroll("uid-a");
+  absl::StatusOr<std::optional<agent::PodSpec>> removed = reconciler_.Unenroll("uid-a");
   EXPECT_EQ(removed.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(std::string(removed.status().message()), HasSubstr("/proc/300/ns/net"));
   EXPECT_TRUE(fake_.pod_table("/run/netns/a").has_value());
@@ -150,26 +155,19 @@ TEST_F(ReconcilerNetnsIdentityTest, RemovalThatCannotReachTheNamespaceIsReported
   EXPECT_FALSE(fake_.pod_table("/run/netns/a").has_value());
 }
 
-// An unopenable path refuses the Enroll before anything is recorded or written.
-TEST_F(ReconcilerNetnsIdentityTest, EnrollOfAPathThatIsNotANamespaceWritesNothing) {
-  fake_.FailNext(Op::kOpenPodNetns,
-                 absl::InvalidArgumentError("/run/netns/fifo is not a network namespace"));
-  absl::StatusOr<v1::PodStatus> st =
-      reconciler_.Enroll(MakePod("uid-f", "10.0.0.5", "/run/netns/fifo"), {});
-  EXPECT_EQ(st.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(st.status().message()), HasSubstr("uid-f"));
-  EXPECT_FALSE(reconciler_.Get("uid-f").ok());
-  EXPECT_EQ(fake_.mutating_calls(), 0);
-}
-
-// The path went between validation and enroll: the request's path is wrong, as validation says.
-TEST_F(ReconcilerNetnsIdentityTest, EnrollOfAVanishedPathIsInvalidArgument) {
-  absl::StatusOr<v1::PodStatus> st =
-      reconciler_.Enroll(MakePod("uid-g", "10.0.0.6", "/run/netns/gone"), {});
-  EXPECT_EQ(st.status().code(), absl::StatusCode::kInvalidArgument) << st.status();
-  EXPECT_THAT(std::string(st.status().message()), HasSubstr("/run/netns/gone"));
-  EXPECT_FALSE(reconciler_.Get("uid-g").ok());
-  EXPECT_EQ(fake_.mutating_calls(), 0);
+// Validation opened the namespace; the path then names another one (its process exited and the
+// pid was reused): the pod's table goes into the namespace validation opened, and the path is not
+// resolved again to write it.
+TEST_F(ReconcilerNetnsIdentityTest, EnrollWritesThroughTheHandleValidationOpened) {
+  fake_.AliasNamespace("/proc/500/ns/net", "/run/netns/b");
+  DesiredPod pod = MakePod("uid-g", "10.0.0.6", "/proc/500/ns/net");
+  const int opens = fake_.calls(Op::kOpenPodNetns);
+  fake_.AliasNamespace("/proc/500/ns/net", "/run/netns/a");
+  absl::StatusOr<agent::PodState> st = reconciler_.Enroll(std::move(pod), {});
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_TRUE(fake_.pod_table("/run/netns/b").has_value());
+  EXPECT_FALSE(fake_.pod_table("/run/netns/a").has_value());
+  EXPECT_EQ(fake_.calls(Op::kOpenPodNetns), opens);
 }
 
 }  // namespace

@@ -28,18 +28,24 @@ using ::testing::UnorderedElementsAre;
 
 using testing::Ip;
 
-DesiredPod MakePod(const std::string& uid, const std::vector<std::string>& ips,
-                   const std::string& netns) {
+// The pod as validation hands it over: its namespace opened (through the fake, as the daemon
+// opens it through the backend).
+DesiredPod PodIn(FakeBackend& fake, const std::string& uid, const std::vector<std::string>& ips,
+                 const std::string& netns) {
   DesiredPod p;
-  p.pod.set_uid(uid);
-  p.pod.set_namespace_("default");
-  p.pod.set_name("pod-" + uid);
-  p.pod.set_netns_path(netns);
+  p.spec.uid = uid;
+  p.spec.ns = "default";
+  p.spec.name = "pod-" + uid;
+  p.spec.netns_path = netns;
   for (const std::string& ip : ips) {
-    p.pod.add_ips(ip);
-    p.ips.push_back(Ip(ip));
+    p.spec.ips.push_back(Ip(ip));
   }
-  std::sort(p.ips.begin(), p.ips.end());
+  std::sort(p.spec.ips.begin(), p.spec.ips.end());
+  absl::StatusOr<netfilter::NetnsHandle> handle = fake.OpenPodNetns(netns);
+  EXPECT_TRUE(handle.ok()) << handle.status();
+  if (handle.ok()) {
+    p.netns = *handle;
+  }
   return p;
 }
 
@@ -51,6 +57,11 @@ class ReconcilerTest : public ::testing::Test {
     return o;
   }
 
+  DesiredPod MakePod(const std::string& uid, const std::vector<std::string>& ips,
+                     const std::string& netns) {
+    return PodIn(fake_, uid, ips, netns);
+  }
+
   ReconcilerTest() : reconciler_(fake_, WithReadBack(), events_) {
     for (const char* ns : {"/run/netns/a", "/run/netns/b", "/run/netns/c", "/run/netns/a2"}) {
       fake_.AddNamespace(ns);
@@ -58,9 +69,9 @@ class ReconcilerTest : public ::testing::Test {
   }
 
   // Drains the events the reconciler published so far.
-  std::vector<v1::PodStatus> Events() {
-    std::vector<v1::PodStatus> out;
-    v1::PodStatus s;
+  std::vector<agent::PodState> Events() {
+    std::vector<agent::PodState> out;
+    agent::PodState s;
     while (watch_->Pop(absl::ZeroDuration(), &s) == StatusSubscription::Next::kEvent) {
       out.push_back(s);
     }
@@ -74,12 +85,12 @@ class ReconcilerTest : public ::testing::Test {
 };
 
 TEST_F(ReconcilerTest, EnrollAddsHostMembersAndPodTableThenReportsApplied) {
-  absl::StatusOr<v1::PodStatus> st =
+  absl::StatusOr<agent::PodState> st =
       reconciler_.Enroll(MakePod("u1", {"10.0.0.1", "fd00::1"}, "/run/netns/a"), {});
   ASSERT_TRUE(st.ok()) << st.status();
-  EXPECT_EQ(st->phase(), v1::POD_PHASE_APPLIED);
-  EXPECT_EQ(st->generation(), 1u);
-  EXPECT_GT(st->updated().seconds(), 0);
+  EXPECT_EQ(st->phase, agent::PodPhase::kApplied);
+  EXPECT_EQ(st->generation, 1u);
+  EXPECT_GT(st->updated, absl::UnixEpoch());
   EXPECT_TRUE(fake_.host_table_present());
   EXPECT_THAT(fake_.host_members(), UnorderedElementsAre(Ip("10.0.0.1"), Ip("fd00::1")));
   ASSERT_TRUE(fake_.pod_table("/run/netns/a").has_value());
@@ -88,15 +99,15 @@ TEST_F(ReconcilerTest, EnrollAddsHostMembersAndPodTableThenReportsApplied) {
   EXPECT_EQ(fake_.calls(Op::kUpdateHostMembers), 1);
   EXPECT_EQ(fake_.calls(Op::kApplyPod), 1);
   EXPECT_EQ(fake_.calls(Op::kObservePod), 1);
-  std::vector<v1::PodStatus> events = Events();
+  std::vector<agent::PodState> events = Events();
   ASSERT_EQ(events.size(), 1u);
-  EXPECT_EQ(events[0].phase(), v1::POD_PHASE_APPLIED);
-  EXPECT_EQ(events[0].pod().uid(), "u1");
+  EXPECT_EQ(events[0].phase, agent::PodPhase::kApplied);
+  EXPECT_EQ(events[0].spec.uid, "u1");
 }
 
 TEST_F(ReconcilerTest, OverridesTurnCaptureOffInThePodRules) {
   DesiredPod pod = MakePod("u1", {"10.0.0.1"}, "/run/netns/a");
-  pod.pod.mutable_overrides()->set_disable_inbound_capture(true);
+  pod.spec.overrides.disable_inbound_capture = true;
   ASSERT_TRUE(reconciler_.Enroll(pod, {}).ok());
   ASSERT_TRUE(fake_.pod_table("/run/netns/a").has_value());
   EXPECT_FALSE(fake_.pod_table("/run/netns/a")->inbound_capture);
@@ -121,22 +132,22 @@ TEST_F(ReconcilerTest, IdenticalReEnrollIsANoOp) {
   ASSERT_TRUE(reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {}).ok());
   Events();
   int before = fake_.mutating_calls();
-  absl::StatusOr<v1::PodStatus> again =
+  absl::StatusOr<agent::PodState> again =
       reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {});
   ASSERT_TRUE(again.ok());
-  EXPECT_EQ(again->phase(), v1::POD_PHASE_APPLIED);
-  EXPECT_EQ(again->generation(), 1u);
+  EXPECT_EQ(again->phase, agent::PodPhase::kApplied);
+  EXPECT_EQ(again->generation, 1u);
   EXPECT_EQ(fake_.mutating_calls(), before);
   EXPECT_THAT(Events(), IsEmpty());
 }
 
 TEST_F(ReconcilerTest, ReEnrollWithNewIpsRemovesTheOldOnesAndBumpsGeneration) {
   ASSERT_TRUE(reconciler_.Enroll(MakePod("u1", {"10.0.0.1", "fd00::1"}, "/run/netns/a"), {}).ok());
-  absl::StatusOr<v1::PodStatus> st =
+  absl::StatusOr<agent::PodState> st =
       reconciler_.Enroll(MakePod("u1", {"10.0.0.2", "fd00::1"}, "/run/netns/a"), {});
   ASSERT_TRUE(st.ok()) << st.status();
-  EXPECT_EQ(st->generation(), 2u);
-  EXPECT_EQ(st->phase(), v1::POD_PHASE_APPLIED);
+  EXPECT_EQ(st->generation, 2u);
+  EXPECT_EQ(st->phase, agent::PodPhase::kApplied);
   EXPECT_THAT(fake_.host_members(), UnorderedElementsAre(Ip("10.0.0.2"), Ip("fd00::1")));
 }
 
@@ -152,18 +163,18 @@ TEST_F(ReconcilerTest, MetadataOnlyChangeBumpsGenerationWithoutKernelCalls) {
   ASSERT_TRUE(reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {}).ok());
   int before = fake_.mutating_calls();
   DesiredPod relabeled = MakePod("u1", {"10.0.0.1"}, "/run/netns/a");
-  (*relabeled.pod.mutable_labels())["app"] = "web";
-  absl::StatusOr<v1::PodStatus> st = reconciler_.Enroll(relabeled, {});
+  relabeled.spec.labels["app"] = "web";
+  absl::StatusOr<agent::PodState> st = reconciler_.Enroll(relabeled, {});
   ASSERT_TRUE(st.ok());
-  EXPECT_EQ(st->generation(), 2u);
-  EXPECT_EQ(st->pod().labels().at("app"), "web");
+  EXPECT_EQ(st->generation, 2u);
+  EXPECT_EQ(st->spec.labels.at("app"), "web");
   EXPECT_EQ(fake_.mutating_calls(), before);
 }
 
 TEST_F(ReconcilerTest, SameIpForAnotherUidIsFailedPreconditionAndChangesNothing) {
   ASSERT_TRUE(reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {}).ok());
   int before = fake_.mutating_calls();
-  absl::StatusOr<v1::PodStatus> st =
+  absl::StatusOr<agent::PodState> st =
       reconciler_.Enroll(MakePod("u2", {"10.0.0.1"}, "/run/netns/b"), {});
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.status().code(), absl::StatusCode::kFailedPrecondition);
@@ -175,7 +186,7 @@ TEST_F(ReconcilerTest, SameIpForAnotherUidIsFailedPreconditionAndChangesNothing)
 
 TEST_F(ReconcilerTest, SameNamespaceForAnotherUidIsFailedPrecondition) {
   ASSERT_TRUE(reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {}).ok());
-  absl::StatusOr<v1::PodStatus> st =
+  absl::StatusOr<agent::PodState> st =
       reconciler_.Enroll(MakePod("u2", {"10.0.0.2"}, "/run/netns/a"), {});
   EXPECT_EQ(st.status().code(), absl::StatusCode::kFailedPrecondition);
 }
@@ -184,40 +195,40 @@ TEST_F(ReconcilerTest, StalePodWhoseNamespaceIsGoneIsEvictedWhenItsIpIsReused) {
   ASSERT_TRUE(reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {}).ok());
   Events();
   fake_.DeleteNamespace("/run/netns/a");
-  absl::StatusOr<v1::PodStatus> st =
+  absl::StatusOr<agent::PodState> st =
       reconciler_.Enroll(MakePod("u2", {"10.0.0.1"}, "/run/netns/b"), {});
   ASSERT_TRUE(st.ok()) << st.status();
   EXPECT_EQ(reconciler_.Get("u1").status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(fake_.host_members(), ElementsAre(Ip("10.0.0.1")));
-  std::vector<v1::PodStatus> events = Events();
+  std::vector<agent::PodState> events = Events();
   ASSERT_EQ(events.size(), 2u);
-  EXPECT_EQ(events[0].pod().uid(), "u1");
-  EXPECT_EQ(events[0].phase(), v1::POD_PHASE_REMOVED);
-  EXPECT_EQ(events[1].pod().uid(), "u2");
+  EXPECT_EQ(events[0].spec.uid, "u1");
+  EXPECT_EQ(events[0].phase, agent::PodPhase::kRemoved);
+  EXPECT_EQ(events[1].spec.uid, "u2");
 }
 
 TEST_F(ReconcilerTest, ApplyPodFailureRollsBackTheHostMembersAndReportsFailed) {
   fake_.FailNext(Op::kApplyPod, absl::UnavailableError("netlink: Operation not permitted"));
-  absl::StatusOr<v1::PodStatus> st =
+  absl::StatusOr<agent::PodState> st =
       reconciler_.Enroll(MakePod("u1", {"10.0.0.1", "fd00::1"}, "/run/netns/a"), {});
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(std::string(st.status().message()), ::testing::HasSubstr("Operation not permitted"));
   EXPECT_THAT(fake_.host_members(), IsEmpty());  // rolled back
   EXPECT_FALSE(fake_.pod_table("/run/netns/a").has_value());
-  absl::StatusOr<v1::PodStatus> got = reconciler_.Get("u1");
+  absl::StatusOr<agent::PodState> got = reconciler_.Get("u1");
   ASSERT_TRUE(got.ok());
-  EXPECT_EQ(got->phase(), v1::POD_PHASE_FAILED);
-  EXPECT_THAT(got->reason(), ::testing::HasSubstr("applying the pod table failed"));
-  std::vector<v1::PodStatus> events = Events();
+  EXPECT_EQ(got->phase, agent::PodPhase::kFailed);
+  EXPECT_THAT(got->reason, ::testing::HasSubstr("applying the pod table failed"));
+  std::vector<agent::PodState> events = Events();
   ASSERT_EQ(events.size(), 1u);
-  EXPECT_EQ(events[0].phase(), v1::POD_PHASE_FAILED);
+  EXPECT_EQ(events[0].phase, agent::PodPhase::kFailed);
 }
 
 TEST_F(ReconcilerTest, FailedUpdateKeepsThePreviouslyAppliedState) {
   ASSERT_TRUE(reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {}).ok());
   fake_.FailNext(Op::kApplyPod, absl::UnavailableError("boom"));
-  absl::StatusOr<v1::PodStatus> st =
+  absl::StatusOr<agent::PodState> st =
       reconciler_.Enroll(MakePod("u1", {"10.0.0.2"}, "/run/netns/a2"), {});
   EXPECT_EQ(st.status().code(), absl::StatusCode::kUnavailable);
   // The old address is back in the set, the new one is not; the old table is untouched.
@@ -228,7 +239,7 @@ TEST_F(ReconcilerTest, FailedUpdateKeepsThePreviouslyAppliedState) {
 
 TEST_F(ReconcilerTest, HostUpdateFailureLeavesNothingBehind) {
   fake_.FailNext(Op::kUpdateHostMembers, absl::UnavailableError("ENOBUFS"));
-  absl::StatusOr<v1::PodStatus> st =
+  absl::StatusOr<agent::PodState> st =
       reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {});
   EXPECT_EQ(st.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(fake_.host_members(), IsEmpty());
@@ -238,7 +249,7 @@ TEST_F(ReconcilerTest, HostUpdateFailureLeavesNothingBehind) {
 TEST_F(ReconcilerTest, EnrollRepairsADeletedHostTableAndKeepsOtherPodsMembers) {
   ASSERT_TRUE(reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {}).ok());
   fake_.DeleteHostTable();  // someone ran `nft delete table inet probesnat`
-  absl::StatusOr<v1::PodStatus> st =
+  absl::StatusOr<agent::PodState> st =
       reconciler_.Enroll(MakePod("u2", {"10.0.0.2"}, "/run/netns/b"), {});
   ASSERT_TRUE(st.ok()) << st.status();
   EXPECT_TRUE(fake_.host_table_present());
@@ -247,22 +258,22 @@ TEST_F(ReconcilerTest, EnrollRepairsADeletedHostTableAndKeepsOtherPodsMembers) {
 
 TEST_F(ReconcilerTest, ReadBackMismatchIsAFailure) {
   fake_.FailNext(Op::kObservePod, absl::UnavailableError("dump interrupted"));
-  absl::StatusOr<v1::PodStatus> st =
+  absl::StatusOr<agent::PodState> st =
       reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {});
   EXPECT_EQ(st.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(fake_.host_members(), IsEmpty());
-  EXPECT_EQ(reconciler_.Get("u1")->phase(), v1::POD_PHASE_FAILED);
+  EXPECT_EQ(reconciler_.Get("u1")->phase, agent::PodPhase::kFailed);
 }
 
 TEST_F(ReconcilerTest, RetryAfterFailureApplies) {
   fake_.FailNext(Op::kApplyPod, absl::UnavailableError("boom"));
   ASSERT_FALSE(reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {}).ok());
-  absl::StatusOr<v1::PodStatus> st =
+  absl::StatusOr<agent::PodState> st =
       reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {});
   ASSERT_TRUE(st.ok()) << st.status();
-  EXPECT_EQ(st->phase(), v1::POD_PHASE_APPLIED);
-  EXPECT_EQ(st->generation(), 1u);  // the desired state did not change
-  EXPECT_TRUE(st->reason().empty());
+  EXPECT_EQ(st->phase, agent::PodPhase::kApplied);
+  EXPECT_EQ(st->generation, 1u);  // the desired state did not change
+  EXPECT_TRUE(st->reason.empty());
 }
 
 TEST_F(ReconcilerTest, HostTableIsCreatedOnFirstEnrollWhenStartupFailed) {
@@ -278,19 +289,19 @@ TEST_F(ReconcilerTest, UnenrollRemovesEverythingAndIsIdempotent) {
   ASSERT_TRUE(reconciler_.Enroll(MakePod("u1", {"10.0.0.1", "fd00::1"}, "/run/netns/a"), {}).ok());
   ASSERT_TRUE(reconciler_.Enroll(MakePod("u2", {"10.0.0.2"}, "/run/netns/b"), {}).ok());
   Events();
-  absl::StatusOr<std::optional<v1::Pod>> removed = reconciler_.Unenroll("u1");
+  absl::StatusOr<std::optional<agent::PodSpec>> removed = reconciler_.Unenroll("u1");
   ASSERT_TRUE(removed.ok());
   ASSERT_TRUE(removed->has_value());
-  EXPECT_EQ((*removed)->name(), "pod-u1");
+  EXPECT_EQ((*removed)->name, "pod-u1");
   EXPECT_THAT(fake_.host_members(), ElementsAre(Ip("10.0.0.2")));
   EXPECT_FALSE(fake_.pod_table("/run/netns/a").has_value());
   EXPECT_TRUE(fake_.pod_table("/run/netns/b").has_value());
-  std::vector<v1::PodStatus> events = Events();
+  std::vector<agent::PodState> events = Events();
   ASSERT_EQ(events.size(), 1u);
-  EXPECT_EQ(events[0].phase(), v1::POD_PHASE_REMOVED);
-  EXPECT_EQ(events[0].pod().uid(), "u1");
-  EXPECT_EQ(events[0].pod().ips(0), "10.0.0.1");
-  absl::StatusOr<std::optional<v1::Pod>> again = reconciler_.Unenroll("u1");
+  EXPECT_EQ(events[0].phase, agent::PodPhase::kRemoved);
+  EXPECT_EQ(events[0].spec.uid, "u1");
+  EXPECT_EQ(events[0].spec.ips[0], Ip("10.0.0.1"));
+  absl::StatusOr<std::optional<agent::PodSpec>> again = reconciler_.Unenroll("u1");
   ASSERT_TRUE(again.ok());
   EXPECT_FALSE(again->has_value());
   EXPECT_EQ(reconciler_.Get("u1").status().code(), absl::StatusCode::kNotFound);
@@ -299,7 +310,7 @@ TEST_F(ReconcilerTest, UnenrollRemovesEverythingAndIsIdempotent) {
 TEST_F(ReconcilerTest, UnenrollSucceedsWhenThePodNamespaceIsGone) {
   ASSERT_TRUE(reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {}).ok());
   fake_.DeleteNamespace("/run/netns/a");
-  absl::StatusOr<std::optional<v1::Pod>> removed = reconciler_.Unenroll("u1");
+  absl::StatusOr<std::optional<agent::PodSpec>> removed = reconciler_.Unenroll("u1");
   ASSERT_TRUE(removed.ok());
   EXPECT_TRUE(removed->has_value());
   EXPECT_THAT(fake_.host_members(), IsEmpty());
@@ -308,10 +319,10 @@ TEST_F(ReconcilerTest, UnenrollSucceedsWhenThePodNamespaceIsGone) {
 TEST_F(ReconcilerTest, FailedUnenrollIsUnavailableAndFinishedByTheNextAttempt) {
   ASSERT_TRUE(reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {}).ok());
   fake_.FailNext(Op::kRemovePod, absl::UnavailableError("EBUSY"));
-  absl::StatusOr<std::optional<v1::Pod>> removed = reconciler_.Unenroll("u1");
+  absl::StatusOr<std::optional<agent::PodSpec>> removed = reconciler_.Unenroll("u1");
   EXPECT_EQ(removed.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(fake_.host_members(), IsEmpty());  // probes to it are no longer SNATed
-  EXPECT_EQ(reconciler_.Get("u1")->phase(), v1::POD_PHASE_FAILED);
+  EXPECT_EQ(reconciler_.Get("u1")->phase, agent::PodPhase::kFailed);
   removed = reconciler_.Unenroll("u1");
   ASSERT_TRUE(removed.ok());
   EXPECT_TRUE(removed->has_value());
@@ -326,11 +337,11 @@ TEST_F(ReconcilerTest, SyncEnrollsTheGivenSetAndRemovesTheRest) {
   items.push_back({MakePod("u2", {"10.0.0.2"}, "/run/netns/b"), {}});
   SyncOutcome out = reconciler_.Sync(std::move(items));
   EXPECT_THAT(out.removed_uids, ElementsAre("old"));
-  ASSERT_EQ(out.statuses.size(), 2u);
-  EXPECT_EQ(out.statuses[0].pod().uid(), "u1");
-  EXPECT_EQ(out.statuses[0].phase(), v1::POD_PHASE_APPLIED);
-  EXPECT_EQ(out.statuses[1].pod().uid(), "u2");
-  EXPECT_EQ(out.statuses[1].phase(), v1::POD_PHASE_APPLIED);
+  ASSERT_EQ(out.states.size(), 2u);
+  EXPECT_EQ(out.states[0].spec.uid, "u1");
+  EXPECT_EQ(out.states[0].phase, agent::PodPhase::kApplied);
+  EXPECT_EQ(out.states[1].spec.uid, "u2");
+  EXPECT_EQ(out.states[1].phase, agent::PodPhase::kApplied);
   EXPECT_THAT(fake_.host_members(), UnorderedElementsAre(Ip("10.0.0.1"), Ip("10.0.0.2")));
   EXPECT_FALSE(fake_.pod_table("/run/netns/c").has_value());
   EXPECT_EQ(reconciler_.List().size(), 2u);
@@ -343,9 +354,9 @@ TEST_F(ReconcilerTest, SyncLetsPodsSwapAddresses) {
   items.push_back({MakePod("u1", {"10.0.0.2"}, "/run/netns/a"), {}});
   items.push_back({MakePod("u2", {"10.0.0.1"}, "/run/netns/b"), {}});
   SyncOutcome out = reconciler_.Sync(std::move(items));
-  ASSERT_EQ(out.statuses.size(), 2u);
-  EXPECT_EQ(out.statuses[0].phase(), v1::POD_PHASE_APPLIED);
-  EXPECT_EQ(out.statuses[1].phase(), v1::POD_PHASE_APPLIED);
+  ASSERT_EQ(out.states.size(), 2u);
+  EXPECT_EQ(out.states[0].phase, agent::PodPhase::kApplied);
+  EXPECT_EQ(out.states[1].phase, agent::PodPhase::kApplied);
   EXPECT_THAT(fake_.host_members(), UnorderedElementsAre(Ip("10.0.0.1"), Ip("10.0.0.2")));
 }
 
@@ -368,12 +379,12 @@ TEST_F(ReconcilerTest, SyncReportsPerPodFailuresAndRefusals) {
   items.push_back({MakePod("u2", {"10.0.0.2"}, "/run/netns/b"), refused});
   items.push_back({MakePod("u3", {"10.0.0.3"}, "/run/netns/c"), {}});
   SyncOutcome out = reconciler_.Sync(std::move(items));
-  ASSERT_EQ(out.statuses.size(), 3u);
-  EXPECT_EQ(out.statuses[0].phase(), v1::POD_PHASE_FAILED);
-  EXPECT_THAT(out.statuses[0].reason(), ::testing::HasSubstr("boom"));
-  EXPECT_EQ(out.statuses[1].phase(), v1::POD_PHASE_FAILED);
-  EXPECT_EQ(out.statuses[1].reason(), "refused by policy");
-  EXPECT_EQ(out.statuses[2].phase(), v1::POD_PHASE_APPLIED);
+  ASSERT_EQ(out.states.size(), 3u);
+  EXPECT_EQ(out.states[0].phase, agent::PodPhase::kFailed);
+  EXPECT_THAT(out.states[0].reason, ::testing::HasSubstr("boom"));
+  EXPECT_EQ(out.states[1].phase, agent::PodPhase::kFailed);
+  EXPECT_EQ(out.states[1].reason, "refused by policy");
+  EXPECT_EQ(out.states[2].phase, agent::PodPhase::kApplied);
   EXPECT_THAT(fake_.host_members(), ElementsAre(Ip("10.0.0.3")));
   EXPECT_FALSE(reconciler_.Get("u2").ok());  // a refused pod is not enrolled
 }
@@ -430,11 +441,11 @@ TEST_F(ReconcilerTest, DriftCheckRetriesFailedPods) {
   Events();
   ResyncReport report = reconciler_.Resync();
   EXPECT_EQ(report.retries, 1);
-  EXPECT_EQ(reconciler_.Get("u1")->phase(), v1::POD_PHASE_APPLIED);
+  EXPECT_EQ(reconciler_.Get("u1")->phase, agent::PodPhase::kApplied);
   EXPECT_THAT(fake_.host_members(), ElementsAre(Ip("10.0.0.1")));
-  std::vector<v1::PodStatus> events = Events();
+  std::vector<agent::PodState> events = Events();
   ASSERT_EQ(events.size(), 1u);
-  EXPECT_EQ(events[0].phase(), v1::POD_PHASE_APPLIED);
+  EXPECT_EQ(events[0].phase, agent::PodPhase::kApplied);
 }
 
 TEST_F(ReconcilerTest, DriftCheckWithdrawsAddressesOfAPodWhoseNamespaceVanished) {
@@ -442,10 +453,10 @@ TEST_F(ReconcilerTest, DriftCheckWithdrawsAddressesOfAPodWhoseNamespaceVanished)
   fake_.DeleteNamespace("/run/netns/a");
   reconciler_.Resync();
   EXPECT_THAT(fake_.host_members(), IsEmpty());
-  absl::StatusOr<v1::PodStatus> got = reconciler_.Get("u1");
+  absl::StatusOr<agent::PodState> got = reconciler_.Get("u1");
   ASSERT_TRUE(got.ok());
-  EXPECT_EQ(got->phase(), v1::POD_PHASE_FAILED);
-  EXPECT_THAT(got->reason(), ::testing::HasSubstr("no longer exists"));
+  EXPECT_EQ(got->phase, agent::PodPhase::kFailed);
+  EXPECT_THAT(got->reason, ::testing::HasSubstr("no longer exists"));
 }
 
 TEST_F(ReconcilerTest, DriftCheckFinishesAnIncompleteUnenroll) {
@@ -469,28 +480,28 @@ TEST_F(ReconcilerTest, UnaccountedHostMembersAreKeptUntilTheFirstSync) {
 }
 
 TEST_F(ReconcilerTest, FindingsAreReportedAndRefreshedOnIdenticalReEnroll) {
-  v1::Finding f;
-  f.set_severity(v1::SEVERITY_WARNING);
-  f.set_policy_name("deny-all");
-  absl::StatusOr<v1::PodStatus> st =
+  agent::Finding f;
+  f.severity = agent::Severity::kWarning;
+  f.policy_name = "deny-all";
+  absl::StatusOr<agent::PodState> st =
       reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {f});
   ASSERT_TRUE(st.ok());
-  ASSERT_EQ(st->findings_size(), 1);
-  EXPECT_EQ(st->findings(0).policy_name(), "deny-all");
+  ASSERT_EQ(st->findings.size(), 1u);
+  EXPECT_EQ(st->findings[0].policy_name, "deny-all");
   st = reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {});
   ASSERT_TRUE(st.ok());
-  EXPECT_EQ(st->findings_size(), 0);
+  EXPECT_TRUE(st->findings.empty());
 }
 
 TEST_F(ReconcilerTest, WatchWithInitialStateStartsWithEveryPod) {
   ASSERT_TRUE(reconciler_.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {}).ok());
   ASSERT_TRUE(reconciler_.Enroll(MakePod("u2", {"10.0.0.2"}, "/run/netns/b"), {}).ok());
   std::shared_ptr<StatusSubscription> w = reconciler_.Watch(true);
-  v1::PodStatus s;
+  agent::PodState s;
   ASSERT_EQ(w->Pop(absl::ZeroDuration(), &s), StatusSubscription::Next::kEvent);
-  EXPECT_EQ(s.pod().uid(), "u1");
+  EXPECT_EQ(s.spec.uid, "u1");
   ASSERT_EQ(w->Pop(absl::ZeroDuration(), &s), StatusSubscription::Next::kEvent);
-  EXPECT_EQ(s.pod().uid(), "u2");
+  EXPECT_EQ(s.spec.uid, "u2");
   EXPECT_EQ(w->Pop(absl::ZeroDuration(), &s), StatusSubscription::Next::kTimeout);
   reconciler_.Unwatch(w);
 }
@@ -527,7 +538,7 @@ TEST(ReconcilerConcurrencyTest, ConcurrentEnrollUnenrollAndDriftChecksConverge) 
       for (int i = 0; i < kPodsPerThread; ++i) {
         std::string uid = absl::StrCat("t", t, "-", i);
         std::string ip = absl::StrCat("10.", t, ".", i / 200, ".", i % 200 + 1);
-        DesiredPod pod = MakePod(uid, {ip}, "/run/netns/" + uid);
+        DesiredPod pod = PodIn(fake, uid, {ip}, "/run/netns/" + uid);
         EXPECT_TRUE(reconciler.Enroll(pod, {}).ok()) << uid;
         if (i % 4 == 0) {  // every fourth pod leaves again
           EXPECT_TRUE(reconciler.Unenroll(uid).ok()) << uid;
@@ -541,25 +552,25 @@ TEST(ReconcilerConcurrencyTest, ConcurrentEnrollUnenrollAndDriftChecksConverge) 
   done = true;
   drift.join();
   const size_t expected = kThreads * kPodsPerThread * 3 / 4;
-  std::vector<v1::PodStatus> pods = reconciler.List();
+  std::vector<agent::PodState> pods = reconciler.List();
   EXPECT_EQ(pods.size(), expected);
-  for (const v1::PodStatus& s : pods) {
-    EXPECT_EQ(s.phase(), v1::POD_PHASE_APPLIED) << s.pod().uid();
+  for (const agent::PodState& s : pods) {
+    EXPECT_EQ(s.phase, agent::PodPhase::kApplied) << s.spec.uid;
   }
   EXPECT_EQ(fake.host_members().size(), expected);
   // Every enroll and every removal was published, in an order consistent per pod.
-  std::map<std::string, std::vector<v1::PodPhase>> seen;
-  v1::PodStatus s;
+  std::map<std::string, std::vector<agent::PodPhase>> seen;
+  agent::PodState s;
   while (watch->Pop(absl::ZeroDuration(), &s) == StatusSubscription::Next::kEvent) {
-    seen[s.pod().uid()].push_back(s.phase());
+    seen[s.spec.uid].push_back(s.phase);
   }
   EXPECT_EQ(seen.size(), static_cast<size_t>(kThreads * kPodsPerThread));
   for (const auto& [uid, phases] : seen) {
     ASSERT_FALSE(phases.empty());
-    EXPECT_EQ(phases.front(), v1::POD_PHASE_APPLIED) << uid;
+    EXPECT_EQ(phases.front(), agent::PodPhase::kApplied) << uid;
   }
-  EXPECT_EQ(seen["t0-0"].back(), v1::POD_PHASE_REMOVED);
-  EXPECT_EQ(seen["t0-1"].back(), v1::POD_PHASE_APPLIED);
+  EXPECT_EQ(seen["t0-0"].back(), agent::PodPhase::kRemoved);
+  EXPECT_EQ(seen["t0-1"].back(), agent::PodPhase::kApplied);
 }
 
 // Holds ApplyPod for one namespace path until released, as a slow kernel or a namespace under
@@ -603,18 +614,18 @@ TEST(ReconcilerLockingTest, ReadsAndOtherPodsDoNotWaitForAPodInTheKernel) {
   }
   StatusEventHub hub;
   Reconciler reconciler(fake, ReconcilerOptions{}, hub);
-  ASSERT_TRUE(reconciler.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {}).ok());
-  std::future<absl::StatusOr<v1::PodStatus>> stalled = std::async(std::launch::async, [&] {
-    return reconciler.Enroll(MakePod("u2", {"10.0.0.2"}, "/run/netns/b"), {});
+  ASSERT_TRUE(reconciler.Enroll(PodIn(fake, "u1", {"10.0.0.1"}, "/run/netns/a"), {}).ok());
+  std::future<absl::StatusOr<agent::PodState>> stalled = std::async(std::launch::async, [&] {
+    return reconciler.Enroll(PodIn(fake, "u2", {"10.0.0.2"}, "/run/netns/b"), {});
   });
   ASSERT_TRUE(fake.WaitUntilStalled(absl::Seconds(10)));
-  std::future<std::vector<v1::PodStatus>> list =
+  std::future<std::vector<agent::PodState>> list =
       std::async(std::launch::async, [&] { return reconciler.List(); });
-  std::future<absl::StatusOr<v1::PodStatus>> other = std::async(std::launch::async, [&] {
-    return reconciler.Enroll(MakePod("u3", {"10.0.0.3"}, "/run/netns/c"), {});
+  std::future<absl::StatusOr<agent::PodState>> other = std::async(std::launch::async, [&] {
+    return reconciler.Enroll(PodIn(fake, "u3", {"10.0.0.3"}, "/run/netns/c"), {});
   });
-  std::future<absl::StatusOr<v1::PodStatus>> conflicting = std::async(std::launch::async, [&] {
-    return reconciler.Enroll(MakePod("u4", {"10.0.0.2"}, "/run/netns/d"), {});
+  std::future<absl::StatusOr<agent::PodState>> conflicting = std::async(std::launch::async, [&] {
+    return reconciler.Enroll(PodIn(fake, "u4", {"10.0.0.2"}, "/run/netns/d"), {});
   });
   const bool list_answered = list.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
   const bool other_answered = other.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
@@ -624,17 +635,17 @@ TEST(ReconcilerLockingTest, ReadsAndOtherPodsDoNotWaitForAPodInTheKernel) {
   EXPECT_TRUE(list_answered) << "List waited for another pod's kernel transaction";
   EXPECT_TRUE(other_answered) << "Enroll of another pod waited for one in the kernel";
   EXPECT_TRUE(conflict_answered) << "a conflicting Enroll waited instead of being refused";
-  std::vector<v1::PodStatus> listed = list.get();
+  std::vector<agent::PodState> listed = list.get();
   ASSERT_EQ(listed.size(), 1u);  // u2 is not published before its rules are in the kernel
-  EXPECT_EQ(listed[0].pod().uid(), "u1");
-  absl::StatusOr<v1::PodStatus> u3 = other.get();
+  EXPECT_EQ(listed[0].spec.uid, "u1");
+  absl::StatusOr<agent::PodState> u3 = other.get();
   ASSERT_TRUE(u3.ok()) << u3.status();
-  EXPECT_EQ(u3->phase(), v1::POD_PHASE_APPLIED);
+  EXPECT_EQ(u3->phase, agent::PodPhase::kApplied);
   // u2's address is claimed from the moment its Enroll began, though not yet applied.
   EXPECT_EQ(conflicting.get().status().code(), absl::StatusCode::kFailedPrecondition);
-  absl::StatusOr<v1::PodStatus> u2 = stalled.get();
+  absl::StatusOr<agent::PodState> u2 = stalled.get();
   ASSERT_TRUE(u2.ok()) << u2.status();
-  EXPECT_EQ(u2->phase(), v1::POD_PHASE_APPLIED);
+  EXPECT_EQ(u2->phase, agent::PodPhase::kApplied);
   EXPECT_THAT(fake.host_members(),
               UnorderedElementsAre(Ip("10.0.0.1"), Ip("10.0.0.2"), Ip("10.0.0.3")));
 }
@@ -646,7 +657,7 @@ TEST(ReconcilerOptionsTest, ReadBackCanBeTurnedOff) {
   ReconcilerOptions options;  // read-back is off by default
   options.pod_rules.tunnel_port = 16008;
   Reconciler r(fake, options, hub);
-  ASSERT_TRUE(r.Enroll(MakePod("u1", {"10.0.0.1"}, "/run/netns/a"), {}).ok());
+  ASSERT_TRUE(r.Enroll(PodIn(fake, "u1", {"10.0.0.1"}, "/run/netns/a"), {}).ok());
   EXPECT_EQ(fake.calls(Op::kObservePod), 0);
   EXPECT_EQ(fake.pod_table("/run/netns/a")->tunnel_port, 16008);
 }

@@ -7,9 +7,9 @@
 namespace probesnat::daemon {
 namespace {
 
-v1::PodStatus Status(const std::string& uid) {
-  v1::PodStatus s;
-  s.mutable_pod()->set_uid(uid);
+agent::PodState Status(const std::string& uid) {
+  agent::PodState s;
+  s.spec.uid = uid;
   return s;
 }
 
@@ -19,15 +19,15 @@ TEST(StatusEventHubTest, EverySubscriberGetsEveryEventInOrder) {
   auto b = hub.Subscribe({Status("initial")});
   hub.Publish(Status("1"));
   hub.Publish(Status("2"));
-  v1::PodStatus s;
+  agent::PodState s;
   ASSERT_EQ(a->Pop(absl::ZeroDuration(), &s), StatusSubscription::Next::kEvent);
-  EXPECT_EQ(s.pod().uid(), "1");
+  EXPECT_EQ(s.spec.uid, "1");
   ASSERT_EQ(a->Pop(absl::ZeroDuration(), &s), StatusSubscription::Next::kEvent);
-  EXPECT_EQ(s.pod().uid(), "2");
+  EXPECT_EQ(s.spec.uid, "2");
   EXPECT_EQ(a->Pop(absl::ZeroDuration(), &s), StatusSubscription::Next::kTimeout);
   for (const char* want : {"initial", "1", "2"}) {
     ASSERT_EQ(b->Pop(absl::ZeroDuration(), &s), StatusSubscription::Next::kEvent);
-    EXPECT_EQ(s.pod().uid(), want);
+    EXPECT_EQ(s.spec.uid, want);
   }
 }
 
@@ -35,7 +35,7 @@ TEST(StatusEventHubTest, SlowSubscriberOverflowsWithoutAffectingOthers) {
   StatusEventHub hub(2);
   auto slow = hub.Subscribe({});
   auto fast = hub.Subscribe({});
-  v1::PodStatus s;
+  agent::PodState s;
   for (int i = 0; i < 3; ++i) {
     hub.Publish(Status(std::to_string(i)));
     ASSERT_EQ(fast->Pop(absl::ZeroDuration(), &s), StatusSubscription::Next::kEvent);
@@ -51,7 +51,7 @@ TEST(StatusEventHubTest, CloseWakesAWaitingSubscriber) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     hub.Close();
   });
-  v1::PodStatus s;
+  agent::PodState s;
   EXPECT_EQ(sub->Pop(absl::Seconds(30), &s), StatusSubscription::Next::kClosed);
   closer.join();
   EXPECT_EQ(hub.subscriber_count(), 0u);
@@ -65,7 +65,7 @@ TEST(StatusEventHubTest, UnsubscribedGetsNothingMore) {
   hub.Unsubscribe(sub);
   EXPECT_EQ(hub.subscriber_count(), 0u);
   hub.Publish(Status("x"));
-  v1::PodStatus s;
+  agent::PodState s;
   EXPECT_EQ(sub->Pop(absl::ZeroDuration(), &s), StatusSubscription::Next::kTimeout);
 }
 

@@ -37,7 +37,7 @@ v1::Pod GoodPod() {
 ValidationOptions Options() {
   ValidationOptions o;
   o.allowed_netns_roots = {"/run/netns", "/proc"};
-  o.check_netns = CheckIsNetns;
+  o.open_netns = netfilter::OpenNetnsHandle;
   return o;
 }
 
@@ -53,10 +53,10 @@ void ExpectInvalid(const v1::Pod& pod, const std::string& field, const std::stri
 TEST(ValidatePodTest, AcceptsAGoodPodAndSortsItsAddresses) {
   absl::StatusOr<DesiredPod> got = ValidatePod("pod", GoodPod(), Options());
   ASSERT_TRUE(got.ok()) << got.status();
-  ASSERT_EQ(got->ips.size(), 2u);
-  EXPECT_TRUE(got->ips[0].is_v4());
-  EXPECT_EQ(got->ips[0].ToString(), "10.244.1.7");
-  EXPECT_EQ(got->ips[1].ToString(), "fd00:10:244:1::7");
+  ASSERT_EQ(got->spec.ips.size(), 2u);
+  EXPECT_TRUE(got->spec.ips[0].is_v4());
+  EXPECT_EQ(got->spec.ips[0].ToString(), "10.244.1.7");
+  EXPECT_EQ(got->spec.ips[1].ToString(), "fd00:10:244:1::7");
   EXPECT_EQ(got->uid(), GoodPod().uid());
 }
 
@@ -67,7 +67,7 @@ TEST(ValidatePodTest, AcceptsTaskNetnsPathsAndSingleFamilyPods) {
   p.set_netns_path(absl::StrCat("/proc/", ::getpid(), "/task/", ::getpid(), "/ns/net"));
   absl::StatusOr<DesiredPod> got = ValidatePod("pod", p, Options());
   ASSERT_TRUE(got.ok()) << got.status();
-  EXPECT_TRUE(got->ips[0].is_v6());
+  EXPECT_TRUE(got->spec.ips[0].is_v6());
 }
 
 struct UidCase {
@@ -210,29 +210,48 @@ TEST(ValidateNetnsPathTest, SomethingThatIsNotANetworkNamespaceIsRejected) {
   // the accepted /proc form; so use a checker that reports the kernel's answer for a real file.
   ValidationOptions o = Options();
   o.allowed_netns_roots = {"/proc", "/dev"};
-  absl::Status st = ValidateNetnsPath("pod.netns_path", "/dev/null", o);
+  absl::Status st = ValidateNetnsPath("pod.netns_path", "/dev/null", o).status();
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(st.message()), HasSubstr("not a network namespace"));
 }
 
-TEST(ValidateNetnsPathTest, TheAgentsOwnNamespaceIsRefused) {
+// The backend's opener refuses the host namespace (netfilter's NetnsHandleTest); validation
+// reports its refusal as the field's.
+TEST(ValidateNetnsPathTest, TheOpenersRefusalIsTheFieldsError) {
   ValidationOptions o = Options();
-  o.check_netns = CheckNetnsWithKernel;  // the production checker
-  absl::Status st = ValidateNetnsPath("pod.netns_path", OwnNetns(), o);
-  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(st.message()), HasSubstr("own (host) network namespace"));
-  EXPECT_THAT(std::string(st.message()), StartsWith("pod.netns_path:"));
+  o.open_netns = [](const std::string& path) -> absl::StatusOr<netfilter::NetnsHandle> {
+    return absl::InvalidArgumentError(
+        absl::StrCat("network namespace ", path, " is the host network namespace"));
+  };
+  absl::StatusOr<netfilter::NetnsHandle> st = ValidateNetnsPath("pod.netns_path", OwnNetns(), o);
+  EXPECT_EQ(st.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(st.status().message()), HasSubstr("is the host network namespace"));
+  EXPECT_THAT(std::string(st.status().message()), StartsWith("pod.netns_path:"));
 }
 
-TEST(ValidateNetnsPathTest, UsesTheInjectedChecker) {
+TEST(ValidateNetnsPathTest, TheOpenedHandleTravelsWithThePod) {
   ValidationOptions o = Options();
   std::string seen;
-  o.check_netns = [&](const std::string& path) {
+  o.open_netns = [&](const std::string& path) -> absl::StatusOr<netfilter::NetnsHandle> {
     seen = path;
-    return absl::OkStatus();
+    return netfilter::NetnsHandle{nullptr, NetnsId{7, 42}, path};
   };
-  EXPECT_TRUE(ValidateNetnsPath("f", "/run/netns/cni-1234", o).ok());
+  v1::Pod p = GoodPod();
+  p.set_netns_path("/run/netns/cni-1234");
+  absl::StatusOr<DesiredPod> got = ValidatePod("pod", p, o);
+  ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(seen, "/run/netns/cni-1234");
+  EXPECT_EQ(got->netns.id, (NetnsId{7, 42}));
+  EXPECT_EQ(got->netns_path(), "/run/netns/cni-1234");
+}
+
+TEST(ValidateNetnsPathTest, AnOpenedNamespaceIsIdentified) {
+  absl::StatusOr<netfilter::NetnsHandle> own = ValidateNetnsPath("f", OwnNetns(), Options());
+  ASSERT_TRUE(own.ok()) << own.status();
+  absl::StatusOr<netfilter::NetnsHandle> again = netfilter::OpenNetnsHandle(OwnNetns());
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(own->id, again->id);
+  EXPECT_GE(own->get(), 0);
 }
 
 TEST(ValidatePodTest, TheProbeAddressIsNoPodAddress) {
@@ -296,12 +315,12 @@ TEST(ValidateDistinctPodsTest, RejectsSharedUidIpOrNamespace) {
   EXPECT_THAT(std::string(st.message()), StartsWith("pods[1].uid:"));
 
   DesiredPod same_ip = b;
-  same_ip.ips = a.ips;
+  same_ip.spec.ips = a.spec.ips;
   st = ValidateDistinctPods({a, same_ip});
   EXPECT_THAT(std::string(st.message()), StartsWith("pods[1].ips:"));
 
   DesiredPod same_ns = b;
-  same_ns.pod.set_netns_path(a.netns_path());
+  same_ns.spec.netns_path = a.netns_path();
   st = ValidateDistinctPods({a, same_ns});
   EXPECT_THAT(std::string(st.message()), StartsWith("pods[1].netns_path:"));
 }

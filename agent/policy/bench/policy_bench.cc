@@ -15,10 +15,11 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "agent/domain/pod_state.h"
 #include "agent/policy/analysis.h"
 #include "agent/policy/manifest_loader.h"
+#include "agent/policy/pod_convert.h"
 #include "agent/policy/policy_yaml.h"
-#include "agent/policy/proto_convert.h"
 #include "agent/policy/snapshot_policy_gate.h"
 #include "agent/policy/testing/cluster_gen.h"
 
@@ -107,10 +108,10 @@ CheckTimes Summarize(std::vector<double> ms) {
 
 // `pods` checked one after the other on `gate`; average and 99th percentile of one Check.
 CheckTimes TimeChecks(const probesnat::policy::SnapshotPolicyGate& gate,
-                      const std::vector<probesnat::v1::Pod>& pods) {
+                      const std::vector<probesnat::agent::PodSpec>& pods) {
   std::vector<double> ms;
   size_t findings = 0;
-  for (const probesnat::v1::Pod& p : pods) {
+  for (const probesnat::agent::PodSpec& p : pods) {
     auto a = Clock::now();
     findings += gate.Check(p).value().size();
     ms.push_back(Ms(a, Clock::now()));
@@ -122,13 +123,14 @@ CheckTimes TimeChecks(const probesnat::policy::SnapshotPolicyGate& gate,
 
 // `pods` checked on every gate in turn (pod 1 on each gate, pod 2 on each gate, ...), so that all
 // of them see the same load on the machine.
-using Checker = std::function<std::vector<probesnat::v1::Finding>(const probesnat::v1::Pod&)>;
+using Checker =
+    std::function<std::vector<probesnat::agent::Finding>(const probesnat::agent::PodSpec&)>;
 
 std::vector<CheckTimes> TimeChecksInTurn(const std::vector<Checker>& gates,
-                                         const std::vector<probesnat::v1::Pod>& pods) {
+                                         const std::vector<probesnat::agent::PodSpec>& pods) {
   std::vector<std::vector<double>> ms(gates.size());
   std::vector<size_t> findings(gates.size());
-  for (const probesnat::v1::Pod& p : pods) {
+  for (const probesnat::agent::PodSpec& p : pods) {
     for (size_t g = 0; g < gates.size(); ++g) {
       auto a = Clock::now();
       findings[g] += gates[g](p).size();
@@ -148,26 +150,26 @@ std::vector<CheckTimes> TimeChecksInTurn(const std::vector<Checker>& gates,
 // installed copied each status's pod out of that list, for the gate to convert, on every Check.
 class ReconcilerListStandIn {
  public:
-  explicit ReconcilerListStandIn(const std::vector<probesnat::v1::Pod>& pods) {
-    for (const probesnat::v1::Pod& p : pods) {
-      probesnat::v1::PodStatus s;
-      *s.mutable_pod() = p;
-      s.set_phase(probesnat::v1::POD_PHASE_APPLIED);
-      s.mutable_updated()->set_seconds(1764633600);
-      s.set_generation(1);
+  explicit ReconcilerListStandIn(const std::vector<probesnat::agent::PodSpec>& pods) {
+    for (const probesnat::agent::PodSpec& p : pods) {
+      probesnat::agent::PodState s;
+      s.spec = p;
+      s.phase = probesnat::agent::PodPhase::kApplied;
+      s.updated = absl::FromUnixSeconds(1764633600);
+      s.generation = 1;
       statuses_.push_back(std::move(s));
     }
   }
-  std::vector<probesnat::v1::PodStatus> List() const {
+  std::vector<probesnat::agent::PodState> List() const {
     std::lock_guard<std::mutex> lock(mu_);
     return statuses_;
   }
   // The function main.cc gave the gate's enrolled source.
-  std::function<std::vector<probesnat::v1::Pod>()> Source() const {
+  std::function<std::vector<probesnat::agent::PodSpec>()> Source() const {
     return [this] {
-      std::vector<probesnat::v1::Pod> pods;
-      for (const probesnat::v1::PodStatus& s : List()) {
-        pods.push_back(s.pod());
+      std::vector<probesnat::agent::PodSpec> pods;
+      for (const probesnat::agent::PodState& s : List()) {
+        pods.push_back(s.spec);
       }
       return pods;
     };
@@ -175,7 +177,7 @@ class ReconcilerListStandIn {
 
  private:
   mutable std::mutex mu_;
-  std::vector<probesnat::v1::PodStatus> statuses_;
+  std::vector<probesnat::agent::PodState> statuses_;
 };
 
 void PrintTimes(const char* what, const CheckTimes& t) {
@@ -277,17 +279,17 @@ int main() {
   auto t8 = Clock::now();
   gate.SetSnapshot(ev.cluster());
   auto t9 = Clock::now();
-  std::vector<probesnat::v1::Pod> enrolled, known, fresh;
+  std::vector<probesnat::agent::PodSpec> enrolled, known, fresh;
   for (const Pod& p : ev.cluster().pods) {
     if (!p.host_network) {
-      enrolled.push_back(PodToProto(p));
+      enrolled.push_back(SpecFromPod(p));
     }
   }
   gate.SetEnrolled(enrolled);
   const int kGateChecks = 200;
   for (int i = 0; i < kGateChecks; ++i) {
     Pod p = ev.cluster().pods[(i * 37) % n_pods];
-    known.push_back(PodToProto(p));
+    known.push_back(SpecFromPod(p));
     p.name += "-new";
     p.uid += "-new";
     if (i % 3 == 0) {
@@ -295,7 +297,7 @@ int main() {
     }
     p.ips = {
         *IpAddress::Parse("10.99." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1))};
-    fresh.push_back(PodToProto(p));
+    fresh.push_back(SpecFromPod(p));
   }
   CheckTimes known_t = TimeChecks(gate, known);
   CheckTimes fresh_t = TimeChecks(gate, fresh);
@@ -304,10 +306,10 @@ int main() {
   // over 4 nodes): the pods of node0 enrolled, a fresh snapshot (cold fix-YAML memo).
   SnapshotPolicyGate node_gate;
   node_gate.SetSnapshot(ev.cluster());
-  std::vector<probesnat::v1::Pod> node_enrolled;
+  std::vector<probesnat::agent::PodSpec> node_enrolled;
   for (const Pod& p : ev.cluster().pods) {
     if (!p.host_network && p.node_name == "node0") {
-      node_enrolled.push_back(PodToProto(p));
+      node_enrolled.push_back(SpecFromPod(p));
     }
   }
   node_gate.SetEnrolled(node_enrolled);
@@ -343,14 +345,14 @@ int main() {
       kGateChecks, node_enrolled.size(), node_t.avg_ms, node_t.p99_ms, node_t.findings);
 
   // The enrolled set pulled as the daemon wired it before issue 13 (every Check lists the
-  // reconciler and converts every enrolled v1::Pod; here SetEnrolled of the pulled list before
+  // reconciler and converts every enrolled pod; here SetEnrolled of the pulled list before
   // each Check, timed with it) next to the push paths (SetEnrolled once; AddEnrolled once per pod,
   // as the daemon now pushes at each Enroll), each gate with a fresh snapshot (cold fix-YAML
   // memo), the same pods checked on all three in turn.
   ReconcilerListStandIn reconciler(enrolled);
   SnapshotPolicyGate pulled_gate;
   pulled_gate.SetSnapshot(ev.cluster());
-  const std::function<std::vector<probesnat::v1::Pod>()> source = reconciler.Source();
+  const std::function<std::vector<probesnat::agent::PodSpec>()> source = reconciler.Source();
   SnapshotPolicyGate set_gate;
   set_gate.SetSnapshot(ev.cluster());
   std::vector<double> set_ms;
@@ -363,31 +365,32 @@ int main() {
   SnapshotPolicyGate add_gate;
   add_gate.SetSnapshot(ev.cluster());
   std::vector<double> add_ms;
-  for (const probesnat::v1::Pod& p : enrolled) {
+  for (const probesnat::agent::PodSpec& p : enrolled) {
     auto a = Clock::now();
     add_gate.AddEnrolled(p);
     add_ms.push_back(Ms(a, Clock::now()));
   }
   const std::vector<Checker> gates = {
-      [&](const probesnat::v1::Pod& p) {
+      [&](const probesnat::agent::PodSpec& p) {
         pulled_gate.SetEnrolled(source());
         return pulled_gate.Check(p).value();
       },
-      [&](const probesnat::v1::Pod& p) { return set_gate.Check(p).value(); },
-      [&](const probesnat::v1::Pod& p) { return add_gate.Check(p).value(); }};
+      [&](const probesnat::agent::PodSpec& p) { return set_gate.Check(p).value(); },
+      [&](const probesnat::agent::PodSpec& p) { return add_gate.Check(p).value(); }};
   const std::vector<CheckTimes> on_known = TimeChecksInTurn(gates, known);
   const std::vector<CheckTimes> on_fresh = TimeChecksInTurn(gates, fresh);
   // Unenroll on the push path: RemoveEnrolled of one pod with the whole set enrolled.
   std::vector<double> remove_ms;
-  for (const probesnat::v1::Pod& p : fresh) {
+  for (const probesnat::agent::PodSpec& p : fresh) {
     add_gate.AddEnrolled(p);
     auto a = Clock::now();
-    add_gate.RemoveEnrolled(p.uid());
+    add_gate.RemoveEnrolled(p.uid);
     remove_ms.push_back(Ms(a, Clock::now()));
   }
 
   const char* kHow[] = {
-      "pulled per Check as wired before issue 13 (every v1::Pod listed and converted per Check)",
+      "pulled per Check as wired before issue 13 (every enrolled pod listed and converted per "
+      "Check)",
       "pushed once (SetEnrolled)", "pushed per Enroll (AddEnrolled, as the daemon wires it)"};
   for (const auto& [pods, times] :
        {std::pair{"of the snapshot", &on_known}, std::pair{"new to the snapshot", &on_fresh}}) {

@@ -1,9 +1,9 @@
-// The gate never turns a pod it cannot check into "no findings", and PodToProto keeps probe ports.
+// The gate never turns a pod it cannot check into "no findings", and SpecFromPod keeps probe ports.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "agent/policy/manifest_loader.h"
-#include "agent/policy/proto_convert.h"
+#include "agent/policy/pod_convert.h"
 #include "agent/policy/snapshot_policy_gate.h"
 
 namespace probesnat::policy {
@@ -27,46 +27,44 @@ void LoadDenyAll(SnapshotPolicyGate& gate) {
   gate.SetSnapshot(loader.TakeCluster());
 }
 
-v1::Pod Web() {
-  v1::Pod p;
-  p.set_uid("u1");
-  p.set_namespace_("shop");
-  p.set_name("web");
-  p.add_ips("10.244.1.5");
-  p.add_probe_ports(8080);
+agent::PodSpec Web() {
+  agent::PodSpec p;
+  p.uid = "u1";
+  p.ns = "shop";
+  p.name = "web";
+  p.ips = {*IpAddress::Parse("10.244.1.5")};
+  p.probe_ports = {8080};
   return p;
 }
 
-TEST(GateFailsClosed, APodThatDoesNotConvertIsAnErrorNotCompatible) {
+TEST(GateFailsClosed, APodTheEngineCannotPlaceIsAnErrorNotCompatible) {
   SnapshotPolicyGate gate;
   LoadDenyAll(gate);
-  absl::StatusOr<std::vector<v1::Finding>> good = gate.Check(Web());
+  absl::StatusOr<std::vector<Finding>> good = gate.Check(Web());
   ASSERT_TRUE(good.ok()) << good.status();
   EXPECT_FALSE(good->empty());  // the deny-all policy blocks the probe port
 
-  v1::Pod bad = Web();
-  bad.add_ips("10.244.1.500");
-  absl::StatusOr<std::vector<v1::Finding>> r = gate.Check(bad);
+  agent::PodSpec no_namespace = Web();
+  no_namespace.ns.clear();
+  absl::StatusOr<std::vector<Finding>> r = gate.Check(no_namespace);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(r.status().message(), HasSubstr("pod.ips"));
+  EXPECT_THAT(r.status().message(), HasSubstr("pod.namespace and pod.name are required"));
 
-  v1::Pod bad_protocol = Web();
-  v1::ContainerPort* cp = bad_protocol.add_container_ports();
-  cp->set_port(80);
-  cp->set_protocol("QUIC");
-  EXPECT_EQ(gate.Check(bad_protocol).status().code(), absl::StatusCode::kInvalidArgument);
+  agent::PodSpec no_name = Web();
+  no_name.name.clear();
+  EXPECT_EQ(gate.Check(no_name).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
-TEST(PodToProtoTest, KeepsProbePortsNamedOnesResolved) {
+TEST(SpecFromPodTest, KeepsProbePortsNamedOnesResolved) {
   Pod pod;
   pod.ns = "shop";
   pod.name = "web";
   pod.ports.push_back({"http", 8080, Protocol::kTCP});
   pod.probes.push_back({0, "http"});
   pod.probes.push_back({9090, ""});
-  v1::Pod proto = PodToProto(pod);
-  EXPECT_THAT(proto.probe_ports(), ElementsAre(8080u, 9090u));
-  absl::StatusOr<Pod> back = PodFromProto(proto);
+  agent::PodSpec spec = SpecFromPod(pod);
+  EXPECT_THAT(spec.probe_ports, ElementsAre(8080, 9090));
+  absl::StatusOr<Pod> back = PodFromSpec(spec);
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(back->ProbePorts(), pod.ProbePorts());
 }

@@ -8,6 +8,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include "agent/domain/wire.h"
 #include "agent/policy/policy_service.h"
 
 namespace probesnat::policy {
@@ -195,23 +196,23 @@ spec:
   client.add_ips("10.244.3.9");
   auto egress_findings = [&] {
     int n = 0;
-    absl::StatusOr<std::vector<v1::Finding>> findings = gate_.Check(client);
+    absl::StatusOr<std::vector<Finding>> findings = gate_.Check(*agent::PodFromWire(client));
     EXPECT_TRUE(findings.ok()) << findings.status();
-    for (const v1::Finding& f : findings.value_or(std::vector<v1::Finding>{})) {
-      if (f.kind() == v1::FINDING_KIND_HBONE_EGRESS) {
+    for (const Finding& f : findings.value_or(std::vector<Finding>{})) {
+      if (f.kind == FindingKind::kHboneEgress) {
         ++n;
-        EXPECT_EQ(f.policy_name(), "client-egress");
-        EXPECT_EQ(f.affected_peers(0), "shop/frontend-7d9f8b-abcde");
+        EXPECT_EQ(f.policy_name, "client-egress");
+        EXPECT_EQ(f.affected_peers.at(0), "shop/frontend-7d9f8b-abcde");
       }
     }
     return n;
   };
   EXPECT_EQ(egress_findings(), 0);  // frontend is not in the mesh: plaintext 8080 still works
-  gate_.AddEnrolled(Frontend());
+  gate_.AddEnrolled(*agent::PodFromWire(Frontend()));
   EXPECT_EQ(egress_findings(), 1);  // client -> frontend becomes HBONE to 15008
   gate_.RemoveEnrolled("uid-frontend");
   EXPECT_EQ(egress_findings(), 0);
-  gate_.SetEnrolled({Frontend()});
+  gate_.SetEnrolled({*agent::PodFromWire(Frontend())});
   EXPECT_EQ(egress_findings(), 1);
   gate_.SetEnrolled({});
   EXPECT_EQ(egress_findings(), 0);

@@ -8,7 +8,7 @@
 #include "absl/strings/str_join.h"
 
 #include "agent/policy/analysis.h"
-#include "agent/policy/proto_convert.h"
+#include "agent/policy/pod_convert.h"
 #include "agent/policy/snapshot_policy_gate.h"
 #include "agent/policy/testing/cluster_gen.h"
 
@@ -153,13 +153,13 @@ TEST(IncrementalAnalysis, ViewGivesTheFindingsOfAFromScratchAnalysis) {
 
 // The gate as it was: copy the snapshot, add the enrolled pods it lacks and the requested pod
 // (inheriting node, host IPs, named ports and probes from the snapshot's pod), index, analyse.
-std::vector<std::string> FromScratchGate(const Cluster& snapshot, const v1::Pod& request,
-                                         const std::vector<v1::Pod>& enrolled_protos) {
-  Pod subject = *PodFromProto(request);
+std::vector<std::string> FromScratchGate(const Cluster& snapshot, const agent::PodSpec& request,
+                                         const std::vector<agent::PodSpec>& enrolled_specs) {
+  Pod subject = *PodFromSpec(request);
   Cluster cluster = snapshot;
   std::vector<std::string> keys;
-  for (const v1::Pod& p : enrolled_protos) {
-    absl::StatusOr<Pod> e = PodFromProto(p);
+  for (const agent::PodSpec& p : enrolled_specs) {
+    absl::StatusOr<Pod> e = PodFromSpec(p);
     if (!e.ok() || (e->ns == subject.ns && e->name == subject.name)) {
       continue;
     }
@@ -196,7 +196,7 @@ std::vector<std::string> FromScratchGate(const Cluster& snapshot, const v1::Pod&
   }
   std::vector<std::string> out;
   for (const Finding& f : Analyze(ev, {*ev.FindPod(ns, name)}, idx, AnalysisOptions()).findings) {
-    out.push_back(FindingToProto(f).DebugString());
+    out.push_back(Render(f));
   }
   return out;
 }
@@ -212,26 +212,26 @@ TEST(CheckGateIncremental, SameFindingsAsCopyingTheSnapshotPerCheck) {
     SnapshotPolicyGate gate;
     gate.SetSnapshot(cluster);
     std::mt19937 rng(seed);
-    std::vector<v1::Pod> enrolled;
+    std::vector<agent::PodSpec> enrolled;
     for (const Pod& p : cluster.pods) {
       if (!p.host_network && rng() % 2 == 0) {
-        enrolled.push_back(PodToProto(p));
+        enrolled.push_back(SpecFromPod(p));
       }
     }
-    enrolled.push_back(PodToProto(Variant(cluster, rng, 2, 500)));  // not in the snapshot
+    enrolled.push_back(SpecFromPod(Variant(cluster, rng, 2, 500)));  // not in the snapshot
     gate.SetEnrolled(enrolled);
     for (int check = 0; check < 9; ++check) {
       Pod p = Variant(cluster, rng, check % 3, check);
-      v1::Pod request = PodToProto(p);
+      agent::PodSpec request = SpecFromPod(p);
       if (check % 4 == 0) {
-        request.clear_container_ports();  // inherited from the snapshot's pod
-        request.add_probe_ports(8080);
+        request.container_ports.clear();  // inherited from the snapshot's pod
+        request.probe_ports.push_back(8080);
       }
       std::vector<std::string> got;
-      absl::StatusOr<std::vector<v1::Finding>> findings = gate.Check(request);
+      absl::StatusOr<std::vector<Finding>> findings = gate.Check(request);
       ASSERT_TRUE(findings.ok()) << findings.status();
-      for (const v1::Finding& f : *findings) {
-        got.push_back(f.DebugString());
+      for (const Finding& f : *findings) {
+        got.push_back(Render(f));
       }
       ASSERT_EQ(got, FromScratchGate(cluster, request, enrolled))
           << "seed " << seed << " check " << check;
