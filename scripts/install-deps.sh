@@ -8,6 +8,7 @@ packages=(
   libabsl-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev
   libgtest-dev libgmock-dev
   nftables iptables iproute2 procps
+  containernetworking-plugins jq bc python3-kubernetes python3-yaml
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,101 @@
+#include "agent/cni/grpc_agent_client.h"
+
+#include <future>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "grpcpp/client_context.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "grpcpp/security/credentials.h"
+#include "grpcpp/support/byte_buffer.h"
+#include "probesnat/v1/probesnat.grpc.pb.h"
+
+namespace probesnat::cni {
+namespace {
+
+absl::Status ToAbsl(const grpc::Status& status) {
+  if (status.ok()) {
+    return absl::OkStatus();
+  }
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+}
+
+}  // namespace
+
+GrpcAgentClient::GrpcAgentClient(const std::string& socket_path, absl::Time deadline)
+    : deadline_(deadline) {
+  grpc::ChannelArguments args;
+  // One short-lived process per pod: no retries behind our back, no keepalive pings.
+  args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
+  channel_ = grpc::CreateCustomChannel("unix:" + socket_path, grpc::InsecureChannelCredentials(),
+                                       args);
+}
+
+absl::Status GrpcAgentClient::Enroll(const v1::Pod& pod, v1::PolicyMode mode) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(deadline_));
+  v1::EnrollRequest request;
+  *request.mutable_pod() = pod;
+  request.set_policy_mode(mode);
+  v1::EnrollResponse response;
+  return ToAbsl(v1::Enrollment::NewStub(channel_)->Enroll(&ctx, request, &response));
+}
+
+absl::StatusOr<bool> GrpcAgentClient::Unenroll(const std::string& uid) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(deadline_));
+  v1::UnenrollRequest request;
+  request.set_uid(uid);
+  v1::UnenrollResponse response;
+  if (absl::Status st =
+          ToAbsl(v1::Enrollment::NewStub(channel_)->Unenroll(&ctx, request, &response));
+      !st.ok()) {
+    return st;
+  }
+  return response.was_enrolled();
+}
+
+absl::StatusOr<v1::PodStatus> GrpcAgentClient::Get(const std::string& uid) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(deadline_));
+  v1::GetRequest request;
+  request.set_uid(uid);
+  v1::PodStatus response;
+  if (absl::Status st = ToAbsl(v1::Enrollment::NewStub(channel_)->Get(&ctx, request, &response));
+      !st.ok()) {
+    return st;
+  }
+  return response;
+}
+
+absl::Status GrpcAgentClient::Health() {
+  // grpc.health.v1.HealthCheckRequest{service: ""} is zero bytes; the answer's field 1 (varint)
+  // is the serving status. A generic call spares the plugin the health proto's descriptors.
+  grpc::GenericStub stub(channel_);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(deadline_));
+  grpc::Slice empty;
+  grpc::ByteBuffer request(&empty, 1);
+  grpc::ByteBuffer response;
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
+                 [&done](grpc::Status s) { done.set_value(std::move(s)); });
+  if (absl::Status st = ToAbsl(done.get_future().get()); !st.ok()) {
+    return st;
+  }
+  std::vector<grpc::Slice> slices;
+  (void)response.Dump(&slices);
+  std::string bytes;
+  for (const grpc::Slice& s : slices) {
+    bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  }
+  const int serving = bytes.size() >= 2 && bytes[0] == 0x08 ? bytes[1] : 0;
+  if (serving != 1) {
+    return absl::UnavailableError(
+        absl::StrCat("probesnatd health is not SERVING (status ", serving, ")"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace probesnat::cni

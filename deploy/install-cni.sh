@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Installs probesnat-cni on a node (run by the DaemonSet's install container, with the node's CNI
+# directories mounted):
+#   install-cni.sh install   [--watch SECONDS]   copy the binary, insert probesnat as last plugin
+#   install-cni.sh uninstall                     remove the plugin entry and the binary
+# Environment: CNI_BIN_DIR (/host/opt/cni/bin), CNI_CONF_DIR (/host/etc/cni/net.d),
+# PLUGIN_BINARY (/usr/local/bin/probesnat-cni), PLUGIN_CONFIG (JSON object of the plugin's entry,
+# default {"type":"probesnat-cni"}).
+# Every write is a temporary file in the same directory and a rename, so the runtime never reads a
+# half-written binary or conflist. With --watch it re-inserts the entry whenever the main CNI
+# rewrites its conflist, until SIGTERM.
+set -euo pipefail
+bin_dir=${CNI_BIN_DIR:-/host/opt/cni/bin}
+conf_dir=${CNI_CONF_DIR:-/host/etc/cni/net.d}
+binary=${PLUGIN_BINARY:-/usr/local/bin/probesnat-cni}
+entry=${PLUGIN_CONFIG:-'{"type":"probesnat-cni"}'}
+log() { echo "install-cni: $*" >&2; }
+
+# The conflist the runtime uses: the first *.conflist in lexical order (what libcni picks among
+# conflists; plain .conf files cannot chain and are refused).
+conflist() {
+  local f
+  for f in "$conf_dir"/*.conflist; do
+    [ -f "$f" ] && { echo "$f"; return 0; }
+  done
+  return 1
+}
+
+write_atomic() {  # $1 = destination; content on stdin
+  local tmp
+  tmp=$(mktemp "$(dirname "$1")/.probesnat-tmp.XXXXXX")
+  cat >"$tmp"
+  chmod 0644 "$tmp"
+  mv -f "$tmp" "$1"
+}
+
+install_binary() {
+  local tmp
+  tmp=$(mktemp "$bin_dir/.probesnat-cni.XXXXXX")
+  cp "$binary" "$tmp"
+  chmod 0755 "$tmp"
+  mv -f "$tmp" "$bin_dir/probesnat-cni"
+}
+
+# Inserts (or refreshes) our entry as the last plugin; exit 0 when the file was already right.
+insert() {
+  local f=$1 new
+  jq -e '.plugins | type == "array"' "$f" >/dev/null || { log "$f has no plugins list"; return 1; }
+  new=$(jq --argjson e "$entry" '.plugins = ([.plugins[] | select(.type != "probesnat-cni")] + [$e])' "$f")
+  if [ "$new" != "$(jq . "$f")" ]; then
+    write_atomic "$f" <<<"$new"
+    log "inserted probesnat-cni into $f"
+  fi
+}
+
+remove() {
+  local f=$1 new
+  jq -e '[.plugins[]? | select(.type == "probesnat-cni")] | length > 0' "$f" >/dev/null || return 0
+  new=$(jq '.plugins = [.plugins[] | select(.type != "probesnat-cni")]' "$f")
+  write_atomic "$f" <<<"$new"
+  log "removed probesnat-cni from $f"
+}
+
+case "${1:-}" in
+  install)
+    jq -e 'type == "object" and .type == "probesnat-cni"' <<<"$entry" >/dev/null \
+      || { log "PLUGIN_CONFIG must be a JSON object with \"type\": \"probesnat-cni\""; exit 2; }
+    install_binary
+    f=$(conflist) || { log "no *.conflist in $conf_dir"; exit 1; }
+    insert "$f"
+    if [ "${2:-}" = --watch ]; then
+      trap 'exit 0' TERM INT
+      while sleep "${3:-2}" & wait $!; do
+        if f=$(conflist); then insert "$f" || true; fi
+      done
+    fi
+    ;;
+  uninstall)
+    for f in "$conf_dir"/*.conflist; do [ -f "$f" ] && remove "$f"; done
+    rm -f "$bin_dir/probesnat-cni"
+    log "uninstalled"
+    ;;
+  *)
+    echo "usage: install-cni.sh install [--watch SECONDS] | uninstall" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Tests deploy/install-cni.sh on temporary directories (no privilege, no cluster).
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+tmp=$(mktemp -d /tmp/psnt-install.XXXXXX)
+watcher=
+trap '[ -n "$watcher" ] && kill $watcher 2>/dev/null; rm -rf "$tmp"' EXIT
+export CNI_BIN_DIR=$tmp/bin CNI_CONF_DIR=$tmp/net.d PLUGIN_BINARY=$tmp/probesnat-cni
+export PLUGIN_CONFIG='{"type":"probesnat-cni","failurePolicy":"failClosed"}'
+mkdir -p "$CNI_BIN_DIR" "$CNI_CONF_DIR"
+printf '#!/bin/sh\necho fake plugin\n' >"$PLUGIN_BINARY"
+main='{"cniVersion":"1.0.0","name":"k8s","plugins":[{"type":"bridge"},{"type":"portmap"}]}'
+echo "$main" >"$CNI_CONF_DIR/10-bridge.conflist"
+echo '{"cniVersion":"1.0.0","name":"other","plugins":[{"type":"ptp"}]}' >"$CNI_CONF_DIR/20-other.conflist"
+passed=0 failed=0
+check() { if eval "$2"; then echo "ok: $1"; passed=$((passed + 1)); else echo "FAIL: $1"; failed=$((failed + 1)); fi; }
+types() { jq -c '[.plugins[].type]' "$1"; }
+c=$CNI_CONF_DIR/10-bridge.conflist
+
+"$here/install-cni.sh" install 2>/dev/null
+check "binary installed executable" '[ -x "$CNI_BIN_DIR/probesnat-cni" ]'
+check "probesnat is the last plugin" '[ "$(types "$c")" = "[\"bridge\",\"portmap\",\"probesnat-cni\"]" ]'
+check "the entry is PLUGIN_CONFIG" '[ "$(jq -c ".plugins[2]" "$c")" = "$PLUGIN_CONFIG" ]'
+check "other fields kept" '[ "$(jq -r .name "$c")" = k8s ]'
+check "only the first conflist touched" '[ "$(types "$CNI_CONF_DIR/20-other.conflist")" = "[\"ptp\"]" ]'
+check "no temporary files left" '[ -z "$(ls -A "$CNI_CONF_DIR" "$CNI_BIN_DIR" | grep probesnat-tmp || true)" ]'
+"$here/install-cni.sh" install 2>/dev/null
+check "install is idempotent (one entry)" '[ "$(jq "[.plugins[] | select(.type == \"probesnat-cni\")] | length" "$c")" = 1 ]'
+# An entry that is not last (the CNI appended a plugin after us) is moved back to the end.
+jq '.plugins += [{"type":"tuning"}]' "$c" >"$c.new" && mv "$c.new" "$c"
+"$here/install-cni.sh" install 2>/dev/null
+check "moved back to last" '[ "$(types "$c")" = "[\"bridge\",\"portmap\",\"tuning\",\"probesnat-cni\"]" ]'
+
+# --watch: the CNI rewrites its conflist (rename, as CNIs do); the entry comes back.
+"$here/install-cni.sh" install --watch 0.1 2>/dev/null & watcher=$!
+sleep 0.3
+echo "$main" >"$c.tmp" && mv "$c.tmp" "$c"
+for _ in $(seq 30); do [ "$(types "$c")" = '["bridge","portmap","probesnat-cni"]' ] && break; sleep 0.1; done
+check "re-inserted after the CNI rewrote its conflist" '[ "$(types "$c")" = "[\"bridge\",\"portmap\",\"probesnat-cni\"]" ]'
+kill $watcher; wait $watcher 2>/dev/null || true; watcher=
+
+"$here/install-cni.sh" uninstall 2>/dev/null
+check "uninstall removes the entry" '[ "$(types "$c")" = "[\"bridge\",\"portmap\"]" ]'
+check "uninstall removes the binary" '[ ! -e "$CNI_BIN_DIR/probesnat-cni" ]'
+check "valid JSON after uninstall" 'jq -e . "$c" >/dev/null'
+
+PLUGIN_CONFIG='{"type":"other"}' "$here/install-cni.sh" install 2>/dev/null && rc=0 || rc=$?
+check "a PLUGIN_CONFIG of another type is refused (exit 2)" '[ $rc = 2 ]'
+rm "$CNI_CONF_DIR"/*.conflist
+"$here/install-cni.sh" install 2>/dev/null && rc=0 || rc=$?
+check "no conflist: exit 1" '[ $rc = 1 ]'
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
