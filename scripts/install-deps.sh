@@ -6,8 +6,9 @@ packages=(
   libnftnl-dev libmnl-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev
-  libgtest-dev libgmock-dev
+  libgtest-dev libgmock-dev libmicrohttpd-dev
   nftables iptables iproute2 procps
+  prometheus
 )
 missing=()
 for p in "${packages[@]}"; do
