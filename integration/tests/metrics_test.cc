@@ -1,6 +1,7 @@
 // probesnatd's /metrics scraped by a real Prometheus server (Debian's prometheus), both in the
 // node namespace: after a known sequence of enrolls, failures, an unenroll, a drift repair and a
 // restart, the series Prometheus stored have the expected values (queried through /api/v1/query).
+#include <algorithm>
 #include <string>
 
 #include "absl/strings/match.h"
@@ -46,9 +47,10 @@ class MetricsTest : public TopologyTest {
 
   void StartAgent() {
     daemon_.reset();
-    absl::StatusOr<std::unique_ptr<Daemon>> d = Daemon::Start(DaemonOptions(
-        {"--metrics-listen", absl::StrCat("127.0.0.1:", kMetricsPort), "--resync-interval",
-         "200ms"}));
+    Daemon::Options o = DaemonOptions({"--metrics-listen", absl::StrCat("127.0.0.1:", kMetricsPort)});
+    o.args.erase(std::find(o.args.begin(), o.args.end(), "--resync-interval"), o.args.end() - 2);
+    o.args.insert(o.args.end(), {"--resync-interval", "200ms"});
+    absl::StatusOr<std::unique_ptr<Daemon>> d = Daemon::Start(o);
     ASSERT_TRUE(d.ok()) << d.status();
     daemon_ = std::move(*d);
     stub_ = daemon_->Enrollment();
