@@ -6,9 +6,9 @@ packages=(
   libnftnl-dev libmnl-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev
-  libgtest-dev libgmock-dev
+  libgtest-dev libgmock-dev libmicrohttpd-dev
   nftables iptables iproute2 procps
-  containernetworking-plugins jq bc python3-kubernetes python3-yaml
+  containernetworking-plugins jq bc python3-kubernetes python3-yaml prometheus
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -2,7 +2,9 @@
 
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "agent/daemon/log_format.h"
+#include "agent/domain/wire.h"
 #include "spdlog/spdlog.h"
 
 namespace probesnat::daemon {
@@ -13,24 +15,38 @@ constexpr absl::Duration kShutdownGrace = absl::Seconds(2);
 
 }  // namespace
 
-Daemon::Daemon(const DaemonConfig& config, DaemonDeps deps)
-    : config_(config), deps_(std::move(deps)) {
+Daemon::Daemon(const DaemonConfig& config, DaemonDeps deps, std::unique_ptr<DaemonMetrics> metrics)
+    : config_(config), deps_(std::move(deps)), metrics_(std::move(metrics)) {
   ReconcilerOptions options;
   options.host_rules = config_.host_rules;
   options.pod_rules = config_.pod_rules;
   options.readback_after_apply = config_.readback_after_apply;
-  reconciler_ = std::make_unique<Reconciler>(*deps_.backend, options, events_);
+  netfilter::Backend* backend = deps_.backend;
+  if (metrics_ != nullptr) {
+    timed_backend_ = std::make_unique<TimedBackend>(*deps_.backend, *metrics_);
+    backend = timed_backend_.get();
+  }
+  reconciler_ = std::make_unique<Reconciler>(*backend, options, events_);
+  if (metrics_ != nullptr) {
+    metrics_->SetPodSource([r = reconciler_.get()] {
+      std::vector<v1::PodStatus> pods;
+      for (const agent::PodState& state : r->List()) {
+        pods.push_back(agent::StateToWire(state));
+      }
+      return pods;
+    });
+  }
   EnrollmentServiceOptions service;
   service.validation.allowed_netns_roots = config_.allowed_netns_roots;
   service.validation.probe_addresses = {config_.host_rules.probe_v4, config_.host_rules.probe_v6};
   // Validation opens each pod's namespace the way the backend will use it (the backend refuses
   // the host namespace); the handle travels with the pod to the reconciler.
-  netfilter::Backend* backend = deps_.backend;
   service.validation.open_netns = [backend](const std::string& path) {
     return backend->OpenPodNetns(path);
   };
   service.policy_mode = config_.policy_mode;
   service.policy_gate = deps_.policy_gate;
+  service.observer = metrics_.get();
   enrollment_ = std::make_unique<EnrollmentService>(*reconciler_, service);
 }
 
@@ -38,7 +54,16 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
   if (deps.backend == nullptr) {
     return absl::InvalidArgumentError("no netfilter backend");
   }
-  std::unique_ptr<Daemon> d(new Daemon(config, std::move(deps)));
+  std::unique_ptr<DaemonMetrics> metrics;
+  if (!config.metrics_listen.empty()) {
+    absl::StatusOr<std::unique_ptr<DaemonMetrics>> created =
+        DaemonMetrics::Create(deps.backend_name);
+    if (!created.ok()) {
+      return created.status();
+    }
+    metrics = *std::move(created);
+  }
+  std::unique_ptr<Daemon> d(new Daemon(config, std::move(deps), std::move(metrics)));
   // Sockets first: a start that cannot serve must not have touched the kernel.
   std::vector<grpc::Service*> services = {d->enrollment_.get()};
   services.insert(services.end(), d->deps_.extra_services.begin(), d->deps_.extra_services.end());
@@ -54,6 +79,21 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
     return server.status();
   }
   d->server_ = *std::move(server);
+  if (d->metrics_ != nullptr) {
+    absl::StatusOr<std::unique_ptr<metrics::HttpServer>> http =
+        ServeMetrics(config.metrics_listen, *d->metrics_, [raw = d.get()] { return raw->serving(); });
+    if (!http.ok()) {
+      return absl::Status(http.status().code(),
+                          absl::StrCat("metrics-listen: ", http.status().message()));
+    }
+    d->metrics_http_ = *std::move(http);
+    // What a previous run left in the node's set (read before anything is written).
+    absl::StatusOr<netfilter::HostObservation> before =
+        d->deps_.backend->ObserveHost(config.host_rules);
+    if (before.ok()) {
+      d->metrics_->SetReadopted(before->members.size(), before->table_present);
+    }
+  }
   d->started_ = true;
   if (absl::Status st = d->reconciler_->EnsureHost(); st.ok()) {
     spdlog::info("host table ensured (probe addresses {} and {})",
@@ -62,7 +102,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
     spdlog::error("creating the host table failed: {}; NOT_SERVING until a retry succeeds",
                   st.message());
   }
-  d->server_->SetServing(d->reconciler_->host_ready());
+  d->SetServing(d->reconciler_->host_ready());
   if (config.resync_interval > absl::ZeroDuration()) {
     d->drift_check_ = std::make_unique<PeriodicTask>(config.resync_interval,
                                                      [raw = d.get()] { raw->CheckDrift(); });
@@ -71,6 +111,10 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
     spdlog::info("also serving on {} (port {}, bearer token required)", config.listen_tcp,
                  d->server_->tcp_port());
   }
+  if (d->metrics_http_ != nullptr) {
+    spdlog::info("metrics on http://{}/metrics (port {}; /healthz, /readyz)", config.metrics_listen,
+                 d->metrics_http_->port());
+  }
   spdlog::info("unix socket callers allowed: {}", endpoints.allowed_peers.Describe());
   spdlog::info("probesnatd ready on {}", config.socket_path);
   return d;
@@ -78,13 +122,21 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
 
 Daemon::~Daemon() { Stop(); }
 
+void Daemon::SetServing(bool serving) {
+  serving_.store(serving);
+  server_->SetServing(serving);
+}
+
 void Daemon::CheckDrift() {
   ResyncReport report = reconciler_->Resync();
   if (report.host_repairs + report.pod_repairs + report.retries + report.failures > 0) {
     spdlog::info("drift check: host repairs={} pod repairs={} retries={} failures={}",
                  report.host_repairs, report.pod_repairs, report.retries, report.failures);
   }
-  server_->SetServing(reconciler_->host_ready());
+  if (metrics_ != nullptr) {
+    metrics_->OnDriftCheck(report);
+  }
+  SetServing(reconciler_->host_ready());
 }
 
 void Daemon::Stop() {
@@ -93,13 +145,14 @@ void Daemon::Stop() {
   }
   stopped_ = true;
   if (server_ != nullptr) {
-    server_->SetServing(false);
+    SetServing(false);
   }
   events_.Close();
   drift_check_.reset();
   if (server_ != nullptr) {
     server_->Shutdown(kShutdownGrace);
   }
+  metrics_http_.reset();
   if (!started_) {
     return;  // a failed start touched nothing in the kernel and removes nothing
   }

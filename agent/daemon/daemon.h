@@ -1,15 +1,19 @@
 #pragma once
 
+#include <atomic>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "agent/daemon/daemon_config.h"
+#include "agent/daemon/daemon_metrics.h"
 #include "agent/daemon/enrollment_service.h"
 #include "agent/daemon/grpc_server_host.h"
 #include "agent/daemon/periodic_task.h"
 #include "agent/daemon/reconciler.h"
 #include "agent/daemon/status_event_hub.h"
+#include "agent/daemon/timed_backend.h"
 #include "agent/policy_gate.h"
 #include "netfilter/backend.h"
 
@@ -20,6 +24,7 @@ struct DaemonDeps {
   netfilter::Backend* backend = nullptr;           // required: the only way to the kernel
   const agent::PolicyGate* policy_gate = nullptr;  // null: the policy check finds nothing
   std::vector<grpc::Service*> extra_services;      // e.g. probesnat.v1.Policy
+  std::string backend_name = "nftables";  // for the metrics
 };
 
 // probesnatd assembled: reconciler, Enrollment service, health, reflection, drift check.
@@ -38,13 +43,22 @@ class Daemon {
 
   Reconciler& reconciler() { return *reconciler_; }
   int tcp_port() const { return server_->tcp_port(); }
+  // The metrics endpoint's port (with metrics_listen), else 0.
+  int metrics_port() const { return metrics_http_ ? metrics_http_->port() : 0; }
+  // What the gRPC health service reports: SERVING once the host table exists, until Stop.
+  bool serving() const { return serving_.load(); }
 
  private:
-  Daemon(const DaemonConfig& config, DaemonDeps deps);
+  Daemon(const DaemonConfig& config, DaemonDeps deps, std::unique_ptr<DaemonMetrics> metrics);
   void CheckDrift();
+  void SetServing(bool serving);
 
   const DaemonConfig config_;
   DaemonDeps deps_;
+  std::unique_ptr<DaemonMetrics> metrics_;       // null: metrics off
+  std::unique_ptr<TimedBackend> timed_backend_;  // with metrics: deps_.backend, timed
+  std::unique_ptr<metrics::HttpServer> metrics_http_;
+  std::atomic<bool> serving_ = false;
   StatusEventHub events_;
   std::unique_ptr<Reconciler> reconciler_;
   std::unique_ptr<EnrollmentService> enrollment_;

@@ -129,6 +129,22 @@ struct TextCodec {
   static std::string Show(const Value& v) { return v; }
 };
 
+struct LogFormatCodec {
+  using Value = LogFormat;
+  static constexpr OptionShape kShape = OptionShape::kValue;
+  static absl::StatusOr<Value> Parse(const std::vector<std::string>& values) {
+    std::string name = absl::AsciiStrToLower(Single(values));
+    if (name == "text") {
+      return LogFormat::kText;
+    }
+    if (name == "json") {
+      return LogFormat::kJson;
+    }
+    return absl::InvalidArgumentError("must be text or json");
+  }
+  static std::string Show(const Value& v) { return v == LogFormat::kJson ? "json" : "text"; }
+};
+
 struct TextListCodec {
   using Value = std::vector<std::string>;
   static constexpr OptionShape kShape = OptionShape::kList;
@@ -527,6 +543,14 @@ const std::vector<DaemonOption>& DaemonOptions() {
       Row<LogLevelCodec>(
           "log-level", "trace|debug|info|warn|error", nullptr,
           [](auto& c) -> auto& { return c.log_level; }),
+      Row<LogFormatCodec>(
+          "log-format", "text (one line per event) or json (one JSON object per line)", nullptr,
+          [](auto& c) -> auto& { return c.log_format; }),
+      Row<TextCodec>(
+          "metrics-listen",
+          "serve Prometheus /metrics, /healthz and /readyz over HTTP on this loopback address, "
+          "e.g. 127.0.0.1:9464",
+          CheckListenTcp, [](auto& c) -> auto& { return c.metrics_listen; }),
       Row<TextListCodec>(
           "allowed-netns-root", "directory pod network namespaces must lie under; repeatable",
           CheckNetnsRoots, [](auto& c) -> auto& { return c.allowed_netns_roots; }),

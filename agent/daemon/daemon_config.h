@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "agent/daemon/logging.h"
 #include "agent/daemon/peer_credentials.h"
 #include "agent/daemon/policy_admission.h"
 #include "netfilter/rules_spec.h"
@@ -32,6 +33,8 @@ struct DaemonConfig {
   // Who besides uid 0 may connect to the unix socket (allowed-uids, allowed-gids).
   AllowedPeers allowed_peers;
   spdlog::level::level_enum log_level = spdlog::level::info;
+  LogFormat log_format = LogFormat::kText;
+  std::string metrics_listen;  // empty: no metrics endpoint; else a loopback host:port
   std::vector<std::string> allowed_netns_roots = {"/run/netns", "/var/run/netns", "/proc"};
   PolicyMode policy_mode = PolicyMode::kWarn;
   bool cleanup_on_exit = false;

@@ -15,10 +15,9 @@ namespace {
 // Microseconds since `start`, for the request log.
 class Stopwatch {
  public:
-  int64_t micros() const {
-    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
-                                                                 start_)
-        .count();
+  int64_t micros() const { return absl::ToInt64Microseconds(elapsed()); }
+  absl::Duration elapsed() const {
+    return absl::FromChrono(std::chrono::steady_clock::now() - start_);
   }
 
  private:
@@ -55,11 +54,25 @@ std::string IgnoredModeNote(v1::PolicyMode requested, PolicyMode configured) {
 EnrollmentService::EnrollmentService(Reconciler& reconciler, EnrollmentServiceOptions options)
     : reconciler_(reconciler), options_(std::move(options)) {}
 
+void EnrollmentService::Observe(DaemonObserver::Operation op, const absl::Status& st,
+                                absl::Duration took) const {
+  if (options_.observer != nullptr) {
+    options_.observer->OnRequest(op, st.code(), took);
+  }
+}
+
+void EnrollmentService::ObserveFailure(DaemonObserver::Failure reason) const {
+  if (options_.observer != nullptr) {
+    options_.observer->OnEnrollFailure(reason);
+  }
+}
+
 grpc::Status EnrollmentService::Enroll(grpc::ServerContext* ctx, const v1::EnrollRequest* req,
                                        v1::EnrollResponse* resp) {
   Stopwatch watch;
   const v1::Pod& pod = req->pod();
   auto log = [&](const absl::Status& st, const std::string& result, size_t findings) {
+    Observe(DaemonObserver::Operation::kEnroll, st, watch.elapsed());
     auto level = st.ok() ? spdlog::level::info : spdlog::level::warn;
     std::string error = st.ok() ? "" : fmt::format(" error={}", Logged(st.message()));
     spdlog::log(level, "enroll uid={} pod={} ips={} netns={} result={} findings={} latency={}us{}",
@@ -68,6 +81,7 @@ grpc::Status EnrollmentService::Enroll(grpc::ServerContext* ctx, const v1::Enrol
   };
   absl::StatusOr<DesiredPod> desired = ValidatePod("pod", pod, options_.validation);
   if (!desired.ok()) {
+    ObserveFailure(DaemonObserver::Failure::kInvalidArgument);
     log(desired.status(), "INVALID_ARGUMENT", 0);
     return ToGrpcStatus(desired.status());
   }
@@ -80,6 +94,7 @@ grpc::Status EnrollmentService::Enroll(grpc::ServerContext* ctx, const v1::Enrol
   if (admission.refused) {
     absl::Status refused = absl::FailedPreconditionError(
         ignored.empty() ? admission.refusal : absl::StrCat(admission.refusal, "\n(", ignored, ")"));
+    ObserveFailure(DaemonObserver::Failure::kPolicyRefused);
     log(refused, "REFUSED_BY_POLICY", admission.findings.size());
     return ToGrpcStatus(refused);
   }
@@ -87,6 +102,7 @@ grpc::Status EnrollmentService::Enroll(grpc::ServerContext* ctx, const v1::Enrol
   absl::StatusOr<agent::PodState> state =
       reconciler_.Enroll(*std::move(desired), std::move(admission.findings));
   if (!state.ok()) {
+    ObserveFailure(FailureOfEnrollError(state.status().code()));
     log(state.status(), absl::StatusCodeToString(state.status().code()), findings);
     return ToGrpcStatus(state.status());
   }
@@ -103,6 +119,7 @@ grpc::Status EnrollmentService::Unenroll(grpc::ServerContext* ctx, const v1::Une
       valid.ok() ? reconciler_.Unenroll(req->uid())
                  : absl::StatusOr<std::optional<agent::PodSpec>>(valid);
   const absl::Status& st = removed.status();
+  Observe(DaemonObserver::Operation::kUnenroll, st, watch.elapsed());
   if (!st.ok()) {
     spdlog::warn("unenroll uid={} result={} latency={}us error={}", ClientText{req->uid()},
                  absl::StatusCodeToString(st.code()), watch.micros(), Logged(st.message()));
@@ -148,6 +165,8 @@ grpc::Status EnrollmentService::Sync(grpc::ServerContext* ctx, const v1::SyncReq
     invalid = ValidateDistinctPods(pods);
   }
   if (!invalid.ok()) {
+    ObserveFailure(DaemonObserver::Failure::kInvalidArgument);
+    Observe(DaemonObserver::Operation::kSync, invalid, watch.elapsed());
     spdlog::warn("sync pods={} result={} latency={}us error={}", req->pods_size(),
                  absl::StatusCodeToString(invalid.code()), watch.micros(),
                  Logged(invalid.message()));
@@ -164,11 +183,22 @@ grpc::Status EnrollmentService::Sync(grpc::ServerContext* ctx, const v1::SyncReq
     Admission admission = AdmitPod(pod.spec, mode, options_.policy_gate);
     items.push_back(SyncItem{std::move(pod), std::move(admission)});
   }
+  std::vector<bool> refused;
+  refused.reserve(items.size());
+  for (const SyncItem& item : items) {
+    refused.push_back(item.admission.refused);
+  }
   SyncOutcome outcome = reconciler_.Sync(std::move(items));
+  Observe(DaemonObserver::Operation::kSync, absl::OkStatus(), watch.elapsed());
   int applied = 0;
-  for (const agent::PodState& s : outcome.states) {
+  for (size_t i = 0; i < outcome.states.size(); ++i) {
+    const agent::PodState& s = outcome.states[i];
     const agent::PodSpec& pod = s.spec;
     const bool ok = s.phase == agent::PodPhase::kApplied;
+    if (!ok) {
+      ObserveFailure(i < refused.size() && refused[i] ? DaemonObserver::Failure::kPolicyRefused
+                                                      : DaemonObserver::Failure::kNotApplied);
+    }
     spdlog::log(ok ? spdlog::level::info : spdlog::level::warn,
                 "sync: uid={} pod={} ips={} netns={} result={}{}", ClientText{pod.uid},
                 ClientText{pod.Key()}, ClientText{Ips(pod)}, ClientText{pod.netns_path},

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "absl/time/time.h"
+#include "agent/daemon/daemon_observer.h"
 #include "agent/daemon/pod_validation.h"
 #include "agent/daemon/policy_admission.h"
 #include "agent/daemon/reconciler.h"
@@ -14,6 +15,7 @@ struct EnrollmentServiceOptions {
   PolicyMode policy_mode = PolicyMode::kWarn;           // when a request leaves it unspecified
   const agent::PolicyGate* policy_gate = nullptr;       // null: the policy check finds nothing
   absl::Duration watch_poll = absl::Milliseconds(200);  // how often Watch notices a cancel
+  DaemonObserver* observer = nullptr;                   // null: no metrics
 };
 
 // probesnat.v1.Enrollment: request → validation → policy check → Reconciler; absl errors become
@@ -36,6 +38,10 @@ class EnrollmentService final : public v1::Enrollment::Service {
                      grpc::ServerWriter<v1::Event>* writer) override;
 
  private:
+  // Tells the observer (if any) how a call ended.
+  void Observe(DaemonObserver::Operation op, const absl::Status& st, absl::Duration took) const;
+  void ObserveFailure(DaemonObserver::Failure reason) const;
+
   Reconciler& reconciler_;
   const EnrollmentServiceOptions options_;
 };

@@ -4,6 +4,8 @@
 
 namespace probesnat::daemon {
 
+enum class LogFormat { kText, kJson };
+
 // spdlog to stderr, one line per event, UTC timestamps.
 void ConfigureLogging(spdlog::level::level_enum level);
 

@@ -365,6 +365,8 @@ const std::map<std::string, Sample>& Samples() {
       {"allowed-uids", {"1000, 1001,1000", "1000,1001"}},
       {"allowed-gids", {"7", "7"}},
       {"log-level", {"DEBUG", "debug"}},
+      {"log-format", {"JSON", "json"}},
+      {"metrics-listen", {"[::1]:9464", "[::1]:9464"}},
       {"allowed-netns-root", {"/run/netns,/var/lib/cni/netns", "/run/netns,/var/lib/cni/netns"}},
       {"policy-mode", {"Enforce", "enforce"}},
       {"cleanup-on-exit", {"yes", "true"}},

@@ -621,13 +621,14 @@ TEST(ReconcilerLockingTest, ReadsAndOtherPodsDoNotWaitForAPodInTheKernel) {
   ASSERT_TRUE(fake.WaitUntilStalled(absl::Seconds(10)));
   std::future<std::vector<agent::PodState>> list =
       std::async(std::launch::async, [&] { return reconciler.List(); });
+  // Answered before the other Enrolls start, so that it lists exactly what was applied so far.
+  const bool list_answered = list.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
   std::future<absl::StatusOr<agent::PodState>> other = std::async(std::launch::async, [&] {
     return reconciler.Enroll(PodIn(fake, "u3", {"10.0.0.3"}, "/run/netns/c"), {});
   });
   std::future<absl::StatusOr<agent::PodState>> conflicting = std::async(std::launch::async, [&] {
     return reconciler.Enroll(PodIn(fake, "u4", {"10.0.0.2"}, "/run/netns/d"), {});
   });
-  const bool list_answered = list.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
   const bool other_answered = other.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
   const bool conflict_answered =
       conflicting.wait_for(std::chrono::seconds(5)) == std::future_status::ready;

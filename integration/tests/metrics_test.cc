@@ -1,0 +1,173 @@
+// probesnatd's /metrics scraped by a real Prometheus server (Debian's prometheus), both in the
+// node namespace: after a known sequence of enrolls, failures, an unenroll, a drift repair and a
+// restart, the series Prometheus stored have the expected values (queried through /api/v1/query).
+#include <algorithm>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "integration/harness/http_get.h"
+#include "integration/harness/prometheus.h"
+#include "integration/tests/test_support.h"
+
+namespace probesnat::integration {
+namespace {
+
+constexpr uint16_t kMetricsPort = 9464;
+constexpr uint16_t kPrometheusPort = 9090;
+constexpr char kUidC[] = "c0ffee00-1c2d-4e8f-9a01-5b6c7d8e9f0a";
+
+class MetricsTest : public TopologyTest {
+ protected:
+  void SetUp() override {
+    TopologyTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) {
+      return;
+    }
+    if (ProbesnatdPath().empty()) {
+      GTEST_SKIP() << "probesnatd was not built";
+    }
+    if (::access(PrometheusPath().c_str(), X_OK) != 0) {
+      GTEST_FAIL() << "no prometheus at " << PrometheusPath()
+                   << " (scripts/install-deps.sh installs Debian's prometheus package)";
+    }
+  }
+  void TearDown() override {
+    if (HasFailure()) {
+      if (daemon_ != nullptr) {
+        std::cerr << "--- probesnatd log ---\n" << daemon_->Log() << "---\n";
+      }
+      if (prometheus_ != nullptr) {
+        std::cerr << "--- prometheus log ---\n" << prometheus_->Log() << "---\n";
+      }
+    }
+    prometheus_.reset();
+    daemon_.reset();
+  }
+
+  void StartAgent() {
+    daemon_.reset();
+    Daemon::Options o = DaemonOptions({"--metrics-listen", absl::StrCat("127.0.0.1:", kMetricsPort)});
+    o.args.erase(std::find(o.args.begin(), o.args.end(), "--resync-interval"), o.args.end() - 2);
+    o.args.insert(o.args.end(), {"--resync-interval", "200ms"});
+    absl::StatusOr<std::unique_ptr<Daemon>> d = Daemon::Start(o);
+    ASSERT_TRUE(d.ok()) << d.status();
+    daemon_ = std::move(*d);
+    stub_ = daemon_->Enrollment();
+  }
+
+  HttpReply Get(const std::string& path) {
+    absl::StatusOr<HttpReply> r = HttpGet(fd_node(), Endpoint{"127.0.0.1", kMetricsPort}, path);
+    EXPECT_TRUE(r.ok()) << path << ": " << r.status();
+    return r.ok() ? *r : HttpReply{};
+  }
+
+  // Polls `promql` until it has the value `want` (one series), at most `timeout`.
+  void ExpectEventually(const std::string& promql, double want,
+                        absl::Duration timeout = absl::Seconds(20)) {
+    const absl::Time deadline = absl::Now() + timeout;
+    absl::StatusOr<double> got = absl::UnknownError("not queried");
+    while (absl::Now() < deadline) {
+      got = prometheus_->QueryOne(promql);
+      if (got.ok() && *got == want) {
+        return;
+      }
+      absl::SleepFor(absl::Milliseconds(200));
+    }
+    ADD_FAILURE() << promql << ": want " << want << ", got "
+                  << (got.ok() ? absl::StrCat(*got) : got.status().ToString());
+  }
+
+  std::unique_ptr<Daemon> daemon_;
+  std::unique_ptr<probesnat::v1::Enrollment::Stub> stub_;
+  std::unique_ptr<PrometheusServer> prometheus_;
+};
+
+TEST_F(MetricsTest, PrometheusScrapesTheAgentAndSeesEnrollsFailuresRepairsAndRestarts) {
+  ASSERT_NO_FATAL_FAILURE(StartAgent());
+  PrometheusServer::Options po;
+  po.netns = topo_->node().name();
+  po.port = kPrometheusPort;
+  po.targets = {absl::StrCat("127.0.0.1:", kMetricsPort)};
+  po.scrape_interval = absl::Seconds(1);
+  absl::StatusOr<std::unique_ptr<PrometheusServer>> p = PrometheusServer::Start(po);
+  ASSERT_TRUE(p.ok()) << p.status();
+  prometheus_ = std::move(*p);
+
+  const v1::Pod pod_a = MakePod(kUidA, {a().v4, a().v6}, a().path(), "pod-a");
+  const v1::Pod pod_b = MakePod(kUidB, {b().v4, b().v6}, b().path(), "pod-b");
+  ASSERT_TRUE(Enroll(*stub_, pod_a).ok());
+  ASSERT_TRUE(Enroll(*stub_, pod_b).ok());
+  v1::Pod invalid = pod_b;
+  invalid.set_uid("not a uid!");
+  EXPECT_EQ(Enroll(*stub_, invalid).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  // Pod A's address under another uid: refused, nothing written.
+  v1::Pod conflicting = MakePod(kUidC, {a().v4}, b().path(), "pod-c");
+  EXPECT_EQ(Enroll(*stub_, conflicting).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  ASSERT_TRUE(Unenroll(*stub_, kUidB).ok());
+  // Someone deletes pod A's table; the drift check (every 200 ms) puts it back.
+  PSNT_ASSERT_OK(RunIn(a().name(), "nft delete table inet probesnat"));
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (absl::Now() < deadline && !HasProbesnatTable(a().name()).value_or(false)) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_TRUE(HasProbesnatTable(a().name()).value_or(false)) << "the drift check did not repair";
+
+  // The endpoint itself.
+  HttpReply metrics = Get("/metrics");
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_EQ(metrics.headers["content-type"], "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_TRUE(absl::StrContains(metrics.body, "# TYPE probesnat_enroll_duration_seconds histogram"));
+  EXPECT_EQ(Get("/healthz").status, 200);
+  EXPECT_EQ(Get("/readyz").status, 200);
+  EXPECT_EQ(Get("/nothing").status, 404);
+
+  // What Prometheus stored.
+  ExpectEventually("up{job=\"probesnat\"}", 1);
+  ExpectEventually("probesnat_drift_repairs_total{object=\"pod\"}", 1);
+  ExpectEventually("probesnat_pods{phase=\"applied\"}", 1);
+  ExpectEventually("probesnat_pods{phase=\"failed\"}", 0);
+  ExpectEventually(
+      "probesnat_enroll_duration_seconds_count{operation=\"enroll\",result=\"ok\"}", 2);
+  ExpectEventually(
+      "probesnat_enroll_duration_seconds_count{operation=\"enroll\",result=\"invalid_argument\"}",
+      1);
+  ExpectEventually(
+      "probesnat_enroll_duration_seconds_count{operation=\"enroll\","
+      "result=\"failed_precondition\"}",
+      1);
+  ExpectEventually(
+      "probesnat_enroll_duration_seconds_count{operation=\"unenroll\",result=\"ok\"}", 1);
+  ExpectEventually("probesnat_enroll_failures_total{reason=\"invalid_argument\"}", 1);
+  ExpectEventually("probesnat_enroll_failures_total{reason=\"conflict\"}", 1);
+  ExpectEventually("probesnat_enroll_failures_total{reason=\"kernel\"}", 0);
+  // Applies of A and B, removal of B, the repair of A.
+  ExpectEventually(
+      "probesnat_kernel_transaction_duration_seconds_count{netns_kind=\"pod\","
+      "backend=\"nftables\"}",
+      4);
+  ExpectEventually("probesnat_build_info{backend=\"nftables\",version=\"0.1.0\"}", 1);
+  ExpectEventually("probesnat_restarted", 0);
+  ExpectEventually("sum(probesnat_policy_findings)", 0);
+  // Every enroll took between 0 and 5 s, so the quantile lies in the buckets' range.
+  absl::StatusOr<double> p99 = prometheus_->QueryOne(
+      "histogram_quantile(0.99, sum by (le) "
+      "(probesnat_enroll_duration_seconds_bucket{operation=\"enroll\",result=\"ok\"}))");
+  ASSERT_TRUE(p99.ok()) << p99.status();
+  EXPECT_GT(*p99, 0);
+  EXPECT_LE(*p99, 5);
+  absl::StatusOr<double> host_txns = prometheus_->QueryOne(
+      "probesnat_kernel_transaction_duration_seconds_count{netns_kind=\"host\"}");
+  ASSERT_TRUE(host_txns.ok()) << host_txns.status();
+  EXPECT_GE(*host_txns, 4) << "host table, A's and B's addresses added, B's removed";
+
+  // A restart re-adopts the kernel state: pod A's two addresses are still in the node's set.
+  ASSERT_NO_FATAL_FAILURE(StartAgent());
+  ExpectEventually("probesnat_restarted", 1);
+  ExpectEventually("probesnat_readopted_host_members", 2);
+  ExpectEventually("changes(probesnat_start_time_seconds[5m])", 1);
+  ExpectEventually("probesnat_pods{phase=\"applied\"}", 0);  // not re-enrolled yet
+}
+
+}  // namespace
+}  // namespace probesnat::integration
