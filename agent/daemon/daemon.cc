@@ -4,7 +4,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/daemon/log_format.h"
-#include "agent/domain/wire.h"
 #include "spdlog/spdlog.h"
 
 namespace probesnat::daemon {
@@ -28,13 +27,7 @@ Daemon::Daemon(const DaemonConfig& config, DaemonDeps deps, std::unique_ptr<Daem
   }
   reconciler_ = std::make_unique<Reconciler>(*backend, options, events_);
   if (metrics_ != nullptr) {
-    metrics_->SetPodSource([r = reconciler_.get()] {
-      std::vector<v1::PodStatus> pods;
-      for (const agent::PodState& state : r->List()) {
-        pods.push_back(agent::StateToWire(state));
-      }
-      return pods;
-    });
+    metrics_->SetPodSource([r = reconciler_.get()] { return r->List(); });
   }
   EnrollmentServiceOptions service;
   service.validation.allowed_netns_roots = config_.allowed_netns_roots;
@@ -80,8 +73,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
   }
   d->server_ = *std::move(server);
   if (d->metrics_ != nullptr) {
-    absl::StatusOr<std::unique_ptr<metrics::HttpServer>> http =
-        ServeMetrics(config.metrics_listen, *d->metrics_, [raw = d.get()] { return raw->serving(); });
+    absl::StatusOr<std::unique_ptr<metrics::HttpServer>> http = ServeMetrics(
+        config.metrics_listen, *d->metrics_, [raw = d.get()] { return raw->serving(); });
     if (!http.ok()) {
       return absl::Status(http.status().code(),
                           absl::StrCat("metrics-listen: ", http.status().message()));

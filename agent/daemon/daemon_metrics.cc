@@ -23,16 +23,15 @@ constexpr std::array<const char*, 2> kNetnsKindNames = {"host", "pod"};
 
 // Kernel transactions are faster than requests: 10 us to 1 s.
 const std::vector<double>& KernelDurationBuckets() {
-  static const std::vector<double> kBuckets = {10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6,
-                                               1e-3,  2.5e-3, 5e-3, 10e-3,  25e-3,  50e-3,
-                                               0.1,   0.25,  0.5,  1};
+  static const std::vector<double> kBuckets = {10e-6, 25e-6,  50e-6, 100e-6, 250e-6, 500e-6,
+                                               1e-3,  2.5e-3, 5e-3,  10e-3,  25e-3,  50e-3,
+                                               0.1,   0.25,   0.5,   1};
   return kBuckets;
 }
 
 // "POD_PHASE_APPLIED" -> "applied"
-std::string EnumLabel(const std::string& name, absl::string_view prefix) {
-  return absl::AsciiStrToLower(absl::StripPrefix(name, prefix));
-}
+// A domain enum's name as a label value: "APPLIED" -> "applied".
+std::string Label(absl::string_view name) { return absl::AsciiStrToLower(name); }
 
 template <typename T>
 absl::Status Assign(absl::StatusOr<T> from, T& to) {
@@ -128,45 +127,44 @@ absl::Status DaemonMetrics::Register() {
   }
   for (size_t i = 0; i < kNetnsKindNames.size(); ++i) {
     if (!ok(Assign(kernel->With({kNetnsKindNames[i], backend_}), kernel_duration_[i])) ||
-        !ok(Assign(kernel_failures->With({kNetnsKindNames[i], backend_}),
-                   kernel_failures_[i]))) {
+        !ok(Assign(kernel_failures->With({kNetnsKindNames[i], backend_}), kernel_failures_[i]))) {
       return st;
     }
   }
 
   // Computed at scrape time from the pod store.
-  if (!ok(r.AddGaugeCallback(
-          "probesnat_pods", "Enrolled pods by phase (pending, applied, failed).", {"phase"},
-          [this] {
-            std::map<std::string, double> by_phase = {
-                {"pending", 0}, {"applied", 0}, {"failed", 0}};
-            for (const v1::PodStatus& s : Pods()) {
-              by_phase[EnumLabel(v1::PodPhase_Name(s.phase()), "POD_PHASE_")] += 1;
-            }
-            std::vector<metrics::GaugeSample> out;
-            for (const auto& [phase, n] : by_phase) {
-              out.push_back({{phase}, n});
-            }
-            return out;
-          })) ||
+  if (!ok(r.AddGaugeCallback("probesnat_pods", "Enrolled pods by phase (pending, applied, failed).",
+                             {"phase"},
+                             [this] {
+                               std::map<std::string, double> by_phase = {
+                                   {"pending", 0}, {"applied", 0}, {"failed", 0}};
+                               for (const agent::PodState& s : Pods()) {
+                                 by_phase[Label(agent::PodPhaseName(s.phase))] += 1;
+                               }
+                               std::vector<metrics::GaugeSample> out;
+                               for (const auto& [phase, n] : by_phase) {
+                                 out.push_back({{phase}, n});
+                               }
+                               return out;
+                             })) ||
       !ok(r.AddGaugeCallback(
           "probesnat_policy_findings",
           "NetworkPolicy findings over the enrolled pods, by kind and severity.",
           {"kind", "severity"}, [this] {
             std::vector<metrics::GaugeSample> out;
-            for (int k : {v1::FINDING_KIND_HBONE_INGRESS, v1::FINDING_KIND_HBONE_EGRESS,
-                          v1::FINDING_KIND_PROBE_INGRESS}) {
-              for (int s : {v1::SEVERITY_INFO, v1::SEVERITY_WARNING, v1::SEVERITY_ERROR}) {
+            for (agent::FindingKind k :
+                 {agent::FindingKind::kHboneIngress, agent::FindingKind::kHboneEgress,
+                  agent::FindingKind::kProbeIngress}) {
+              for (agent::Severity s :
+                   {agent::Severity::kInfo, agent::Severity::kWarning, agent::Severity::kError}) {
                 out.push_back(
-                    {{EnumLabel(v1::FindingKind_Name(k), "FINDING_KIND_"),
-                      EnumLabel(v1::Severity_Name(s), "SEVERITY_")},
-                     0});
+                    {{Label(agent::FindingKindName(k)), Label(agent::SeverityName(s))}, 0});
               }
             }
-            for (const v1::PodStatus& status : Pods()) {
-              for (const v1::Finding& f : status.findings()) {
-                out.push_back({{EnumLabel(v1::FindingKind_Name(f.kind()), "FINDING_KIND_"),
-                                EnumLabel(v1::Severity_Name(f.severity()), "SEVERITY_")},
+            for (const agent::PodState& state : Pods()) {
+              for (const agent::Finding& f : state.findings) {
+                out.push_back({{Label(agent::FindingKindName(f.kind)),
+                                Label(agent::SeverityName(f.severity))},
                                1});
               }
             }
@@ -185,9 +183,9 @@ absl::Status DaemonMetrics::Register() {
                               {"object"}),
                  drift)) ||
       !ok(Assign(r.AddCounter("probesnat_drift_checks_total", "Drift checks run."), checks)) ||
-      !ok(Assign(r.AddCounter("probesnat_drift_retries_total",
-                              "FAILED pods the drift check tried again."),
-                 retries))) {
+      !ok(Assign(
+          r.AddCounter("probesnat_drift_retries_total", "FAILED pods the drift check tried again."),
+          retries))) {
     return st;
   }
   if (!ok(Assign(drift->With({"host"}), drift_host_)) ||
@@ -253,14 +251,14 @@ void DaemonMetrics::SetReadopted(size_t host_members, bool host_table_present) {
   restarted_->Set(host_table_present ? 1 : 0);
 }
 
-absl::StatusOr<std::unique_ptr<metrics::HttpServer>> ServeMetrics(
-    const std::string& listen, const DaemonMetrics& metrics, std::function<bool()> serving) {
+absl::StatusOr<std::unique_ptr<metrics::HttpServer>> ServeMetrics(const std::string& listen,
+                                                                  const DaemonMetrics& metrics,
+                                                                  std::function<bool()> serving) {
   metrics::HttpServerOptions options;
   options.listen = listen;
   options.routes["/metrics"] = [&metrics] {
-    return metrics::HttpResponse{.status = 200,
-                                 .content_type = metrics::kTextFormatContentType,
-                                 .body = metrics.Render()};
+    return metrics::HttpResponse{
+        .status = 200, .content_type = metrics::kTextFormatContentType, .body = metrics.Render()};
   };
   options.routes["/healthz"] = [] { return metrics::HttpResponse{.body = "ok\n"}; };
   options.routes["/readyz"] = [serving] {

@@ -8,9 +8,9 @@
 
 #include "absl/status/statusor.h"
 #include "agent/daemon/daemon_observer.h"
+#include "agent/domain/pod_state.h"
 #include "metrics/http_server.h"
 #include "metrics/registry.h"
-#include "probesnat/v1/probesnat.pb.h"
 
 namespace probesnat::daemon {
 
@@ -32,7 +32,7 @@ class DaemonMetrics final : public DaemonObserver {
   static absl::StatusOr<std::unique_ptr<DaemonMetrics>> Create(const std::string& backend);
   // Where scrapes read the pods from (the pod store's List()); set before serving. Without one,
   // every phase and finding count is 0.
-  void SetPodSource(std::function<std::vector<v1::PodStatus>()> pods) { pods_ = std::move(pods); }
+  void SetPodSource(std::function<std::vector<agent::PodState>()> pods) { pods_ = std::move(pods); }
 
   void OnRequest(Operation op, absl::StatusCode code, absl::Duration took) override;
   void OnEnrollFailure(Failure reason) override;
@@ -52,10 +52,12 @@ class DaemonMetrics final : public DaemonObserver {
 
   explicit DaemonMetrics(std::string backend) : backend_(std::move(backend)) {}
   absl::Status Register();
-  std::vector<v1::PodStatus> Pods() const { return pods_ ? pods_() : std::vector<v1::PodStatus>{}; }
+  std::vector<agent::PodState> Pods() const {
+    return pods_ ? pods_() : std::vector<agent::PodState>{};
+  }
 
   const std::string backend_;
-  std::function<std::vector<v1::PodStatus>()> pods_;
+  std::function<std::vector<agent::PodState>()> pods_;
   metrics::Registry registry_;
   metrics::Family<metrics::Histogram>* enroll_duration_ = nullptr;
   // Per operation: OK and the codes the service returns; others are looked up.
@@ -73,7 +75,8 @@ class DaemonMetrics final : public DaemonObserver {
 
 // /metrics (the registry), /healthz (200 while the agent runs) and /readyz (200 when gRPC health
 // says SERVING, 503 otherwise) on `listen`.
-absl::StatusOr<std::unique_ptr<metrics::HttpServer>> ServeMetrics(
-    const std::string& listen, const DaemonMetrics& metrics, std::function<bool()> serving);
+absl::StatusOr<std::unique_ptr<metrics::HttpServer>> ServeMetrics(const std::string& listen,
+                                                                  const DaemonMetrics& metrics,
+                                                                  std::function<bool()> serving);
 
 }  // namespace probesnat::daemon
