@@ -36,6 +36,12 @@ constexpr size_t kMaxProblemsListed = 20;
 constexpr size_t kCrcDigits = 8;
 constexpr size_t kMaxLengthDigits = 7;
 
+// A JSON value for a message, cut short: a record may be up to kMaxRecordBytes.
+std::string Shown(const json& value) {
+  std::string text = value.dump(-1, ' ', false, json::error_handler_t::replace);
+  return text.size() <= 64 ? text : absl::StrCat(text.substr(0, 64), "...");
+}
+
 // ---- Framing ------------------------------------------------------------------------------------
 
 std::string Frame(const std::string& payload) {
@@ -292,7 +298,7 @@ agent::PodSpec PodFromJson(const json& pod) {
         text.is_string() ? IpAddress::Parse(text.get<std::string>())
                          : absl::StatusOr<IpAddress>(absl::InvalidArgumentError("not a string"));
     if (!ip.ok()) {
-      throw BadRecord{absl::StrCat("pod ip ", text.dump(), " is not an IP address")};
+      throw BadRecord{absl::StrCat("pod ip ", Shown(text), " is not an IP address")};
     }
     spec.ips.push_back(*ip);
   }
@@ -362,7 +368,7 @@ absl::StatusOr<Operation> DecodeOperation(const json& record) {
         throw BadRecord{"erase of an empty uid"};
       }
     } else {
-      throw BadRecord{absl::StrCat("unknown op ", Member(record, "op").dump())};
+      throw BadRecord{absl::StrCat("unknown op ", Shown(Member(record, "op")))};
     }
     return out;
   } catch (const BadRecord& bad) {
@@ -432,7 +438,7 @@ class Reader {
         auto version = record.find("version");
         if (version == record.end() || *version != StateFile::kVersion) {
           Problem(absl::StrCat(where, ": format version ",
-                               version == record.end() ? "missing" : version->dump(),
+                               version == record.end() ? "missing" : Shown(*version),
                                ", this agent reads version ", StateFile::kVersion));
           break;
         }

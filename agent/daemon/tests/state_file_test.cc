@@ -437,6 +437,22 @@ TEST_F(StateFileTest, BadJsonAndBadPodsAreNotTrustworthy) {
   }
 }
 
+TEST_F(StateFileTest, DeeplyNestedOrHugeJsonIsHandled) {
+  Journal({MakePod("a", 1)});
+  const std::string data = ReadAll(path_);
+  const size_t depth = StateFile::kMaxRecordBytes / 2 - 16;
+  for (const std::string& payload :
+       {std::string(depth, '[') + std::string(depth, ']'),
+        "{\"op\":\"" + std::string(StateFile::kMaxRecordBytes - 16, 'x') + "\"}"}) {
+    WriteAll(path_, data + FrameByHand(payload) + StateFile::EncodePut(MakePod("b", 2)));
+    LoadedState loaded = StateFile::Read(path_);
+    EXPECT_FALSE(loaded.trustworthy);
+    ASSERT_EQ(loaded.problems.size(), 1u);
+    EXPECT_LT(loaded.problems[0].size(), 200u);
+    EXPECT_THAT(Uids(loaded), ElementsAre("a", "b"));
+  }
+}
+
 TEST_F(StateFileTest, ManyPutsOfTheSamePodsAreCompacted) {
   LoadedState loaded;
   std::unique_ptr<StateFile> file = OpenOk(&loaded);
