@@ -270,6 +270,37 @@ bool HasControlCharacter(absl::string_view s) {
   return std::any_of(s.begin(), s.end(), [](char c) { return absl::ascii_iscntrl(c); });
 }
 
+// What a pod must satisfy to be journaled, and to be read back: the API's validation goes much
+// further, so a pod it passed always does. Empty if nothing is wrong.
+std::string WhatIsWrongWith(const agent::PodSpec& spec) {
+  if (spec.uid.empty() || spec.ns.empty() || spec.name.empty()) {
+    return "pod uid, namespace or name is empty";
+  }
+  if (HasControlCharacter(spec.uid) || HasControlCharacter(spec.ns) ||
+      HasControlCharacter(spec.name)) {
+    return "pod uid, namespace or name has a control character";
+  }
+  if (spec.ips.empty() || spec.ips.size() > 2 ||
+      (spec.ips.size() == 2 && spec.ips[0].family() == spec.ips[1].family())) {
+    return "pod ips are not one or two addresses of different families";
+  }
+  if (spec.netns_path.empty() || spec.netns_path.front() != '/' ||
+      spec.netns_path.find('\0') != std::string::npos) {
+    return "pod netns_path is not an absolute path";
+  }
+  for (const agent::ContainerPort& p : spec.container_ports) {
+    if (!IsPort(p.port)) {
+      return "a container port is not a port 1-65535";
+    }
+  }
+  for (uint16_t p : spec.probe_ports) {
+    if (!IsPort(p)) {
+      return "a probe port is not a port 1-65535";
+    }
+  }
+  return "";
+}
+
 // The spec of a put record, checked as far as a record written by this agent must satisfy (the
 // full rules are the API's validation, which the pod passed before it was journaled).
 agent::PodSpec PodFromJson(const json& pod) {
@@ -280,13 +311,6 @@ agent::PodSpec PodFromJson(const json& pod) {
   spec.uid = StringMember(pod, "uid");
   spec.ns = StringMember(pod, "namespace");
   spec.name = StringMember(pod, "name");
-  if (spec.uid.empty() || spec.ns.empty() || spec.name.empty()) {
-    throw BadRecord{"pod uid, namespace or name is empty"};
-  }
-  if (HasControlCharacter(spec.uid) || HasControlCharacter(spec.ns) ||
-      HasControlCharacter(spec.name)) {
-    throw BadRecord{"pod uid, namespace or name has a control character"};
-  }
   for (const auto& [key, value] : ObjectMember(pod, "labels").items()) {
     if (!value.is_string()) {
       throw BadRecord{"a label value is not a string"};
@@ -303,10 +327,6 @@ agent::PodSpec PodFromJson(const json& pod) {
     spec.ips.push_back(*ip);
   }
   std::sort(spec.ips.begin(), spec.ips.end());
-  if (spec.ips.empty() || spec.ips.size() > 2 ||
-      (spec.ips.size() == 2 && spec.ips[0].family() == spec.ips[1].family())) {
-    throw BadRecord{"pod ips are not one or two addresses of different families"};
-  }
   if (pod.contains("netns_path_hex")) {
     std::string hex = StringMember(pod, "netns_path_hex");
     if (hex.size() % 2 != 0 || !std::all_of(hex.begin(), hex.end(), absl::ascii_isxdigit)) {
@@ -315,10 +335,6 @@ agent::PodSpec PodFromJson(const json& pod) {
     spec.netns_path = absl::HexStringToBytes(hex);
   } else {
     spec.netns_path = StringMember(pod, "netns_path");
-  }
-  if (spec.netns_path.empty() || spec.netns_path.front() != '/' ||
-      spec.netns_path.find('\0') != std::string::npos) {
-    throw BadRecord{"pod netns_path is not an absolute path"};
   }
   for (const json& p : ArrayMember(pod, "container_ports")) {
     if (!p.is_object()) {
@@ -340,6 +356,9 @@ agent::PodSpec PodFromJson(const json& pod) {
   const json& overrides = ObjectMember(pod, "overrides");
   spec.overrides.disable_inbound_capture = BoolMember(overrides, "disable_inbound_capture");
   spec.overrides.disable_outbound_capture = BoolMember(overrides, "disable_outbound_capture");
+  if (std::string wrong = WhatIsWrongWith(spec); !wrong.empty()) {
+    throw BadRecord{wrong};
+  }
   return spec;
 }
 
@@ -698,6 +717,11 @@ int StateFile::compactions() const {
 }
 
 absl::Status StateFile::Put(const JournaledPod& pod) {
+  // A record that Open would refuse must not be written: it would discredit the whole file.
+  if (std::string wrong = WhatIsWrongWith(pod.spec); !wrong.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("pod ", pod.spec.DisplayName(), " cannot be journaled: ", wrong));
+  }
   std::string record = EncodePut(pod);
   if (record.size() > kMaxRecordBytes) {
     return absl::ResourceExhaustedError(

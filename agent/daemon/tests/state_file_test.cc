@@ -537,6 +537,25 @@ TEST_F(StateFileTest, AnOversizedFileIsNotReadWhole) {
   EXPECT_THAT(Uids(loaded), ElementsAre("a"));
 }
 
+TEST_F(StateFileTest, APodThatCouldNotBeReadBackIsRefused) {
+  LoadedState loaded;
+  std::unique_ptr<StateFile> file = OpenOk(&loaded);
+  JournaledPod no_ip = MakePod("a");
+  no_ip.spec.ips.clear();
+  JournaledPod relative = MakePod("b");
+  relative.spec.netns_path = "netns/b";
+  JournaledPod port_zero = MakePod("c");
+  port_zero.spec.probe_ports = {0};
+  for (const JournaledPod& pod : {no_ip, relative, port_zero}) {
+    absl::Status st = file->Put(pod);
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << pod.spec.uid;
+    EXPECT_THAT(st.message(), HasSubstr("uid " + pod.spec.uid));
+  }
+  LoadedState now = StateFile::Read(path_);
+  EXPECT_TRUE(now.trustworthy);
+  EXPECT_THAT(now.pods, IsEmpty());
+}
+
 TEST_F(StateFileTest, AnOversizedPodIsRefused) {
   LoadedState loaded;
   std::unique_ptr<StateFile> file = OpenOk(&loaded);
