@@ -243,8 +243,8 @@ uint64_t UnsignedMember(const json& object, const char* key) {
 }
 
 uint16_t PortValue(const json& v, const char* what) {
-  if (!v.is_number_unsigned() || !IsPort(static_cast<int64_t>(std::min<uint64_t>(
-                                     v.get<uint64_t>(), kMaxPort + 1)))) {
+  if (!v.is_number_unsigned() ||
+      !IsPort(static_cast<int64_t>(std::min<uint64_t>(v.get<uint64_t>(), kMaxPort + 1)))) {
     throw BadRecord{absl::StrCat(what, " is not a port 1-65535")};
   }
   return static_cast<uint16_t>(v.get<uint64_t>());
@@ -584,8 +584,8 @@ absl::StatusOr<FreshFile> WriteFresh(const std::string& path,
                                      const std::map<std::string, std::string>& records) {
   const std::string temp = path + ".tmp";
   FreshFile out;
-  out.fd.reset(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW,
-                      0600));
+  out.fd.reset(
+      ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (!out.fd.valid()) {
     return absl::UnavailableError(
         absl::StrCat("cannot create state file ", temp, ": ", ErrnoText()));
@@ -619,17 +619,16 @@ absl::Status MoveAside(const std::string& path, const std::string& damaged) {
   if (err == EISDIR || err == ENOTDIR || err == ENOTEMPTY || err == EEXIST) {
     // A directory cannot replace a file, nor a file a directory, nor anything a non-empty one.
     struct stat st {};
-    bool removed = ::lstat(damaged.c_str(), &st) == 0 &&
-                   (S_ISDIR(st.st_mode) ? ::rmdir(damaged.c_str()) : ::unlink(damaged.c_str())) ==
-                       0;
+    bool removed =
+        ::lstat(damaged.c_str(), &st) == 0 &&
+        (S_ISDIR(st.st_mode) ? ::rmdir(damaged.c_str()) : ::unlink(damaged.c_str())) == 0;
     if (removed && ::rename(path.c_str(), damaged.c_str()) == 0) {
       return absl::OkStatus();
     }
     err = errno;
   }
   return absl::FailedPreconditionError(absl::StrCat("cannot move the damaged state file ", path,
-                                                    " aside to ", damaged, ": ",
-                                                    ErrnoText(err)));
+                                                    " aside to ", damaged, ": ", ErrnoText(err)));
 }
 
 }  // namespace
@@ -646,8 +645,8 @@ std::string StateFile::EncodePut(const JournaledPod& pod) {
 }
 
 std::string StateFile::EncodeErase(const std::string& uid) {
-  return Frame(json{{"op", "erase"}, {"uid", uid}}.dump(-1, ' ', false,
-                                                         json::error_handler_t::replace));
+  return Frame(
+      json{{"op", "erase"}, {"uid", uid}}.dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
 LoadedState StateFile::Read(const std::string& path) {
@@ -793,8 +792,8 @@ absl::Status StateFile::Append(const std::string& record) {
 
 bool StateFile::CompactionDue() const {
   size_t live_file = HeaderRecord().size() + live_bytes_;
-  size_t limit = std::min(std::max(kCompactionFloorBytes, 4 * live_file),
-                          kMaxFileBytes - 2 * kMaxRecordBytes);
+  size_t limit =
+      std::min(std::max(kCompactionFloorBytes, 4 * live_file), kMaxFileBytes - 2 * kMaxRecordBytes);
   return file_bytes_ > limit;
 }
 
