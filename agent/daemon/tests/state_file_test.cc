@@ -443,7 +443,7 @@ TEST_F(StateFileTest, BadJsonAndBadPodsAreNotTrustworthy) {
   };
   for (const auto& [record, expected] : cases) {
     SCOPED_TRACE(record);
-    WriteAll(path_, header + good + record + pod_b);
+    WriteAll(path_, absl::StrCat(header, good, record, pod_b));
     LoadedState loaded = StateFile::Read(path_);
     EXPECT_FALSE(loaded.trustworthy);
     EXPECT_THAT(loaded.problems, ElementsAre(HasSubstr(expected)));
@@ -471,6 +471,7 @@ TEST_F(ManyPutsTest, ManyPutsOfTheSamePodsAreCompacted) {
   LoadedState loaded;
   std::unique_ptr<StateFile> file = OpenOk(&loaded);
   std::vector<JournaledPod> pods;
+  pods.reserve(10);
   for (int p = 0; p < 10; ++p) {
     pods.push_back(MakePod(absl::StrCat("pod-", p), p));
   }
@@ -510,6 +511,7 @@ TEST_F(StateFileTest, ConcurrentPutsAllLand) {
   constexpr int kThreads = 8;
   constexpr int kPerThread = 200;
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&file, t] {
       for (int i = 0; i < kPerThread; ++i) {
