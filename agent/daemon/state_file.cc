@@ -36,6 +36,12 @@ constexpr size_t kMaxProblemsListed = 20;
 constexpr size_t kCrcDigits = 8;
 constexpr size_t kMaxLengthDigits = 7;
 
+// A JSON value for a message, cut short: a record may be up to kMaxRecordBytes.
+std::string Shown(const json& value) {
+  std::string text = value.dump(-1, ' ', false, json::error_handler_t::replace);
+  return text.size() <= 64 ? text : absl::StrCat(text.substr(0, 64), "...");
+}
+
 // ---- Framing ------------------------------------------------------------------------------------
 
 std::string Frame(const std::string& payload) {
@@ -237,8 +243,8 @@ uint64_t UnsignedMember(const json& object, const char* key) {
 }
 
 uint16_t PortValue(const json& v, const char* what) {
-  if (!v.is_number_unsigned() || !IsPort(static_cast<int64_t>(std::min<uint64_t>(
-                                     v.get<uint64_t>(), kMaxPort + 1)))) {
+  if (!v.is_number_unsigned() ||
+      !IsPort(static_cast<int64_t>(std::min<uint64_t>(v.get<uint64_t>(), kMaxPort + 1)))) {
     throw BadRecord{absl::StrCat(what, " is not a port 1-65535")};
   }
   return static_cast<uint16_t>(v.get<uint64_t>());
@@ -264,6 +270,37 @@ bool HasControlCharacter(absl::string_view s) {
   return std::any_of(s.begin(), s.end(), [](char c) { return absl::ascii_iscntrl(c); });
 }
 
+// What a pod must satisfy to be journaled, and to be read back: the API's validation goes much
+// further, so a pod it passed always does. Empty if nothing is wrong.
+std::string WhatIsWrongWith(const agent::PodSpec& spec) {
+  if (spec.uid.empty() || spec.ns.empty() || spec.name.empty()) {
+    return "pod uid, namespace or name is empty";
+  }
+  if (HasControlCharacter(spec.uid) || HasControlCharacter(spec.ns) ||
+      HasControlCharacter(spec.name)) {
+    return "pod uid, namespace or name has a control character";
+  }
+  if (spec.ips.empty() || spec.ips.size() > 2 ||
+      (spec.ips.size() == 2 && spec.ips[0].family() == spec.ips[1].family())) {
+    return "pod ips are not one or two addresses of different families";
+  }
+  if (spec.netns_path.empty() || spec.netns_path.front() != '/' ||
+      spec.netns_path.find('\0') != std::string::npos) {
+    return "pod netns_path is not an absolute path";
+  }
+  for (const agent::ContainerPort& p : spec.container_ports) {
+    if (!IsPort(p.port)) {
+      return "a container port is not a port 1-65535";
+    }
+  }
+  for (uint16_t p : spec.probe_ports) {
+    if (!IsPort(p)) {
+      return "a probe port is not a port 1-65535";
+    }
+  }
+  return "";
+}
+
 // The spec of a put record, checked as far as a record written by this agent must satisfy (the
 // full rules are the API's validation, which the pod passed before it was journaled).
 agent::PodSpec PodFromJson(const json& pod) {
@@ -274,13 +311,6 @@ agent::PodSpec PodFromJson(const json& pod) {
   spec.uid = StringMember(pod, "uid");
   spec.ns = StringMember(pod, "namespace");
   spec.name = StringMember(pod, "name");
-  if (spec.uid.empty() || spec.ns.empty() || spec.name.empty()) {
-    throw BadRecord{"pod uid, namespace or name is empty"};
-  }
-  if (HasControlCharacter(spec.uid) || HasControlCharacter(spec.ns) ||
-      HasControlCharacter(spec.name)) {
-    throw BadRecord{"pod uid, namespace or name has a control character"};
-  }
   for (const auto& [key, value] : ObjectMember(pod, "labels").items()) {
     if (!value.is_string()) {
       throw BadRecord{"a label value is not a string"};
@@ -292,15 +322,11 @@ agent::PodSpec PodFromJson(const json& pod) {
         text.is_string() ? IpAddress::Parse(text.get<std::string>())
                          : absl::StatusOr<IpAddress>(absl::InvalidArgumentError("not a string"));
     if (!ip.ok()) {
-      throw BadRecord{absl::StrCat("pod ip ", text.dump(), " is not an IP address")};
+      throw BadRecord{absl::StrCat("pod ip ", Shown(text), " is not an IP address")};
     }
     spec.ips.push_back(*ip);
   }
   std::sort(spec.ips.begin(), spec.ips.end());
-  if (spec.ips.empty() || spec.ips.size() > 2 ||
-      (spec.ips.size() == 2 && spec.ips[0].family() == spec.ips[1].family())) {
-    throw BadRecord{"pod ips are not one or two addresses of different families"};
-  }
   if (pod.contains("netns_path_hex")) {
     std::string hex = StringMember(pod, "netns_path_hex");
     if (hex.size() % 2 != 0 || !std::all_of(hex.begin(), hex.end(), absl::ascii_isxdigit)) {
@@ -309,10 +335,6 @@ agent::PodSpec PodFromJson(const json& pod) {
     spec.netns_path = absl::HexStringToBytes(hex);
   } else {
     spec.netns_path = StringMember(pod, "netns_path");
-  }
-  if (spec.netns_path.empty() || spec.netns_path.front() != '/' ||
-      spec.netns_path.find('\0') != std::string::npos) {
-    throw BadRecord{"pod netns_path is not an absolute path"};
   }
   for (const json& p : ArrayMember(pod, "container_ports")) {
     if (!p.is_object()) {
@@ -334,6 +356,9 @@ agent::PodSpec PodFromJson(const json& pod) {
   const json& overrides = ObjectMember(pod, "overrides");
   spec.overrides.disable_inbound_capture = BoolMember(overrides, "disable_inbound_capture");
   spec.overrides.disable_outbound_capture = BoolMember(overrides, "disable_outbound_capture");
+  if (std::string wrong = WhatIsWrongWith(spec); !wrong.empty()) {
+    throw BadRecord{wrong};
+  }
   return spec;
 }
 
@@ -362,7 +387,7 @@ absl::StatusOr<Operation> DecodeOperation(const json& record) {
         throw BadRecord{"erase of an empty uid"};
       }
     } else {
-      throw BadRecord{absl::StrCat("unknown op ", Member(record, "op").dump())};
+      throw BadRecord{absl::StrCat("unknown op ", Shown(Member(record, "op")))};
     }
     return out;
   } catch (const BadRecord& bad) {
@@ -432,7 +457,7 @@ class Reader {
         auto version = record.find("version");
         if (version == record.end() || *version != StateFile::kVersion) {
           Problem(absl::StrCat(where, ": format version ",
-                               version == record.end() ? "missing" : version->dump(),
+                               version == record.end() ? "missing" : Shown(*version),
                                ", this agent reads version ", StateFile::kVersion));
           break;
         }
@@ -559,8 +584,8 @@ absl::StatusOr<FreshFile> WriteFresh(const std::string& path,
                                      const std::map<std::string, std::string>& records) {
   const std::string temp = path + ".tmp";
   FreshFile out;
-  out.fd.reset(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW,
-                      0600));
+  out.fd.reset(
+      ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (!out.fd.valid()) {
     return absl::UnavailableError(
         absl::StrCat("cannot create state file ", temp, ": ", ErrnoText()));
@@ -594,17 +619,16 @@ absl::Status MoveAside(const std::string& path, const std::string& damaged) {
   if (err == EISDIR || err == ENOTDIR || err == ENOTEMPTY || err == EEXIST) {
     // A directory cannot replace a file, nor a file a directory, nor anything a non-empty one.
     struct stat st {};
-    bool removed = ::lstat(damaged.c_str(), &st) == 0 &&
-                   (S_ISDIR(st.st_mode) ? ::rmdir(damaged.c_str()) : ::unlink(damaged.c_str())) ==
-                       0;
+    bool removed =
+        ::lstat(damaged.c_str(), &st) == 0 &&
+        (S_ISDIR(st.st_mode) ? ::rmdir(damaged.c_str()) : ::unlink(damaged.c_str())) == 0;
     if (removed && ::rename(path.c_str(), damaged.c_str()) == 0) {
       return absl::OkStatus();
     }
     err = errno;
   }
   return absl::FailedPreconditionError(absl::StrCat("cannot move the damaged state file ", path,
-                                                    " aside to ", damaged, ": ",
-                                                    ErrnoText(err)));
+                                                    " aside to ", damaged, ": ", ErrnoText(err)));
 }
 
 }  // namespace
@@ -621,8 +645,8 @@ std::string StateFile::EncodePut(const JournaledPod& pod) {
 }
 
 std::string StateFile::EncodeErase(const std::string& uid) {
-  return Frame(json{{"op", "erase"}, {"uid", uid}}.dump(-1, ' ', false,
-                                                         json::error_handler_t::replace));
+  return Frame(
+      json{{"op", "erase"}, {"uid", uid}}.dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
 LoadedState StateFile::Read(const std::string& path) {
@@ -692,6 +716,11 @@ int StateFile::compactions() const {
 }
 
 absl::Status StateFile::Put(const JournaledPod& pod) {
+  // A record that Open would refuse must not be written: it would discredit the whole file.
+  if (std::string wrong = WhatIsWrongWith(pod.spec); !wrong.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("pod ", pod.spec.DisplayName(), " cannot be journaled: ", wrong));
+  }
   std::string record = EncodePut(pod);
   if (record.size() > kMaxRecordBytes) {
     return absl::ResourceExhaustedError(
@@ -763,8 +792,8 @@ absl::Status StateFile::Append(const std::string& record) {
 
 bool StateFile::CompactionDue() const {
   size_t live_file = HeaderRecord().size() + live_bytes_;
-  size_t limit = std::min(std::max(kCompactionFloorBytes, 4 * live_file),
-                          kMaxFileBytes - 2 * kMaxRecordBytes);
+  size_t limit =
+      std::min(std::max(kCompactionFloorBytes, 4 * live_file), kMaxFileBytes - 2 * kMaxRecordBytes);
   return file_bytes_ > limit;
 }
 

@@ -23,7 +23,7 @@ struct LoadedState {
   bool trustworthy = true;
   std::vector<std::string> problems;  // why it is not trustworthy ("record 17 at byte 4096: ...")
   std::vector<std::string> warnings;  // what was dropped although it is trustworthy
-  std::string damaged_path;  // where the untrustworthy file was moved, when it was
+  std::string damaged_path;           // where the untrustworthy file was moved, when it was
 };
 
 // The agent's durable memory of its pods: an append-only journal of PodJournal calls.

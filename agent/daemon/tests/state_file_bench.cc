@@ -24,9 +24,7 @@ constexpr int kMeasuredPuts = 5000;
 
 using Clock = std::chrono::steady_clock;
 
-double Micros(Clock::duration d) {
-  return std::chrono::duration<double, std::micro>(d).count();
-}
+double Micros(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
 
 JournaledPod BenchPod(int n) {
   JournaledPod pod;
@@ -34,9 +32,9 @@ JournaledPod BenchPod(int n) {
   pod.spec.ns = "bench";
   pod.spec.name = absl::StrCat("pod-", n);
   pod.spec.labels = {{"app", absl::StrCat("app-", n % 20)}, {"pod-template-hash", "7d9f8b6c5"}};
-  pod.spec.ips = {*IpAddress::Parse(absl::StrCat("10.", n / 65536, ".", n / 256 % 256, ".",
-                                                 n % 256)),
-                  *IpAddress::Parse(absl::StrCat("fd00::", n + 1))};
+  pod.spec.ips = {
+      *IpAddress::Parse(absl::StrCat("10.", n / 65536, ".", n / 256 % 256, ".", n % 256)),
+      *IpAddress::Parse(absl::StrCat("fd00::", n + 1))};
   pod.spec.netns_path = absl::StrCat("/run/netns/cni-", n);
   pod.spec.container_ports = {{"http", 8080, agent::Protocol::kTCP}};
   pod.spec.probe_ports = {8080};
@@ -47,7 +45,7 @@ JournaledPod BenchPod(int n) {
 
 double Percentile(std::vector<double> v, double p) {
   std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
 }
 
 std::string FileSystemOf(const std::string& dir) {

@@ -85,8 +85,12 @@ void WriteAll(const std::string& path, const std::string& data) {
 
 class StateFileTest : public ::testing::Test {
  protected:
+  // Where the test's directory is made: the temporary directory, on a disk here, so that fsync
+  // is real.
+  virtual fs::path Parent() { return fs::temp_directory_path(); }
+
   void SetUp() override {
-    std::string templ = (fs::temp_directory_path() / "state_file_test.XXXXXX").string();
+    std::string templ = (Parent() / "state_file_test.XXXXXX").string();
     ASSERT_NE(::mkdtemp(templ.data()), nullptr);
     dir_ = templ;
     path_ = dir_ + "/state";
@@ -119,6 +123,18 @@ class StateFileTest : public ::testing::Test {
 
   std::string dir_;
   std::string path_;
+};
+
+// For the tests of thousands of Puts: on tmpfs where there is one, since on a disk each Put waits
+// for fdatasync (up to milliseconds while other jobs write).
+class ManyPutsTest : public StateFileTest {
+ protected:
+  fs::path Parent() override {
+    std::error_code ec;
+    return fs::is_directory("/dev/shm", ec) && ::access("/dev/shm", W_OK) == 0
+               ? fs::path("/dev/shm")
+               : StateFileTest::Parent();
+  }
 };
 
 TEST_F(StateFileTest, NoFileIsAnEmptyTrustworthyState) {
@@ -185,7 +201,7 @@ TEST_F(StateFileTest, EraseDropsThePodAndUnknownUidsAreHarmless) {
   EXPECT_THAT(Uids(reopened), ElementsAre("b"));
 }
 
-TEST_F(StateFileTest, ReopenKeepsTheLatestRecordOfEachPod) {
+TEST_F(ManyPutsTest, ReopenKeepsTheLatestRecordOfEachPod) {
   {
     LoadedState loaded;
     std::unique_ptr<StateFile> file = OpenOk(&loaded);
@@ -291,9 +307,8 @@ TEST_F(StateFileTest, GarbageIsNotTrustworthy) {
   for (int i = 0; i < 5000; ++i) {
     garbage.push_back(static_cast<char>((i * 7919 + 13) % 256));
   }
-  for (const std::string& data :
-       {garbage, std::string("hello world\nthis is not it\n"), std::string("{\"magic\":1}\n"),
-        std::string("x")}) {
+  for (const std::string& data : {garbage, std::string("hello world\nthis is not it\n"),
+                                  std::string("{\"magic\":1}\n"), std::string("x")}) {
     SCOPED_TRACE(data.substr(0, 20));
     WriteAll(path_, data);
     LoadedState loaded;
@@ -368,8 +383,7 @@ TEST_F(StateFileTest, AnotherVersionIsNotRead) {
   Journal({MakePod("a", 1)});
   std::string data = ReadAll(path_);
   std::string records = data.substr(data.find('\n') + 1);
-  WriteAll(path_,
-           FrameByHand("{\"magic\":\"probesnat-state\",\"version\":2}") + records);
+  WriteAll(path_, FrameByHand("{\"magic\":\"probesnat-state\",\"version\":2}") + records);
   LoadedState loaded;
   std::unique_ptr<StateFile> file = OpenOk(&loaded);
   EXPECT_FALSE(loaded.trustworthy);
@@ -429,7 +443,7 @@ TEST_F(StateFileTest, BadJsonAndBadPodsAreNotTrustworthy) {
   };
   for (const auto& [record, expected] : cases) {
     SCOPED_TRACE(record);
-    WriteAll(path_, header + good + record + pod_b);
+    WriteAll(path_, absl::StrCat(header, good, record, pod_b));
     LoadedState loaded = StateFile::Read(path_);
     EXPECT_FALSE(loaded.trustworthy);
     EXPECT_THAT(loaded.problems, ElementsAre(HasSubstr(expected)));
@@ -437,10 +451,27 @@ TEST_F(StateFileTest, BadJsonAndBadPodsAreNotTrustworthy) {
   }
 }
 
-TEST_F(StateFileTest, ManyPutsOfTheSamePodsAreCompacted) {
+TEST_F(StateFileTest, DeeplyNestedOrHugeJsonIsHandled) {
+  Journal({MakePod("a", 1)});
+  const std::string data = ReadAll(path_);
+  const size_t depth = StateFile::kMaxRecordBytes / 2 - 16;
+  for (const std::string& payload :
+       {std::string(depth, '[') + std::string(depth, ']'),
+        "{\"op\":\"" + std::string(StateFile::kMaxRecordBytes - 16, 'x') + "\"}"}) {
+    WriteAll(path_, data + FrameByHand(payload) + StateFile::EncodePut(MakePod("b", 2)));
+    LoadedState loaded = StateFile::Read(path_);
+    EXPECT_FALSE(loaded.trustworthy);
+    ASSERT_EQ(loaded.problems.size(), 1u);
+    EXPECT_LT(loaded.problems[0].size(), 200u);
+    EXPECT_THAT(Uids(loaded), ElementsAre("a", "b"));
+  }
+}
+
+TEST_F(ManyPutsTest, ManyPutsOfTheSamePodsAreCompacted) {
   LoadedState loaded;
   std::unique_ptr<StateFile> file = OpenOk(&loaded);
   std::vector<JournaledPod> pods;
+  pods.reserve(10);
   for (int p = 0; p < 10; ++p) {
     pods.push_back(MakePod(absl::StrCat("pod-", p), p));
   }
@@ -463,7 +494,7 @@ TEST_F(StateFileTest, ManyPutsOfTheSamePodsAreCompacted) {
   }
 }
 
-TEST_F(StateFileTest, ErasesAreCompactedToo) {
+TEST_F(ManyPutsTest, ErasesAreCompactedToo) {
   LoadedState loaded;
   std::unique_ptr<StateFile> file = OpenOk(&loaded);
   for (int i = 0; i < 5000; ++i) {
@@ -480,6 +511,7 @@ TEST_F(StateFileTest, ConcurrentPutsAllLand) {
   constexpr int kThreads = 8;
   constexpr int kPerThread = 200;
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&file, t] {
       for (int i = 0; i < kPerThread; ++i) {
@@ -519,6 +551,25 @@ TEST_F(StateFileTest, AnOversizedFileIsNotReadWhole) {
   EXPECT_FALSE(loaded.trustworthy);
   EXPECT_THAT(loaded.problems[0], HasSubstr("larger than the limit"));
   EXPECT_THAT(Uids(loaded), ElementsAre("a"));
+}
+
+TEST_F(StateFileTest, APodThatCouldNotBeReadBackIsRefused) {
+  LoadedState loaded;
+  std::unique_ptr<StateFile> file = OpenOk(&loaded);
+  JournaledPod no_ip = MakePod("a");
+  no_ip.spec.ips.clear();
+  JournaledPod relative = MakePod("b");
+  relative.spec.netns_path = "netns/b";
+  JournaledPod port_zero = MakePod("c");
+  port_zero.spec.probe_ports = {0};
+  for (const JournaledPod& pod : {no_ip, relative, port_zero}) {
+    absl::Status st = file->Put(pod);
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << pod.spec.uid;
+    EXPECT_THAT(st.message(), HasSubstr("uid " + pod.spec.uid));
+  }
+  LoadedState now = StateFile::Read(path_);
+  EXPECT_TRUE(now.trustworthy);
+  EXPECT_THAT(now.pods, IsEmpty());
 }
 
 TEST_F(StateFileTest, AnOversizedPodIsRefused) {
