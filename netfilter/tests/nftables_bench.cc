@@ -62,6 +62,7 @@ int Main(int argc, char** argv) {
   }
   Backend& b = **backend;
   PodRules rules;
+  const TableOwner owner{"0d8f1c2e-5b7a-4e39-9a51-7c3f0e2b6d14", 1};
   bool ok = Measure("netns socket, helper thread", n, [&](int) -> absl::Status {
     auto fd = OpenNetns(pod->path());
     if (!fd.ok()) return fd.status();
@@ -94,10 +95,10 @@ int Main(int argc, char** argv) {
     fresh.push_back(*std::move(p));
   }
   ok = ok && Measure("ApplyPod, first time, fresh netns", static_cast<int>(fresh.size()),
-                     [&](int i) { return b.ApplyPod(fresh[i].path(), rules); });
+                     [&](int i) { return b.ApplyPod(fresh[i].path(), rules, owner); });
   fresh.clear();
   ok = ok && Measure("ApplyPod, 64 pods round-robin", n,
-                     [&](int i) { return b.ApplyPod(pods[i % pods.size()].path(), rules); });
+                     [&](int i) { return b.ApplyPod(pods[i % pods.size()].path(), rules, owner); });
   ok = ok && Measure("ObservePod, 64 pods round-robin", n, [&](int i) {
          return b.ObservePod(pods[i % pods.size()].path(), rules).status();
        });
@@ -106,13 +107,13 @@ int Main(int argc, char** argv) {
   // The same namespace back to back: the kernel's deferred release of the previous transaction
   // (flushed when its socket is closed) holds that namespace's nf_tables mutex for a grace period.
   ok = ok && Measure("ApplyPod, same pod back to back", 50,
-                     [&](int) { return b.ApplyPod(pod->path(), rules); });
+                     [&](int) { return b.ApplyPod(pod->path(), rules, owner); });
   ok = ok && Measure("EnsureHost (unchanged)", n, [&](int) { return b.EnsureHost(HostRules{}); });
   ok = ok && Measure("UpdateHostMembers add v4+v6", n, [&](int i) {
          auto v4 = IpAddress::V4({10, 1, static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)});
          auto v6 = IpAddress::V6({0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
                                   static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)});
-         return b.UpdateHostMembers({v4, v6}, {});
+         return b.UpdateHostMembers({{v4, "bench-pod"}, {v6, "bench-pod"}}, {});
        });
   ok = ok && Measure("ObserveHost (n members)", 50,
                      [&](int) { return b.ObserveHost(HostRules{}).status(); });
