@@ -170,7 +170,9 @@ class NftablesBackend : public Backend {
       return lease.status();
     }
     NftTable desired = BuildPodTable(rules);
-    desired.comment = PodTableComment(owner);
+    if (!owner.uid.empty()) {  // no uid, no claim
+      desired.comment = PodTableComment(owner);
+    }
     NftBatch batch = lease->socket.NewBatch();
     AppendReplaceTable(batch, desired);
     absl::Status st = lease->socket.Commit(batch);

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,12 @@
 #include "netfilter/tests/golden_tables.h"
 
 namespace probesnat::netfilter {
+
+// gtest prints members as text (found by argument-dependent lookup).
+void PrintTo(const HostMember& m, std::ostream* os) {
+  *os << m.ip.ToString() << " owner \"" << m.owner << "\"";
+}
+
 namespace {
 
 using ::probesnat::netfilter::testing::Run;
