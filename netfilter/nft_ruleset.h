@@ -39,8 +39,8 @@ NftTable BuildPodTable(const PodRules& rules);
 std::string RenderTable(const NftTable& table);
 
 // The table as `nft list table inet NAME` prints it (tabs, its comment, sets first, chains and
-// rules in order; no set elements), made from the texts NftRuleBuilder gave the rules. For tables built
-// here: rules read back from the kernel carry no text.
+// rules in order; no set elements), made from the texts NftRuleBuilder gave the rules. For tables
+// built here: rules read back from the kernel carry no text.
 std::string NftListText(const NftTable& table);
 
 // Label of the table in messages: "table inet probesnat".

@@ -57,8 +57,7 @@ class NftablesBackend : public Backend {
     std::lock_guard<std::mutex> lock(host_mu_);
     absl::Status last;
     for (int round = 0; round < kEnsureHostRounds; ++round) {
-      absl::StatusOr<NftTableState> state =
-          ReadTable(host_, kTableName, {kHostSetV4, kHostSetV6});
+      absl::StatusOr<NftTableState> state = ReadTable(host_, kTableName, {kHostSetV4, kHostSetV6});
       if (!state.ok()) {
         return state.status();
       }
@@ -86,18 +85,18 @@ class NftablesBackend : public Backend {
         return last;
       }
     }
-    return absl::AbortedError(absl::StrCat("cannot replace ", TableLabel(kTableName), ": ",
-                                           kEnsureHostRounds, " rounds of read and commit in a row ",
-                                           "were overtaken by other changes (last: ",
-                                           last.message(), ")"));
+    return absl::AbortedError(
+        absl::StrCat("cannot replace ", TableLabel(kTableName), ": ", kEnsureHostRounds,
+                     " rounds of read and commit in a row ",
+                     "were overtaken by other changes (last: ", last.message(), ")"));
   }
 
   absl::Status UpdateHostMembers(const std::vector<HostMember>& add,
                                  const std::vector<IpAddress>& remove) override {
     for (const HostMember& m : add) {
       if (absl::Status st = ValidateOwnerUid(m.owner); !st.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            ElementLabel(HostSetFor(m.ip), m.ip), ": ", st.message()));
+        return absl::InvalidArgumentError(
+            absl::StrCat(ElementLabel(HostSetFor(m.ip), m.ip), ": ", st.message()));
       }
     }
     std::lock_guard<std::mutex> lock(host_mu_);
@@ -162,8 +161,8 @@ class NftablesBackend : public Backend {
   absl::Status ApplyPod(const NetnsHandle& netns, const PodRules& rules,
                         const TableOwner& owner) override {
     if (absl::Status st = ValidateOwnerUid(owner.uid); !st.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(TableLabel(kTableName), " in namespace ",
-                                                     netns.path, ": ", st.message()));
+      return absl::InvalidArgumentError(
+          absl::StrCat(TableLabel(kTableName), " in namespace ", netns.path, ": ", st.message()));
     }
     absl::StatusOr<NftSocketPool::Lease> lease = AcquirePod(netns);
     if (!lease.ok()) {

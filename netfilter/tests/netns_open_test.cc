@@ -183,7 +183,8 @@ TEST_F(NetnsHandleTest, TheHostNamespaceIsRefusedByPathAndByHandle) {
   EXPECT_EQ(by_path.status().code(), absl::StatusCode::kInvalidArgument) << by_path.status();
   absl::StatusOr<NetnsHandle> handle = OpenNetnsHandle(host_->path());
   ASSERT_TRUE(handle.ok()) << handle.status();
-  EXPECT_EQ(backend_->ApplyPod(*handle, PodRules{}, TableOwner{"pod-uid", 1}).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(backend_->ApplyPod(*handle, PodRules{}, TableOwner{"pod-uid", 1}).code(),
+            absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(backend_->RemovePod(*handle).code(), absl::StatusCode::kInvalidArgument);
   absl::StatusOr<std::string> tables =
       RunAndCapture(absl::StrCat("ip netns exec ", host_->name(), " nft list tables"));

@@ -27,8 +27,13 @@ TEST(NftOwnershipTest, DecodingFindsTheCommentAmongOtherAttributes) {
 }
 
 TEST(NftOwnershipTest, DataNotInNftsFormatDecodesToNoComment) {
-  for (const std::string& data : {""s, "\x00"s, "\x00\x09short\x00"s, "\x00\x03" "abc"s,
-                                  "\x00\x04" "a\x00" "b\x00"s, "garbage that is not TLV"s}) {
+  for (const std::string& data : {""s, "\x00"s, "\x00\x09short\x00"s,
+                                  "\x00\x03"
+                                  "abc"s,
+                                  "\x00\x04"
+                                  "a\x00"
+                                  "b\x00"s,
+                                  "garbage that is not TLV"s}) {
     SCOPED_TRACE(testing::PrintToString(data));
     EXPECT_EQ(DecodeComment(NFTNL_UDATA_SET_ELEM_COMMENT, data), "");
   }

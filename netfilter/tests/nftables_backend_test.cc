@@ -167,7 +167,8 @@ TEST_F(NftablesBackendTest, EnsureHostCreatesTheGoldenTable) {
 
 TEST_F(NftablesBackendTest, EnsureHostWithOtherValuesReplacesRulesAndKeepsMembers) {
   ASSERT_TRUE(backend().EnsureHost(HostRules{}).ok());
-  ASSERT_TRUE(backend().UpdateHostMembers({{Ip("10.1.0.7"), kUidA}, {Ip("fd00:1::7"), kUidB}}, {}).ok());
+  ASSERT_TRUE(
+      backend().UpdateHostMembers({{Ip("10.1.0.7"), kUidA}, {Ip("fd00:1::7"), kUidB}}, {}).ok());
   absl::Status st = backend().EnsureHost(CustomHostRules());
   ASSERT_TRUE(st.ok()) << st;
   EXPECT_EQ(Nft(*host_, "list table inet probesnat"), Tabs(kHostGoldenCustomWithMembers));
@@ -183,7 +184,8 @@ TEST_F(NftablesBackendTest, EnsureHostLeavesAMatchingTableAlone) {
 // An agent restart: a new backend adopts the tables the previous one left, without touching them.
 TEST_F(NftablesBackendTest, ANewBackendAdoptsExistingTablesUnchanged) {
   ASSERT_TRUE(backend().EnsureHost(HostRules{}).ok());
-  ASSERT_TRUE(backend().UpdateHostMembers({{Ip("10.6.0.1"), kUidA}, {Ip("fd00:6::1"), kUidB}}, {}).ok());
+  ASSERT_TRUE(
+      backend().UpdateHostMembers({{Ip("10.6.0.1"), kUidA}, {Ip("fd00:6::1"), kUidB}}, {}).ok());
   ASSERT_TRUE(backend().ApplyPod(pod_->path(), PodRules{}, kOwner).ok());
   backend_.reset();
   const std::string host_before = Nft(*host_, "-a list ruleset");
@@ -434,7 +436,8 @@ TEST_F(NftablesBackendTest, ApplyPodCreatesTheGoldenTables) {
 
   st = backend().ApplyPod(pod_->path(), CustomPodRules(), kOwner);
   ASSERT_TRUE(st.ok()) << st;
-  EXPECT_EQ(Nft(*pod_, "list table inet probesnat"), WithOwner(ReadGolden("pod_custom_no_inbound")));
+  EXPECT_EQ(Nft(*pod_, "list table inet probesnat"),
+            WithOwner(ReadGolden("pod_custom_no_inbound")));
 
   PodRules no_capture;
   no_capture.inbound_capture = false;
@@ -456,8 +459,8 @@ TEST_F(NftablesBackendTest, ApplyPodCreatesTheGoldenTables) {
 TEST_F(NftablesBackendTest, TheKernelListsEveryGoldenTableAsTheBuilderWroteIt) {
   for (const testing::GoldenTable& g : testing::GoldenTables()) {
     SCOPED_TRACE(testing::GoldenPath(g.name));
-    absl::Status st =
-        g.host ? backend().EnsureHost(g.host_rules) : backend().ApplyPod(pod_->path(), g.pod_rules, kOwner);
+    absl::Status st = g.host ? backend().EnsureHost(g.host_rules)
+                             : backend().ApplyPod(pod_->path(), g.pod_rules, kOwner);
     ASSERT_TRUE(st.ok()) << st;
     const std::string listed = Nft(g.host ? *host_ : *pod_, "list table inet probesnat");
     EXPECT_EQ(listed, g.host ? ReadGolden(g.name) : WithOwner(ReadGolden(g.name)));

@@ -115,6 +115,19 @@ int Main(int argc, char** argv) {
                                   static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)});
          return b.UpdateHostMembers({{v4, "bench-pod"}, {v6, "bench-pod"}}, {});
        });
+  // The same addresses, now owned by another pod (IP reuse): the owner comment is replaced.
+  ok = ok && Measure("UpdateHostMembers, owner replaced", n, [&](int i) {
+         auto v4 = IpAddress::V4({10, 1, static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)});
+         auto v6 = IpAddress::V6({0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                  static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)});
+         return b.UpdateHostMembers({{v4, "bench-pod-2"}, {v6, "bench-pod-2"}}, {});
+       });
+  // Replacing the host table re-adds every member with its owner (one transaction).
+  ok = ok && Measure("EnsureHost (replace, n members)", 50, [&](int i) {
+         HostRules other;
+         other.probe_v4 = IpAddress::V4({169, 254, 99, static_cast<uint8_t>(1 + i % 2)});
+         return b.EnsureHost(i % 2 == 0 ? other : HostRules{});
+       });
   ok = ok && Measure("ObserveHost (n members)", 50,
                      [&](int) { return b.ObserveHost(HostRules{}).status(); });
   return ok ? 0 : 1;

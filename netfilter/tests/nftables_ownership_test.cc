@@ -1,9 +1,9 @@
 // Whom the kernel's objects belong to (element and table comments) and generation-bound commits,
 // against the real kernel inside network namespaces created by the test (the machine's own
 // namespace is never touched; the "host" side is a namespace too).
+#include <libnftnl/udata.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
-#include <libnftnl/udata.h>
 #include <unistd.h>
 
 #include <optional>
@@ -110,8 +110,9 @@ TEST_F(NftablesOwnershipTest, ElementOwnersAreNftCommentsAndReadBack) {
   absl::Status st = backend().UpdateHostMembers(
       {{Ip("10.1.0.2"), kUidA}, {Ip("10.1.0.1"), kUidB}, {Ip("fd00:1::1"), kUidA}}, {});
   ASSERT_TRUE(st.ok()) << st;
-  EXPECT_EQ(Members(), (std::vector<HostMember>{
-                           {Ip("10.1.0.1"), kUidB}, {Ip("10.1.0.2"), kUidA}, {Ip("fd00:1::1"), kUidA}}));
+  EXPECT_EQ(Members(),
+            (std::vector<HostMember>{
+                {Ip("10.1.0.1"), kUidB}, {Ip("10.1.0.2"), kUidA}, {Ip("fd00:1::1"), kUidA}}));
 
   const std::string listing = Nft(*host_, "list table inet probesnat");
   EXPECT_TRUE(absl::StrContains(listing, absl::StrCat("10.1.0.1 comment \"", kUidB, "\"")))
@@ -130,9 +131,9 @@ TEST_F(NftablesOwnershipTest, ElementOwnersAreNftCommentsAndReadBack) {
   absl::StatusOr<ScopedNetns> copy = ScopedNetns::Create("copy");
   ASSERT_TRUE(copy.ok()) << copy.status();
   const std::string file = absl::StrCat("/tmp/", copy->name(), ".nft");
-  ASSERT_TRUE(testing::Run(absl::StrCat("ip netns exec ", host_->name(),
-                                        " nft list ruleset > ", file))
-                  .ok());
+  ASSERT_TRUE(
+      testing::Run(absl::StrCat("ip netns exec ", host_->name(), " nft list ruleset > ", file))
+          .ok());
   ASSERT_TRUE(testing::Run(absl::StrCat("ip netns exec ", copy->name(), " nft -f ", file)).ok());
   ::unlink(file.c_str());
   absl::StatusOr<std::unique_ptr<Backend>> other = MakeNftablesBackend(copy->path());
@@ -145,8 +146,8 @@ TEST_F(NftablesOwnershipTest, ElementOwnersAreNftCommentsAndReadBack) {
 
 TEST_F(NftablesOwnershipTest, AddingAPresentAddressReplacesItsOwner) {
   ASSERT_TRUE(backend().EnsureHost(HostRules{}).ok());
-  ASSERT_TRUE(backend().UpdateHostMembers({{Ip("10.2.0.1"), kUidA}, {Ip("fd00:2::1"), kUidA}}, {})
-                  .ok());
+  ASSERT_TRUE(
+      backend().UpdateHostMembers({{Ip("10.2.0.1"), kUidA}, {Ip("fd00:2::1"), kUidA}}, {}).ok());
   // The IP is reused by another pod.
   absl::Status st = backend().UpdateHostMembers({{Ip("10.2.0.1"), kUidB}}, {});
   ASSERT_TRUE(st.ok()) << st;
@@ -237,9 +238,9 @@ TEST_F(NftablesOwnershipTest, PodTableOwnerAndHandleRoundTrip) {
   EXPECT_EQ(obs.owner, first);
   EXPECT_NE(obs.table_handle, 0u);
   const std::string ruleset = Nft(*pod_, "list ruleset");
-  EXPECT_TRUE(absl::StrContains(
-      ruleset, absl::StrCat("table inet probesnat {\n\tcomment \"probesnat pod ", kUidA,
-                            " generation 1\"\n")))
+  EXPECT_TRUE(
+      absl::StrContains(ruleset, absl::StrCat("table inet probesnat {\n\tcomment \"probesnat pod ",
+                                              kUidA, " generation 1\"\n")))
       << ruleset;
 
   // Observing changes nothing; applying again is a new table with a new handle.
@@ -400,9 +401,9 @@ TEST_F(NftablesOwnershipTest, EnsureHostOvertakenByAnotherChangeRereadsAndKeepsI
   absl::StatusOr<HostObservation> obs = backend().ObserveHost(HostRules{});
   ASSERT_TRUE(obs.ok());
   EXPECT_TRUE(obs->rules_match);
-  EXPECT_EQ(obs->members, (std::vector<HostMember>{{Ip("10.6.0.1"), kUidA},
-                                                   {Ip("10.6.0.2"), kUidB},
-                                                   {Ip("10.6.0.3"), kUidB}}));
+  EXPECT_EQ(obs->members,
+            (std::vector<HostMember>{
+                {Ip("10.6.0.1"), kUidA}, {Ip("10.6.0.2"), kUidB}, {Ip("10.6.0.3"), kUidB}}));
 }
 
 TEST_F(NftablesOwnershipTest, EnsureHostAlwaysOvertakenIsAbortedNamingTheTable) {

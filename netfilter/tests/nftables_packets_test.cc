@@ -99,7 +99,10 @@ class PacketTest : public ::testing::Test {
     ASSERT_TRUE(backend.ok()) << backend.status();
     backend_ = *std::move(backend);
     ASSERT_TRUE(backend_->EnsureHost(HostRules{}).ok());
-    ASSERT_TRUE(backend_->UpdateHostMembers({{Ip("10.200.1.2"), "pod-uid"}, {Ip("fd00:1::2"), "pod-uid"}}, {}).ok());
+    ASSERT_TRUE(
+        backend_
+            ->UpdateHostMembers({{Ip("10.200.1.2"), "pod-uid"}, {Ip("fd00:1::2"), "pod-uid"}}, {})
+            .ok());
   }
 
   void TearDown() override { backend_.reset(); }

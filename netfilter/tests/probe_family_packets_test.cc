@@ -199,7 +199,10 @@ TEST_F(ProbeFamilyPacketTest, WithBothProbeSourcesTrustedTheSameForgeryWouldSkip
 // Enrolled with both families: node-originated probes on both arrive from the probe addresses and
 // skip capture, forgeries of either are dropped by the host.
 TEST_F(ProbeFamilyPacketTest, EnrolledWithBothFamiliesProbesOfBothSkipCapture) {
-  ASSERT_TRUE(backend_->UpdateHostMembers({{PodIp(IpFamily::kV4), "pod-uid"}, {PodIp(IpFamily::kV6), "pod-uid"}}, {}).ok());
+  ASSERT_TRUE(backend_
+                  ->UpdateHostMembers(
+                      {{PodIp(IpFamily::kV4), "pod-uid"}, {PodIp(IpFamily::kV6), "pod-uid"}}, {})
+                  .ok());
   ASSERT_TRUE(backend_->ApplyPod(pod_->path(), PodRules{}, TableOwner{"pod-uid", 1}).ok());
   for (IpFamily family : {IpFamily::kV4, IpFamily::kV6}) {
     SCOPED_TRACE(family == IpFamily::kV4 ? "v4" : "v6");
