@@ -174,6 +174,30 @@ TEST_F(NftablesOwnershipTest, AddingAPresentAddressReplacesItsOwner) {
   EXPECT_EQ(Members().size(), 2u);
 }
 
+// Why UpdateHostMembers deletes and re-adds: a plain re-add of a present element (create, not
+// exclusive) succeeds and keeps the element's old user data.
+TEST_F(NftablesOwnershipTest, TheKernelKeepsAPresentElementsUserDataOnAPlainReAdd) {
+  ASSERT_TRUE(backend().EnsureHost(HostRules{}).ok());
+  ASSERT_TRUE(backend().UpdateHostMembers({{Ip("10.8.0.1"), kUidA}}, {}).ok());
+  NftSocket socket = SocketIn(*host_);
+  NftnlSetPtr holder(nftnl_set_alloc());
+  nftnl_set_set_u32(holder.get(), NFTNL_SET_FAMILY, NFPROTO_INET);
+  nftnl_set_set_str(holder.get(), NFTNL_SET_TABLE, kTableName);
+  nftnl_set_set_str(holder.get(), NFTNL_SET_NAME, kHostSetV4);
+  nftnl_set_elem* e = nftnl_set_elem_alloc();
+  const uint8_t key[4] = {10, 8, 0, 1};
+  nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, sizeof(key));
+  const std::string userdata = EncodeComment(NFTNL_UDATA_SET_ELEM_COMMENT, kUidB);
+  nftnl_set_elem_set(e, NFTNL_SET_ELEM_USERDATA, userdata.data(),
+                     static_cast<uint32_t>(userdata.size()));
+  nftnl_set_elem_add(holder.get(), e);
+  NftBatch batch = socket.NewBatch();
+  batch.AddSetElems(NFT_MSG_NEWSETELEM, NLM_F_CREATE, holder.get(), "plain re-add");
+  absl::Status st = socket.Commit(batch);
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_EQ(Members(), (std::vector<HostMember>{{Ip("10.8.0.1"), kUidA}}));
+}
+
 // Elements someone else added (`nft add element`, an agent from before owners) are members with
 // no owner; user data that is not nft's comment format is no owner either.
 TEST_F(NftablesOwnershipTest, ElementsWithoutOurCommentAreMembersWithoutOwner) {
