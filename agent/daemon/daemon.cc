@@ -13,11 +13,6 @@ namespace {
 // How long shutdown waits for unary calls in flight; idle connections and streams end at once.
 constexpr absl::Duration kShutdownGrace = absl::Seconds(2);
 
-std::string StateFilePath(const DaemonConfig& config) {
-  return config.state_file.empty() ? ParentDirectory(config.socket_path) + "/state"
-                                   : config.state_file;
-}
-
 void LogLoadedState(const std::string& path, const LoadedState& loaded) {
   for (const std::string& w : loaded.warnings) {
     spdlog::warn("state file {}: {}", path, w);
