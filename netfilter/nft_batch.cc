@@ -1,5 +1,6 @@
 #include "netfilter/nft_batch.h"
 
+#include <arpa/inet.h>
 #include <libmnl/libmnl.h>
 #include <libnftnl/chain.h>
 #include <libnftnl/common.h>
@@ -8,6 +9,8 @@
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
 #include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <sys/socket.h>
 
 #include <array>
 
@@ -42,9 +45,22 @@ size_t ElementCount(const nftnl_set* set) {
 
 }  // namespace
 
-NftBatch::NftBatch(uint32_t first_seq) : first_seq_(first_seq) {
+NftBatch::NftBatch(uint32_t first_seq, std::optional<uint32_t> generation)
+    : first_seq_(first_seq), generation_(generation) {
   alignas(nlmsghdr) std::array<char, MNL_NLMSG_HDRLEN + 64> begin{};
-  const nlmsghdr* nlh = nftnl_batch_begin(begin.data(), first_seq_);
+  // What nftnl_batch_begin() writes, plus the generation attribute (big-endian, like every
+  // nfnetlink integer).
+  nlmsghdr* nlh = mnl_nlmsg_put_header(begin.data());
+  nlh->nlmsg_type = NFNL_MSG_BATCH_BEGIN;
+  nlh->nlmsg_flags = NLM_F_REQUEST;
+  nlh->nlmsg_seq = first_seq_;
+  auto* nfg = static_cast<nfgenmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(nfgenmsg)));
+  nfg->nfgen_family = AF_UNSPEC;
+  nfg->version = NFNETLINK_V0;
+  nfg->res_id = htons(NFNL_SUBSYS_NFTABLES);
+  if (generation_.has_value()) {
+    mnl_attr_put_u32(nlh, NFNL_BATCH_GENID, htonl(*generation_));
+  }
   bytes_.append(reinterpret_cast<const char*>(nlh), MNL_ALIGN(nlh->nlmsg_len));
 }
 

@@ -3,6 +3,7 @@
 #include <linux/netlink.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,9 +21,13 @@ namespace probesnat::netfilter {
 // all together or not at all. Every message asks for an ack and carries its own sequence number,
 // remembered with a label naming the object it concerns ("rule 2 in chain inet probesnat
 // nat_output"), so that a refusal can be reported by name.
+//
+// A batch may be bound to a ruleset generation (NFNL_BATCH_GENID in its BEGIN message): the
+// kernel then applies it only if the ruleset is still at that generation, and otherwise refuses
+// it as a whole, before looking at any message (NftSocket::Commit says ABORTED).
 class NftBatch {
  public:
-  explicit NftBatch(uint32_t first_seq);
+  explicit NftBatch(uint32_t first_seq, std::optional<uint32_t> generation = std::nullopt);
 
   // Appends one message; `build_payload` fills in the attributes after the nfgenmsg header and
   // must not write more than `max_bytes` in all.
@@ -42,6 +47,7 @@ class NftBatch {
   size_t message_count() const { return labels_.size(); }
   // Sequence numbers of the framed messages are [first_seq()+1, first_seq()+message_count()].
   uint32_t first_seq() const { return first_seq_; }
+  const std::optional<uint32_t>& generation() const { return generation_; }
   // Seq after the END marker; the next batch on the same socket may start here.
   uint32_t end_seq() const { return first_seq_ + static_cast<uint32_t>(labels_.size()) + 1; }
   // Label of the message with sequence number `seq`, or empty.
@@ -52,6 +58,7 @@ class NftBatch {
 
  private:
   uint32_t first_seq_;
+  std::optional<uint32_t> generation_;
   std::string bytes_;
   std::vector<std::string> labels_;
   bool finished_ = false;

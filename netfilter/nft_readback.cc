@@ -1,12 +1,15 @@
 #include "netfilter/nft_readback.h"
 
 #include <libnftnl/gen.h>
+#include <libnftnl/udata.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "netfilter/nft_ownership.h"
 
 namespace probesnat::netfilter {
 namespace {
@@ -54,6 +57,13 @@ absl::Status ReadOnce(NftSocket& socket, const std::string& name,
         }
         state.present = true;
         state.table.flags = nftnl_table_get_u32(t.get(), NFTNL_TABLE_FLAGS);
+        state.handle = nftnl_table_get_u64(t.get(), NFTNL_TABLE_HANDLE);
+        if (nftnl_table_is_set(t.get(), NFTNL_TABLE_USERDATA)) {
+          uint32_t len = 0;
+          const void* data = nftnl_table_get_data(t.get(), NFTNL_TABLE_USERDATA, &len);
+          state.table.comment = DecodeComment(
+              NFTNL_UDATA_TABLE_COMMENT, absl::string_view(static_cast<const char*>(data), len));
+        }
         return absl::OkStatus();
       });
   if (absl::IsNotFound(st)) {
@@ -145,14 +155,23 @@ absl::Status ReadOnce(NftSocket& socket, const std::string& name,
     if (!st.ok()) {
       return st;
     }
-    std::vector<std::string>& keys = state.elements[set_name];
+    std::vector<NftElement>& elements = state.elements[set_name];
     nftnl_set_elems_iter* it = nftnl_set_elems_iter_create(holder.get());
     // iter_next returns the current element, then advances.
     while (nftnl_set_elem* e = nftnl_set_elems_iter_next(it)) {
       uint32_t len = 0;
       const void* key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
-      if (key != nullptr) {
-        keys.emplace_back(static_cast<const char*>(key), len);
+      if (key == nullptr) {
+        continue;
+      }
+      NftElement& element = elements.emplace_back();
+      element.key.assign(static_cast<const char*>(key), len);
+      if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_USERDATA)) {
+        uint32_t udata_len = 0;
+        const void* udata = nftnl_set_elem_get(e, NFTNL_SET_ELEM_USERDATA, &udata_len);
+        element.comment =
+            DecodeComment(NFTNL_UDATA_SET_ELEM_COMMENT,
+                          absl::string_view(static_cast<const char*>(udata), udata_len));
       }
     }
     nftnl_set_elems_iter_destroy(it);
@@ -183,6 +202,7 @@ absl::StatusOr<NftTableState> ReadTable(NftSocket& socket, const std::string& na
       return after.status();
     }
     if (*before == *after) {
+      state.generation = *before;
       return state;
     }
     last = absl::AbortedError(absl::StrCat("the ruleset kept changing while reading ",

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -10,12 +11,23 @@
 
 namespace probesnat::netfilter {
 
+// One set element as read back: its key (raw bytes) and its comment (empty if it has none, or
+// user data not in nft's comment format).
+struct NftElement {
+  std::string key;
+  std::string comment;
+};
+
 // What the kernel holds of table inet NAME in the socket's namespace.
 struct NftTableState {
   bool present = false;
-  NftTable table;  // chains, rules (in order) and set definitions as dumped
-  // Keys (raw bytes) of the sets named in the request.
-  std::map<std::string, std::vector<std::string>> elements;
+  NftTable table;       // flags, comment, chains, rules (in order) and set definitions as dumped
+  uint64_t handle = 0;  // the kernel's handle of the table: a new one each time it is re-created
+  // The ruleset generation the snapshot was read at; a batch bound to it (NftSocket::NewBatch)
+  // is refused if anything changed since.
+  uint32_t generation = 0;
+  // Elements of the sets named in the request.
+  std::map<std::string, std::vector<NftElement>> elements;
 };
 
 // Reads table inet `name` with its chains, rules and sets, and the elements of `element_sets`,

@@ -1,5 +1,6 @@
 #include "netfilter/nft_ruleset.h"
 
+#include <libnftnl/udata.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 
@@ -11,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "netfilter/nft_ownership.h"
 #include "netfilter/nft_rule_builder.h"
 
 namespace probesnat::netfilter {
@@ -303,7 +305,12 @@ std::string NftListText(const NftTable& table) {
     }
     blocks.push_back(absl::StrCat(text, "\t}\n"));
   }
-  return absl::StrCat("table inet ", table.name, " {\n", absl::StrJoin(blocks, "\n"), "}\n");
+  std::string comment;
+  if (!table.comment.empty()) {
+    comment = absl::StrCat("\tcomment \"", table.comment, "\"\n");
+  }
+  return absl::StrCat("table inet ", table.name, " {\n", comment, absl::StrJoin(blocks, "\n"),
+                      "}\n");
 }
 
 void AppendReplaceTable(NftBatch& batch, NftTable& table) {
@@ -314,6 +321,11 @@ void AppendReplaceTable(NftBatch& batch, NftTable& table) {
   batch.AddTable(NFT_MSG_NEWTABLE, NLM_F_CREATE, t.get(), label);
   batch.AddTable(NFT_MSG_DELTABLE, 0, t.get(), label);
   nftnl_table_set_u32(t.get(), NFTNL_TABLE_FLAGS, table.flags);
+  if (!table.comment.empty()) {
+    const std::string userdata = EncodeComment(NFTNL_UDATA_TABLE_COMMENT, table.comment);
+    nftnl_table_set_data(t.get(), NFTNL_TABLE_USERDATA, userdata.data(),
+                         static_cast<uint32_t>(userdata.size()));
+  }
   batch.AddTable(NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_EXCL, t.get(), label);
   for (NftnlSetPtr& s : table.sets) {
     batch.AddSet(NFT_MSG_NEWSET, NLM_F_CREATE | NLM_F_EXCL, s.get(),

@@ -19,6 +19,9 @@ inline constexpr char kHostSetV6[] = "pods_v6";
 struct NftTable {
   std::string name;
   uint32_t flags = 0;
+  // The table's comment (user data in nft's format); says whom a pod table belongs to. Not part
+  // of RenderTable: it is not a rule.
+  std::string comment;
   std::vector<NftnlChainPtr> chains;
   std::vector<NftRule> rules;     // grouped by chain, in order
   std::vector<NftnlSetPtr> sets;  // definitions only
@@ -31,20 +34,21 @@ NftTable BuildHostTable(const HostRules& rules);
 NftTable BuildPodTable(const PodRules& rules);
 
 // A canonical text of the table's flags, chains (by name, with their rules in order) and set
-// definitions, without handles, positions, counters, use counts or elements: equal texts mean the
-// kernel holds what we asked for.
+// definitions, without handles, positions, counters, use counts, elements or comment: equal texts
+// mean the kernel holds the rules we asked for.
 std::string RenderTable(const NftTable& table);
 
-// The table as `nft list table inet NAME` prints it (tabs, sets first, chains and rules in
-// order; no set elements), made from the texts NftRuleBuilder gave the rules. For tables built
-// here: rules read back from the kernel carry no text.
+// The table as `nft list table inet NAME` prints it (tabs, its comment, sets first, chains and
+// rules in order; no set elements), made from the texts NftRuleBuilder gave the rules. For tables
+// built here: rules read back from the kernel carry no text.
 std::string NftListText(const NftTable& table);
 
 // Label of the table in messages: "table inet probesnat".
 std::string TableLabel(const std::string& name);
 
 // Appends to `batch` the messages that create `table` from scratch, replacing any table of that
-// name atomically (add, delete, add: the first add makes the delete valid if it is absent).
+// name atomically (add, delete, add: the first add makes the delete valid if it is absent). The
+// new table carries `table.comment`.
 void AppendReplaceTable(NftBatch& batch, NftTable& table);
 // Appends add + delete of the table: deletes it whether it exists or not.
 void AppendDeleteTable(NftBatch& batch, const std::string& name);

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include <cstdint>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -23,6 +24,9 @@ namespace {
 
 constexpr size_t kReceiveBufferSize = 65536;
 constexpr int kSocketBufferBytes = 4 << 20;
+// What one queued ack costs in the receive buffer's accounting (the skb's true size), rounded up.
+// The kernel queues every ack of a batch while sendmsg() runs, before we read any.
+constexpr size_t kReceiveBytesPerAck = 1024;
 // The kernel answers a batch synchronously while sendmsg() runs; this only bounds a missing answer.
 constexpr int kAnswerTimeoutMs = 2000;
 
@@ -52,7 +56,10 @@ std::string ExtackMessage(const nlmsghdr* nlh) {
 }  // namespace
 
 NftSocket::NftSocket(UniqueFd fd, std::string where)
-    : fd_(std::move(fd)), where_(std::move(where)), rx_(kReceiveBufferSize) {
+    : fd_(std::move(fd)),
+      where_(std::move(where)),
+      rx_(kReceiveBufferSize),
+      receive_buffer_bytes_(kSocketBufferBytes) {
   timespec now{};
   ::clock_gettime(CLOCK_MONOTONIC, &now);
   next_seq_ = static_cast<uint32_t>(now.tv_nsec ^ now.tv_sec) & 0x7fffffff;
@@ -99,6 +106,20 @@ absl::StatusOr<NftSocket> NftSocket::Configure(UniqueFd fd, std::string where) {
   return NftSocket(std::move(fd), std::move(where));
 }
 
+// A batch of more messages than the receive buffer holds acks for would lose some (ENOBUFS) and
+// leave its outcome unknown: the buffer grows to fit the batch first.
+void NftSocket::ReserveAnswerRoom(size_t messages) {
+  const size_t wanted = messages * kReceiveBytesPerAck;
+  if (wanted <= receive_buffer_bytes_ || wanted > static_cast<size_t>(INT32_MAX / 2)) {
+    return;
+  }
+  int bytes = static_cast<int>(wanted);
+  if (::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(bytes)) != 0) {
+    ::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
+  }
+  receive_buffer_bytes_ = wanted;
+}
+
 void NftSocket::DrainStale() {
   while (::recv(fd_.get(), rx_.data(), rx_.size(), MSG_DONTWAIT) > 0) {
   }
@@ -128,6 +149,7 @@ absl::Status NftSocket::Commit(NftBatch& batch) {
     return absl::OkStatus();
   }
   DrainStale();
+  ReserveAnswerRoom(batch.message_count() + 1);
   absl::string_view bytes = batch.Finish();
   next_seq_ = batch.end_seq() + 1;
   if (absl::Status st = SendAll(bytes, "an nftables transaction"); !st.ok()) {
@@ -139,6 +161,7 @@ absl::Status NftSocket::Commit(NftBatch& batch) {
   std::vector<bool> answered(count, false);
   size_t pending = count;
   std::vector<std::string> refusals;
+  bool stale_generation = false;
   while (pending > 0) {
     ssize_t n = ::recv(fd_.get(), rx_.data(), rx_.size(), MSG_DONTWAIT);
     if (n < 0) {
@@ -171,7 +194,11 @@ absl::Status NftSocket::Commit(NftBatch& batch) {
       if (nlh->nlmsg_seq == batch.first_seq()) {
         // The batch as a whole was refused (BEGIN carries the batch's own sequence number).
         const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
-        if (err->error != 0) {
+        if (err->error == -ERESTART && batch.generation().has_value()) {
+          // Refused before any message was looked at: no other answer follows.
+          stale_generation = true;
+          pending = 0;
+        } else if (err->error != 0) {
           refusals.push_back(absl::StrCat("the transaction: ", ErrnoText(-err->error)));
           pending = 0;
         }
@@ -196,6 +223,11 @@ absl::Status NftSocket::Commit(NftBatch& batch) {
         refusals.push_back(std::move(text));
       }
     }
+  }
+  if (stale_generation) {
+    return absl::AbortedError(absl::StrCat(
+        "the ruleset in the ", where_, " changed after generation ", *batch.generation(),
+        " was read; the nftables transaction bound to it was not applied"));
   }
   if (!refusals.empty()) {
     return absl::UnavailableError(

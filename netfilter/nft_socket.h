@@ -3,6 +3,7 @@
 #include <linux/netlink.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,12 +33,17 @@ class NftSocket {
   // Gives up the descriptor (e.g. to close it elsewhere); the socket is unusable afterwards.
   UniqueFd ReleaseFd() && { return std::move(fd_); }
 
-  // A batch whose sequence numbers continue this socket's.
-  NftBatch NewBatch() const { return NftBatch(next_seq_); }
+  // A batch whose sequence numbers continue this socket's, bound to ruleset `generation` if given
+  // (NftTableState::generation).
+  NftBatch NewBatch(std::optional<uint32_t> generation = std::nullopt) const {
+    return NftBatch(next_seq_, generation);
+  }
 
   // Sends the batch as one transaction and reads the kernel's answer to every message. On
   // refusal returns UNAVAILABLE naming each refused object, the errno text and the kernel's
-  // extended-ack message if any, and the namespace.
+  // extended-ack message if any, and the namespace. ABORTED (nothing applied) if the batch is
+  // bound to a generation and the ruleset has changed since: read again and retry. The socket
+  // stays usable after either.
   absl::Status Commit(NftBatch& batch);
 
   // Sends one GET request (NLM_F_DUMP in `nlm_flags` for a dump) and hands every reply message to
@@ -52,11 +58,13 @@ class NftSocket {
   static absl::StatusOr<NftSocket> Configure(UniqueFd fd, std::string where);
   void DrainStale();
   absl::Status SendAll(absl::string_view bytes, absl::string_view what);
+  void ReserveAnswerRoom(size_t messages);
 
   UniqueFd fd_;
   std::string where_;
   uint32_t next_seq_ = 0;
   std::vector<char> rx_;
+  size_t receive_buffer_bytes_ = 0;  // as last asked of the kernel
 };
 
 }  // namespace probesnat::netfilter

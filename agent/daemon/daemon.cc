@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/daemon/log_format.h"
+#include "agent/daemon/run_directory.h"
 #include "spdlog/spdlog.h"
 
 namespace probesnat::daemon {
@@ -12,10 +13,34 @@ namespace {
 // How long shutdown waits for unary calls in flight; idle connections and streams end at once.
 constexpr absl::Duration kShutdownGrace = absl::Seconds(2);
 
+void LogLoadedState(const std::string& path, const LoadedState& loaded) {
+  for (const std::string& w : loaded.warnings) {
+    spdlog::warn("state file {}: {}", path, w);
+  }
+  for (const std::string& p : loaded.problems) {
+    spdlog::error("state file {}: {}", path, p);
+  }
+  if (!loaded.existed) {
+    spdlog::info("state file {}: none yet; host set members a previous run left are kept until "
+                 "the first Sync",
+                 path);
+  } else if (!loaded.trustworthy) {
+    spdlog::error("state file {} is damaged{}; re-adopting the {} pods it still names; host set "
+                  "members no pod accounts for are kept until the first Sync",
+                  path,
+                  loaded.damaged_path.empty() ? ""
+                                              : absl::StrCat(" (moved to ", loaded.damaged_path, ")"),
+                  loaded.pods.size());
+  } else {
+    spdlog::info("state file {}: {} pods to re-adopt", path, loaded.pods.size());
+  }
+}
+
 }  // namespace
 
-Daemon::Daemon(const DaemonConfig& config, DaemonDeps deps, std::unique_ptr<DaemonMetrics> metrics)
-    : config_(config), deps_(std::move(deps)), metrics_(std::move(metrics)) {
+Daemon::Daemon(const DaemonConfig& config, DaemonDeps deps, std::unique_ptr<DaemonMetrics> metrics,
+               std::unique_ptr<StateFile> state)
+    : config_(config), deps_(std::move(deps)), metrics_(std::move(metrics)), state_(std::move(state)) {
   ReconcilerOptions options;
   options.host_rules = config_.host_rules;
   options.pod_rules = config_.pod_rules;
@@ -25,7 +50,7 @@ Daemon::Daemon(const DaemonConfig& config, DaemonDeps deps, std::unique_ptr<Daem
     timed_backend_ = std::make_unique<TimedBackend>(*deps_.backend, *metrics_);
     backend = timed_backend_.get();
   }
-  reconciler_ = std::make_unique<Reconciler>(*backend, options, events_);
+  reconciler_ = std::make_unique<Reconciler>(*backend, options, events_, state_.get());
   if (metrics_ != nullptr) {
     metrics_->SetPodSource([r = reconciler_.get()] { return r->List(); });
   }
@@ -56,7 +81,19 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
     }
     metrics = *std::move(created);
   }
-  std::unique_ptr<Daemon> d(new Daemon(config, std::move(deps), std::move(metrics)));
+  const std::string state_path = StateFilePath(config);
+  if (absl::Status st = MakeDirectories(ParentDirectory(state_path)); !st.ok()) {
+    return absl::Status(st.code(), absl::StrCat("state-file: ", st.message()));
+  }
+  LoadedState loaded;
+  absl::StatusOr<std::unique_ptr<StateFile>> state = StateFile::Open(state_path, &loaded);
+  if (!state.ok()) {
+    return absl::Status(state.status().code(),
+                        absl::StrCat("state-file: ", state.status().message()));
+  }
+  LogLoadedState(state_path, loaded);
+  std::unique_ptr<Daemon> d(
+      new Daemon(config, std::move(deps), std::move(metrics), *std::move(state)));
   // Sockets first: a start that cannot serve must not have touched the kernel.
   std::vector<grpc::Service*> services = {d->enrollment_.get()};
   services.insert(services.end(), d->deps_.extra_services.begin(), d->deps_.extra_services.end());
@@ -94,6 +131,27 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
   } else {
     spdlog::error("creating the host table failed: {}; NOT_SERVING until a retry succeeds",
                   st.message());
+  }
+  const size_t journaled = loaded.pods.size();
+  const absl::Time adopt_start = absl::Now();
+  AdoptionReport adopted =
+      d->reconciler_->Adopt(std::move(loaded.pods), loaded.existed && loaded.trustworthy);
+  spdlog::info(
+      "re-adopted {} pods in {} ms: {} tables kept as they were, {} rewritten, {} failed, {} with "
+      "their namespace gone, {} removals finished; host set: {} members kept, {} written, {} "
+      "removed (no owner left), {} left until Sync",
+      journaled, absl::ToInt64Milliseconds(absl::Now() - adopt_start), adopted.adopted,
+      adopted.rewritten, adopted.failed, adopted.namespaces_gone, adopted.removals_finished,
+      adopted.host.kept, adopted.host.written, adopted.host.removed.size(),
+      adopted.host.left.size());
+  for (const netfilter::HostMember& m : adopted.host.removed) {
+    spdlog::info("start-up: removed host set member {} (owner {}): no enrolled pod owns it",
+                 m.ip.ToString(), m.owner.empty() ? "none" : m.owner);
+  }
+  for (const netfilter::HostMember& m : adopted.host.left) {
+    spdlog::warn("start-up: host set member {} (owner {}) is kept, its pod unknown, until a Sync "
+                 "says which pods are desired",
+                 m.ip.ToString(), m.owner.empty() ? "none" : m.owner);
   }
   d->SetServing(d->reconciler_->host_ready());
   if (config.resync_interval > absl::ZeroDuration()) {

@@ -12,6 +12,7 @@
 #include "agent/daemon/grpc_server_host.h"
 #include "agent/daemon/periodic_task.h"
 #include "agent/daemon/reconciler.h"
+#include "agent/daemon/state_file.h"
 #include "agent/daemon/status_event_hub.h"
 #include "agent/daemon/timed_backend.h"
 #include "agent/policy_gate.h"
@@ -30,9 +31,12 @@ struct DaemonDeps {
 // probesnatd assembled: reconciler, Enrollment service, health, reflection, drift check.
 class Daemon {
  public:
-  // Binds the unix socket (and TCP), then ensures the host table (health is SERVING once it
-  // exists; the drift check retries), logs "probesnatd ready on <socket>". The caller holds the
-  // run-directory lock (RunDirectoryLock). A failed start touches nothing in the kernel.
+  // Opens the state file (refusing to start if it cannot be written), binds the unix socket (and
+  // TCP), then ensures the host table, re-adopts the pods the state file names (Enroll, Unenroll
+  // and Sync wait for that), and logs "probesnatd ready on <socket>". Health is SERVING once the
+  // host table exists (the drift check retries). The caller holds the run-directory lock
+  // (RunDirectoryLock), which also guards the state file. A failed start touches nothing in the
+  // kernel.
   static absl::StatusOr<std::unique_ptr<Daemon>> Start(const DaemonConfig& config, DaemonDeps deps);
   ~Daemon();
 
@@ -49,7 +53,8 @@ class Daemon {
   bool serving() const { return serving_.load(); }
 
  private:
-  Daemon(const DaemonConfig& config, DaemonDeps deps, std::unique_ptr<DaemonMetrics> metrics);
+  Daemon(const DaemonConfig& config, DaemonDeps deps, std::unique_ptr<DaemonMetrics> metrics,
+         std::unique_ptr<StateFile> state);
   void CheckDrift();
   void SetServing(bool serving);
 
@@ -60,6 +65,7 @@ class Daemon {
   std::unique_ptr<metrics::HttpServer> metrics_http_;
   std::atomic<bool> serving_ = false;
   StatusEventHub events_;
+  std::unique_ptr<StateFile> state_;
   std::unique_ptr<Reconciler> reconciler_;
   std::unique_ptr<EnrollmentService> enrollment_;
   std::unique_ptr<GrpcServerHost> server_;

@@ -314,6 +314,13 @@ absl::Status CheckSocketPath(const std::string& path, std::vector<std::string>&)
   return absl::OkStatus();
 }
 
+absl::Status CheckStateFile(const std::string& path, std::vector<std::string>&) {
+  if (!path.empty() && (!IsNormalizedAbsolutePath(path) || path == "/")) {
+    return absl::InvalidArgumentError("must be an absolute, normalized file path");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckListenTcp(const std::string& address, std::vector<std::string>&) {
   if (address.empty()) {
     return absl::OkStatus();
@@ -524,6 +531,11 @@ const std::vector<DaemonOption>& DaemonOptions() {
           "socket", "unix socket to serve on", CheckSocketPath,
           [](auto& c) -> auto& { return c.socket_path; }),
       Row<TextCodec>(
+          "state-file",
+          "file the agent keeps its enrolled pods in across restarts; none: \"state\" in the "
+          "directory of --socket",
+          CheckStateFile, [](auto& c) -> auto& { return c.state_file; }),
+      Row<TextCodec>(
           "listen-tcp",
           "also serve on this loopback address, e.g. 127.0.0.1:50071 (needs listen-tcp-token-file)",
           CheckListenTcp, [](auto& c) -> auto& { return c.listen_tcp; }),
@@ -571,6 +583,15 @@ const std::vector<DaemonOption>& DaemonOptions() {
           nullptr, [](auto& c) -> auto& { return c.readback_after_apply; }),
   };
   return kOptions;
+}
+
+std::string StateFilePath(const DaemonConfig& config) {
+  if (!config.state_file.empty()) {
+    return config.state_file;
+  }
+  size_t slash = config.socket_path.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : config.socket_path.substr(0, slash);
+  return absl::StrCat(dir.empty() ? "" : dir, "/state");
 }
 
 std::vector<std::string> ChangedOptions(const DaemonConfig& a, const DaemonConfig& b) {

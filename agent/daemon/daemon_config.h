@@ -27,6 +27,7 @@ struct DaemonConfig {
   netfilter::HostRules host_rules;
   netfilter::PodRules pod_rules;
   std::string socket_path = "/run/probesnat/probesnat.sock";
+  std::string state_file;  // empty: "state" beside the socket; see StateFilePath
   std::string listen_tcp;             // empty: no TCP listener; else a loopback host:port
   std::string listen_tcp_token_file;  // required with listen_tcp; see LoadBearerToken
   std::string tcp_bearer_token;       // not an option: main reads it from listen_tcp_token_file
@@ -74,6 +75,9 @@ struct ConfigOutcome {
 
 using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
 EnvLookup ProcessEnvironment();
+
+// Where the state file is: state_file, or "<directory of socket_path>/state" when it is empty.
+std::string StateFilePath(const DaemonConfig& config);
 
 // The options whose values differ between `a` and `b` ("log-level", "probe-v4", ...).
 std::vector<std::string> ChangedOptions(const DaemonConfig& a, const DaemonConfig& b);

@@ -10,7 +10,6 @@
 namespace probesnat::daemon {
 
 using reconciler_internal::JoinIps;
-using reconciler_internal::Minus;
 
 HostMembership::HostMembership(netfilter::Backend& backend, const netfilter::HostRules& rules)
     : backend_(backend), rules_(rules) {}
@@ -58,7 +57,11 @@ absl::Status HostMembership::Hold(const std::string& owner, const std::vector<Ip
     }
   }
   if (!add.empty()) {
-    absl::Status st = backend_.UpdateHostMembers(add, {});
+    std::vector<netfilter::HostMember> members;
+    for (const IpAddress& ip : add) {
+      members.push_back({ip, owner});
+    }
+    absl::Status st = backend_.UpdateHostMembers(members, {});
     if (!st.ok()) {
       // Perhaps someone deleted the host table: repair it now rather than at the next drift
       // check, then try once more.
@@ -69,7 +72,7 @@ absl::Status HostMembership::Hold(const std::string& owner, const std::vector<Ip
       HostRepair repair;
       RepairLocked(everyone, nullptr, repair);
       if (repair.repairs > 0) {
-        st = backend_.UpdateHostMembers(add, {});
+        st = backend_.UpdateHostMembers(members, {});
       }
     }
     if (!st.ok()) {
@@ -82,12 +85,24 @@ absl::Status HostMembership::Hold(const std::string& owner, const std::vector<Ip
   }
   for (const IpAddress& ip : newly_mine) {
     mine.insert(ip);
-    ++holders_[ip];
+    if (++holders_[ip] == 1) {
+      kernel_owner_[ip] = owner;
+    }
   }
   if (mine.empty()) {
     held_.erase(owner);
   }
   return absl::OkStatus();
+}
+
+std::string HostMembership::OtherHolderLocked(const IpAddress& ip,
+                                              const std::string& owner) const {
+  for (const auto& [o, held] : held_) {
+    if (o != owner && held.count(ip) != 0) {
+      return o;
+    }
+  }
+  return "";
 }
 
 absl::Status HostMembership::Keep(const std::string& owner, const std::vector<IpAddress>& ips) {
@@ -99,6 +114,7 @@ absl::Status HostMembership::Keep(const std::string& owner, const std::vector<Ip
   const std::set<IpAddress> keep(ips.begin(), ips.end());
   std::vector<IpAddress> let_go;
   std::vector<IpAddress> remove;
+  std::vector<netfilter::HostMember> pass_on;  // still held by another pod: it becomes the owner
   for (const IpAddress& ip : it->second) {
     if (keep.count(ip) != 0) {
       continue;
@@ -106,18 +122,24 @@ absl::Status HostMembership::Keep(const std::string& owner, const std::vector<Ip
     let_go.push_back(ip);
     if (holders_.at(ip) == 1) {
       remove.push_back(ip);
+    } else if (kernel_owner_[ip] == owner) {
+      pass_on.push_back({ip, OtherHolderLocked(ip, owner)});
     }
   }
-  if (!remove.empty()) {
-    if (absl::Status st = backend_.UpdateHostMembers({}, remove); !st.ok()) {
+  if (!remove.empty() || !pass_on.empty()) {
+    if (absl::Status st = backend_.UpdateHostMembers(pass_on, remove); !st.ok()) {
       return absl::UnavailableError(absl::StrCat("removing ", JoinIps(remove),
                                                  " from the host set failed: ", st.message()));
     }
+  }
+  for (const netfilter::HostMember& m : pass_on) {
+    kernel_owner_[m.ip] = m.owner;
   }
   for (const IpAddress& ip : let_go) {
     it->second.erase(ip);
     if (--holders_.at(ip) == 0) {
       holders_.erase(ip);
+      kernel_owner_.erase(ip);
     }
   }
   if (it->second.empty()) {
@@ -165,12 +187,22 @@ void HostMembership::RepairLocked(const std::set<std::string>& check_owners,
       needed.insert(it->second.begin(), it->second.end());
     }
   }
-  const std::set<IpAddress> present(host->members.begin(), host->members.end());
-  std::vector<IpAddress> missing =
-      Minus(std::vector<IpAddress>(needed.begin(), needed.end()), present);
+  std::map<IpAddress, std::string> present;
+  for (const netfilter::HostMember& m : host->members) {
+    present.emplace(m.ip, m.owner);
+  }
+  std::vector<netfilter::HostMember> missing;  // absent, or under another owner
+  std::vector<IpAddress> missing_ips;
+  for (const IpAddress& ip : needed) {
+    const std::string& owner = kernel_owner_[ip];
+    if (auto p = present.find(ip); p == present.end() || p->second != owner) {
+      missing.push_back({ip, owner});
+      missing_ips.push_back(ip);
+    }
+  }
   std::vector<IpAddress> extra;
   if (accounted != nullptr) {
-    for (const IpAddress& ip : host->members) {
+    for (const auto& [ip, owner] : present) {
       if (holders_.count(ip) == 0 && accounted->count(ip) == 0) {
         extra.push_back(ip);
       }
@@ -185,8 +217,8 @@ void HostMembership::RepairLocked(const std::set<std::string>& check_owners,
     return;
   }
   ++report.repairs;
-  spdlog::warn("host table check: host set repaired (re-added {}; removed {})", JoinIps(missing),
-               JoinIps(extra));
+  spdlog::warn("host table check: host set repaired (re-added {}; removed {})",
+               JoinIps(missing_ips), JoinIps(extra));
 }
 
 absl::StatusOr<std::vector<IpAddress>> HostMembership::RemoveUnheld(
@@ -201,9 +233,9 @@ absl::StatusOr<std::vector<IpAddress>> HostMembership::RemoveUnheld(
   if (!host->table_present) {
     return extra;
   }
-  for (const IpAddress& ip : host->members) {
-    if (holders_.count(ip) == 0 && accounted.count(ip) == 0) {
-      extra.push_back(ip);
+  for (const netfilter::HostMember& m : host->members) {
+    if (holders_.count(m.ip) == 0 && accounted.count(m.ip) == 0) {
+      extra.push_back(m.ip);
     }
   }
   if (!extra.empty()) {
@@ -213,6 +245,51 @@ absl::StatusOr<std::vector<IpAddress>> HostMembership::RemoveUnheld(
     }
   }
   return extra;
+}
+
+absl::StatusOr<HostAdoption> HostMembership::Adopt(
+    const std::map<std::string, std::vector<IpAddress>>& holders, bool remove_unheld) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [owner, ips] : holders) {
+    for (const IpAddress& ip : ips) {
+      if (held_[owner].insert(ip).second && ++holders_[ip] == 1) {
+        kernel_owner_[ip] = owner;
+      }
+    }
+  }
+  absl::StatusOr<netfilter::HostObservation> host = backend_.ObserveHost(rules_);
+  if (!host.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("reading the host table back failed: ", host.status().message()));
+  }
+  HostAdoption report;
+  std::map<IpAddress, std::string> present;
+  for (const netfilter::HostMember& m : host->members) {
+    present.emplace(m.ip, m.owner);
+    if (holders_.count(m.ip) == 0) {
+      (remove_unheld ? report.removed : report.left).push_back(m);
+    }
+  }
+  std::vector<netfilter::HostMember> write;
+  for (const auto& [ip, owner] : kernel_owner_) {
+    if (auto p = present.find(ip); p != present.end() && p->second == owner) {
+      ++report.kept;
+    } else {
+      write.push_back({ip, owner});
+    }
+  }
+  std::vector<IpAddress> remove;
+  for (const netfilter::HostMember& m : report.removed) {
+    remove.push_back(m.ip);
+  }
+  if (!write.empty() || !remove.empty()) {
+    if (absl::Status st = backend_.UpdateHostMembers(write, remove); !st.ok()) {
+      return absl::UnavailableError(
+          absl::StrCat("re-adopting the host set members failed: ", st.message()));
+    }
+  }
+  report.written = static_cast<int>(write.size());
+  return report;
 }
 
 absl::Status HostMembership::RemoveHost() {

@@ -20,10 +20,20 @@ struct HostRepair {
   int failures = 0;  // kernel errors
 };
 
+// What start-up re-adoption found in the host set and did (Adopt).
+struct HostAdoption {
+  int kept = 0;     // members already there with the right owner: not rewritten
+  int written = 0;  // members added, or re-written with their owner
+  std::vector<netfilter::HostMember> removed;  // owned by no desired pod
+  std::vector<netfilter::HostMember> left;     // owned by no desired pod, kept (state not trusted)
+};
+
 // The host table and its enrolled-pod sets: which pod holds which address there. An address is
 // in the kernel's set while at least one pod holds it (a reference count per address), so pods
-// that swap or share addresses for a moment never take one out from under the other. Its lock is
-// held for one host transaction at a time and never while a pod namespace is written.
+// that swap or share addresses for a moment never take one out from under the other. The kernel
+// element carries one owner (its comment): the first pod that held it, passed on to another holder
+// when that pod lets go. Its lock is held for one host transaction at a time and never while a pod
+// namespace is written.
 class HostMembership {
  public:
   HostMembership(netfilter::Backend& backend, const netfilter::HostRules& rules);
@@ -46,9 +56,16 @@ class HostMembership {
   // The addresses `owner` holds that no other pod holds.
   std::vector<IpAddress> HeldOnlyBy(const std::string& owner) const;
 
+  // At start-up, before any other call: `holders` (pod uid -> addresses) hold what they list,
+  // taking over what the kernel already holds for them without rewriting it; what they lack, or
+  // what carries another owner, is written with its owner. Members no holder accounts for are
+  // removed when `remove_unheld` (the state was trusted), else left for Sync. One transaction.
+  absl::StatusOr<HostAdoption> Adopt(const std::map<std::string, std::vector<IpAddress>>& holders,
+                                     bool remove_unheld);
+
   // Reads the host table back: re-creates it if missing or edited, re-adds what the holders in
-  // `check_owners` hold and the kernel lacks, and, unless `accounted` is null, removes members
-  // that nobody holds and that are not in `*accounted`.
+  // `check_owners` hold and the kernel lacks (or holds under another owner), and, unless
+  // `accounted` is null, removes members that nobody holds and that are not in `*accounted`.
   HostRepair Repair(const std::set<std::string>& check_owners,
                     const std::set<IpAddress>* accounted);
   // Removes members that nobody holds and that are not in `accounted` (left by a previous run).
@@ -61,6 +78,8 @@ class HostMembership {
 
  private:
   absl::Status EnsureHostLocked();
+  // Another pod than `owner` that holds `ip`.
+  std::string OtherHolderLocked(const IpAddress& ip, const std::string& owner) const;
   void RepairLocked(const std::set<std::string>& check_owners,
                     const std::set<IpAddress>* accounted, HostRepair& report);
 
@@ -70,6 +89,7 @@ class HostMembership {
   mutable std::mutex mu_;
   std::map<std::string, std::set<IpAddress>> held_;  // by owner (pod uid)
   std::map<IpAddress, int> holders_;                  // how many owners hold each
+  std::map<IpAddress, std::string> kernel_owner_;     // the owner written in the kernel, per held address
 };
 
 }  // namespace probesnat::daemon

@@ -19,12 +19,17 @@ using reconciler_internal::PodName;
 }  // namespace
 
 Reconciler::Reconciler(netfilter::Backend& backend, const ReconcilerOptions& options,
-                       StatusEventHub& events)
+                       StatusEventHub& events, PodJournal* journal)
     : backend_(backend),
       options_(options),
+      journal_(journal),
       events_(events),
       store_(events),
-      host_(backend, options.host_rules) {}
+      host_(backend, options.host_rules) {
+  if (journal_ == nullptr) {
+    adopted_.Notify();
+  }
+}
 
 absl::Status Reconciler::EnsureHost() { return host_.EnsureHost(); }
 
@@ -207,18 +212,21 @@ absl::Status Reconciler::ResolveConflicts(const DesiredPod& pod) {
         "addresses",
         PodName(slot->record.desired.spec), path, PodName(pod.spec));
     if (absl::Status st = RemoveLocked(slot->record); !st.ok()) {
-      slot->record.removing = true;
+      MarkRemovingLocked(slot->record);
       PublishLocked(*slot);
       return absl::UnavailableError(absl::StrCat(
           "removing stale pod ", PodName(slot->record.desired.spec), " failed: ", st.message()));
     }
-    ForgetLocked(*slot);
+    if (absl::Status st = ForgetLocked(*slot); !st.ok()) {
+      spdlog::error("{}", st.message());
+    }
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<agent::PodState> Reconciler::Enroll(DesiredPod pod,
                                                    std::vector<agent::Finding> findings) {
+  adopted_.WaitForNotification();
   if (absl::Status st = ResolveConflicts(pod); !st.ok()) {
     return st;
   }
@@ -264,7 +272,7 @@ absl::StatusOr<agent::PodState> Reconciler::EnrollLocked(Slot& slot, DesiredPod 
     r.desired = std::move(pod);
     r.generation = 1;
     r.findings = std::move(findings);
-    absl::Status st = ApplyLocked(r, trim);
+    absl::Status st = ApplyLocked(r, trim);  // journals first
     r.updated = absl::Now();
     PublishLocked(slot);
     if (!st.ok()) {
@@ -291,12 +299,15 @@ absl::StatusOr<agent::PodState> Reconciler::EnrollLocked(Slot& slot, DesiredPod 
   if (!same_desired) {
     ++r.generation;
   }
+  if (!same_desired || !same_namespace || r.removing) {
+    r.journaled = false;
+  }
   r.removing = false;
   r.desired = std::move(pod);
   r.rules = rules;
   r.findings = std::move(findings);
   r.updated = absl::Now();
-  absl::Status st = kernel_unchanged ? absl::OkStatus() : ApplyLocked(r, trim);
+  absl::Status st = kernel_unchanged ? JournalLocked(r) : ApplyLocked(r, trim);
   PublishLocked(slot);
   if (!st.ok()) {
     return st;
@@ -304,7 +315,36 @@ absl::StatusOr<agent::PodState> Reconciler::EnrollLocked(Slot& slot, DesiredPod 
   return StateOf(r);
 }
 
+absl::Status Reconciler::JournalLocked(Record& r) {
+  if (journal_ == nullptr || r.journaled) {
+    return absl::OkStatus();
+  }
+  absl::Status st = journal_->Put(JournaledPod{.spec = r.desired.spec,
+                                              .generation = r.generation,
+                                              .netns = r.desired.netns.id,
+                                              .removing = r.removing});
+  if (!st.ok()) {
+    return FailLocked(r, absl::StrCat("recording the pod in the state file failed: ",
+                                      st.message(), "; nothing was written to the kernel"));
+  }
+  r.journaled = true;
+  return absl::OkStatus();
+}
+
+void Reconciler::MarkRemovingLocked(Record& r) {
+  r.removing = true;
+  r.journaled = false;
+  if (absl::Status st = JournalLocked(r); !st.ok()) {
+    spdlog::error("pod {}: {}", PodName(r.desired.spec), st.message());
+  }
+}
+
 absl::Status Reconciler::ApplyLocked(Record& r, bool trim) {
+  // Journaled before anything is written: after a crash, whatever the kernel holds of the pod
+  // belongs to a pod the journal names.
+  if (absl::Status st = JournalLocked(r); !st.ok()) {
+    return st;
+  }
   if (!host_.ready()) {
     if (absl::Status st = host_.EnsureHost(); !st.ok()) {
       return FailLocked(r, absl::StrCat("creating the host table failed: ", st.message()));
@@ -319,7 +359,7 @@ absl::Status Reconciler::ApplyLocked(Record& r, bool trim) {
 
   const netfilter::NetnsHandle& netns = r.desired.netns;
   const absl::Time t1 = absl::Now();
-  absl::Status st = backend_.ApplyPod(netns, r.rules);
+  absl::Status st = backend_.ApplyPod(netns, r.rules, netfilter::TableOwner{uid, r.generation});
   const absl::Time t2 = absl::Now();
   std::string failure;
   if (!st.ok()) {
@@ -403,7 +443,17 @@ absl::Status Reconciler::RemoveLocked(Record& r) {
   return first_error;
 }
 
-void Reconciler::ForgetLocked(Slot& slot) {
+absl::Status Reconciler::ForgetLocked(Slot& slot) {
+  absl::Status journaled;
+  if (journal_ != nullptr) {
+    if (absl::Status st = journal_->Erase(slot.record.desired.uid()); !st.ok()) {
+      journaled = absl::UnavailableError(absl::StrCat(
+          "pod ", PodName(slot.record.desired.spec),
+          ": its rules are removed, but erasing it from the state file failed (after a restart "
+          "it would be enrolled again): ",
+          st.message()));
+    }
+  }
   agent::PodState removed = StateOf(slot.record);
   removed.phase = agent::PodPhase::kRemoved;
   removed.reason.clear();
@@ -418,6 +468,7 @@ void Reconciler::ForgetLocked(Slot& slot) {
   }
   slot.has_record = false;
   store_.Erase(uid, removed);
+  return journaled;
 }
 
 absl::StatusOr<std::optional<agent::PodSpec>> Reconciler::RemoveSlot(Slot& slot,
@@ -428,18 +479,21 @@ absl::StatusOr<std::optional<agent::PodSpec>> Reconciler::RemoveSlot(Slot& slot,
   }
   Record& r = slot.record;
   if (absl::Status st = RemoveLocked(r); !st.ok()) {
-    r.removing = true;
+    MarkRemovingLocked(r);
     (void)FailLocked(r, absl::StrCat(why, " incomplete: ", st.message()),
                      Failure::kRemovalIncomplete);
     PublishLocked(slot);
     return st;
   }
   agent::PodSpec removed = r.desired.spec;
-  ForgetLocked(slot);
+  if (absl::Status st = ForgetLocked(slot); !st.ok()) {
+    return st;
+  }
   return removed;
 }
 
 absl::StatusOr<std::optional<agent::PodSpec>> Reconciler::Unenroll(const std::string& uid) {
+  adopted_.WaitForNotification();
   SlotPtr slot = FindSlot(uid);
   if (slot == nullptr) {
     return std::nullopt;
@@ -454,6 +508,7 @@ absl::StatusOr<std::optional<agent::PodSpec>> Reconciler::Unenroll(const std::st
 }
 
 SyncOutcome Reconciler::Sync(std::vector<SyncItem> items) {
+  adopted_.WaitForNotification();
   std::lock_guard<std::mutex> one_sync(sync_mu_);
   // An item whose namespace an earlier item of the request already names by another path fails.
   std::vector<absl::Status> namespaces;

@@ -13,10 +13,12 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "agent/daemon/admission.h"
 #include "agent/daemon/desired_pod.h"
 #include "agent/daemon/host_membership.h"
+#include "agent/daemon/pod_journal.h"
 #include "agent/daemon/pod_store.h"
 #include "agent/daemon/status_event_hub.h"
 #include "agent/domain/finding.h"
@@ -55,6 +57,16 @@ struct ResyncReport {
   int failures = 0;      // kernel errors during the check
 };
 
+// What start-up re-adoption found and did.
+struct AdoptionReport {
+  int adopted = 0;           // pod tables found as desired: kept, not rewritten
+  int rewritten = 0;         // pod tables missing, edited or of another owner: written again
+  int failed = 0;            // pods whose table could not be written (FAILED; the drift check retries)
+  int namespaces_gone = 0;   // pods whose namespace is gone (FAILED, addresses withdrawn)
+  int removals_finished = 0; // removals under way at the crash, finished now
+  HostAdoption host;
+};
+
 // Desired state (pods by uid, each with a generation) and the only writer of kernel state, split
 // along its locks:
 //   - the PodStore answers List, Get and Watch from the published status of every pod; its lock is
@@ -75,9 +87,25 @@ struct ResyncReport {
 // even after the path is gone. The drift check re-resolves the path only to see whether it still
 // names the enrolled namespace; if not (path gone, pid reused, bind mount replaced) the pod's
 // namespace is gone: nothing is written, its addresses leave the host set and it is FAILED.
+//
+// With a journal, desired state outlives the process: a pod is journaled before its rules are
+// written and erased only after they are removed, and every host set member and pod table carries
+// its owner's uid, so that after a restart Adopt takes over exactly what the kernel holds for the
+// journaled pods. Enroll, Unenroll and Sync wait until Adopt has run.
 class Reconciler {
  public:
-  Reconciler(netfilter::Backend& backend, const ReconcilerOptions& options, StatusEventHub& events);
+  // `journal` may be null (nothing outlives the process; no Adopt needed).
+  Reconciler(netfilter::Backend& backend, const ReconcilerOptions& options, StatusEventHub& events,
+             PodJournal* journal = nullptr);
+
+  // Start-up, after EnsureHost: takes over the pods the journal held when the last run ended.
+  // For each pod whose namespace its path still names, a table that is ours and as desired is
+  // kept as it is, anything else is rewritten; a pod whose namespace is gone is FAILED and gives
+  // up its addresses; a removal under way is finished. The host set follows in one transaction:
+  // journaled pods hold their addresses, and members no journaled pod holds are removed when
+  // `state_trusted` (else they are kept until Sync, as after a lost state file). Publishes every
+  // pod, then lets Enroll, Unenroll and Sync proceed. Called once.
+  AdoptionReport Adopt(std::vector<JournaledPod> pods, bool state_trusted);
 
   // Creates or repairs the host table. Enroll does it too when it has not succeeded yet.
   absl::Status EnsureHost();
@@ -131,6 +159,7 @@ class Reconciler {
     // there failed), by identity.
     std::map<NetnsId, netfilter::NetnsHandle> pod_tables;
     bool removing = false;  // Unenroll/Sync removal failed part-way; Resync finishes it
+    bool journaled = false;  // the journal holds this generation, namespace and removing flag
   };
   // What conflict checks and the host table check see of a pod (guarded by registry_mu_).
   struct Claim {
@@ -171,8 +200,16 @@ class Reconciler {
   absl::Status ApplyLocked(Record& r, bool trim);
   absl::Status TrimLocked(Record& r);
   absl::Status RemoveLocked(Record& r);
-  // Removes the slot after RemoveLocked succeeded and publishes REMOVED.
-  void ForgetLocked(Slot& slot);
+  // Records the pod's desired state in the journal unless it already holds it.
+  absl::Status JournalLocked(Record& r);
+  // A removal failed part-way: the journal records that it is under way.
+  void MarkRemovingLocked(Record& r);
+  // Removes the slot after RemoveLocked succeeded, erases it from the journal and publishes
+  // REMOVED. The error is the journal's (the pod is forgotten anyway).
+  absl::Status ForgetLocked(Slot& slot);
+  // One journaled pod at start-up; the addresses it holds go to `holders`.
+  void AdoptOne(JournaledPod pod, std::map<std::string, std::vector<IpAddress>>& holders,
+                AdoptionReport& report);
   // Unenroll of one slot; nullopt if it was gone.
   absl::StatusOr<std::optional<agent::PodSpec>> RemoveSlot(Slot& slot, const std::string& why);
   absl::Status FailLocked(Record& r, const std::string& reason, Failure failure = Failure::kKernel);
@@ -185,6 +222,8 @@ class Reconciler {
 
   netfilter::Backend& backend_;
   const ReconcilerOptions options_;
+  PodJournal* const journal_;
+  absl::Notification adopted_;
   StatusEventHub& events_;
   PodStore store_;
   HostMembership host_;

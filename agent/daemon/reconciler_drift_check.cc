@@ -97,7 +97,10 @@ ResyncReport Reconciler::Resync() {
     const bool old_removing = r.removing;
     if (r.removing) {
       if (absl::Status st = RemoveLocked(r); st.ok()) {
-        ForgetLocked(*t.slot);
+        if (absl::Status forgot = ForgetLocked(*t.slot); !forgot.ok()) {
+          spdlog::error("drift check: {}", forgot.message());
+          ++report.failures;
+        }
       } else {
         ++report.failures;
       }

@@ -17,7 +17,7 @@ absl::Status TimedBackend::EnsureHost(const netfilter::HostRules& rules) {
   return Timed(DaemonObserver::NetnsKind::kHost, [&] { return inner_.EnsureHost(rules); });
 }
 
-absl::Status TimedBackend::UpdateHostMembers(const std::vector<IpAddress>& add,
+absl::Status TimedBackend::UpdateHostMembers(const std::vector<netfilter::HostMember>& add,
                                              const std::vector<IpAddress>& remove) {
   return Timed(DaemonObserver::NetnsKind::kHost,
                [&] { return inner_.UpdateHostMembers(add, remove); });
@@ -28,8 +28,10 @@ absl::Status TimedBackend::RemoveHost() {
 }
 
 absl::Status TimedBackend::ApplyPod(const netfilter::NetnsHandle& netns,
-                                    const netfilter::PodRules& rules) {
-  return Timed(DaemonObserver::NetnsKind::kPod, [&] { return inner_.ApplyPod(netns, rules); });
+                                    const netfilter::PodRules& rules,
+                                    const netfilter::TableOwner& owner) {
+  return Timed(DaemonObserver::NetnsKind::kPod,
+               [&] { return inner_.ApplyPod(netns, rules, owner); });
 }
 
 absl::Status TimedBackend::RemovePod(const netfilter::NetnsHandle& netns) {

@@ -22,7 +22,7 @@ class TimedBackend final : public netfilter::Backend {
   using netfilter::Backend::RemovePod;
 
   absl::Status EnsureHost(const netfilter::HostRules& rules) override;
-  absl::Status UpdateHostMembers(const std::vector<IpAddress>& add,
+  absl::Status UpdateHostMembers(const std::vector<netfilter::HostMember>& add,
                                  const std::vector<IpAddress>& remove) override;
   absl::StatusOr<netfilter::HostObservation> ObserveHost(
       const netfilter::HostRules& rules) override {
@@ -32,8 +32,8 @@ class TimedBackend final : public netfilter::Backend {
   absl::StatusOr<netfilter::NetnsHandle> OpenPodNetns(const std::string& netns_path) override {
     return inner_.OpenPodNetns(netns_path);
   }
-  absl::Status ApplyPod(const netfilter::NetnsHandle& netns,
-                        const netfilter::PodRules& rules) override;
+  absl::Status ApplyPod(const netfilter::NetnsHandle& netns, const netfilter::PodRules& rules,
+                        const netfilter::TableOwner& owner) override;
   absl::Status RemovePod(const netfilter::NetnsHandle& netns) override;
   absl::StatusOr<netfilter::PodObservation> ObservePod(const netfilter::NetnsHandle& netns,
                                                        const netfilter::PodRules& rules) override {

@@ -45,7 +45,7 @@ conflist() {  # $1 = failurePolicy
    "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.88.0.0/24"}]],
             "dataDir": "$tmp/ipam", "routes": [{"dst": "0.0.0.0/0"}]}},
   {"type": "probesnat-cni", "socket": "$sock", "timeout": "2s", "failurePolicy": "$1",
-   "stateDir": "$tmp/state", "excludeNamespaces": ["kube-system"]}
+   "stateDir": "$tmp/cni-state", "excludeNamespaces": ["kube-system"]}
 ]}
 JSON
 }
@@ -118,7 +118,7 @@ out=$(run_chain CHECK "$prefix-a" failClosed) && bad "CHECK after table deletion
 # --- DEL: everything is gone
 run_chain DEL "$prefix-a" failClosed >/dev/null && ok "DEL a" || bad "DEL a"
 ip netns exec "$node" nft list table inet probesnat | grep -qw "$ip_a" && bad "node still holds $ip_a" || ok "node set no longer holds $ip_a"
-[ -z "$(ls "$tmp/state/k8s" 2>/dev/null)" ] && ok "no attachment record left" || bad "records left"
+[ -z "$(ls "$tmp/cni-state/k8s" 2>/dev/null)" ] && ok "no attachment record left" || bad "records left"
 run_chain DEL "$prefix-a" failClosed >/dev/null && ok "second DEL a succeeds (idempotent)" || bad "second DEL"
 
 # --- agent stopped: failClosed refuses ADD, failOpen admits the pod unenrolled

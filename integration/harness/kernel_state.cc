@@ -7,10 +7,12 @@
 #include <cstdio>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "integration/harness/topology.h"
+#include "nlohmann/json.hpp"
 #include "netfilter/rules_spec.h"
 
 namespace probesnat::integration {
@@ -67,6 +69,10 @@ std::set<std::string> ParseSetElements(const std::string& nft_text) {
     for (absl::string_view item :
          absl::StrSplit(absl::string_view(nft_text).substr(pos, end - pos), ',')) {
       item = absl::StripAsciiWhitespace(item);
+      // An element that carries an owner prints as `10.244.1.10 comment "<uid>"`.
+      if (size_t comment = item.find(" comment \""); comment != absl::string_view::npos) {
+        item = item.substr(0, comment);
+      }
       if (!item.empty()) {
         out.emplace(item);
       }
@@ -133,6 +139,100 @@ absl::StatusOr<std::map<std::string, std::string>> ForeignTables(const std::stri
   std::map<std::string, std::string> tables = SplitTables(*ruleset);
   tables.erase(absl::StrCat("table inet ", netfilter::kTableName));
   return tables;
+}
+
+}  // namespace probesnat::integration
+
+namespace probesnat::integration {
+
+absl::StatusOr<std::map<std::string, std::string>> ProbesnatHostMembers(const std::string& ns) {
+  absl::StatusOr<std::string> text = CaptureIn(
+      ns, absl::StrCat("nft -j list table inet ", netfilter::kTableName, " 2>/dev/null || true"));
+  if (!text.ok()) {
+    return text.status();
+  }
+  std::map<std::string, std::string> members;
+  if (absl::StripAsciiWhitespace(*text).empty()) {
+    return members;  // no table
+  }
+  nlohmann::json doc = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded() || !doc.contains("nftables") || !doc["nftables"].is_array()) {
+    return absl::InternalError(absl::StrCat("nft -j in ", ns, " printed no ruleset: ", *text));
+  }
+  for (const nlohmann::json& item : doc["nftables"]) {
+    if (!item.contains("set")) {
+      continue;
+    }
+    const nlohmann::json& set = item["set"];
+    const std::string name = set.value("name", "");
+    if (name != "pods_v4" && name != "pods_v6") {
+      continue;
+    }
+    if (!set.contains("elem")) {
+      continue;
+    }
+    for (const nlohmann::json& e : set["elem"]) {
+      // A plain element is its value; one with a comment is {"elem": {"val": ..., "comment": ...}}.
+      if (e.is_string()) {
+        members[e.get<std::string>()] = "";
+      } else if (e.is_object() && e.contains("elem") && e["elem"].contains("val") &&
+                 e["elem"]["val"].is_string()) {
+        members[e["elem"]["val"].get<std::string>()] = e["elem"].value("comment", "");
+      } else {
+        return absl::InternalError(
+            absl::StrCat("unexpected element in set ", name, " in ", ns, ": ", e.dump()));
+      }
+    }
+  }
+  return members;
+}
+
+ProbesnatTableHead ParseTableHead(const std::string& nft_text) {
+  ProbesnatTableHead head;
+  bool first = true;
+  for (absl::string_view line : absl::StrSplit(nft_text, '\n')) {
+    if (first) {
+      // table inet probesnat { # handle 7
+      if (!absl::StartsWith(line, "table ")) {
+        continue;
+      }
+      first = false;
+      head.present = true;
+      size_t pos = line.find("# handle ");
+      if (pos != absl::string_view::npos) {
+        (void)absl::SimpleAtoi(line.substr(pos + 9), &head.handle);
+      }
+      continue;
+    }
+    // The table's own comment is the one at the first indentation level.
+    absl::string_view rest = line;
+    if (absl::ConsumePrefix(&rest, "\tcomment \"")) {
+      size_t end = rest.rfind('"');
+      head.comment = std::string(end == absl::string_view::npos ? rest : rest.substr(0, end));
+      break;
+    }
+    if (absl::StartsWith(line, "\t") && !absl::StartsWith(line, "\tcomment")) {
+      break;  // the first chain or set: the comment, if any, comes before them
+    }
+  }
+  return head;
+}
+
+absl::StatusOr<std::string> ProbesnatTableTextWithHandles(const std::string& ns) {
+  return CaptureIn(
+      ns, absl::StrCat("nft -a list table inet ", netfilter::kTableName, " 2>/dev/null || true"));
+}
+
+absl::StatusOr<ProbesnatTableHead> ReadProbesnatTableHead(const std::string& ns) {
+  absl::StatusOr<std::string> text = ProbesnatTableTextWithHandles(ns);
+  if (!text.ok()) {
+    return text.status();
+  }
+  return ParseTableHead(*text);
+}
+
+std::string PodTableComment(const std::string& uid, uint64_t generation) {
+  return absl::StrCat("probesnat pod ", uid, " generation ", generation);
 }
 
 }  // namespace probesnat::integration

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <set>
 #include <string>
@@ -34,5 +35,32 @@ std::map<std::string, std::string> SplitTables(const std::string& ruleset);
 
 // Every table in `ns` other than probesnat's, as SplitTables returns them.
 absl::StatusOr<std::map<std::string, std::string>> ForeignTables(const std::string& ns);
+
+}  // namespace probesnat::integration
+
+namespace probesnat::integration {
+
+// The members of probesnat's host sets (pods_v4, pods_v6) in `ns` with their owners: address ->
+// the element's comment (the owning pod's uid; empty when the element has none). Read with
+// `nft -j list table inet probesnat`; an absent table is an empty map.
+absl::StatusOr<std::map<std::string, std::string>> ProbesnatHostMembers(const std::string& ns);
+
+// probesnat's table in `ns` as `nft -a list table inet probesnat` prints its head: the kernel's
+// handle (a new one whenever the table is deleted and created again) and the table's comment.
+struct ProbesnatTableHead {
+  bool present = false;
+  uint64_t handle = 0;
+  std::string comment;  // empty when the table has none
+
+  bool operator==(const ProbesnatTableHead&) const = default;
+};
+absl::StatusOr<ProbesnatTableHead> ReadProbesnatTableHead(const std::string& ns);
+// probesnat's table in `ns` as `nft -a list table` prints it (with handles); empty when absent.
+absl::StatusOr<std::string> ProbesnatTableTextWithHandles(const std::string& ns);
+// The head of a `nft -a list table` text (exposed for the harness's own checks).
+ProbesnatTableHead ParseTableHead(const std::string& nft_text);
+
+// The comment probesnatd gives the pod table of `uid` at `generation`.
+std::string PodTableComment(const std::string& uid, uint64_t generation);
 
 }  // namespace probesnat::integration

@@ -161,7 +161,7 @@ class NetnsHandleTest : public ::testing::Test {
 TEST_F(NetnsHandleTest, AHandleReachesItsNamespaceAfterThePathIsGone) {
   absl::StatusOr<NetnsHandle> netns = backend_->OpenPodNetns(pod_->path());
   ASSERT_TRUE(netns.ok()) << netns.status();
-  ASSERT_TRUE(backend_->ApplyPod(*netns, PodRules{}).ok());
+  ASSERT_TRUE(backend_->ApplyPod(*netns, PodRules{}, TableOwner{"pod-uid", 1}).ok());
   const std::string path = pod_->path();
   pod_.reset();  // ip netns delete: the path is gone, our handle keeps the namespace
   struct stat st {};
@@ -183,7 +183,8 @@ TEST_F(NetnsHandleTest, TheHostNamespaceIsRefusedByPathAndByHandle) {
   EXPECT_EQ(by_path.status().code(), absl::StatusCode::kInvalidArgument) << by_path.status();
   absl::StatusOr<NetnsHandle> handle = OpenNetnsHandle(host_->path());
   ASSERT_TRUE(handle.ok()) << handle.status();
-  EXPECT_EQ(backend_->ApplyPod(*handle, PodRules{}).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(backend_->ApplyPod(*handle, PodRules{}, TableOwner{"pod-uid", 1}).code(),
+            absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(backend_->RemovePod(*handle).code(), absl::StatusCode::kInvalidArgument);
   absl::StatusOr<std::string> tables =
       RunAndCapture(absl::StrCat("ip netns exec ", host_->name(), " nft list tables"));

@@ -7,8 +7,10 @@
 #include <linux/netfilter/nf_tables.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -17,6 +19,7 @@
 #include "absl/strings/str_replace.h"
 #include "gtest/gtest.h"
 #include "netfilter/netns.h"
+#include "netfilter/nft_ownership.h"
 #include "netfilter/nft_readback.h"
 #include "netfilter/nft_ruleset.h"
 #include "netfilter/nft_socket.h"
@@ -24,6 +27,12 @@
 #include "netfilter/tests/golden_tables.h"
 
 namespace probesnat::netfilter {
+
+// gtest prints members as text (found by argument-dependent lookup).
+void PrintTo(const HostMember& m, std::ostream* os) {
+  *os << m.ip.ToString() << " owner \"" << m.owner << "\"";
+}
+
 namespace {
 
 using ::probesnat::netfilter::testing::Run;
@@ -36,6 +45,19 @@ using testing::ScopedNetns;
   }
 
 IpAddress Ip(const char* text) { return *IpAddress::Parse(text); }
+
+constexpr char kUidA[] = "6f1b3c2a-8d4e-4f7a-9b21-0c5d7e9f1a23";
+constexpr char kUidB[] = "a0e4d2c1-3b5f-4e68-8a79-1d2c3b4a5f60";
+const TableOwner kOwner{"0d8f1c2e-5b7a-4e39-9a51-7c3f0e2b6d14", 7};
+
+// Members owned by `owner`.
+std::vector<HostMember> Owned(const std::string& owner, const std::vector<IpAddress>& ips) {
+  std::vector<HostMember> out;
+  for (const IpAddress& ip : ips) {
+    out.push_back(HostMember{ip, owner});
+  }
+  return out;
+}
 
 std::string Nft(const ScopedNetns& ns, const std::string& args) {
   absl::StatusOr<std::string> out =
@@ -51,15 +73,22 @@ void NftOrDie(const ScopedNetns& ns, const std::string& args) {
 // nft prints with tabs; the goldens below are written with two spaces per level.
 std::string Tabs(const std::string& text) { return absl::StrReplaceAll(text, {{"  ", "\t"}}); }
 
+// A pod table's golden text (written without owner) as nft lists it once ApplyPod wrote kOwner.
+std::string WithOwner(const std::string& golden) {
+  const size_t eol = golden.find('\n');
+  return absl::StrCat(golden.substr(0, eol + 1), "\tcomment \"probesnat pod ", kOwner.uid,
+                      " generation ", kOwner.generation, "\"\n", golden.substr(eol + 1));
+}
+
 constexpr char kHostGoldenCustomWithMembers[] = R"(table inet probesnat {
   set pods_v4 {
     type ipv4_addr
-    elements = { 10.1.0.7 }
+    elements = { 10.1.0.7 comment "6f1b3c2a-8d4e-4f7a-9b21-0c5d7e9f1a23" }
   }
 
   set pods_v6 {
     type ipv6_addr
-    elements = { fd00:1::7 }
+    elements = { fd00:1::7 comment "a0e4d2c1-3b5f-4e68-8a79-1d2c3b4a5f60" }
   }
 
   chain nat_postrouting {
@@ -138,7 +167,8 @@ TEST_F(NftablesBackendTest, EnsureHostCreatesTheGoldenTable) {
 
 TEST_F(NftablesBackendTest, EnsureHostWithOtherValuesReplacesRulesAndKeepsMembers) {
   ASSERT_TRUE(backend().EnsureHost(HostRules{}).ok());
-  ASSERT_TRUE(backend().UpdateHostMembers({Ip("10.1.0.7"), Ip("fd00:1::7")}, {}).ok());
+  ASSERT_TRUE(
+      backend().UpdateHostMembers({{Ip("10.1.0.7"), kUidA}, {Ip("fd00:1::7"), kUidB}}, {}).ok());
   absl::Status st = backend().EnsureHost(CustomHostRules());
   ASSERT_TRUE(st.ok()) << st;
   EXPECT_EQ(Nft(*host_, "list table inet probesnat"), Tabs(kHostGoldenCustomWithMembers));
@@ -154,8 +184,9 @@ TEST_F(NftablesBackendTest, EnsureHostLeavesAMatchingTableAlone) {
 // An agent restart: a new backend adopts the tables the previous one left, without touching them.
 TEST_F(NftablesBackendTest, ANewBackendAdoptsExistingTablesUnchanged) {
   ASSERT_TRUE(backend().EnsureHost(HostRules{}).ok());
-  ASSERT_TRUE(backend().UpdateHostMembers({Ip("10.6.0.1"), Ip("fd00:6::1")}, {}).ok());
-  ASSERT_TRUE(backend().ApplyPod(pod_->path(), PodRules{}).ok());
+  ASSERT_TRUE(
+      backend().UpdateHostMembers({{Ip("10.6.0.1"), kUidA}, {Ip("fd00:6::1"), kUidB}}, {}).ok());
+  ASSERT_TRUE(backend().ApplyPod(pod_->path(), PodRules{}, kOwner).ok());
   backend_.reset();
   const std::string host_before = Nft(*host_, "-a list ruleset");
   const std::string pod_before = Nft(*pod_, "-a list ruleset");
@@ -165,10 +196,12 @@ TEST_F(NftablesBackendTest, ANewBackendAdoptsExistingTablesUnchanged) {
   absl::StatusOr<HostObservation> host = (*restarted)->ObserveHost(HostRules{});
   ASSERT_TRUE(host.ok()) << host.status();
   EXPECT_TRUE(host->rules_match);
-  EXPECT_EQ(host->members, (std::vector<IpAddress>{Ip("10.6.0.1"), Ip("fd00:6::1")}));
+  EXPECT_EQ(host->members,
+            (std::vector<HostMember>{{Ip("10.6.0.1"), kUidA}, {Ip("fd00:6::1"), kUidB}}));
   absl::StatusOr<PodObservation> pod = (*restarted)->ObservePod(pod_->path(), PodRules{});
   ASSERT_TRUE(pod.ok()) << pod.status();
   EXPECT_TRUE(pod->rules_match);
+  EXPECT_EQ(pod->owner, kOwner);
   ASSERT_TRUE((*restarted)->EnsureHost(HostRules{}).ok());
   EXPECT_EQ(Nft(*host_, "-a list ruleset"), host_before);
   EXPECT_EQ(Nft(*pod_, "-a list ruleset"), pod_before);
@@ -183,12 +216,14 @@ TEST_F(NftablesBackendTest, ObserveHostReportsAbsentPresentDriftedAndMembers) {
 
   ASSERT_TRUE(backend().EnsureHost(HostRules{}).ok());
   ASSERT_TRUE(
-      backend().UpdateHostMembers({Ip("10.0.0.9"), Ip("fd00::2"), Ip("10.0.0.1")}, {}).ok());
+      backend()
+          .UpdateHostMembers(Owned(kUidA, {Ip("10.0.0.9"), Ip("fd00::2"), Ip("10.0.0.1")}), {})
+          .ok());
   obs = backend().ObserveHost(HostRules{});
   ASSERT_TRUE(obs.ok()) << obs.status();
   EXPECT_TRUE(obs->table_present);
   EXPECT_TRUE(obs->rules_match);
-  EXPECT_EQ(obs->members, (std::vector<IpAddress>{Ip("10.0.0.1"), Ip("10.0.0.9"), Ip("fd00::2")}));
+  EXPECT_EQ(obs->members, Owned(kUidA, {Ip("10.0.0.1"), Ip("10.0.0.9"), Ip("fd00::2")}));
 
   // Other rules asked for: no match.
   obs = backend().ObserveHost(CustomHostRules());
@@ -207,7 +242,7 @@ TEST_F(NftablesBackendTest, ObserveHostReportsAbsentPresentDriftedAndMembers) {
   obs = backend().ObserveHost(HostRules{});
   ASSERT_TRUE(obs.ok());
   EXPECT_TRUE(obs->rules_match);
-  EXPECT_EQ(obs->members.size(), 3u);
+  EXPECT_EQ(obs->members, Owned(kUidA, {Ip("10.0.0.1"), Ip("10.0.0.9"), Ip("fd00::2")}));
 
   // Someone replaces a set with one of another type: drift, and its members are not ours.
   NftOrDie(*host_,
@@ -221,7 +256,7 @@ TEST_F(NftablesBackendTest, ObserveHostReportsAbsentPresentDriftedAndMembers) {
   obs = backend().ObserveHost(HostRules{});
   ASSERT_TRUE(obs.ok());
   EXPECT_TRUE(obs->rules_match);
-  EXPECT_EQ(obs->members, (std::vector<IpAddress>{Ip("10.0.0.1"), Ip("10.0.0.9")}));
+  EXPECT_EQ(obs->members, Owned(kUidA, {Ip("10.0.0.1"), Ip("10.0.0.9")}));
 
   // Someone deletes the anti-spoofing chain: drift, repaired with the members kept.
   NftOrDie(*host_, "delete chain inet probesnat forward_antispoof");
@@ -233,7 +268,7 @@ TEST_F(NftablesBackendTest, ObserveHostReportsAbsentPresentDriftedAndMembers) {
   obs = backend().ObserveHost(HostRules{});
   ASSERT_TRUE(obs.ok());
   EXPECT_TRUE(obs->rules_match);
-  EXPECT_EQ(obs->members, (std::vector<IpAddress>{Ip("10.0.0.1"), Ip("10.0.0.9")}));
+  EXPECT_EQ(obs->members, Owned(kUidA, {Ip("10.0.0.1"), Ip("10.0.0.9")}));
   EXPECT_EQ(Nft(*host_, "list chain inet probesnat forward_antispoof"),
             Tabs("table inet probesnat {\n"
                  "  chain forward_antispoof {\n"
@@ -278,7 +313,7 @@ TEST_F(NftablesBackendTest, ObserveHostReportsAbsentPresentDriftedAndMembers) {
     obs = backend().ObserveHost(HostRules{});
     ASSERT_TRUE(obs.ok());
     EXPECT_TRUE(obs->rules_match);
-    EXPECT_EQ(obs->members.size(), 2u);
+    EXPECT_EQ(obs->members, Owned(kUidA, {Ip("10.0.0.1"), Ip("10.0.0.9")}));
   }
 
   // Someone deletes our table.
@@ -295,9 +330,9 @@ TEST_F(NftablesBackendTest, UpdateHostMembersIsIdempotent) {
   auto members = [&] {
     absl::StatusOr<HostObservation> obs = backend().ObserveHost(HostRules{});
     EXPECT_TRUE(obs.ok()) << obs.status();
-    return obs.ok() ? obs->members : std::vector<IpAddress>{};
+    return obs.ok() ? obs->members : std::vector<HostMember>{};
   };
-  std::vector<IpAddress> both = {Ip("10.2.0.1"), Ip("fd00:2::1")};
+  std::vector<HostMember> both = Owned(kUidA, {Ip("10.2.0.1"), Ip("fd00:2::1")});
   ASSERT_TRUE(backend().UpdateHostMembers(both, {}).ok());
   absl::Status st = backend().UpdateHostMembers(both, {});  // already there
   ASSERT_TRUE(st.ok()) << st;
@@ -307,24 +342,30 @@ TEST_F(NftablesBackendTest, UpdateHostMembersIsIdempotent) {
   ASSERT_TRUE(st.ok()) << st;
   EXPECT_EQ(members(), both);
 
-  st = backend().UpdateHostMembers({Ip("10.2.0.2")}, {Ip("fd00:2::1")});
+  st = backend().UpdateHostMembers({{Ip("10.2.0.2"), kUidB}}, {Ip("fd00:2::1")});
   ASSERT_TRUE(st.ok()) << st;
-  EXPECT_EQ(members(), (std::vector<IpAddress>{Ip("10.2.0.1"), Ip("10.2.0.2")}));
+  EXPECT_EQ(members(), (std::vector<HostMember>{{Ip("10.2.0.1"), kUidA}, {Ip("10.2.0.2"), kUidB}}));
 
   st = backend().UpdateHostMembers({}, {Ip("fd00:2::1"), Ip("10.2.0.1")});  // one already gone
   ASSERT_TRUE(st.ok()) << st;
-  EXPECT_EQ(members(), (std::vector<IpAddress>{Ip("10.2.0.2")}));
+  EXPECT_EQ(members(), (std::vector<HostMember>{{Ip("10.2.0.2"), kUidB}}));
 
   // In both lists: removal wins.
-  st = backend().UpdateHostMembers({Ip("10.2.0.3")}, {Ip("10.2.0.3")});
+  st = backend().UpdateHostMembers({{Ip("10.2.0.3"), kUidA}}, {Ip("10.2.0.3")});
   ASSERT_TRUE(st.ok()) << st;
-  EXPECT_EQ(members(), (std::vector<IpAddress>{Ip("10.2.0.2")}));
+  EXPECT_EQ(members(), (std::vector<HostMember>{{Ip("10.2.0.2"), kUidB}}));
+  // Present already and in both lists: removed too.
+  st = backend().UpdateHostMembers({{Ip("10.2.0.2"), kUidA}}, {Ip("10.2.0.2")});
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_TRUE(members().empty());
+  ASSERT_TRUE(backend().UpdateHostMembers({{Ip("10.2.0.2"), kUidB}}, {}).ok());
 
   // The host rule count never grows with members.
-  std::vector<IpAddress> many;
+  std::vector<HostMember> many;
   for (int i = 0; i < 200; ++i) {
     many.push_back(
-        IpAddress::V4({10, 3, static_cast<uint8_t>(i / 250), static_cast<uint8_t>(i % 250)}));
+        {IpAddress::V4({10, 3, static_cast<uint8_t>(i / 250), static_cast<uint8_t>(i % 250)}),
+         kUidA});
   }
   ASSERT_TRUE(backend().UpdateHostMembers(many, {}).ok());
   EXPECT_EQ(members().size(), 201u);
@@ -347,18 +388,23 @@ TEST_F(NftablesBackendTest, UpdateHostMembersIsIdempotent) {
 // Thousands of messages in one batch: every ack is read, none is lost.
 TEST_F(NftablesBackendTest, LargeMemberUpdatesAreOneTransactionEach) {
   ASSERT_TRUE(backend().EnsureHost(HostRules{}).ok());
-  std::vector<IpAddress> many;
+  std::vector<HostMember> many;
+  std::vector<IpAddress> addresses;
   for (int i = 0; i < 2000; ++i) {
     uint8_t hi = static_cast<uint8_t>(i >> 8), lo = static_cast<uint8_t>(i);
-    many.push_back(IpAddress::V4({10, 7, hi, lo}));
-    many.push_back(IpAddress::V6({0xfd, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, hi, lo}));
+    addresses.push_back(IpAddress::V4({10, 7, hi, lo}));
+    addresses.push_back(IpAddress::V6({0xfd, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, hi, lo}));
+  }
+  for (size_t i = 0; i < addresses.size(); ++i) {
+    many.push_back({addresses[i], absl::StrCat("pod-", i % 100)});
   }
   absl::Status st = backend().UpdateHostMembers(many, {});
   ASSERT_TRUE(st.ok()) << st;
   absl::StatusOr<HostObservation> obs = backend().ObserveHost(HostRules{});
   ASSERT_TRUE(obs.ok()) << obs.status();
-  EXPECT_EQ(obs->members.size(), many.size());
-  st = backend().UpdateHostMembers({}, many);
+  std::sort(many.begin(), many.end());
+  EXPECT_EQ(obs->members, many);
+  st = backend().UpdateHostMembers({}, addresses);
   ASSERT_TRUE(st.ok()) << st;
   obs = backend().ObserveHost(HostRules{});
   ASSERT_TRUE(obs.ok()) << obs.status();
@@ -366,7 +412,7 @@ TEST_F(NftablesBackendTest, LargeMemberUpdatesAreOneTransactionEach) {
 }
 
 TEST_F(NftablesBackendTest, UpdateHostMembersWithoutOurTableNamesTheSet) {
-  absl::Status st = backend().UpdateHostMembers({Ip("10.4.0.1")}, {});
+  absl::Status st = backend().UpdateHostMembers({{Ip("10.4.0.1"), kUidA}}, {});
   EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << st;
   EXPECT_TRUE(
       absl::StrContains(st.message(), "element 10.4.0.1 of set pods_v4 of table inet probesnat"))
@@ -384,24 +430,25 @@ TEST_F(NftablesBackendTest, RemoveHostDeletesOnlyOurTable) {
 }
 
 TEST_F(NftablesBackendTest, ApplyPodCreatesTheGoldenTables) {
-  absl::Status st = backend().ApplyPod(pod_->path(), PodRules{});
+  absl::Status st = backend().ApplyPod(pod_->path(), PodRules{}, kOwner);
   ASSERT_TRUE(st.ok()) << st;
-  EXPECT_EQ(Nft(*pod_, "list table inet probesnat"), ReadGolden("pod_default"));
+  EXPECT_EQ(Nft(*pod_, "list table inet probesnat"), WithOwner(ReadGolden("pod_default")));
 
-  st = backend().ApplyPod(pod_->path(), CustomPodRules());
+  st = backend().ApplyPod(pod_->path(), CustomPodRules(), kOwner);
   ASSERT_TRUE(st.ok()) << st;
-  EXPECT_EQ(Nft(*pod_, "list table inet probesnat"), ReadGolden("pod_custom_no_inbound"));
+  EXPECT_EQ(Nft(*pod_, "list table inet probesnat"),
+            WithOwner(ReadGolden("pod_custom_no_inbound")));
 
   PodRules no_capture;
   no_capture.inbound_capture = false;
   no_capture.outbound_capture = false;
-  st = backend().ApplyPod(pod_->path(), no_capture);
+  st = backend().ApplyPod(pod_->path(), no_capture, kOwner);
   ASSERT_TRUE(st.ok()) << st;
-  EXPECT_EQ(Nft(*pod_, "list table inet probesnat"), ReadGolden("pod_no_capture"));
+  EXPECT_EQ(Nft(*pod_, "list table inet probesnat"), WithOwner(ReadGolden("pod_no_capture")));
 
-  st = backend().ApplyPod(pod_->path(), PodRules{});
+  st = backend().ApplyPod(pod_->path(), PodRules{}, kOwner);
   ASSERT_TRUE(st.ok()) << st;
-  EXPECT_EQ(Nft(*pod_, "list table inet probesnat"), ReadGolden("pod_default"));
+  EXPECT_EQ(Nft(*pod_, "list table inet probesnat"), WithOwner(ReadGolden("pod_default")));
   EXPECT_EQ(Nft(*pod_, "list tables"), "table inet probesnat\n");
   // The host namespace is not touched by pod operations.
   EXPECT_EQ(Nft(*host_, "list tables"), "");
@@ -412,12 +459,16 @@ TEST_F(NftablesBackendTest, ApplyPodCreatesTheGoldenTables) {
 TEST_F(NftablesBackendTest, TheKernelListsEveryGoldenTableAsTheBuilderWroteIt) {
   for (const testing::GoldenTable& g : testing::GoldenTables()) {
     SCOPED_TRACE(testing::GoldenPath(g.name));
-    absl::Status st =
-        g.host ? backend().EnsureHost(g.host_rules) : backend().ApplyPod(pod_->path(), g.pod_rules);
+    absl::Status st = g.host ? backend().EnsureHost(g.host_rules)
+                             : backend().ApplyPod(pod_->path(), g.pod_rules, kOwner);
     ASSERT_TRUE(st.ok()) << st;
     const std::string listed = Nft(g.host ? *host_ : *pod_, "list table inet probesnat");
-    EXPECT_EQ(listed, ReadGolden(g.name));
-    EXPECT_EQ(listed, NftListText(g.Build()));
+    EXPECT_EQ(listed, g.host ? ReadGolden(g.name) : WithOwner(ReadGolden(g.name)));
+    NftTable built = g.Build();
+    if (!g.host) {
+      built.comment = PodTableComment(kOwner);
+    }
+    EXPECT_EQ(listed, NftListText(built));
   }
 }
 
@@ -455,7 +506,7 @@ TEST_F(NftablesBackendTest, ObservePodReportsNamespaceTableAndDrift) {
   EXPECT_FALSE(obs->table_present);
   EXPECT_FALSE(obs->rules_match);
 
-  ASSERT_TRUE(backend().ApplyPod(pod_->path(), PodRules{}).ok());
+  ASSERT_TRUE(backend().ApplyPod(pod_->path(), PodRules{}, kOwner).ok());
   obs = backend().ObservePod(pod_->path(), PodRules{});
   ASSERT_TRUE(obs.ok());
   EXPECT_TRUE(obs->table_present);
@@ -481,7 +532,7 @@ TEST_F(NftablesBackendTest, ObservePodReportsNamespaceTableAndDrift) {
   EXPECT_FALSE(obs->rules_match);
 
   // Someone changes a chain's priority.
-  ASSERT_TRUE(backend().ApplyPod(pod_->path(), PodRules{}).ok());
+  ASSERT_TRUE(backend().ApplyPod(pod_->path(), PodRules{}, kOwner).ok());
   NftOrDie(*pod_,
            "'delete chain inet probesnat mangle_output; add chain inet probesnat mangle_output "
            "{ type route hook output priority 0; }; add rule inet probesnat mangle_output ct mark "
@@ -506,8 +557,8 @@ TEST_F(NftablesBackendTest, SingleFamilyPodTableIsTheGoldenAndReadsBackAsMatchin
        {std::pair{IpFamily::kV4, "pod_v4_only"}, std::pair{IpFamily::kV6, "pod_v6_only"}}) {
     SCOPED_TRACE(family == IpFamily::kV4 ? "v4 only" : "v6 only");
     const PodRules rules = EnrolledWithOnly(family);
-    ASSERT_TRUE(backend().ApplyPod(pod_->path(), rules).ok());
-    EXPECT_EQ(Nft(*pod_, "list table inet probesnat"), ReadGolden(golden));
+    ASSERT_TRUE(backend().ApplyPod(pod_->path(), rules, kOwner).ok());
+    EXPECT_EQ(Nft(*pod_, "list table inet probesnat"), WithOwner(ReadGolden(golden)));
     absl::StatusOr<PodObservation> obs = backend().ObservePod(pod_->path(), rules);
     ASSERT_TRUE(obs.ok()) << obs.status();
     EXPECT_TRUE(obs->table_present);
@@ -517,8 +568,8 @@ TEST_F(NftablesBackendTest, SingleFamilyPodTableIsTheGoldenAndReadsBackAsMatchin
     EXPECT_FALSE(obs->rules_match);
 
     // Both families enrolled again: the full table is drift for the single-family rules.
-    ASSERT_TRUE(backend().ApplyPod(pod_->path(), PodRules{}).ok());
-    EXPECT_EQ(Nft(*pod_, "list table inet probesnat"), ReadGolden("pod_default"));
+    ASSERT_TRUE(backend().ApplyPod(pod_->path(), PodRules{}, kOwner).ok());
+    EXPECT_EQ(Nft(*pod_, "list table inet probesnat"), WithOwner(ReadGolden("pod_default")));
     obs = backend().ObservePod(pod_->path(), rules);
     ASSERT_TRUE(obs.ok()) << obs.status();
     EXPECT_FALSE(obs->rules_match);
@@ -543,12 +594,12 @@ TEST_F(NftablesBackendTest, ForeignTablesAreNeverTouched) {
   ASSERT_TRUE(absl::StrContains(host_before, "masquerade")) << host_before;
 
   ASSERT_TRUE(backend().EnsureHost(HostRules{}).ok());
-  ASSERT_TRUE(backend().UpdateHostMembers({Ip("10.0.0.1"), Ip("fd00::1")}, {}).ok());
+  ASSERT_TRUE(backend().UpdateHostMembers(Owned(kUidA, {Ip("10.0.0.1"), Ip("fd00::1")}), {}).ok());
   ASSERT_TRUE(backend().EnsureHost(CustomHostRules()).ok());
   ASSERT_TRUE(backend().UpdateHostMembers({}, {Ip("10.0.0.1")}).ok());
   ASSERT_TRUE(backend().ObserveHost(HostRules{}).ok());
-  ASSERT_TRUE(backend().ApplyPod(pod_->path(), PodRules{}).ok());
-  ASSERT_TRUE(backend().ApplyPod(pod_->path(), CustomPodRules()).ok());
+  ASSERT_TRUE(backend().ApplyPod(pod_->path(), PodRules{}, kOwner).ok());
+  ASSERT_TRUE(backend().ApplyPod(pod_->path(), CustomPodRules(), kOwner).ok());
   ASSERT_TRUE(backend().ObservePod(pod_->path(), PodRules{}).ok());
   EXPECT_EQ(foreign(*host_), host_before);
   EXPECT_EQ(foreign(*pod_), pod_before);
@@ -562,7 +613,7 @@ TEST_F(NftablesBackendTest, ForeignTablesAreNeverTouched) {
 }
 
 TEST_F(NftablesBackendTest, RemovePodDeletesOurTableAndToleratesAbsence) {
-  ASSERT_TRUE(backend().ApplyPod(pod_->path(), PodRules{}).ok());
+  ASSERT_TRUE(backend().ApplyPod(pod_->path(), PodRules{}, kOwner).ok());
   ASSERT_TRUE(backend().RemovePod(pod_->path()).ok());
   EXPECT_EQ(Nft(*pod_, "list tables"), "");
   EXPECT_TRUE(backend().RemovePod(pod_->path()).ok());  // no table
@@ -572,7 +623,7 @@ TEST_F(NftablesBackendTest, RemovePodDeletesOurTableAndToleratesAbsence) {
 
 TEST_F(NftablesBackendTest, NamespacePathErrors) {
   const std::string missing = "/run/netns/psnt-does-not-exist";
-  absl::Status st = backend().ApplyPod(missing, PodRules{});
+  absl::Status st = backend().ApplyPod(missing, PodRules{}, kOwner);
   EXPECT_EQ(st.code(), absl::StatusCode::kNotFound) << st;
   EXPECT_TRUE(absl::StrContains(st.message(), missing)) << st;
   EXPECT_EQ(MakeNftablesBackend(missing).status().code(), absl::StatusCode::kNotFound);
@@ -581,7 +632,7 @@ TEST_F(NftablesBackendTest, NamespacePathErrors) {
   int fd = ::mkstemp(regular);
   ASSERT_GE(fd, 0);
   ::close(fd);
-  st = backend().ApplyPod(regular, PodRules{});
+  st = backend().ApplyPod(regular, PodRules{}, kOwner);
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
   EXPECT_TRUE(absl::StrContains(st.message(), regular)) << st;
   EXPECT_EQ(backend().RemovePod(regular).code(), absl::StatusCode::kInvalidArgument);
@@ -589,7 +640,7 @@ TEST_F(NftablesBackendTest, NamespacePathErrors) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(MakeNftablesBackend(regular).status().code(), absl::StatusCode::kInvalidArgument);
   // Another kind of namespace is not a network namespace either.
-  EXPECT_EQ(backend().ApplyPod("/proc/self/ns/uts", PodRules{}).code(),
+  EXPECT_EQ(backend().ApplyPod("/proc/self/ns/uts", PodRules{}, kOwner).code(),
             absl::StatusCode::kInvalidArgument);
   ::unlink(regular);
 }
@@ -599,7 +650,7 @@ TEST_F(NftablesBackendTest, NamespacePathErrors) {
 TEST_F(NftablesBackendTest, PodOperationsRefuseTheHostNamespace) {
   ASSERT_TRUE(backend().EnsureHost(HostRules{}).ok());
   const std::string before = Nft(*host_, "-a list table inet probesnat");
-  absl::Status st = backend().ApplyPod(host_->path(), PodRules{});
+  absl::Status st = backend().ApplyPod(host_->path(), PodRules{}, kOwner);
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
   EXPECT_TRUE(absl::StrContains(st.message(), "is the host network namespace")) << st;
   EXPECT_EQ(backend().RemovePod(host_->path()).code(), absl::StatusCode::kInvalidArgument);
@@ -624,7 +675,7 @@ TEST_F(NftablesBackendTest, KernelRefusalIsUnavailableAndNamesTheObjectAndNamesp
     batch.AddTable(NFT_MSG_NEWTABLE, NLM_F_CREATE, t.get(), "owned table");
     ASSERT_TRUE(owner->Commit(batch).ok());
   }
-  absl::Status st = backend().ApplyPod(pod_->path(), PodRules{});
+  absl::Status st = backend().ApplyPod(pod_->path(), PodRules{}, kOwner);
   EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << st;
   EXPECT_TRUE(absl::StrContains(st.message(), "table inet probesnat: Operation not permitted"))
       << st;
@@ -637,9 +688,9 @@ TEST_F(NftablesBackendTest, KernelRefusalIsUnavailableAndNamesTheObjectAndNamesp
 
   // Once its owner is gone the kernel removes it, and we can apply.
   *owner = std::move(*NftSocket::Open("placeholder"));
-  st = backend().ApplyPod(pod_->path(), PodRules{});
+  st = backend().ApplyPod(pod_->path(), PodRules{}, kOwner);
   EXPECT_TRUE(st.ok()) << st;
-  EXPECT_EQ(Nft(*pod_, "list table inet probesnat"), ReadGolden("pod_default"));
+  EXPECT_EQ(Nft(*pod_, "list table inet probesnat"), WithOwner(ReadGolden("pod_default")));
 }
 
 // A batch is applied all or nothing, and a refusal is attributed to the message that caused it
@@ -701,13 +752,13 @@ TEST_F(NftablesBackendTest, HostBackendWorksInTheCallingNamespace) {
     if (absl::Status s = (*b)->EnsureHost(HostRules{}); !s.ok()) {
       return s;
     }
-    return (*b)->UpdateHostMembers({Ip("10.5.0.1")}, {});
+    return (*b)->UpdateHostMembers({{Ip("10.5.0.1"), kUidA}}, {});
   });
   ASSERT_TRUE(st.ok()) << st;
   absl::StatusOr<HostObservation> obs = backend().ObserveHost(HostRules{});
   ASSERT_TRUE(obs.ok());
   EXPECT_TRUE(obs->rules_match);
-  EXPECT_EQ(obs->members, std::vector<IpAddress>{Ip("10.5.0.1")});
+  EXPECT_EQ(obs->members, Owned(kUidA, {Ip("10.5.0.1")}));
 }
 
 }  // namespace

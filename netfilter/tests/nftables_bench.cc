@@ -62,6 +62,7 @@ int Main(int argc, char** argv) {
   }
   Backend& b = **backend;
   PodRules rules;
+  const TableOwner owner{"0d8f1c2e-5b7a-4e39-9a51-7c3f0e2b6d14", 1};
   bool ok = Measure("netns socket, helper thread", n, [&](int) -> absl::Status {
     auto fd = OpenNetns(pod->path());
     if (!fd.ok()) return fd.status();
@@ -94,10 +95,10 @@ int Main(int argc, char** argv) {
     fresh.push_back(*std::move(p));
   }
   ok = ok && Measure("ApplyPod, first time, fresh netns", static_cast<int>(fresh.size()),
-                     [&](int i) { return b.ApplyPod(fresh[i].path(), rules); });
+                     [&](int i) { return b.ApplyPod(fresh[i].path(), rules, owner); });
   fresh.clear();
   ok = ok && Measure("ApplyPod, 64 pods round-robin", n,
-                     [&](int i) { return b.ApplyPod(pods[i % pods.size()].path(), rules); });
+                     [&](int i) { return b.ApplyPod(pods[i % pods.size()].path(), rules, owner); });
   ok = ok && Measure("ObservePod, 64 pods round-robin", n, [&](int i) {
          return b.ObservePod(pods[i % pods.size()].path(), rules).status();
        });
@@ -106,13 +107,26 @@ int Main(int argc, char** argv) {
   // The same namespace back to back: the kernel's deferred release of the previous transaction
   // (flushed when its socket is closed) holds that namespace's nf_tables mutex for a grace period.
   ok = ok && Measure("ApplyPod, same pod back to back", 50,
-                     [&](int) { return b.ApplyPod(pod->path(), rules); });
+                     [&](int) { return b.ApplyPod(pod->path(), rules, owner); });
   ok = ok && Measure("EnsureHost (unchanged)", n, [&](int) { return b.EnsureHost(HostRules{}); });
   ok = ok && Measure("UpdateHostMembers add v4+v6", n, [&](int i) {
          auto v4 = IpAddress::V4({10, 1, static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)});
          auto v6 = IpAddress::V6({0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
                                   static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)});
-         return b.UpdateHostMembers({v4, v6}, {});
+         return b.UpdateHostMembers({{v4, "bench-pod"}, {v6, "bench-pod"}}, {});
+       });
+  // The same addresses, now owned by another pod (IP reuse): the owner comment is replaced.
+  ok = ok && Measure("UpdateHostMembers, owner replaced", n, [&](int i) {
+         auto v4 = IpAddress::V4({10, 1, static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)});
+         auto v6 = IpAddress::V6({0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                  static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)});
+         return b.UpdateHostMembers({{v4, "bench-pod-2"}, {v6, "bench-pod-2"}}, {});
+       });
+  // Replacing the host table re-adds every member with its owner (one transaction).
+  ok = ok && Measure("EnsureHost (replace, n members)", 50, [&](int i) {
+         HostRules other;
+         other.probe_v4 = IpAddress::V4({169, 254, 99, static_cast<uint8_t>(1 + i % 2)});
+         return b.EnsureHost(i % 2 == 0 ? other : HostRules{});
        });
   ok = ok && Measure("ObserveHost (n members)", 50,
                      [&](int) { return b.ObserveHost(HostRules{}).status(); });

@@ -99,7 +99,10 @@ class PacketTest : public ::testing::Test {
     ASSERT_TRUE(backend.ok()) << backend.status();
     backend_ = *std::move(backend);
     ASSERT_TRUE(backend_->EnsureHost(HostRules{}).ok());
-    ASSERT_TRUE(backend_->UpdateHostMembers({Ip("10.200.1.2"), Ip("fd00:1::2")}, {}).ok());
+    ASSERT_TRUE(
+        backend_
+            ->UpdateHostMembers({{Ip("10.200.1.2"), "pod-uid"}, {Ip("fd00:1::2"), "pod-uid"}}, {})
+            .ok());
   }
 
   void TearDown() override { backend_.reset(); }
@@ -273,7 +276,7 @@ TEST_F(PacketTest, ForwardedPacketsForgingTheProbeAddressAreDropped) {
 
 // In-pod capture with the pod table, compactly (the end-to-end suite covers the rest).
 TEST_F(PacketTest, PodTableCapturesInboundAndOutboundAndLetsProbesAndTunnelThrough) {
-  ASSERT_TRUE(backend_->ApplyPod(pod_->path(), PodRules{}).ok());
+  ASSERT_TRUE(backend_->ApplyPod(pod_->path(), PodRules{}, TableOwner{"pod-uid", 1}).ok());
   absl::StatusOr<UniqueFd> app = Listen(*pod_, IpFamily::kV4, 8080);
   absl::StatusOr<UniqueFd> inbound = Listen(*pod_, IpFamily::kV4, 15006);
   absl::StatusOr<UniqueFd> tunnel = Listen(*pod_, IpFamily::kV4, 15008);

@@ -113,11 +113,11 @@ class ProbeFamilyPacketTest : public ::testing::Test {
   // What the agent does for a pod enrolled with `family` only: the pod's address of that family in
   // the host set, and the pod table for that family.
   void EnrollOnly(IpFamily family) {
-    ASSERT_TRUE(backend_->UpdateHostMembers({PodIp(family)}, {}).ok());
+    ASSERT_TRUE(backend_->UpdateHostMembers({{PodIp(family), "pod-uid"}}, {}).ok());
     PodRules rules;
     rules.enrolled_v4 = family == IpFamily::kV4;
     rules.enrolled_v6 = family == IpFamily::kV6;
-    ASSERT_TRUE(backend_->ApplyPod(pod_->path(), rules).ok());
+    ASSERT_TRUE(backend_->ApplyPod(pod_->path(), rules, TableOwner{"pod-uid", 1}).ok());
   }
 
   // Which of the pod's app (0) and capture (1) listeners of `family` a connection from `from`
@@ -187,8 +187,8 @@ TEST_F(ProbeFamilyPacketTest, WithBothProbeSourcesTrustedTheSameForgeryWouldSkip
     SCOPED_TRACE(enrolled == IpFamily::kV4 ? "host set v4 only, forged v6"
                                            : "host set v6 only, forged v4");
     ASSERT_TRUE(backend_->UpdateHostMembers({}, {PodIp(IpFamily::kV4), PodIp(IpFamily::kV6)}).ok());
-    ASSERT_TRUE(backend_->UpdateHostMembers({PodIp(enrolled)}, {}).ok());
-    ASSERT_TRUE(backend_->ApplyPod(pod_->path(), PodRules{}).ok());
+    ASSERT_TRUE(backend_->UpdateHostMembers({{PodIp(enrolled), "pod-uid"}}, {}).ok());
+    ASSERT_TRUE(backend_->ApplyPod(pod_->path(), PodRules{}, TableOwner{"pod-uid", 1}).ok());
     absl::StatusOr<Accepted> got = ForgedProbe(other);
     ASSERT_TRUE(got.ok()) << got.status();
     EXPECT_EQ(got->listener, kApp);
@@ -199,8 +199,11 @@ TEST_F(ProbeFamilyPacketTest, WithBothProbeSourcesTrustedTheSameForgeryWouldSkip
 // Enrolled with both families: node-originated probes on both arrive from the probe addresses and
 // skip capture, forgeries of either are dropped by the host.
 TEST_F(ProbeFamilyPacketTest, EnrolledWithBothFamiliesProbesOfBothSkipCapture) {
-  ASSERT_TRUE(backend_->UpdateHostMembers({PodIp(IpFamily::kV4), PodIp(IpFamily::kV6)}, {}).ok());
-  ASSERT_TRUE(backend_->ApplyPod(pod_->path(), PodRules{}).ok());
+  ASSERT_TRUE(backend_
+                  ->UpdateHostMembers(
+                      {{PodIp(IpFamily::kV4), "pod-uid"}, {PodIp(IpFamily::kV6), "pod-uid"}}, {})
+                  .ok());
+  ASSERT_TRUE(backend_->ApplyPod(pod_->path(), PodRules{}, TableOwner{"pod-uid", 1}).ok());
   for (IpFamily family : {IpFamily::kV4, IpFamily::kV6}) {
     SCOPED_TRACE(family == IpFamily::kV4 ? "v4" : "v6");
     absl::StatusOr<Accepted> got = Reach(*node_, nullptr, family);

@@ -44,7 +44,7 @@ absl::Status FakeBackend::EnsureHost(const netfilter::HostRules& rules) {
   return absl::OkStatus();
 }
 
-absl::Status FakeBackend::UpdateHostMembers(const std::vector<IpAddress>& add,
+absl::Status FakeBackend::UpdateHostMembers(const std::vector<netfilter::HostMember>& add,
                                             const std::vector<IpAddress>& remove) {
   std::lock_guard<std::mutex> lock(mu_);
   if (absl::Status st = TakeInjected(Op::kUpdateHostMembers); !st.ok()) {
@@ -56,8 +56,8 @@ absl::Status FakeBackend::UpdateHostMembers(const std::vector<IpAddress>& add,
   for (const auto& ip : remove) {
     members_.erase(ip);
   }
-  for (const auto& ip : add) {
-    members_.insert(ip);
+  for (const auto& m : add) {
+    members_[m.ip] = m.owner;
   }
   return absl::OkStatus();
 }
@@ -72,7 +72,9 @@ absl::StatusOr<netfilter::HostObservation> FakeBackend::ObserveHost(
   obs.table_present = host_present_;
   obs.rules_match = host_present_ && host_rules_match_;
   if (host_present_) {
-    obs.members.assign(members_.begin(), members_.end());
+    for (const auto& [ip, owner] : members_) {
+      obs.members.push_back({ip, owner});
+    }
   }
   return obs;
 }
@@ -100,12 +102,13 @@ absl::StatusOr<netfilter::NetnsHandle> FakeBackend::OpenPodNetns(const std::stri
 }
 
 absl::Status FakeBackend::ApplyPod(const netfilter::NetnsHandle& netns,
-                                   const netfilter::PodRules& rules) {
+                                   const netfilter::PodRules& rules,
+                                   const netfilter::TableOwner& owner) {
   std::lock_guard<std::mutex> lock(mu_);
   if (absl::Status st = TakeInjected(Op::kApplyPod); !st.ok()) {
     return st;
   }
-  pod_tables_[netns.id.ino] = PodTable{rules, false};
+  pod_tables_[netns.id.ino] = PodTable{rules, owner, next_handle_++, false};
   return absl::OkStatus();
 }
 
@@ -129,6 +132,10 @@ absl::StatusOr<netfilter::PodObservation> FakeBackend::ObservePod(
   auto it = pod_tables_.find(netns.id.ino);
   obs.table_present = it != pod_tables_.end();
   obs.rules_match = obs.table_present && !it->second.edited && it->second.rules == rules;
+  if (obs.table_present) {
+    obs.owner = it->second.owner;
+    obs.table_handle = it->second.handle;
+  }
   return obs;
 }
 
@@ -158,9 +165,9 @@ void FakeBackend::EditHostRules() {
   host_rules_match_ = false;
 }
 
-void FakeBackend::AddHostMember(const IpAddress& ip) {
+void FakeBackend::AddHostMember(const IpAddress& ip, const std::string& owner) {
   std::lock_guard<std::mutex> lock(mu_);
-  members_.insert(ip);
+  members_[ip] = owner;
 }
 
 void FakeBackend::DeletePodTable(const std::string& netns_path) {
@@ -189,7 +196,40 @@ bool FakeBackend::host_table_present() const {
 
 std::set<IpAddress> FakeBackend::host_members() const {
   std::lock_guard<std::mutex> lock(mu_);
+  std::set<IpAddress> out;
+  for (const auto& [ip, owner] : members_) {
+    out.insert(ip);
+  }
+  return out;
+}
+
+std::map<IpAddress, std::string> FakeBackend::host_member_owners() const {
+  std::lock_guard<std::mutex> lock(mu_);
   return members_;
+}
+
+std::optional<netfilter::TableOwner> FakeBackend::pod_table_owner(
+    const std::string& netns_path) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto ns = paths_.find(netns_path);
+  if (ns == paths_.end()) {
+    return std::nullopt;
+  }
+  auto it = pod_tables_.find(ns->second);
+  if (it == pod_tables_.end()) {
+    return std::nullopt;
+  }
+  return it->second.owner;
+}
+
+uint64_t FakeBackend::pod_table_handle(const std::string& netns_path) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto ns = paths_.find(netns_path);
+  if (ns == paths_.end()) {
+    return 0;
+  }
+  auto it = pod_tables_.find(ns->second);
+  return it == pod_tables_.end() ? 0 : it->second.handle;
 }
 
 std::optional<netfilter::PodRules> FakeBackend::pod_table(const std::string& netns_path) const {

@@ -30,7 +30,7 @@ class FakeBackend : public netfilter::Backend {
   FakeBackend();
 
   absl::Status EnsureHost(const netfilter::HostRules& rules) override;
-  absl::Status UpdateHostMembers(const std::vector<IpAddress>& add,
+  absl::Status UpdateHostMembers(const std::vector<netfilter::HostMember>& add,
                                  const std::vector<IpAddress>& remove) override;
   absl::StatusOr<netfilter::HostObservation> ObserveHost(
       const netfilter::HostRules& rules) override;
@@ -39,8 +39,8 @@ class FakeBackend : public netfilter::Backend {
   using netfilter::Backend::ObservePod;
   using netfilter::Backend::RemovePod;
   absl::StatusOr<netfilter::NetnsHandle> OpenPodNetns(const std::string& netns_path) override;
-  absl::Status ApplyPod(const netfilter::NetnsHandle& netns,
-                        const netfilter::PodRules& rules) override;
+  absl::Status ApplyPod(const netfilter::NetnsHandle& netns, const netfilter::PodRules& rules,
+                        const netfilter::TableOwner& owner) override;
   absl::Status RemovePod(const netfilter::NetnsHandle& netns) override;
   absl::StatusOr<netfilter::PodObservation> ObservePod(const netfilter::NetnsHandle& netns,
                                                        const netfilter::PodRules& rules) override;
@@ -57,15 +57,20 @@ class FakeBackend : public netfilter::Backend {
   void DeleteNamespace(const std::string& netns_path);  // the path no longer names anything
   void DeleteHostTable();
   void EditHostRules();  // the host table's rules no longer match
-  void AddHostMember(const IpAddress& ip);
+  void AddHostMember(const IpAddress& ip, const std::string& owner = "");
   void DeletePodTable(const std::string& netns_path);
   void EditPodTable(const std::string& netns_path);
 
   // What the "kernel" holds.
   bool host_table_present() const;
   std::set<IpAddress> host_members() const;
+  // Each member's owner (the element's comment).
+  std::map<IpAddress, std::string> host_member_owners() const;
   // The table in the namespace the path names now.
   std::optional<netfilter::PodRules> pod_table(const std::string& netns_path) const;
+  std::optional<netfilter::TableOwner> pod_table_owner(const std::string& netns_path) const;
+  // The kernel handle of the table there: a new one each time it is written (0: no table).
+  uint64_t pod_table_handle(const std::string& netns_path) const;
   // Tables in all namespaces, also those no path names any more.
   int pod_table_count() const;
   int calls(Op op) const;
@@ -81,11 +86,14 @@ class FakeBackend : public netfilter::Backend {
   uint64_t next_namespace_ = 1;
   bool host_present_ = false;
   bool host_rules_match_ = false;
-  std::set<IpAddress> members_;
+  std::map<IpAddress, std::string> members_;  // with their owners
   struct PodTable {
     netfilter::PodRules rules;
+    netfilter::TableOwner owner;
+    uint64_t handle = 0;
     bool edited = false;
   };
+  uint64_t next_handle_ = 1;
   std::map<uint64_t, PodTable> pod_tables_;  // by namespace number
 };
 

@@ -78,6 +78,8 @@ TEST_F(ConfigTest, DefaultsMatchTheMeshProxy) {
   EXPECT_EQ(c.pod_rules.connection_mark, 0x111u);
   EXPECT_EQ(c.pod_rules.connection_mask, 0xfffu);
   EXPECT_EQ(c.socket_path, "/run/probesnat/probesnat.sock");
+  EXPECT_TRUE(c.state_file.empty());
+  EXPECT_EQ(StateFilePath(c), "/run/probesnat/state");
   EXPECT_TRUE(c.listen_tcp.empty());
   EXPECT_EQ(c.log_level, spdlog::level::info);
   EXPECT_THAT(c.allowed_netns_roots, ElementsAre("/run/netns", "/var/run/netns", "/proc"));
@@ -233,6 +235,8 @@ TEST_F(ConfigTest, BadValuesNameTheOptionAndWhereTheValueCameFrom) {
   ExpectError({"--policy-mode", "strict"}, {"policy-mode", "off, warn or enforce"});
   ExpectError({"--socket", "relative.sock"}, {"socket", "absolute"});
   ExpectError({"--socket", "/tmp/" + std::string(120, 'a')}, {"socket", "longer than"});
+  ExpectError({"--state-file", "state"}, {"state-file", "absolute"});
+  ExpectError({"--state-file", "/run/probesnat/../state"}, {"state-file", "normalized"});
   ExpectError({"--allowed-netns-root", "/run/../etc"}, {"allowed-netns-root", "normalized"});
   ExpectError({"--allowed-netns-root", "/"}, {"allowed-netns-root"});
   ExpectError({"--resync-interval", "soon"}, {"resync-interval", "not a duration"});
@@ -323,6 +327,18 @@ TEST_F(ConfigTest, TheExampleFileIsValidAndStatesTheDefaults) {
   EXPECT_EQ(e.readback_after_apply, d.readback_after_apply);
 }
 
+TEST_F(ConfigTest, TheStateFileIsBesideTheSocketUnlessSet) {
+  absl::StatusOr<ConfigOutcome> got = Parse({"--socket", "/tmp/x/p.sock"});
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(StateFilePath(got->config), "/tmp/x/state");
+  got = Parse({"--socket", "/p.sock"});
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(StateFilePath(got->config), "/state");
+  got = Parse({"--socket", "/tmp/x/p.sock", "--state-file", "/var/lib/probesnat/state"});
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(StateFilePath(got->config), "/var/lib/probesnat/state");
+}
+
 TEST_F(ConfigTest, EveryOptionHasItsOwnName) {
   std::set<std::string> names;
   for (const DaemonOption& o : DaemonOptions()) {
@@ -359,6 +375,7 @@ const std::map<std::string, Sample>& Samples() {
       {"connection-mark", {"0x112", "0x112"}},
       {"connection-mask", {"0x1ff", "0x1ff"}},
       {"socket", {"/tmp/p/probesnat.sock", "/tmp/p/probesnat.sock"}},
+      {"state-file", {"/var/lib/probesnat/state", "/var/lib/probesnat/state"}},
       {"listen-tcp",
        {"127.0.0.1:50071", "127.0.0.1:50071", {"--listen-tcp-token-file", "/etc/probesnat/t"}}},
       {"listen-tcp-token-file", {"/etc/probesnat/t", "/etc/probesnat/t"}},

@@ -406,7 +406,7 @@ TEST_F(ReconcilerTest, DriftCheckRepairsEditedHostRulesAndMissingMembers) {
   absl::StatusOr<netfilter::HostObservation> obs = fake_.ObserveHost({});
   ASSERT_TRUE(obs.ok());
   EXPECT_TRUE(obs->rules_match);
-  EXPECT_THAT(obs->members, ElementsAre(Ip("10.0.0.1")));
+  EXPECT_THAT(obs->members, ElementsAre(netfilter::HostMember{Ip("10.0.0.1"), "u1"}));
 }
 
 TEST_F(ReconcilerTest, DriftCheckReappliesADeletedOrEditedPodTable) {
@@ -579,15 +579,15 @@ class StallingBackend : public FakeBackend {
  public:
   explicit StallingBackend(std::string stalled_path) : stalled_path_(std::move(stalled_path)) {}
   using FakeBackend::ApplyPod;
-  absl::Status ApplyPod(const netfilter::NetnsHandle& netns,
-                        const netfilter::PodRules& rules) override {
+  absl::Status ApplyPod(const netfilter::NetnsHandle& netns, const netfilter::PodRules& rules,
+                        const netfilter::TableOwner& owner) override {
     if (netns.path == stalled_path_) {
       std::unique_lock<std::mutex> lock(mu_);
       stalled_ = true;
       cv_.notify_all();
       cv_.wait(lock, [&] { return released_; });
     }
-    return FakeBackend::ApplyPod(netns, rules);
+    return FakeBackend::ApplyPod(netns, rules, owner);
   }
   bool WaitUntilStalled(absl::Duration timeout) {
     std::unique_lock<std::mutex> lock(mu_);
