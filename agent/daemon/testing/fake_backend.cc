@@ -208,41 +208,32 @@ std::map<IpAddress, std::string> FakeBackend::host_member_owners() const {
   return members_;
 }
 
+const FakeBackend::PodTable* FakeBackend::TableAtLocked(const std::string& netns_path) const {
+  auto ns = paths_.find(netns_path);
+  if (ns == paths_.end()) {
+    return nullptr;
+  }
+  auto it = pod_tables_.find(ns->second);
+  return it == pod_tables_.end() ? nullptr : &it->second;
+}
+
 std::optional<netfilter::TableOwner> FakeBackend::pod_table_owner(
     const std::string& netns_path) const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto ns = paths_.find(netns_path);
-  if (ns == paths_.end()) {
-    return std::nullopt;
-  }
-  auto it = pod_tables_.find(ns->second);
-  if (it == pod_tables_.end()) {
-    return std::nullopt;
-  }
-  return it->second.owner;
+  const PodTable* t = TableAtLocked(netns_path);
+  return t == nullptr ? std::nullopt : std::optional<netfilter::TableOwner>(t->owner);
 }
 
 uint64_t FakeBackend::pod_table_handle(const std::string& netns_path) const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto ns = paths_.find(netns_path);
-  if (ns == paths_.end()) {
-    return 0;
-  }
-  auto it = pod_tables_.find(ns->second);
-  return it == pod_tables_.end() ? 0 : it->second.handle;
+  const PodTable* t = TableAtLocked(netns_path);
+  return t == nullptr ? 0 : t->handle;
 }
 
 std::optional<netfilter::PodRules> FakeBackend::pod_table(const std::string& netns_path) const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto ns = paths_.find(netns_path);
-  if (ns == paths_.end()) {
-    return std::nullopt;
-  }
-  auto it = pod_tables_.find(ns->second);
-  if (it == pod_tables_.end()) {
-    return std::nullopt;
-  }
-  return it->second.rules;
+  const PodTable* t = TableAtLocked(netns_path);
+  return t == nullptr ? std::nullopt : std::optional<netfilter::PodRules>(t->rules);
 }
 
 int FakeBackend::pod_table_count() const {

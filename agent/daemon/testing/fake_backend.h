@@ -94,6 +94,8 @@ class FakeBackend : public netfilter::Backend {
     bool edited = false;
   };
   uint64_t next_handle_ = 1;
+  // The table in the namespace the path names now, or null.
+  const PodTable* TableAtLocked(const std::string& netns_path) const;
   std::map<uint64_t, PodTable> pod_tables_;  // by namespace number
 };
 

@@ -9,6 +9,7 @@
 #include "agent/daemon/reconciler.h"
 #include "agent/daemon/status_event_hub.h"
 #include "agent/daemon/testing/fake_backend.h"
+#include "agent/daemon/testing/desired_pod.h"
 #include "agent/daemon/testing/fake_journal.h"
 #include "agent/daemon/testing/ip_literal.h"
 #include "gmock/gmock.h"
@@ -26,24 +27,7 @@ using ::testing::IsEmpty;
 using ::testing::Pair;
 using ::testing::UnorderedElementsAre;
 
-DesiredPod PodIn(FakeBackend& fake, const std::string& uid, const std::vector<std::string>& ips,
-                 const std::string& netns) {
-  DesiredPod p;
-  p.spec.uid = uid;
-  p.spec.ns = "default";
-  p.spec.name = "pod-" + uid;
-  p.spec.netns_path = netns;
-  for (const std::string& ip : ips) {
-    p.spec.ips.push_back(Ip(ip));
-  }
-  std::sort(p.spec.ips.begin(), p.spec.ips.end());
-  absl::StatusOr<netfilter::NetnsHandle> handle = fake.OpenPodNetns(netns);
-  EXPECT_TRUE(handle.ok()) << handle.status();
-  if (handle.ok()) {
-    p.netns = *handle;
-  }
-  return p;
-}
+using testing::PodIn;
 
 class DurableStateTest : public ::testing::Test {
  protected:
