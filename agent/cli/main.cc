@@ -5,6 +5,7 @@
 
 #include "agent/cli/check_command.h"
 #include "agent/cli/eval_command.h"
+#include "base/build_version.h"
 
 namespace {
 
@@ -12,6 +13,7 @@ int Run(int argc, char** argv) {
   using probesnat::cli::CheckArgs;
   using probesnat::cli::EvalArgs;
   CLI::App app{"probesnatctl: NetworkPolicy evaluation and mesh-compatibility checks"};
+  app.set_version_flag("--version", std::string("probesnatctl ") + probesnat::BuildVersion());
   app.require_subcommand(1);
 
   CLI::App* policy = app.add_subcommand("policy", "NetworkPolicy tools");

@@ -16,13 +16,14 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "agent/daemon/loopback_address.h"
+#include "base/build_version.h"
 #include "base/port.h"
 #include "yaml-cpp/yaml.h"
 
 namespace probesnat::daemon {
 namespace {
 
-constexpr char kVersion[] = "probesnatd 0.1.0";
+std::string VersionLine() { return absl::StrCat("probesnatd ", BuildVersion()); }
 
 std::string EnvName(absl::string_view option) {
   return absl::StrCat("PROBESNAT_",
@@ -628,7 +629,7 @@ absl::StatusOr<ConfigOutcome> ParseDaemonConfig(const std::vector<std::string>& 
       "environment or as <option>: in the YAML file given with --config; flags win over "
       "the environment, which wins over the file.",
       "probesnatd"};
-  app.set_version_flag("--version", kVersion);
+  app.set_version_flag("--version", VersionLine());
   std::string config_file;
   CLI::Option* config_opt =
       app.add_option("--config", config_file, "YAML file with option: value pairs");
@@ -663,7 +664,7 @@ absl::StatusOr<ConfigOutcome> ParseDaemonConfig(const std::vector<std::string>& 
   } catch (const CLI::CallForHelp&) {
     return ConfigOutcome{true, app.help(), {}};
   } catch (const CLI::CallForVersion&) {
-    return ConfigOutcome{true, absl::StrCat(kVersion, "\n"), {}};
+    return ConfigOutcome{true, absl::StrCat(VersionLine(), "\n"), {}};
   } catch (const CLI::ParseError& e) {
     return absl::InvalidArgumentError(e.what());
   }

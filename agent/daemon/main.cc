@@ -16,6 +16,7 @@
 #include "agent/daemon/tcp_token_auth.h"
 #include "agent/policy/policy_service.h"
 #include "agent/policy/snapshot_policy_gate.h"
+#include "base/build_version.h"
 #include "netfilter/nftables_backend.h"
 #include "spdlog/spdlog.h"
 
@@ -109,7 +110,7 @@ int main(int argc, char** argv) {
   for (const std::string& warning : config.warnings) {
     spdlog::warn("config: {}", warning);
   }
-  spdlog::info("probesnatd starting: {}", DescribeConfig(config));
+  spdlog::info("probesnatd {} starting: {}", probesnat::BuildVersion(), DescribeConfig(config));
 
   // Before anything else: one agent per run directory. The loser touches neither socket nor kernel.
   absl::StatusOr<std::unique_ptr<RunDirectoryLock>> lock =

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Validates deploy/daemonset.yaml against the Kubernetes API models of Debian's python3-kubernetes
+"""Validates the manifests deploy/kustomization.yaml lists (deploy/daemonset.yaml, ...) against the Kubernetes API models of Debian's python3-kubernetes
 (generated from the Kubernetes OpenAPI schema): each object is decoded into its model class, which
 checks required fields and types, and encoded again; a key the schema does not know (a typo) is
 dropped by that round trip, so the round trip must give back the manifest exactly. Then the
@@ -12,7 +12,7 @@ import yaml
 from kubernetes import client
 
 MODELS = {("v1", "Namespace"): "V1Namespace", ("v1", "ConfigMap"): "V1ConfigMap",
-          ("apps/v1", "DaemonSet"): "V1DaemonSet"}
+          ("apps/v1", "DaemonSet"): "V1DaemonSet", ("v1", "ResourceQuota"): "V1ResourceQuota"}
 failures = []
 
 
@@ -33,8 +33,12 @@ def round_trip(doc):
     return api.sanitize_for_serialization(model)
 
 
-path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "daemonset.yaml")
-docs = [d for d in yaml.safe_load_all(open(path)) if d]
+deploy = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+kustomization = yaml.safe_load(open(os.path.join(deploy, "kustomization.yaml")))
+docs = []
+for resource in kustomization["resources"]:
+    check(f"kustomization resource {resource} exists", os.path.isfile(os.path.join(deploy, resource)))
+    docs += [d for d in yaml.safe_load_all(open(os.path.join(deploy, resource))) if d]
 by_kind = {}
 for doc in docs:
     key = (doc.get("apiVersion"), doc.get("kind"))
@@ -57,7 +61,29 @@ check("selector matches the template labels",
           for k, v in ds["spec"]["selector"]["matchLabels"].items()))
 check("rolling update", ds["spec"]["updateStrategy"]["type"] == "RollingUpdate")
 check("system-node-critical", spec["priorityClassName"] == "system-node-critical")
-check("tolerates every taint", {"operator": "Exists"} in spec["tolerations"])
+check("runs on Linux nodes only", spec["nodeSelector"] == {"kubernetes.io/os": "linux"})
+for effect in ("NoSchedule", "NoExecute"):
+    check(f"tolerates every {effect} taint", {"operator": "Exists", "effect": effect} in spec["tolerations"])
+check("no wildcard toleration", all(t.get("key") or t.get("effect") for t in spec["tolerations"]))
+check("no service account token (the agent needs no API)", spec["automountServiceAccountToken"] is False)
+check("SELinux: spc_t", spec["securityContext"]["seLinuxOptions"]["type"] == "spc_t")
+annotations = ds["spec"]["template"]["metadata"]["annotations"]
+check("AppArmor unconfined for the agent",
+      annotations["container.apparmor.security.beta.kubernetes.io/probesnatd"] == "unconfined")
+ns_labels = by_kind["Namespace"]["metadata"]["labels"]
+check("namespace admits privileged pods (Pod Security)",
+      all(ns_labels[f"pod-security.kubernetes.io/{m}"] == "privileged" for m in ("enforce", "audit", "warn")))
+quota = by_kind["ResourceQuota"]
+check("quota covers system-node-critical in the agent's namespace",
+      quota["metadata"]["namespace"] == ds["metadata"]["namespace"]
+      and quota["spec"]["scopeSelector"]["matchExpressions"][0]["values"] == [spec["priorityClassName"]])
+images = {c["image"].split(":")[0] for c in spec["containers"]}
+check("the kustomization's image entry names the image of every container",
+      images == {i["name"] for i in kustomization["images"]})
+overlay = yaml.safe_load(open(os.path.join(deploy, "overlays", "example", "kustomization.yaml")))
+check("the example overlay builds on deploy/ and sets image name and tag",
+      os.path.samefile(os.path.join(deploy, "overlays", "example", overlay["resources"][0]), deploy)
+      and all("newName" in i and "newTag" in i for i in overlay["images"]))
 check("host network and host PID", spec["hostNetwork"] and spec["hostPID"])
 containers = {c["name"]: c for c in spec["containers"]}
 agent, install = containers["probesnatd"], containers["install-cni"]
