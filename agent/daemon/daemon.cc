@@ -50,7 +50,12 @@ Daemon::Daemon(const DaemonConfig& config, DaemonDeps deps, std::unique_ptr<Daem
     timed_backend_ = std::make_unique<TimedBackend>(*deps_.backend, *metrics_);
     backend = timed_backend_.get();
   }
-  reconciler_ = std::make_unique<Reconciler>(*backend, options, events_, state_.get());
+  PodJournal* journal = state_.get();
+  if (metrics_ != nullptr && journal != nullptr) {
+    timed_journal_ = std::make_unique<TimedJournal>(*journal, *metrics_);
+    journal = timed_journal_.get();
+  }
+  reconciler_ = std::make_unique<Reconciler>(*backend, options, events_, journal);
   if (metrics_ != nullptr) {
     metrics_->SetPodSource([r = reconciler_.get()] { return r->List(); });
   }

@@ -15,6 +15,7 @@
 #include "agent/daemon/state_file.h"
 #include "agent/daemon/status_event_hub.h"
 #include "agent/daemon/timed_backend.h"
+#include "agent/daemon/timed_journal.h"
 #include "agent/policy_gate.h"
 #include "netfilter/backend.h"
 
@@ -66,6 +67,7 @@ class Daemon {
   std::atomic<bool> serving_ = false;
   StatusEventHub events_;
   std::unique_ptr<StateFile> state_;
+  std::unique_ptr<TimedJournal> timed_journal_;  // with metrics: state_, timed
   std::unique_ptr<Reconciler> reconciler_;
   std::unique_ptr<EnrollmentService> enrollment_;
   std::unique_ptr<GrpcServerHost> server_;

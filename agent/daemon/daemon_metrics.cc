@@ -132,6 +132,22 @@ absl::Status DaemonMetrics::Register() {
     }
   }
 
+  metrics::Family<metrics::Histogram>* state_write = nullptr;
+  metrics::Family<metrics::Counter>* state_write_failures = nullptr;
+  if (!ok(Assign(r.AddHistogram("probesnat_state_write_duration_seconds",
+                                "Time one durable write of the state file took (a pod recorded "
+                                "before its rules, or erased after their removal).",
+                                {}, KernelDurationBuckets()),
+                 state_write)) ||
+      !ok(Assign(r.AddCounter("probesnat_state_write_failures_total",
+                              "Durable writes of the state file that failed (the Enroll or "
+                              "removal they belonged to failed with them)."),
+                 state_write_failures)) ||
+      !ok(Assign(state_write->With({}), state_write_duration_)) ||
+      !ok(Assign(state_write_failures->With({}), state_write_failures_))) {
+    return st;
+  }
+
   // Computed at scrape time from the pod store.
   if (!ok(r.AddGaugeCallback("probesnat_pods", "Enrolled pods by phase (pending, applied, failed).",
                              {"phase"},
@@ -236,6 +252,13 @@ void DaemonMetrics::OnKernelTransaction(NetnsKind kind, absl::Duration took, boo
   kernel_duration_[i]->Observe(Seconds(took));
   if (!ok) {
     kernel_failures_[i]->Inc();
+  }
+}
+
+void DaemonMetrics::OnStateWrite(absl::Duration took, bool ok) {
+  state_write_duration_->Observe(Seconds(took));
+  if (!ok) {
+    state_write_failures_->Inc();
   }
 }
 

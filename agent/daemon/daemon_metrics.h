@@ -38,6 +38,7 @@ class DaemonMetrics final : public DaemonObserver {
   void OnEnrollFailure(Failure reason) override;
   void OnKernelTransaction(NetnsKind kind, absl::Duration took, bool ok) override;
   void OnDriftCheck(const ResyncReport& report) override;
+  void OnStateWrite(absl::Duration took, bool ok) override;
 
   // At start: how many addresses the host set held before this agent touched it (left by a
   // previous run and kept), and whether our host table was already there.
@@ -65,6 +66,8 @@ class DaemonMetrics final : public DaemonObserver {
   std::array<metrics::Counter*, kFailures> failures_{};
   std::array<metrics::Histogram*, 2> kernel_duration_{};  // host, pod
   std::array<metrics::Counter*, 2> kernel_failures_{};
+  metrics::Histogram* state_write_duration_ = nullptr;
+  metrics::Counter* state_write_failures_ = nullptr;
   metrics::Counter* drift_host_ = nullptr;
   metrics::Counter* drift_pod_ = nullptr;
   metrics::Counter* drift_retries_ = nullptr;

@@ -33,6 +33,8 @@ class DaemonObserver {
   virtual void OnKernelTransaction(NetnsKind kind, absl::Duration took, bool ok) = 0;
   // What one drift check repaired.
   virtual void OnDriftCheck(const ResyncReport& report) = 0;
+  // One durable write of the state file (a pod recorded or erased; timed_journal.h).
+  virtual void OnStateWrite(absl::Duration took, bool ok) = 0;
 };
 
 // The failure an Enroll's error status stands for (after validation and the policy check).

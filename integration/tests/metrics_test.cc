@@ -147,6 +147,12 @@ TEST_F(MetricsTest, PrometheusScrapesTheAgentAndSeesEnrollsFailuresRepairsAndRes
       "backend=\"nftables\"}",
       4);
   ExpectEventually("probesnat_build_info{backend=\"nftables\",version=\"0.1.0\"}", 1);
+  ExpectEventually("probesnat_state_write_failures_total", 0);
+  // A and B recorded before their rules, B erased after its removal (at least).
+  absl::StatusOr<double> state_writes =
+      prometheus_->QueryOne("probesnat_state_write_duration_seconds_count");
+  ASSERT_TRUE(state_writes.ok()) << state_writes.status();
+  EXPECT_GE(*state_writes, 3);
   ExpectEventually("probesnat_restarted", 0);
   ExpectEventually("sum(probesnat_policy_findings)", 0);
   // Every enroll took between 0 and 5 s, so the quantile lies in the buckets' range.
