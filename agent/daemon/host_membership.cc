@@ -87,12 +87,57 @@ absl::Status HostMembership::Hold(const std::string& owner, const std::vector<Ip
     mine.insert(ip);
     if (++holders_[ip] == 1) {
       kernel_owner_[ip] = owner;
+      ClaimLocked(ip);
     }
   }
   if (mine.empty()) {
     held_.erase(owner);
   }
   return absl::OkStatus();
+}
+
+void HostMembership::ClaimLocked(const IpAddress& ip) {
+  for (auto it = unclaimed_.begin(); it != unclaimed_.end();) {
+    it->second.erase(ip);
+    it = it->second.empty() ? unclaimed_.erase(it) : std::next(it);
+  }
+}
+
+absl::StatusOr<std::vector<IpAddress>> HostMembership::ReleaseUnclaimed(const std::string& owner) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = unclaimed_.find(owner);
+  if (it == unclaimed_.end()) {
+    return std::vector<IpAddress>{};
+  }
+  absl::StatusOr<netfilter::HostObservation> host = backend_.ObserveHost(rules_);
+  if (!host.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("reading the host table back failed: ", host.status().message()));
+  }
+  // Only what the kernel still names `owner` the owner of, and no pod holds now.
+  std::vector<IpAddress> remove;
+  for (const netfilter::HostMember& m : host->members) {
+    if (m.owner == owner && it->second.count(m.ip) != 0 && holders_.count(m.ip) == 0) {
+      remove.push_back(m.ip);
+    }
+  }
+  if (!remove.empty()) {
+    if (absl::Status st = backend_.UpdateHostMembers({}, remove); !st.ok()) {
+      return absl::UnavailableError(absl::StrCat("removing ", JoinIps(remove),
+                                                 " from the host set failed: ", st.message()));
+    }
+  }
+  unclaimed_.erase(it);
+  return remove;
+}
+
+size_t HostMembership::UnclaimedCount() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t n = 0;
+  for (const auto& [owner, ips] : unclaimed_) {
+    n += ips.size();
+  }
+  return n;
 }
 
 std::string HostMembership::OtherHolderLocked(const IpAddress& ip,
@@ -216,6 +261,9 @@ void HostMembership::RepairLocked(const std::set<std::string>& check_owners,
     spdlog::error("host table check: repairing host set members failed: {}", st.message());
     return;
   }
+  for (const IpAddress& ip : extra) {
+    ClaimLocked(ip);
+  }
   ++report.repairs;
   spdlog::warn("host table check: host set repaired (re-added {}; removed {})",
                JoinIps(missing_ips), JoinIps(extra));
@@ -244,6 +292,9 @@ absl::StatusOr<std::vector<IpAddress>> HostMembership::RemoveUnheld(
                                                  JoinIps(extra), " failed: ", st.message()));
     }
   }
+  for (const IpAddress& ip : extra) {
+    ClaimLocked(ip);
+  }
   return extra;
 }
 
@@ -268,6 +319,9 @@ absl::StatusOr<HostAdoption> HostMembership::Adopt(
     present.emplace(m.ip, m.owner);
     if (holders_.count(m.ip) == 0) {
       (remove_unheld ? report.removed : report.left).push_back(m);
+      if (!remove_unheld && !m.owner.empty()) {
+        unclaimed_[m.owner].insert(m.ip);
+      }
     }
   }
   std::vector<netfilter::HostMember> write;

@@ -73,6 +73,15 @@ class HostMembership {
   absl::StatusOr<std::vector<IpAddress>> RemoveUnheld(
       const std::set<IpAddress>& accounted);
 
+  // Members the kernel names `owner` (a pod uid) the owner of, that Adopt left in place because the
+  // state did not say who is desired and that no pod has held since: read back, and those still
+  // carrying that owner removed in one transaction.
+  // Unenroll of a pod the agent lost from its state gives up its addresses this way. Returns what
+  // it removed.
+  absl::StatusOr<std::vector<IpAddress>> ReleaseUnclaimed(const std::string& owner);
+  // How many members Adopt left in place are still unclaimed (for tests and the log).
+  size_t UnclaimedCount() const;
+
   // Deletes the host table (shutdown with cleanup).
   absl::Status RemoveHost();
 
@@ -90,6 +99,10 @@ class HostMembership {
   std::map<std::string, std::set<IpAddress>> held_;  // by owner (pod uid)
   std::map<IpAddress, int> holders_;                  // how many owners hold each
   std::map<IpAddress, std::string> kernel_owner_;     // the owner written in the kernel, per held address
+  // Left by Adopt (state not trusted), by the owner their kernel comment names; an address leaves
+  // when a pod holds it, Sync removes it, or its owner is unenrolled.
+  std::map<std::string, std::set<IpAddress>> unclaimed_;
+  void ClaimLocked(const IpAddress& ip);
 };
 
 }  // namespace probesnat::daemon

@@ -496,6 +496,18 @@ absl::StatusOr<std::optional<agent::PodSpec>> Reconciler::Unenroll(const std::st
   adopted_.WaitForNotification();
   SlotPtr slot = FindSlot(uid);
   if (slot == nullptr) {
+    absl::StatusOr<std::vector<IpAddress>> released = host_.ReleaseUnclaimed(uid);
+    if (!released.ok()) {
+      return absl::UnavailableError(
+          absl::StrCat("unenrolling pod uid ", uid, ": ", released.status().message()));
+    }
+    if (!released->empty()) {
+      spdlog::warn(
+          "unenroll uid={}: not in the state (it was lost), but the kernel names it the owner of "
+          "host set members {}: removed; its pod table, in a network namespace the agent no longer "
+          "knows, stays until the pod is deleted",
+          uid, JoinIps(*released));
+    }
     return std::nullopt;
   }
   absl::StatusOr<std::optional<agent::PodSpec>> removed = RemoveSlot(*slot, "unenroll");

@@ -974,6 +974,24 @@ TEST_P(DamagedStateTest, DamagedStateFiles) {
     }
   }
 
+  // What the kernel still says of the pods the file lost (the owner of each host set member)
+  // is enough to unenroll them: their addresses leave the host set, as before the damage.
+  for (const probesnat::v1::Pod& p : pods) {
+    if (listed->count(p.uid()) != 0) {
+      continue;
+    }
+    probesnat::v1::UnenrollResponse resp;
+    grpc::Status un = Unenroll(*stub_, p.uid(), &resp);
+    ASSERT_TRUE(un.ok()) << Describe(un);
+    absl::StatusOr<std::map<std::string, std::string>> now =
+        ProbesnatHostMembers(topo_->node().name());
+    ASSERT_TRUE(now.ok()) << now.status();
+    for (const std::string& ip : p.ips()) {
+      EXPECT_EQ(now->count(ip), 0u) << ip << " of lost pod " << p.uid() << " is still in the host "
+                                    << "set after its Unenroll:\n" << daemon_->Log();
+    }
+  }
+
   // It serves: a new pod enrolls, and the new state is durable (the next start sees all of it).
   ASSERT_NO_FATAL_FAILURE(MustEnroll(late));
   absl::StatusOr<PodStatus> got = GetPod(late.uid());

@@ -40,6 +40,11 @@ class FakeJournal : public PodJournal {
     return absl::OkStatus();
   }
 
+  // Forgets every pod (a lost or damaged state file).
+  void Clear() {
+    std::lock_guard<std::mutex> lock(mu_);
+    pods_.clear();
+  }
   void FailNext(const absl::Status& status) {
     std::lock_guard<std::mutex> lock(mu_);
     fail_next_ = status;

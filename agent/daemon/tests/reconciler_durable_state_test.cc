@@ -239,6 +239,32 @@ TEST_F(DurableStateTest, MembersNoJournaledPodOwnsGoWhenTheStateIsTrustedAndStay
   EXPECT_THAT(fake_.host_members(), ElementsAre(Ip("10.0.0.1")));
 }
 
+TEST_F(DurableStateTest, WithTheStateLostUnenrollStillRemovesWhatTheKernelSaysThePodOwns) {
+  ASSERT_TRUE(first_->Enroll(Pod("lost", {"10.0.0.1", "fd00::1"}, "/run/netns/a"), {}).ok());
+  ASSERT_TRUE(first_->Enroll(Pod("other", {"10.0.0.2"}, "/run/netns/b"), {}).ok());
+  ASSERT_TRUE(first_->Enroll(Pod("reused", {"10.0.0.3"}, "/run/netns/c"), {}).ok());
+  journal_.Clear();  // the state file was damaged: the agent knows none of them
+  Reconciler& r = Restart(/*state_trusted=*/false);
+  EXPECT_EQ(report_.host.left.size(), 4u);
+  EXPECT_EQ(fake_.host_members().size(), 4u);
+  // 10.0.0.3 is taken by a new pod before the late Unenroll of the pod the kernel named.
+  ASSERT_TRUE(r.Enroll(Pod("new", {"10.0.0.3"}, "/run/netns/c"), {}).ok());
+
+  absl::StatusOr<std::optional<agent::PodSpec>> gone = r.Unenroll("lost");
+  ASSERT_TRUE(gone.ok()) << gone.status();
+  EXPECT_FALSE(gone->has_value()) << "the agent did not know the pod";
+  EXPECT_THAT(fake_.host_member_owners(),
+              UnorderedElementsAre(Pair(Ip("10.0.0.2"), "other"), Pair(Ip("10.0.0.3"), "new")));
+  gone = r.Unenroll("reused");
+  ASSERT_TRUE(gone.ok()) << gone.status();
+  EXPECT_THAT(fake_.host_member_owners(),
+              UnorderedElementsAre(Pair(Ip("10.0.0.2"), "other"), Pair(Ip("10.0.0.3"), "new")))
+      << "the address now belongs to another pod";
+  gone = r.Unenroll("other");
+  ASSERT_TRUE(gone.ok()) << gone.status();
+  EXPECT_THAT(fake_.host_member_owners(), ElementsAre(Pair(Ip("10.0.0.3"), "new")));
+}
+
 TEST_F(DurableStateTest, ALateUnenrollOfAnOldPodNeverRemovesTheAddressANewPodOwns) {
   ASSERT_TRUE(first_->Enroll(Pod("old", {"10.0.0.1"}, "/run/netns/a"), {}).ok());
   fake_.DeleteNamespace("/run/netns/a");  // deleted without Unenroll
