@@ -93,6 +93,16 @@ for c in (agent, install):
     check(f"{c['name']}: requests and memory limit", "requests" in c["resources"] and "memory" in c["resources"]["limits"])
 check("agent adds only NET_ADMIN, SYS_ADMIN, NET_RAW",
       set(agent["securityContext"]["capabilities"]["add"]) <= {"NET_ADMIN", "SYS_ADMIN", "NET_RAW"})
+def mebibytes(quantity):
+    units = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024}
+    return float(quantity[:-2]) * units[quantity[-2:]]
+
+
+# README "Sizing": 32 MiB + 50 KiB per cluster pod (snapshot_memory_bench measured 43-44 KiB).
+limit = mebibytes(agent["resources"]["limits"]["memory"])
+check("agent memory limit covers a 5,000-pod cluster's policy snapshot", limit >= 32 + 5000 * 50 / 1024)
+check("agent memory request at least what it uses idle (21 MiB) plus a small snapshot",
+      mebibytes(agent["resources"]["requests"]["memory"]) >= 64)
 for probe in ("readinessProbe", "livenessProbe"):
     cmd = " ".join(agent[probe]["exec"]["command"])
     check(f"{probe} asks the agent (probesnat-cni STATUS)", "CNI_COMMAND=STATUS" in cmd and "status.json" in cmd)

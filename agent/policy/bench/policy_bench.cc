@@ -22,6 +22,7 @@
 #include "agent/policy/policy_yaml.h"
 #include "agent/policy/snapshot_policy_gate.h"
 #include "agent/policy/testing/cluster_gen.h"
+#include "agent/policy/testing/cluster_manifests.h"
 
 namespace {
 
@@ -31,55 +32,6 @@ using Clock = std::chrono::steady_clock;
 
 double Ms(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
-}
-
-std::string PodYaml(const Pod& p) {
-  YAML::Emitter out;
-  out << YAML::BeginMap << YAML::Key << "apiVersion" << YAML::Value << "v1" << YAML::Key << "kind"
-      << YAML::Value << "Pod" << YAML::Key << "metadata" << YAML::Value << YAML::BeginMap
-      << YAML::Key << "name" << YAML::Value << p.name << YAML::Key << "namespace" << YAML::Value
-      << p.ns << YAML::Key << "labels" << YAML::Value << YAML::BeginMap;
-  for (const auto& [k, v] : p.labels) {
-    out << YAML::Key << k << YAML::Value << v;
-  }
-  out << YAML::EndMap << YAML::EndMap;
-  out << YAML::Key << "spec" << YAML::Value << YAML::BeginMap << YAML::Key << "nodeName"
-      << YAML::Value << p.node_name << YAML::Key << "hostNetwork" << YAML::Value << p.host_network
-      << YAML::Key << "containers" << YAML::Value << YAML::BeginSeq << YAML::BeginMap << YAML::Key
-      << "name" << YAML::Value << "main" << YAML::Key << "ports" << YAML::Value << YAML::BeginSeq;
-  for (const ContainerPort& cp : p.ports) {
-    out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << cp.name << YAML::Key
-        << "containerPort" << YAML::Value << cp.port << YAML::Key << "protocol" << YAML::Value
-        << std::string(ProtocolName(cp.protocol)) << YAML::EndMap;
-  }
-  out << YAML::EndSeq;
-  for (const ProbeTarget& t : p.probes) {
-    out << YAML::Key << "readinessProbe" << YAML::Value << YAML::BeginMap << YAML::Key
-        << "tcpSocket" << YAML::Value << YAML::BeginMap << YAML::Key << "port" << YAML::Value;
-    if (t.name.empty()) {
-      out << t.number;
-    } else {
-      out << t.name;
-    }
-    out << YAML::EndMap << YAML::EndMap;
-    break;  // one readiness probe per container
-  }
-  out << YAML::EndMap << YAML::EndSeq << YAML::EndMap;
-  out << YAML::Key << "status" << YAML::Value << YAML::BeginMap << YAML::Key << "phase"
-      << YAML::Value << "Running";
-  if (!p.host_ips.empty()) {
-    out << YAML::Key << "hostIP" << YAML::Value << p.host_ips[0].ToString();
-  }
-  if (!p.ips.empty()) {
-    out << YAML::Key << "podIP" << YAML::Value << p.ips[0].ToString() << YAML::Key << "podIPs"
-        << YAML::Value << YAML::BeginSeq;
-    for (const IpAddress& ip : p.ips) {
-      out << YAML::BeginMap << YAML::Key << "ip" << YAML::Value << ip.ToString() << YAML::EndMap;
-    }
-    out << YAML::EndSeq;
-  }
-  out << YAML::EndMap << YAML::EndMap;
-  return out.c_str();
 }
 
 struct CheckTimes {
@@ -184,23 +136,6 @@ void PrintTimes(const char* what, const CheckTimes& t) {
   std::printf("%s: avg %.3f ms, p50 %.3f ms, p99 %.3f ms\n", what, t.avg_ms, t.p50_ms, t.p99_ms);
 }
 
-std::string Manifests(const Cluster& c) {
-  std::string out;
-  for (const Namespace& n : c.namespaces) {
-    out += "---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: " + n.name + "\n  labels:\n";
-    for (const auto& [k, v] : n.labels) {
-      out += "    " + k + ": \"" + v + "\"\n";
-    }
-  }
-  for (const Pod& p : c.pods) {
-    out += "---\n" + PodYaml(p) + "\n";
-  }
-  for (const NetworkPolicy& np : c.policies) {
-    out += "---\n" + PolicyToYaml(np);
-  }
-  return out;
-}
-
 }  // namespace
 
 int main() {
@@ -209,7 +144,7 @@ int main() {
   o.pods = 1000;
   o.policies = 500;
   const Cluster generated = testing::GenerateCluster(o, 20261125);
-  const std::string text = Manifests(generated);
+  const std::string text = testing::ClusterManifests(generated);
 
   auto t0 = Clock::now();
   ManifestLoader loader;
