@@ -23,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "integration/harness/daemon.h"
+#include "integration/harness/latency_stats.h"
 #include "netfilter/netns.h"
 #include "netfilter/testing/scoped_netns.h"
 #include "nlohmann/json.hpp"
@@ -105,16 +106,8 @@ bool Add(const Chain& chain, const std::string& pod, std::vector<double>* step_m
   return true;
 }
 
-struct Stats {
-  double p50, p99, max;
-};
-Stats Of(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  auto rank = [&](double q) { return v[std::min(v.size() - 1, size_t(q * (v.size() - 1) + 0.5))]; };
-  return {rank(0.5), rank(0.99), v.back()};
-}
 void Print(const char* what, const std::vector<double>& v) {
-  Stats s = Of(v);
+  pi::LatencyStats s = pi::Summarize(v);
   std::printf("  %-52s p50 %7.2f ms  p99 %7.2f ms  max %7.2f ms  (n=%zu)\n", what, s.p50, s.p99,
               s.max, v.size());
 }
@@ -192,7 +185,7 @@ int main(int argc, char** argv) {
   Print("ADD bridge+host-local", without_ms);
   Print("ADD bridge+host-local+probesnat-cni", with_ms);
   Print("  of which the probesnat-cni step (exec + Enroll)", step_ms);
-  Stats a = Of(with_ms), b = Of(without_ms);
+  pi::LatencyStats a = pi::Summarize(with_ms), b = pi::Summarize(without_ms);
   std::printf("  %-52s p50 %+7.2f ms  p99 %+7.2f ms\n", "added by probesnat-cni", a.p50 - b.p50,
               a.p99 - b.p99);
 

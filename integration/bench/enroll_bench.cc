@@ -30,6 +30,7 @@
 #include "absl/time/clock.h"
 #include "integration/harness/daemon.h"
 #include "integration/harness/enroll_client.h"
+#include "integration/harness/latency_stats.h"
 #include "netfilter/netns.h"
 #include "netfilter/testing/scoped_netns.h"
 
@@ -131,29 +132,6 @@ std::string IptablesInPodRuleset(const std::string& probe, const std::string& lo
       "COMMIT\n");
 }
 
-struct Stats {
-  double p50 = 0, p99 = 0, max = 0, total = 0;  // milliseconds
-};
-
-Stats Summarize(std::vector<double> ms) {
-  Stats s;
-  if (ms.empty()) {
-    return s;
-  }
-  for (double v : ms) {
-    s.total += v;
-  }
-  std::sort(ms.begin(), ms.end());
-  auto rank = [&](double q) {
-    size_t i = static_cast<size_t>(q * static_cast<double>(ms.size()) + 0.999999);
-    return ms[std::min(ms.size(), std::max<size_t>(i, 1)) - 1];
-  };
-  s.p50 = rank(0.50);
-  s.p99 = rank(0.99);
-  s.max = ms.back();
-  return s;
-}
-
 // fork; the child enters the namespace and execs argv (stdin from `input` if given); the parent
 // waits. Returns the wall time in ms, or nullopt if the command failed.
 std::optional<double> ExecInNetns(int netns_fd, const std::vector<std::string>& args,
@@ -209,29 +187,7 @@ std::string WriteTemp(const std::string& dir, const std::string& name, const std
   return path;
 }
 
-// The latency=NNNus the daemon logs for each line that contains `marker` (its own measurement,
-// without the gRPC transport).
-std::vector<double> ServerLatencies(const std::string& log, const std::string& marker) {
-  std::vector<double> ms;
-  for (absl::string_view line : absl::StrSplit(log, '\n')) {
-    if (line.find(marker) == absl::string_view::npos) {
-      continue;
-    }
-    size_t pos = line.find(" latency=");
-    if (pos == absl::string_view::npos) {
-      continue;
-    }
-    absl::string_view rest = line.substr(pos + 9);
-    size_t end = rest.find("us");
-    double us = 0;
-    if (end != absl::string_view::npos && absl::SimpleAtod(rest.substr(0, end), &us)) {
-      ms.push_back(us / 1000.0);
-    }
-  }
-  return ms;
-}
-
-void PrintRow(const char* what, const Stats& s) {
+void PrintRow(const char* what, const pi::LatencyStats& s) {
   std::printf("  %-46s p50 %8.3f ms  p99 %8.3f ms  max %8.3f ms  total %9.1f ms\n", what, s.p50,
               s.p99, s.max, s.total);
 }
@@ -347,20 +303,20 @@ int RunOne(int n, const std::string& probesnatd, const std::vector<std::string>&
   }
 
   const std::vector<double> server_ms =
-      daemon ? ServerLatencies(daemon->Log(), " enroll uid=") : std::vector<double>{};
-  const Stats e = Summarize(enroll_ms), u = Summarize(unenroll_ms), nf = Summarize(nft_ms),
-              it = Summarize(ipt_ms);
+      daemon ? pi::LoggedLatenciesMs(daemon->Log(), " enroll uid=") : std::vector<double>{};
+  const pi::LatencyStats e = pi::Summarize(enroll_ms), u = pi::Summarize(unenroll_ms), nf = pi::Summarize(nft_ms),
+              it = pi::Summarize(ipt_ms);
   if (stub != nullptr) {
     PrintRow("probesnatd Enroll (gRPC round trip)", e);
     if (!server_ms.empty()) {
-      PrintRow("  of which inside probesnatd (its log latency=)", Summarize(server_ms));
+      PrintRow("  of which inside probesnatd (its log latency=)", pi::Summarize(server_ms));
     }
     std::printf("  %-46s %.3f ms\n", "  first Enroll after start", enroll_ms.front());
     if (n >= 200) {
       // Does the cost grow with the number of pods already enrolled?
       const size_t k = 100;
-      const Stats first = Summarize({enroll_ms.begin(), enroll_ms.begin() + k});
-      const Stats last = Summarize({enroll_ms.end() - k, enroll_ms.end()});
+      const pi::LatencyStats first = pi::Summarize(std::vector<double>(enroll_ms.begin(), enroll_ms.begin() + k));
+      const pi::LatencyStats last = pi::Summarize(std::vector<double>(enroll_ms.end() - k, enroll_ms.end()));
       std::printf("  %-46s first 100: p50 %.3f p99 %.3f ms; last 100: p50 %.3f p99 %.3f ms\n",
                   "  growth with enrolled pods", first.p50, first.p99, last.p50, last.p99);
     }

@@ -34,6 +34,7 @@
 #include "integration/harness/daemon.h"
 #include "integration/harness/enroll_client.h"
 #include "integration/harness/http_get.h"
+#include "integration/harness/latency_stats.h"
 #include "integration/harness/kernel_state.h"
 #include "netfilter/testing/scoped_netns.h"
 
@@ -55,50 +56,9 @@ struct Args {
   std::string run_dir_parent = "/tmp";
 };
 
-struct Stats {
-  double p50 = 0, p99 = 0, max = 0;
-};
-
-Stats Summarize(std::vector<double> ms) {
-  Stats s;
-  if (ms.empty()) {
-    return s;
-  }
-  std::sort(ms.begin(), ms.end());
-  auto rank = [&](double q) {
-    size_t i = static_cast<size_t>(q * static_cast<double>(ms.size()) + 0.999999);
-    return ms[std::min(ms.size(), std::max<size_t>(i, 1)) - 1];
-  };
-  s.p50 = rank(0.50);
-  s.p99 = rank(0.99);
-  s.max = ms.back();
-  return s;
-}
-
-void PrintRow(const std::string& what, const Stats& s) {
+void PrintRow(const std::string& what, const pi::LatencyStats& s) {
   std::printf("  %-44s p50 %8.3f ms  p99 %8.3f ms  max %8.3f ms\n", what.c_str(), s.p50, s.p99,
               s.max);
-}
-
-// The latency=NNNus the daemon logs on each line containing `marker`.
-std::vector<double> ServerLatencies(const std::string& log, const std::string& marker) {
-  std::vector<double> ms;
-  for (absl::string_view line : absl::StrSplit(log, '\n')) {
-    if (line.find(marker) == absl::string_view::npos) {
-      continue;
-    }
-    size_t pos = line.find(" latency=");
-    if (pos == absl::string_view::npos) {
-      continue;
-    }
-    absl::string_view rest = line.substr(pos + 9);
-    size_t end = rest.find("us");
-    double us = 0;
-    if (end != absl::string_view::npos && absl::SimpleAtod(rest.substr(0, end), &us)) {
-      ms.push_back(us / 1000.0);
-    }
-  }
-  return ms;
 }
 
 // Every pod namespace's table head, read with two workers (one nft process per namespace).
@@ -324,10 +284,10 @@ int Run(const Args& args) {
   struct stat st_state {};
   const long state_bytes = ::stat(state.c_str(), &st_state) == 0 ? st_state.st_size : -1;
   std::printf("  %-44s %.1f ms to SERVING\n", "first start (no state file)", empty_start.serving);
-  PrintRow(absl::StrCat("Enroll with durable state (gRPC, ", n, " pods)"), Summarize(enroll_ms));
-  const std::vector<double> server = ServerLatencies((*daemon)->Log(), " enroll uid=");
+  PrintRow(absl::StrCat("Enroll with durable state (gRPC, ", n, " pods)"), pi::Summarize(enroll_ms));
+  const std::vector<double> server = pi::LoggedLatenciesMs((*daemon)->Log(), " enroll uid=");
   if (!server.empty()) {
-    PrintRow("  of which inside probesnatd (log latency=)", Summarize(server));
+    PrintRow("  of which inside probesnatd (log latency=)", pi::Summarize(server));
   }
   std::printf("  %-44s %ld bytes after %d Enrolls (%.0f bytes per pod)\n", "state file", state_bytes,
               n, state_bytes > 0 ? static_cast<double>(state_bytes) / n : 0.0);
@@ -394,10 +354,10 @@ int Run(const Args& args) {
     rc |= (missing > 0 || member_count != 2u * static_cast<size_t>(n)) ? 1 : 0;
   }
   if (!serving_ms.empty()) {
-    PrintRow("restart to SERVING", Summarize(serving_ms));
-    PrintRow(absl::StrCat("restart to all ", n, " listed APPLIED"), Summarize(applied_ms));
+    PrintRow("restart to SERVING", pi::Summarize(serving_ms));
+    PrintRow(absl::StrCat("restart to all ", n, " listed APPLIED"), pi::Summarize(applied_ms));
     std::printf("  %-44s < 1 s to SERVING with all re-adopted: %s\n", "target",
-                Summarize(applied_ms).max < 1000 ? "met" : "NOT met");
+                pi::Summarize(applied_ms).max < 1000 ? "met" : "NOT met");
   }
 
   // The first Enroll after the restart, and Unenroll (which journals the removal).
@@ -417,7 +377,7 @@ int Run(const Args& args) {
       break;
     }
   }
-  PrintRow("Unenroll after the restart (gRPC)", Summarize(unenroll_ms));
+  PrintRow("Unenroll after the restart (gRPC)", pi::Summarize(unenroll_ms));
   if (write_cost.ok()) {
     std::printf("  %-44s durable write p99 < 1 ms: %s\n", "target",
                 write_cost->p99_le_ms < 1.0 ? "met" : "NOT met");
