@@ -5,8 +5,9 @@
 # the binaries load (ldd + dpkg -S, scripts/runtime-packages.sh) and the tools install-cni.sh runs.
 #   scripts/build-image.sh [--build-dir DIR] [--output FILE.tar] [--tag NAME:VERSION] [--no-build]
 #                          [--no-import]
-#     --build-dir DIR  CMake build tree (default build-release). A new one is configured Release;
-#                      an existing one is reused with its own build type (the copies are stripped).
+#     --build-dir DIR  CMake build tree (default build-release in the source tree). A new one is
+#                      configured Release; an existing one is reused with its own build type (the
+#                      copies are stripped either way).
 #     --no-build       take the binaries in DIR as they are (the ctest fixture: already built)
 #     --output FILE    also write the image as an OCI archive (podman save --format oci-archive)
 #     --tag NAME:VER   default probesnat:$(git describe --tags --always --dirty), else the CMake
@@ -16,9 +17,8 @@
 # rootfs/ (the image's file system), debs/ (downloaded .debs, reused by the next run).
 # Run as root on Debian bookworm; installs mmdebstrap, podman and binutils with apt-get if missing.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-source_dir=$PWD
-build_dir=build-release
+source_dir=$(cd "$(dirname "$0")/.." && pwd)
+build_dir=$source_dir/build-release
 output=
 tag=
 import=1
@@ -34,6 +34,10 @@ while [ $# -gt 0 ]; do
        exit 2 ;;
   esac
 done
+# Paths given are the caller's; from here on everything runs in the source tree.
+build_dir=$(realpath -m "$build_dir")
+[ -z "$output" ] || output=$(realpath -m "$output")
+cd "$source_dir"
 log() { echo "build-image: $*"; }
 [ "$(id -u)" -eq 0 ] || { echo "build-image: run as root (mmdebstrap chroot mode, rootful podman)" >&2; exit 1; }
 
@@ -72,7 +76,7 @@ else
   log "using the binaries in $build_dir as built (${build_type:-no build type})"
 fi
 
-work=$(realpath "$build_dir")/image
+work=$build_dir/image
 mkdir -p "$work/bin" "$work/debs"
 for b in agent/daemon/probesnatd agent/cli/probesnatctl agent/cni/probesnat-cni; do
   strip --strip-all -o "$work/bin/${b##*/}" "$build_dir/$b"
@@ -92,8 +96,9 @@ done
 
 # Variant essential: Essential:yes packages only (minbase without apt), merged /usr set up by the
 # debootstrap method (the usrmerge package would pull in perl). No manuals, docs (but copyrights),
-# locales. Downloaded .debs are kept in debs/ and handed back on the next run. SOURCE_DATE_EPOCH
-# (the commit's time) gives the files fixed times.
+# locales; dpkg without fsync (a failed run is thrown away). Downloaded .debs are kept in debs/ and
+# handed back on the next run. SOURCE_DATE_EPOCH (the commit's time): mmdebstrap leaves no logs or
+# machine id that differ between runs, and the layer's file times are clamped to it.
 rm -rf "$work/rootfs"
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$source_dir" log -1 --format=%ct 2>/dev/null || date +%s)}
 log "mmdebstrap bookworm -> $work/rootfs (sources: ${sources[*]}; log: $work/mmdebstrap.log)"
@@ -102,13 +107,14 @@ mmdebstrap --mode=root --variant=essential \
   --include="$(paste -sd, "$work/packages.txt")" \
   --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/info/*' \
   --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-exclude=/usr/share/doc/*' \
-  --dpkgopt='path-include=/usr/share/doc/*/copyright' \
+  --dpkgopt='path-include=/usr/share/doc/*/copyright' --dpkgopt=force-unsafe-io \
   --skip=essential/unlink --skip=download/empty \
   --setup-hook='mkdir -p "$1"/var/cache/apt/archives' \
   --setup-hook="sync-in $work/debs /var/cache/apt/archives" \
   --customize-hook="sync-out /var/cache/apt/archives $work/debs" \
   --customize-hook="copy-in $work/bin/probesnatd $work/bin/probesnatctl $work/bin/probesnat-cni $source_dir/deploy/install-cni.sh /usr/local/bin" \
   --customize-hook='mkdir -p "$1"/run/probesnat "$1"/run/netns' \
+  --customize-hook='sed -i /force-unsafe-io/d "$1"/etc/dpkg/dpkg.cfg.d/99mmdebstrap' \
   bookworm "$work/rootfs" "${sources[@]}" >"$work/mmdebstrap.log" 2>&1 ||
   { tail -30 "$work/mmdebstrap.log" >&2; echo "build-image: mmdebstrap failed (log: $work/mmdebstrap.log)" >&2; exit 1; }
 rm -f "$work/debs/lock"
@@ -117,7 +123,7 @@ log "root file system: $(du -sh "$work/rootfs" | cut -f1), $(chroot "$work/rootf
 
 revision=$(git -C "$source_dir" rev-parse HEAD 2>/dev/null || echo unknown)
 log "podman import -> $tag"
-tar -C "$work/rootfs" --numeric-owner -c . |
+tar -C "$work/rootfs" --numeric-owner --sort=name --mtime="@$SOURCE_DATE_EPOCH" --clamp-mtime -c . |
   podman import --quiet \
     --change 'ENTRYPOINT ["/usr/local/bin/probesnatd"]' \
     --change "LABEL org.opencontainers.image.title=probesnat" \
