@@ -55,23 +55,31 @@ if [ ${#podman[@]} -eq 0 ]; then
 fi
 ok "podman starts containers (runtime: $runtime)"
 
-# The DaemonSet's own ConfigMap files, args and readiness command.
+# The DaemonSet's own ConfigMap files, and per container what podman needs to run it alike: the
+# agent's args, readiness command, capabilities and memory limit; install-cni's capabilities.
 mkdir -p "$tmp/etc" "$tmp/cni-bin" "$tmp/cni-conf"
 mkdir -m 0700 "$tmp/run"
-readiness=$(python3 - "$here/daemonset.yaml" "$tmp/etc" <<'EOF'
+python3 - "$here/daemonset.yaml" "$tmp/etc" <<'EOF'
 import json, sys, yaml
 docs = list(yaml.safe_load_all(open(sys.argv[1])))
 config = next(d for d in docs if d["kind"] == "ConfigMap")
 for key, text in config["data"].items():
     open(f"{sys.argv[2]}/{key}", "w").write(text)
 pod = next(d for d in docs if d["kind"] == "DaemonSet")["spec"]["template"]["spec"]
-agent = next(c for c in pod["containers"] if c["name"] == "probesnatd")
-open(f"{sys.argv[2]}/args.json", "w").write(json.dumps(agent.get("args", [])))
-print(json.dumps(agent["readinessProbe"]["exec"]["command"]))
+containers = {c["name"]: c for c in pod["containers"]}
+def caps(c):
+    return ",".join(c["securityContext"]["capabilities"]["add"])
+def memory(c):  # Kubernetes quantity (Mi, Gi) -> podman's (m, g)
+    return c["resources"]["limits"]["memory"].replace("Mi", "m").replace("Gi", "g")
+agent, cni = containers["probesnatd"], containers["install-cni"]
+json.dump({"args": agent.get("args", []), "readiness": agent["readinessProbe"]["exec"]["command"],
+           "agent_caps": caps(agent), "agent_memory": memory(agent),
+           "cni_caps": caps(cni), "cni_memory": memory(cni)},
+          open(f"{sys.argv[2]}/pod.json", "w"))
 EOF
-)
-mapfile -t agent_args < <(jq -r '.[]' "$tmp/etc/args.json")
-mapfile -t readiness_command < <(jq -r '.[]' <<<"$readiness")
+pod=$tmp/etc/pod.json
+mapfile -t agent_args < <(jq -r '.args[]' "$pod")
+mapfile -t readiness_command < <(jq -r '.readiness[]' "$pod")
 
 version_host=$("$build/agent/daemon/probesnatd" --version)
 version_image=$("${podman[@]}" run --rm --network none "${run_options[@]}" "$image" --version 2>&1) || true
@@ -82,10 +90,10 @@ ip netns add "$name"
 ip -n "$name" link set lo up
 "${podman[@]}" run -d --name "$name" "${run_options[@]}" \
   --network "ns:/var/run/netns/$name" \
-  --cap-drop all --cap-add NET_ADMIN,SYS_ADMIN,NET_RAW \
+  --cap-drop all --cap-add "$(jq -r .agent_caps "$pod")" --memory "$(jq -r .agent_memory "$pod")" \
   -v "$tmp/etc:/etc/probesnat:ro" -v "$tmp/run:/run/probesnat" \
   "$image" "${agent_args[@]}" >/dev/null
-ok "container started: probesnatd ${agent_args[*]}"
+ok "container started: probesnatd ${agent_args[*]} (capabilities $(jq -r .agent_caps "$pod"), memory $(jq -r .agent_memory "$pod"))"
 
 status_config="{\"cniVersion\":\"1.1.0\",\"name\":\"image-test\",\"type\":\"probesnat-cni\",\"socket\":\"$tmp/run/probesnat.sock\",\"timeout\":\"1s\"}"
 serving=0
@@ -107,6 +115,7 @@ if out=$("${podman[@]}" exec "$name" "${readiness_command[@]}" 2>&1); then
 else
   bad "readiness command ${readiness_command[*]} failed in the container: $out"
 fi
+echo "info: memory in use (cgroup / limit): $("${podman[@]}" stats --no-stream --format '{{.MemUsage}}' "$name" 2>&1)"
 tables=$(ip netns exec "$name" nft list tables)
 grep -qx 'table inet probesnat' <<<"$tables" && ok "table inet probesnat in the container's namespace $name" ||
   bad "no probesnat table in $name: $(echo $tables)"
@@ -122,7 +131,8 @@ grep -q 'ready on /run/probesnat/probesnat.sock' <<<"$logs" && ok "logged ready"
 # The install container: install-cni.sh from the image onto (temporary) node CNI directories.
 echo '{"cniVersion":"1.0.0","name":"k8s","plugins":[{"type":"bridge"}]}' >"$tmp/cni-conf/10-k8s.conflist"
 if out=$("${podman[@]}" run --rm --name "$name-cni" --network none "${run_options[@]}" \
-    --entrypoint /usr/local/bin/install-cni.sh \
+    --entrypoint /usr/local/bin/install-cni.sh --security-opt no-new-privileges \
+    --cap-drop all --cap-add "$(jq -r .cni_caps "$pod")" --memory "$(jq -r .cni_memory "$pod")" \
     -e PLUGIN_CONFIG="$(cat "$tmp/etc/cni-plugin.json")" \
     -v "$tmp/cni-bin:/host/opt/cni/bin" -v "$tmp/cni-conf:/host/etc/cni/net.d" "$image" install 2>&1); then
   ok "install-cni.sh install in the image: $(tail -1 <<<"$out")"
