@@ -9,6 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libmicrohttpd-dev
   nftables iptables iproute2 procps
   containernetworking-plugins jq bc python3-kubernetes python3-yaml prometheus
+  mmdebstrap podman runc
 )
 missing=()
 for p in "${packages[@]}"; do
