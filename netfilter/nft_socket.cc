@@ -169,7 +169,7 @@ absl::Status NftSocket::Commit(NftBatch& batch) {
   std::vector<bool> answered(count, false);
   size_t pending = count;
   std::vector<std::string> refusals;
-  int first_refusal_errno = 0;
+  int batch_errno = 0;  // the batch refused as a whole (EPERM there: no CAP_NET_ADMIN)
   bool stale_generation = false;
   while (pending > 0) {
     ssize_t n = ::recv(fd_.get(), rx_.data(), rx_.size(), MSG_DONTWAIT);
@@ -208,9 +208,7 @@ absl::Status NftSocket::Commit(NftBatch& batch) {
           stale_generation = true;
           pending = 0;
         } else if (err->error != 0) {
-          if (refusals.empty()) {
-            first_refusal_errno = -err->error;
-          }
+          batch_errno = -err->error;
           refusals.push_back(absl::StrCat("the transaction: ", ErrnoText(-err->error)));
           pending = 0;
         }
@@ -227,9 +225,6 @@ absl::Status NftSocket::Commit(NftBatch& batch) {
       --pending;
       const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
       if (err->error != 0) {
-        if (refusals.empty()) {
-          first_refusal_errno = -err->error;
-        }
         std::string text =
             absl::StrCat(batch.LabelOf(nlh->nlmsg_seq), ": ", ErrnoText(-err->error));
         if (std::string extack = ExtackMessage(nlh); !extack.empty()) {
@@ -245,14 +240,17 @@ absl::Status NftSocket::Commit(NftBatch& batch) {
         " was read; the nftables transaction bound to it was not applied"));
   }
   if (!refusals.empty()) {
-    // The first refusal's errno says what the caller should do (EPERM: the agent lacks
-    // CAP_NET_ADMIN; anything else: a kernel failure, UNAVAILABLE).
+    // nfnetlink refuses the whole batch (its BEGIN message) with EPERM when the sender lacks
+    // CAP_NET_ADMIN: the agent's deployment must change. A refused object (EPERM too for a table
+    // another process owns) is a kernel failure: UNAVAILABLE.
     std::string text = absl::StrCat("the kernel refused the nftables transaction in the ", where_,
                                     ": ", absl::StrJoin(refusals, "; "));
-    if (first_refusal_errno == EPERM || first_refusal_errno == EACCES) {
+    if (batch_errno == EPERM || batch_errno == EACCES) {
       absl::StrAppend(&text, "; ", kNetAdminHint);
     }
-    return absl::Status(ErrnoStatusCode(first_refusal_errno, ErrnoOrigin::kAgentCall), text);
+    return absl::Status(batch_errno != 0 ? ErrnoStatusCode(batch_errno, ErrnoOrigin::kAgentCall)
+                                         : absl::StatusCode::kUnavailable,
+                        text);
   }
   return absl::OkStatus();
 }
