@@ -16,13 +16,32 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "base/errno_status.h"
 #include "base/errno_text.h"
 
 namespace probesnat::netfilter {
 
+using base::ErrnoOrigin;
+using base::ErrnoStatus;
 using base::ErrnoText;
 
-namespace {}  // namespace
+namespace {
+
+constexpr absl::string_view kSetnsHint =
+    "entering another network namespace needs CAP_SYS_ADMIN, which the agent lacks";
+
+// What the agent lacks when it may not open `path`.
+std::string OpenPermissionHint(const std::string& path) {
+  if (path.rfind("/proc/", 0) == 0) {
+    return "opening /proc/<pid>/ns/net of a process that runs under another uid (or is not "
+           "dumpable) needs CAP_SYS_PTRACE, which the agent lacks (deploy/daemonset.yaml grants "
+           "NET_ADMIN, SYS_ADMIN and SYS_PTRACE)";
+  }
+  return "the agent may not open this file (a directory on the way or the file itself denies it, "
+         "or a security module does)";
+}
+
+}  // namespace
 
 absl::StatusOr<UniqueFd> OpenNetns(const std::string& path) {
   if (path.empty()) {
@@ -36,20 +55,18 @@ absl::StatusOr<UniqueFd> OpenNetns(const std::string& path) {
   UniqueFd located(::open(path.c_str(), O_PATH | O_CLOEXEC));
   if (!located.valid()) {
     int err = errno;
-    if (err == ENOENT || err == ENOTDIR) {
+    absl::Status st =
+        ErrnoStatus(err, ErrnoOrigin::kCallerPath,
+                    absl::StrCat("cannot open network namespace ", path), OpenPermissionHint(path));
+    if (absl::IsNotFound(st)) {
       return absl::NotFoundError(absl::StrCat("network namespace ", path, " does not exist"));
     }
-    if (err == EMFILE || err == ENFILE || err == ENOMEM) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat("cannot open network namespace ", path, ": ", ErrnoText(err)));
-    }
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot open network namespace ", path, ": ", ErrnoText(err)));
+    return st;
   }
   struct statfs fs {};
   if (::fstatfs(located.get(), &fs) != 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot inspect network namespace ", path, ": ", ErrnoText(errno)));
+    return ErrnoStatus(errno, ErrnoOrigin::kAgentCall,
+                       absl::StrCat("cannot inspect network namespace ", path));
   }
   if (fs.f_type != NSFS_MAGIC) {
     return absl::InvalidArgumentError(
@@ -59,11 +76,16 @@ absl::StatusOr<UniqueFd> OpenNetns(const std::string& path) {
   // the path, which may name something else by now. Opening an nsfs file never blocks.
   UniqueFd fd(::open(absl::StrCat("/proc/self/fd/", located.get()).c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot open network namespace ", path, ": ", ErrnoText(errno)));
+    return ErrnoStatus(errno, ErrnoOrigin::kAgentCall,
+                       absl::StrCat("cannot open network namespace ", path),
+                       OpenPermissionHint(path));
   }
   int type = ::ioctl(fd.get(), NS_GET_NSTYPE);
-  if (type < 0 || type != CLONE_NEWNET) {
+  if (type < 0) {
+    return ErrnoStatus(errno, ErrnoOrigin::kAgentCall,
+                       absl::StrCat("cannot ask the type of namespace ", path));
+  }
+  if (type != CLONE_NEWNET) {
     return absl::InvalidArgumentError(absl::StrCat(path, " is not a network namespace"));
   }
   return fd;
@@ -72,8 +94,7 @@ absl::StatusOr<UniqueFd> OpenNetns(const std::string& path) {
 absl::StatusOr<NetnsId> IdentifyNetns(int netns_fd) {
   struct stat st {};
   if (::fstat(netns_fd, &st) != 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot stat a network namespace handle: ", ErrnoText(errno)));
+    return ErrnoStatus(errno, ErrnoOrigin::kAgentCall, "cannot stat a network namespace handle");
   }
   return NetnsId{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
 }
@@ -95,13 +116,12 @@ absl::Status RunInNetns(int netns_fd, absl::FunctionRef<absl::Status()> fn) {
   std::thread worker([&] {
     UniqueFd home(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
     if (!home.valid()) {
-      result = absl::InternalError(
-          absl::StrCat("cannot open own network namespace: ", ErrnoText(errno)));
+      result = ErrnoStatus(errno, ErrnoOrigin::kAgentCall, "cannot open own network namespace");
       return;
     }
     if (::setns(netns_fd, CLONE_NEWNET) != 0) {
-      result = absl::InvalidArgumentError(
-          absl::StrCat("cannot enter network namespace: ", ErrnoText(errno)));
+      result =
+          ErrnoStatus(errno, ErrnoOrigin::kAgentCall, "cannot enter network namespace", kSetnsHint);
       return;
     }
     result = fn();
@@ -132,7 +152,7 @@ absl::StatusOr<UniqueFd> SocketInNetns(int netns_fd, int domain, int type, int p
   absl::Status st = RunInNetns(netns_fd, [&]() -> absl::Status {
     sock.reset(::socket(domain, type | SOCK_CLOEXEC, protocol));
     if (!sock.valid()) {
-      return absl::InternalError(absl::StrCat("socket(): ", ErrnoText(errno)));
+      return ErrnoStatus(errno, ErrnoOrigin::kAgentCall, "socket()");
     }
     return absl::OkStatus();
   });
@@ -146,12 +166,11 @@ absl::StatusOr<UniqueFd> SocketInNetnsOnCallingThread(int netns_fd, int domain, 
                                                       int protocol) {
   UniqueFd home(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
   if (!home.valid()) {
-    return absl::InternalError(
-        absl::StrCat("cannot open own network namespace: ", ErrnoText(errno)));
+    return ErrnoStatus(errno, ErrnoOrigin::kAgentCall, "cannot open own network namespace");
   }
   if (::setns(netns_fd, CLONE_NEWNET) != 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot enter network namespace: ", ErrnoText(errno)));
+    return ErrnoStatus(errno, ErrnoOrigin::kAgentCall, "cannot enter network namespace",
+                       kSetnsHint);
   }
   UniqueFd sock(::socket(domain, type | SOCK_CLOEXEC, protocol));
   int socket_errno = errno;
@@ -161,7 +180,7 @@ absl::StatusOr<UniqueFd> SocketInNetnsOnCallingThread(int netns_fd, int domain, 
     std::abort();
   }
   if (!sock.valid()) {
-    return absl::InternalError(absl::StrCat("socket(): ", ErrnoText(socket_errno)));
+    return ErrnoStatus(socket_errno, ErrnoOrigin::kAgentCall, "socket()");
   }
   return sock;
 }

@@ -16,8 +16,11 @@ namespace probesnat::netfilter {
 // there is not opened for I/O), the file is checked to be an nsfs file, and only that very file
 // is then opened for use (through /proc/self/fd, not the path again). Symlinks are followed, so
 // two paths may name one namespace: compare namespaces by NetnsId, never by path.
-//   NOT_FOUND         nothing at path
-//   INVALID_ARGUMENT  path exists but is not a network namespace
+//   NOT_FOUND            nothing at path
+//   INVALID_ARGUMENT     path exists but is not a network namespace (or is not a valid path)
+//   FAILED_PRECONDITION  the agent may not open it (EACCES/EPERM; the message names the missing
+//                        capability, CAP_SYS_PTRACE for another uid's /proc/<pid>/ns/net)
+//   UNAVAILABLE, RESOURCE_EXHAUSTED  transient kernel errors (base/errno_status.h)
 absl::StatusOr<UniqueFd> OpenNetns(const std::string& path);
 
 // The identity of the namespace `netns_fd` reaches.

@@ -13,14 +13,21 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "base/errno_status.h"
 #include "base/errno_text.h"
 #include "netfilter/netns.h"
 
 namespace probesnat::netfilter {
 
+using base::ErrnoOrigin;
+using base::ErrnoStatus;
+using base::ErrnoStatusCode;
 using base::ErrnoText;
 
 namespace {
+
+constexpr absl::string_view kNetAdminHint =
+    "nftables needs CAP_NET_ADMIN in the namespace, which the agent lacks";
 
 constexpr size_t kReceiveBufferSize = 65536;
 constexpr int kSocketBufferBytes = 4 << 20;
@@ -68,8 +75,8 @@ NftSocket::NftSocket(UniqueFd fd, std::string where)
 absl::StatusOr<NftSocket> NftSocket::Open(std::string where) {
   UniqueFd fd(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER));
   if (!fd.valid()) {
-    return absl::UnavailableError(absl::StrCat("cannot open a netfilter netlink socket in the ",
-                                               where, ": ", ErrnoText(errno)));
+    return ErrnoStatus(errno, ErrnoOrigin::kAgentCall,
+                       absl::StrCat("cannot open a netfilter netlink socket in the ", where));
   }
   return Configure(std::move(fd), std::move(where));
 }
@@ -100,8 +107,8 @@ absl::StatusOr<NftSocket> NftSocket::Configure(UniqueFd fd, std::string where) {
   sockaddr_nl local{};
   local.nl_family = AF_NETLINK;
   if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0) {
-    return absl::UnavailableError(absl::StrCat("cannot bind a netfilter netlink socket in the ",
-                                               where, ": ", ErrnoText(errno)));
+    return ErrnoStatus(errno, ErrnoOrigin::kAgentCall,
+                       absl::StrCat("cannot bind a netfilter netlink socket in the ", where));
   }
   return NftSocket(std::move(fd), std::move(where));
 }
@@ -134,8 +141,9 @@ absl::Status NftSocket::SendAll(absl::string_view bytes, absl::string_view what)
                     sizeof(kernel));
   } while (sent < 0 && errno == EINTR);
   if (sent < 0) {
-    return absl::UnavailableError(absl::StrCat("cannot send ", what, " to the kernel in the ",
-                                               where_, ": ", ErrnoText(errno)));
+    return ErrnoStatus(errno, ErrnoOrigin::kAgentCall,
+                       absl::StrCat("cannot send ", what, " to the kernel in the ", where_),
+                       kNetAdminHint);
   }
   if (static_cast<size_t>(sent) != bytes.size()) {
     return absl::UnavailableError(
@@ -161,6 +169,7 @@ absl::Status NftSocket::Commit(NftBatch& batch) {
   std::vector<bool> answered(count, false);
   size_t pending = count;
   std::vector<std::string> refusals;
+  int batch_errno = 0;  // the batch refused as a whole (EPERM there: no CAP_NET_ADMIN)
   bool stale_generation = false;
   while (pending > 0) {
     ssize_t n = ::recv(fd_.get(), rx_.data(), rx_.size(), MSG_DONTWAIT);
@@ -182,8 +191,8 @@ absl::Status NftSocket::Commit(NftBatch& batch) {
             "the kernel did not answer ", pending, " of ", count,
             " messages of an nftables transaction in the ", where_, "; its outcome is unknown"));
       }
-      return absl::UnavailableError(
-          absl::StrCat("cannot read the kernel's answer in the ", where_, ": ", ErrnoText(err)));
+      return ErrnoStatus(err, ErrnoOrigin::kAgentCall,
+                         absl::StrCat("cannot read the kernel's answer in the ", where_));
     }
     int len = static_cast<int>(n);
     for (const auto* nlh = reinterpret_cast<const nlmsghdr*>(rx_.data()); mnl_nlmsg_ok(nlh, len);
@@ -199,6 +208,7 @@ absl::Status NftSocket::Commit(NftBatch& batch) {
           stale_generation = true;
           pending = 0;
         } else if (err->error != 0) {
+          batch_errno = -err->error;
           refusals.push_back(absl::StrCat("the transaction: ", ErrnoText(-err->error)));
           pending = 0;
         }
@@ -230,9 +240,17 @@ absl::Status NftSocket::Commit(NftBatch& batch) {
         " was read; the nftables transaction bound to it was not applied"));
   }
   if (!refusals.empty()) {
-    return absl::UnavailableError(
-        absl::StrCat("the kernel refused the nftables transaction in the ", where_, ": ",
-                     absl::StrJoin(refusals, "; ")));
+    // nfnetlink refuses the whole batch (its BEGIN message) with EPERM when the sender lacks
+    // CAP_NET_ADMIN: the agent's deployment must change. A refused object (EPERM too for a table
+    // another process owns) is a kernel failure: UNAVAILABLE.
+    std::string text = absl::StrCat("the kernel refused the nftables transaction in the ", where_,
+                                    ": ", absl::StrJoin(refusals, "; "));
+    if (batch_errno == EPERM || batch_errno == EACCES) {
+      absl::StrAppend(&text, "; ", kNetAdminHint);
+    }
+    return absl::Status(batch_errno != 0 ? ErrnoStatusCode(batch_errno, ErrnoOrigin::kAgentCall)
+                                         : absl::StatusCode::kUnavailable,
+                        text);
   }
   return absl::OkStatus();
 }
@@ -265,8 +283,8 @@ absl::Status NftSocket::Request(uint16_t nft_msg_type, uint16_t family, uint16_t
       if (errno == EINTR || errno == EAGAIN) {
         continue;
       }
-      return absl::UnavailableError(
-          absl::StrCat("cannot read ", what, " in the ", where_, ": ", ErrnoText(errno)));
+      return ErrnoStatus(errno, ErrnoOrigin::kAgentCall,
+                         absl::StrCat("cannot read ", what, " in the ", where_));
     }
     int len = static_cast<int>(n);
     for (const auto* nlh = reinterpret_cast<const nlmsghdr*>(rx_.data()); mnl_nlmsg_ok(nlh, len);
@@ -296,8 +314,9 @@ absl::Status NftSocket::Request(uint16_t nft_msg_type, uint16_t family, uint16_t
           return absl::AbortedError(
               absl::StrCat("the ruleset changed while reading ", what, " in the ", where_));
         }
-        return absl::UnavailableError(absl::StrCat("the kernel refused to list ", what, " in the ",
-                                                   where_, ": ", ErrnoText(-err->error)));
+        return ErrnoStatus(-err->error, ErrnoOrigin::kAgentCall,
+                           absl::StrCat("the kernel refused to list ", what, " in the ", where_),
+                           kNetAdminHint);
       }
       if (absl::Status st = on_reply(nlh); !st.ok()) {
         return st;

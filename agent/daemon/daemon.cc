@@ -58,6 +58,9 @@ Daemon::Daemon(const DaemonConfig& config, DaemonDeps deps, std::unique_ptr<Daem
   reconciler_ = std::make_unique<Reconciler>(*backend, options, events_, journal);
   if (metrics_ != nullptr) {
     metrics_->SetPodSource([r = reconciler_.get()] { return r->List(); });
+    metrics_->SetPolicySnapshotSource([gate = deps_.policy_gate] {
+      return gate != nullptr ? gate->Snapshot() : agent::PolicySnapshotInfo{};
+    });
   }
   EnrollmentServiceOptions service;
   service.validation.allowed_netns_roots = config_.allowed_netns_roots;
@@ -116,7 +119,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
   d->server_ = *std::move(server);
   if (d->metrics_ != nullptr) {
     absl::StatusOr<std::unique_ptr<metrics::HttpServer>> http = ServeMetrics(
-        config.metrics_listen, *d->metrics_, [raw = d.get()] { return raw->serving(); });
+        config.metrics_listen, *d->metrics_, [raw = d.get()] { return raw->serving(); },
+        [raw = d.get()] { return raw->PolicySnapshotLine() + "\n"; });
     if (!http.ok()) {
       return absl::Status(http.status().code(),
                           absl::StrCat("metrics-listen: ", http.status().message()));
@@ -172,11 +176,22 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
                  d->metrics_http_->port());
   }
   spdlog::info("unix socket callers allowed: {}", endpoints.allowed_peers.Describe());
+  // Enforce mode without a snapshot refuses every Enroll until one is loaded: worth a warning.
+  const bool refusing = config.policy_mode == PolicyMode::kEnforce && !d->PolicySnapshot().loaded;
+  spdlog::log(refusing ? spdlog::level::warn : spdlog::level::info, "{}", d->PolicySnapshotLine());
   spdlog::info("probesnatd ready on {}", config.socket_path);
   return d;
 }
 
 Daemon::~Daemon() { Stop(); }
+
+agent::PolicySnapshotInfo Daemon::PolicySnapshot() const {
+  return deps_.policy_gate != nullptr ? deps_.policy_gate->Snapshot() : agent::PolicySnapshotInfo{};
+}
+
+std::string Daemon::PolicySnapshotLine() const {
+  return DescribePolicySnapshot(PolicySnapshot(), config_.policy_mode, absl::Now());
+}
 
 void Daemon::SetServing(bool serving) {
   serving_.store(serving);

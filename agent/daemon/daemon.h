@@ -52,6 +52,9 @@ class Daemon {
   int metrics_port() const { return metrics_http_ ? metrics_http_->port() : 0; }
   // What the gRPC health service reports: SERVING once the host table exists, until Stop.
   bool serving() const { return serving_.load(); }
+  // The policy gate's snapshot (none without a gate), and the line /readyz and the start log show.
+  agent::PolicySnapshotInfo PolicySnapshot() const;
+  std::string PolicySnapshotLine() const;
 
  private:
   Daemon(const DaemonConfig& config, DaemonDeps deps, std::unique_ptr<DaemonMetrics> metrics,

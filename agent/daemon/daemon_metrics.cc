@@ -166,11 +166,12 @@ absl::Status DaemonMetrics::Register() {
       !ok(r.AddGaugeCallback(
           "probesnat_policy_findings",
           "NetworkPolicy findings over the enrolled pods, by kind and severity.",
-          {"kind", "severity"}, [this] {
+          {"kind", "severity"},
+          [this] {
             std::vector<metrics::GaugeSample> out;
             for (agent::FindingKind k :
                  {agent::FindingKind::kHboneIngress, agent::FindingKind::kHboneEgress,
-                  agent::FindingKind::kProbeIngress}) {
+                  agent::FindingKind::kProbeIngress, agent::FindingKind::kNotChecked}) {
               for (agent::Severity s :
                    {agent::Severity::kInfo, agent::Severity::kWarning, agent::Severity::kError}) {
                 out.push_back(
@@ -185,6 +186,24 @@ absl::Status DaemonMetrics::Register() {
               }
             }
             return out;
+          })) ||
+      !ok(r.AddGaugeCallback(
+          "probesnat_policy_snapshot_loaded",
+          "1 when a NetworkPolicy snapshot is loaded, 0 before the first "
+          "(--policy-mode enforce refuses every Enroll meanwhile).",
+          {},
+          [this] {
+            return std::vector<metrics::GaugeSample>{{{}, PolicySnapshot().loaded ? 1.0 : 0.0}};
+          })) ||
+      !ok(r.AddGaugeCallback(
+          "probesnat_policy_snapshot_age_seconds",
+          "Seconds since the NetworkPolicy snapshot was loaded; absent while none is.", {}, [this] {
+            agent::PolicySnapshotInfo info = PolicySnapshot();
+            if (!info.loaded) {
+              return std::vector<metrics::GaugeSample>{};
+            }
+            return std::vector<metrics::GaugeSample>{
+                {{}, absl::ToDoubleSeconds(absl::Now() - info.loaded_at)}};
           }))) {
     return st;
   }
@@ -274,9 +293,9 @@ void DaemonMetrics::SetReadopted(size_t host_members, bool host_table_present) {
   restarted_->Set(host_table_present ? 1 : 0);
 }
 
-absl::StatusOr<std::unique_ptr<metrics::HttpServer>> ServeMetrics(const std::string& listen,
-                                                                  const DaemonMetrics& metrics,
-                                                                  std::function<bool()> serving) {
+absl::StatusOr<std::unique_ptr<metrics::HttpServer>> ServeMetrics(
+    const std::string& listen, const DaemonMetrics& metrics, std::function<bool()> serving,
+    std::function<std::string()> detail) {
   metrics::HttpServerOptions options;
   options.listen = listen;
   options.routes["/metrics"] = [&metrics] {
@@ -284,9 +303,10 @@ absl::StatusOr<std::unique_ptr<metrics::HttpServer>> ServeMetrics(const std::str
         .status = 200, .content_type = metrics::kTextFormatContentType, .body = metrics.Render()};
   };
   options.routes["/healthz"] = [] { return metrics::HttpResponse{.body = "ok\n"}; };
-  options.routes["/readyz"] = [serving] {
-    return serving() ? metrics::HttpResponse{.body = "SERVING\n"}
-                     : metrics::HttpResponse{.status = 503, .body = "NOT_SERVING\n"};
+  options.routes["/readyz"] = [serving, detail] {
+    const std::string more = detail ? detail() : std::string();
+    return serving() ? metrics::HttpResponse{.body = "SERVING\n" + more}
+                     : metrics::HttpResponse{.status = 503, .body = "NOT_SERVING\n" + more};
   };
   return metrics::HttpServer::Start(std::move(options));
 }

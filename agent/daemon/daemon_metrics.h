@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "agent/daemon/daemon_observer.h"
 #include "agent/domain/pod_state.h"
+#include "agent/policy_gate.h"
 #include "metrics/http_server.h"
 #include "metrics/registry.h"
 
@@ -33,6 +34,10 @@ class DaemonMetrics final : public DaemonObserver {
   // Where scrapes read the pods from (the pod store's List()); set before serving. Without one,
   // every phase and finding count is 0.
   void SetPodSource(std::function<std::vector<agent::PodState>()> pods) { pods_ = std::move(pods); }
+  // Where scrapes read the policy snapshot's presence and age from; without one, none is loaded.
+  void SetPolicySnapshotSource(std::function<agent::PolicySnapshotInfo()> snapshot) {
+    snapshot_ = std::move(snapshot);
+  }
 
   void OnRequest(Operation op, absl::StatusCode code, absl::Duration took) override;
   void OnEnrollFailure(Failure reason) override;
@@ -56,9 +61,13 @@ class DaemonMetrics final : public DaemonObserver {
   std::vector<agent::PodState> Pods() const {
     return pods_ ? pods_() : std::vector<agent::PodState>{};
   }
+  agent::PolicySnapshotInfo PolicySnapshot() const {
+    return snapshot_ ? snapshot_() : agent::PolicySnapshotInfo{};
+  }
 
   const std::string backend_;
   std::function<std::vector<agent::PodState>()> pods_;
+  std::function<agent::PolicySnapshotInfo()> snapshot_;
   metrics::Registry registry_;
   metrics::Family<metrics::Histogram>* enroll_duration_ = nullptr;
   // Per operation: OK and the codes the service returns; others are looked up.
@@ -77,9 +86,10 @@ class DaemonMetrics final : public DaemonObserver {
 };
 
 // /metrics (the registry), /healthz (200 while the agent runs) and /readyz (200 when gRPC health
-// says SERVING, 503 otherwise) on `listen`.
-absl::StatusOr<std::unique_ptr<metrics::HttpServer>> ServeMetrics(const std::string& listen,
-                                                                  const DaemonMetrics& metrics,
-                                                                  std::function<bool()> serving);
+// says SERVING, 503 otherwise; the first line says which, `detail` (if any) adds lines after it)
+// on `listen`.
+absl::StatusOr<std::unique_ptr<metrics::HttpServer>> ServeMetrics(
+    const std::string& listen, const DaemonMetrics& metrics, std::function<bool()> serving,
+    std::function<std::string()> detail = nullptr);
 
 }  // namespace probesnat::daemon

@@ -37,6 +37,22 @@ class DaemonObserver {
   virtual void OnStateWrite(absl::Duration took, bool ok) = 0;
 };
 
+// The failure a validation error stands for: the request's fault, or the agent could not open a
+// valid namespace path (a missing privilege, a transient error: pod_validation.h).
+inline DaemonObserver::Failure FailureOfValidationError(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kNotFound:
+      return DaemonObserver::Failure::kInvalidArgument;
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kResourceExhausted:
+      return DaemonObserver::Failure::kNetns;
+    default:
+      return DaemonObserver::Failure::kOther;
+  }
+}
+
 // The failure an Enroll's error status stands for (after validation and the policy check).
 inline DaemonObserver::Failure FailureOfEnrollError(absl::StatusCode code) {
   switch (code) {

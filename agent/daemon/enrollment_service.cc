@@ -81,8 +81,8 @@ grpc::Status EnrollmentService::Enroll(grpc::ServerContext* ctx, const v1::Enrol
   };
   absl::StatusOr<DesiredPod> desired = ValidatePod("pod", pod, options_.validation);
   if (!desired.ok()) {
-    ObserveFailure(DaemonObserver::Failure::kInvalidArgument);
-    log(desired.status(), "INVALID_ARGUMENT", 0);
+    ObserveFailure(FailureOfValidationError(desired.status().code()));
+    log(desired.status(), absl::StatusCodeToString(desired.status().code()), 0);
     return ToGrpcStatus(desired.status());
   }
   PolicyMode mode = ResolvePolicyMode(req->policy_mode(), options_.policy_mode);
@@ -165,7 +165,7 @@ grpc::Status EnrollmentService::Sync(grpc::ServerContext* ctx, const v1::SyncReq
     invalid = ValidateDistinctPods(pods);
   }
   if (!invalid.ok()) {
-    ObserveFailure(DaemonObserver::Failure::kInvalidArgument);
+    ObserveFailure(FailureOfValidationError(invalid.code()));
     Observe(DaemonObserver::Operation::kSync, invalid, watch.elapsed());
     spdlog::warn("sync pods={} result={} latency={}us error={}", req->pods_size(),
                  absl::StatusCodeToString(invalid.code()), watch.micros(),

@@ -134,7 +134,8 @@ int main(int argc, char** argv) {
   policy_options.probe_v6 = config.host_rules.probe_v6;
   policy_options.tunnel_port = config.pod_rules.tunnel_port;
   probesnat::policy::SnapshotPolicyGate policy_gate(policy_options);
-  probesnat::policy::PolicyServiceImpl policy_service(&policy_gate);
+  probesnat::policy::PolicyServiceImpl policy_service(
+      &policy_gate, probesnat::daemon::PolicyModeToWire(config.policy_mode));
   deps.policy_gate = &policy_gate;
   deps.extra_services.push_back(&policy_service);
   absl::StatusOr<std::unique_ptr<Daemon>> daemon = Daemon::Start(config, std::move(deps));

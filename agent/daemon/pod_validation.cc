@@ -280,8 +280,13 @@ absl::StatusOr<netfilter::NetnsHandle> ValidateNetnsPath(absl::string_view field
   if (absl::IsNotFound(netns.status())) {
     return FieldError(field, absl::StrCat(Quoted(path), " does not exist"));
   }
-  if (!netns.ok()) {
+  if (absl::IsInvalidArgument(netns.status())) {
     return FieldError(field, netns.status().message());
+  }
+  if (!netns.ok()) {
+    // The agent could not open a valid path (a missing privilege, a transient kernel error): not
+    // the caller's mistake, so not INVALID_ARGUMENT; the code says whether retrying helps.
+    return absl::Status(netns.status().code(), absl::StrCat(field, ": ", netns.status().message()));
   }
   return netns;
 }

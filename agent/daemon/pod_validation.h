@@ -16,7 +16,9 @@ namespace probesnat::daemon {
 
 // Opens the network namespace a pod would be enrolled in: NOT_FOUND when nothing is at `path`,
 // INVALID_ARGUMENT when it is something else or a namespace no pod may have (the daemon passes its
-// backend's OpenPodNetns, which refuses the host namespace).
+// backend's OpenPodNetns, which refuses the host namespace), other codes when the agent cannot
+// open it (netfilter/netns.h: FAILED_PRECONDITION for a missing privilege, UNAVAILABLE for a
+// transient error).
 using NetnsOpener = std::function<absl::StatusOr<netfilter::NetnsHandle>(const std::string& path)>;
 // The node's own addresses, which no pod may be enrolled with.
 using NodeAddressLister = std::function<absl::StatusOr<std::vector<netfilter::InterfaceAddress>>()>;
@@ -44,7 +46,9 @@ struct ValidationOptions {
 };
 
 // Every check returns INVALID_ARGUMENT with a message that starts with the field it concerns, e.g.
-// "pod.ips[1]: ...". `field` is the name of the field being checked.
+// "pod.ips[1]: ...". `field` is the name of the field being checked. Exception: a netns path the
+// agent cannot open for its own reasons keeps the opener's code (FAILED_PRECONDITION when it lacks
+// a privilege, UNAVAILABLE/RESOURCE_EXHAUSTED when transient), with the field first.
 absl::Status ValidateUid(absl::string_view field, const std::string& uid);
 absl::Status ValidateDns1123Label(absl::string_view field, const std::string& value);
 absl::Status ValidateDns1123Subdomain(absl::string_view field, const std::string& value);

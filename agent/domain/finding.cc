@@ -22,6 +22,8 @@ absl::string_view FindingKindName(FindingKind k) {
       return "HBONE_EGRESS";
     case FindingKind::kProbeIngress:
       return "PROBE_INGRESS";
+    case FindingKind::kNotChecked:
+      return "NOT_CHECKED";
   }
   return "?";
 }

@@ -8,7 +8,12 @@
 namespace probesnat::agent {
 
 enum class Severity { kInfo = 1, kWarning = 2, kError = 3 };
-enum class FindingKind { kHboneIngress = 1, kHboneEgress = 2, kProbeIngress = 3 };
+enum class FindingKind {
+  kHboneIngress = 1,
+  kHboneEgress = 2,
+  kProbeIngress = 3,
+  kNotChecked = 4,  // the pod was not checked: no policy snapshot loaded, or the check failed
+};
 enum class Direction { kIngress, kEgress };
 
 absl::string_view SeverityName(Severity s);        // "INFO", "WARNING", "ERROR"

@@ -609,6 +609,8 @@ class Analyzer {
             "allow ipBlock ",
             p.others[0], " on those ports (a rule added to ", pol.Key(), ").");
         break;
+      case FindingKind::kNotChecked:  // the daemon's, never the analysis's
+        break;
     }
     return f;
   }

@@ -46,7 +46,33 @@ grpc::Status PolicyServiceImpl::ReplaceSnapshot(grpc::ServerContext* context,
   response->set_namespaces(static_cast<uint32_t>(cluster.namespaces.size()));
   response->set_pods(static_cast<uint32_t>(cluster.pods.size()));
   response->set_policies(static_cast<uint32_t>(cluster.policies.size()));
-  gate_->SetSnapshot(std::move(cluster));
+  std::string source = "Policy.ReplaceSnapshot";
+  if (context != nullptr && !context->peer().empty()) {
+    absl::StrAppend(&source, " from ", context->peer());
+  }
+  gate_->SetSnapshot(std::move(cluster), std::move(source));
+  return grpc::Status::OK;
+}
+
+grpc::Status PolicyServiceImpl::GetSnapshotStatus(grpc::ServerContext*,
+                                                  const v1::GetPolicySnapshotStatusRequest*,
+                                                  v1::PolicySnapshotStatus* response) {
+  const agent::PolicySnapshotInfo info = gate_->Snapshot();
+  response->set_loaded(info.loaded);
+  response->set_policy_mode(policy_mode_);
+  response->set_enroll_refused(!info.loaded && policy_mode_ == v1::POLICY_MODE_ENFORCE);
+  if (!info.loaded) {
+    return grpc::Status::OK;
+  }
+  const absl::Duration since = absl::Now() - info.loaded_at;
+  const int64_t nanos = absl::ToUnixNanos(info.loaded_at);
+  response->mutable_loaded_at()->set_seconds(nanos / 1000000000);
+  response->mutable_loaded_at()->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+  response->set_age_seconds(absl::ToDoubleSeconds(since));
+  response->set_source(info.source);
+  response->set_namespaces(static_cast<uint32_t>(info.namespaces));
+  response->set_pods(static_cast<uint32_t>(info.pods));
+  response->set_policies(static_cast<uint32_t>(info.policies));
   return grpc::Status::OK;
 }
 

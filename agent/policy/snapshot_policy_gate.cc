@@ -32,11 +32,24 @@ void InheritFromSnapshot(const Evaluator& snapshot, Pod& pod) {
 SnapshotPolicyGate::SnapshotPolicyGate(AnalysisOptions options, EvalOptions eval_options)
     : options_(std::move(options)), eval_options_(eval_options) {}
 
-void SnapshotPolicyGate::SetSnapshot(Cluster cluster) {
+void SnapshotPolicyGate::SetSnapshot(Cluster cluster, std::string source) {
+  agent::PolicySnapshotInfo info;
+  info.loaded = true;
+  info.source = std::move(source);
+  info.namespaces = cluster.namespaces.size();
+  info.pods = cluster.pods.size();
+  info.policies = cluster.policies.size();
   // Indexed outside the lock: checks keep using the previous snapshot meanwhile.
   auto snap = std::make_shared<const Indexed>(std::move(cluster), eval_options_);
+  info.loaded_at = absl::Now();
   absl::MutexLock lock(&mu_);
   snapshot_ = std::move(snap);
+  info_ = std::move(info);
+}
+
+agent::PolicySnapshotInfo SnapshotPolicyGate::Snapshot() const {
+  absl::MutexLock lock(&mu_);
+  return info_;
 }
 
 bool SnapshotPolicyGate::has_snapshot() const {

@@ -28,8 +28,10 @@ class SnapshotPolicyGate : public agent::PolicyGate {
   explicit SnapshotPolicyGate(AnalysisOptions options = AnalysisOptions(),
                               EvalOptions eval_options = EvalOptions());
 
-  void SetSnapshot(Cluster cluster);
+  // `source` says who loaded it (Snapshot().source), e.g. "Policy.ReplaceSnapshot".
+  void SetSnapshot(Cluster cluster, std::string source = "");
   bool has_snapshot() const;
+  agent::PolicySnapshotInfo Snapshot() const override;
 
   // Pods already in the mesh, by UID (replaces the set / adds or replaces one / removes one). The
   // daemon pushes every change of its enrolled set here as it happens, so a Check reads the set
@@ -58,6 +60,7 @@ class SnapshotPolicyGate : public agent::PolicyGate {
   const EvalOptions eval_options_;
   mutable absl::Mutex mu_;
   std::shared_ptr<const Indexed> snapshot_ ABSL_GUARDED_BY(mu_);
+  agent::PolicySnapshotInfo info_ ABSL_GUARDED_BY(mu_);
   // Enrolled pods by UID (namespace/name without one), converted; invalid ones are left out.
   std::map<std::string, std::shared_ptr<const Pod>> enrolled_ ABSL_GUARDED_BY(mu_);
   // enrolled_, in order; rebuilt on a change by copying pointers, shared by the checks under way.

@@ -87,8 +87,9 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Options& options) {
   d->socket_ = options.socket_path.empty() ? d->dir_ + "/probesnatd.sock" : options.socket_path;
   d->log_ = d->dir_ + "/probesnatd.log";
 
-  std::vector<std::string> argv_s = {"ip",   "netns",    "exec",    options.node_netns,
-                                     binary, "--socket", d->socket_};
+  std::vector<std::string> argv_s = {"ip", "netns", "exec", options.node_netns};
+  argv_s.insert(argv_s.end(), options.exec_prefix.begin(), options.exec_prefix.end());
+  argv_s.insert(argv_s.end(), {binary, "--socket", d->socket_});
   argv_s.insert(argv_s.end(), options.args.begin(), options.args.end());
   std::vector<char*> argv;
   argv.reserve(argv_s.size() + 1);

@@ -27,6 +27,9 @@ class Daemon {
     std::string binary;             // default ProbesnatdPath()
     std::string node_netns;         // name under /run/netns
     std::vector<std::string> args;  // extra flags (--probe-v4 ..., --allowed-netns-root ...)
+    // Runs the binary through this command, which must exec it (the pid stays the daemon's):
+    // `ip netns exec <node> <exec_prefix...> probesnatd ...`, e.g. setpriv with a bounding set.
+    std::vector<std::string> exec_prefix;
     absl::Duration ready_timeout = absl::Seconds(15);
     std::string socket_path;  // default <private directory>/probesnatd.sock
     bool wait_ready = true;   // false: return right after the fork (see WaitReady, WaitExit)

@@ -4,6 +4,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "grpcpp/client_context.h"
+#include "integration/harness/http_get.h"
 #include "integration/tests/test_support.h"
 
 namespace probesnat::integration {
@@ -87,6 +88,17 @@ class PolicyTest : public AgentTest {
 
   std::string Cluster() { return ClusterObjects(a().v4, a().v6, b().v4, b().v6); }
 
+  probesnat::v1::PolicySnapshotStatus SnapshotStatus() {
+    auto stub = probesnat::v1::Policy::NewStub(daemon_->channel());
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    probesnat::v1::PolicySnapshotStatus resp;
+    grpc::Status st =
+        stub->GetSnapshotStatus(&ctx, probesnat::v1::GetPolicySnapshotStatusRequest(), &resp);
+    EXPECT_TRUE(st.ok()) << Describe(st);
+    return resp;
+  }
+
   void ExpectNoKernelStateForA() {
     absl::StatusOr<bool> table = HasProbesnatTable(a().name());
     ASSERT_TRUE(table.ok());
@@ -95,6 +107,77 @@ class PolicyTest : public AgentTest {
     EXPECT_FALSE(members.count(a().v4) || members.count(a().v6));
   }
 };
+
+// Fail closed (issue 14): in enforce mode nothing is enrolled unchecked. Before the first snapshot
+// every Enroll is FAILED_PRECONDITION "no policy snapshot loaded" and the kernel is left alone;
+// Policy.GetSnapshotStatus, /readyz and /metrics say that no snapshot is loaded and what that
+// means, and once one is loaded, since when and from whom.
+TEST_F(PolicyTest, EnforceWithoutASnapshotRefusesUntilOneIsLoadedAndStatusSaysSo) {
+  constexpr uint16_t kMetricsPort = 9466;
+  StartDaemon(
+      {"--policy-mode", "enforce", "--metrics-listen", absl::StrCat("127.0.0.1:", kMetricsPort)});
+  auto http = [&](const std::string& path) {
+    absl::StatusOr<HttpReply> r = HttpGet(fd_node(), Endpoint{"127.0.0.1", kMetricsPort}, path);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : HttpReply{};
+  };
+  EXPECT_TRUE(absl::StrContains(daemon_->Log(),
+                                "policy snapshot: none loaded; policy mode enforce "
+                                "refuses every Enroll"))
+      << daemon_->Log();
+
+  probesnat::v1::PolicySnapshotStatus none = SnapshotStatus();
+  EXPECT_FALSE(none.loaded());
+  EXPECT_EQ(none.policy_mode(), probesnat::v1::POLICY_MODE_ENFORCE);
+  EXPECT_TRUE(none.enroll_refused());
+  HttpReply ready = http("/readyz");
+  EXPECT_EQ(ready.status, 200);
+  EXPECT_TRUE(absl::StrContains(ready.body, "policy snapshot: none loaded; policy mode enforce"))
+      << ready.body;
+  EXPECT_TRUE(absl::StrContains(http("/metrics").body, "probesnat_policy_snapshot_loaded 0\n"));
+
+  probesnat::v1::EnrollResponse resp;
+  grpc::Status st = EnrollWithMode(PodA(), probesnat::v1::POLICY_MODE_UNSPECIFIED, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << Describe(st);
+  EXPECT_TRUE(absl::StrContains(st.error_message(), "no policy snapshot loaded")) << Describe(st);
+  EXPECT_TRUE(absl::StrContains(st.error_message(), "Policy.ReplaceSnapshot")) << Describe(st);
+  ExpectNoKernelStateForA();
+
+  const absl::Time before_load = absl::Now();
+  probesnat::v1::ReplacePolicySnapshotResponse loaded = Replace({Cluster()});
+  probesnat::v1::PolicySnapshotStatus status = SnapshotStatus();
+  EXPECT_TRUE(status.loaded());
+  EXPECT_FALSE(status.enroll_refused());
+  EXPECT_EQ(status.namespaces(), loaded.namespaces());
+  EXPECT_EQ(status.pods(), 2u);
+  EXPECT_EQ(status.policies(), 0u);
+  EXPECT_TRUE(absl::StartsWith(status.source(), "Policy.ReplaceSnapshot")) << status.source();
+  EXPECT_GE(status.loaded_at().seconds(), absl::ToUnixSeconds(before_load) - 1);
+  EXPECT_GE(status.age_seconds(), 0);
+  EXPECT_LT(status.age_seconds(), 10);
+  ready = http("/readyz");
+  EXPECT_TRUE(absl::StrContains(ready.body, "policy snapshot: loaded ")) << ready.body;
+  EXPECT_TRUE(absl::StrContains(ready.body, "from Policy.ReplaceSnapshot")) << ready.body;
+  const std::string metrics = http("/metrics").body;
+  EXPECT_TRUE(absl::StrContains(metrics, "probesnat_policy_snapshot_loaded 1\n"));
+  EXPECT_TRUE(absl::StrContains(metrics, "probesnat_policy_snapshot_age_seconds "));
+
+  MustEnroll(PodA());
+  EXPECT_TRUE(HasProbesnatTable(a().name()).value_or(false));
+}
+
+// Warn mode without a snapshot enrolls, and says in the pod's status that nothing was checked.
+TEST_F(PolicyTest, WarnWithoutASnapshotEnrollsWithANotCheckedFinding) {
+  probesnat::v1::EnrollResponse resp;
+  grpc::Status st = EnrollWithMode(PodA(), probesnat::v1::POLICY_MODE_UNSPECIFIED, &resp);
+  ASSERT_TRUE(st.ok()) << Describe(st);
+  EXPECT_EQ(resp.status().phase(), probesnat::v1::POD_PHASE_APPLIED);
+  ASSERT_EQ(resp.status().findings_size(), 1) << resp.DebugString();
+  EXPECT_EQ(resp.status().findings(0).kind(), probesnat::v1::FINDING_KIND_NOT_CHECKED);
+  EXPECT_EQ(resp.status().findings(0).severity(), probesnat::v1::SEVERITY_WARNING);
+  EXPECT_TRUE(absl::StrContains(resp.status().findings(0).message(), "no policy snapshot loaded"));
+  EXPECT_TRUE(HasProbesnatTable(a().name()).value_or(false));
+}
 
 TEST_F(PolicyTest, EnforceRefusesAnIncompatiblePodAndLeavesTheKernelAlone) {
   probesnat::v1::ReplacePolicySnapshotResponse snap = Replace({Cluster(), kRestrictivePolicy});

@@ -2,7 +2,10 @@
 // reaching its namespace whatever happens to the path. Real kernel, inside namespaces the test
 // creates and removes.
 #include <fcntl.h>
+#include <linux/capability.h>
+#include <signal.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,13 +23,16 @@
 #include "netfilter/backend.h"
 #include "netfilter/netns.h"
 #include "netfilter/nftables_backend.h"
+#include "netfilter/testing/capabilities.h"
 #include "netfilter/testing/scoped_netns.h"
 
 namespace probesnat::netfilter {
 namespace {
 
+using testing::DropEffectiveCapability;
 using testing::RunAndCapture;
 using testing::ScopedNetns;
+using testing::StatusInChild;
 
 #define REQUIRE_ROOT()                                                                    \
   if (::geteuid() != 0) {                                                                 \
@@ -112,6 +118,73 @@ TEST(OpenNetnsTest, NoFreeDescriptorIsResourceExhausted) {
   int status = 0;
   ASSERT_EQ(::waitpid(child, &status, 0), child);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+}
+
+// A process under uid 65534, as a pod's: opening its /proc/<pid>/ns/net passes the kernel's ptrace
+// read check only with CAP_SYS_PTRACE. Without it the agent lacks a privilege: FAILED_PRECONDITION
+// naming the capability, never INVALID_ARGUMENT (which would tell the caller never to retry).
+TEST(OpenNetnsTest, AnotherUidsProcPathWithoutSysPtraceIsFailedPreconditionNamingIt) {
+  REQUIRE_ROOT();
+  pid_t pod = ::fork();
+  ASSERT_GE(pod, 0);
+  if (pod == 0) {
+    if (::setresgid(65534, 65534, 65534) != 0 || ::setresuid(65534, 65534, 65534) != 0) {
+      ::_exit(1);
+    }
+    ::execlp("sleep", "sleep", "30", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  struct Reaper {
+    pid_t pid;
+    ~Reaper() {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  } reaper{pod};
+  const std::string path = absl::StrCat("/proc/", pod, "/ns/net");
+  // Until the child runs as 65534 and has exec'd (exec makes it dumpable again), root may open it
+  // anyway; wait for the exec.
+  for (int i = 0; i < 200; ++i) {
+    char exe[64] = {};
+    std::string link = absl::StrCat("/proc/", pod, "/exe");
+    ssize_t n = ::readlink(link.c_str(), exe, sizeof(exe) - 1);
+    if (n > 0 && absl::StrContains(exe, "sleep")) break;
+    ::usleep(10000);
+  }
+  EXPECT_TRUE(OpenNetns(path).ok()) << "with CAP_SYS_PTRACE (root)";
+  std::string without = StatusInChild([&] {
+    if (!DropEffectiveCapability(CAP_SYS_PTRACE)) {
+      return absl::InternalError("capset failed");
+    }
+    return OpenNetns(path).status();
+  });
+  EXPECT_TRUE(absl::StartsWith(without, "FAILED_PRECONDITION ")) << without;
+  EXPECT_TRUE(absl::StrContains(without, "CAP_SYS_PTRACE")) << without;
+  EXPECT_TRUE(absl::StrContains(without, path)) << without;
+}
+
+// setns without CAP_SYS_ADMIN: the agent lacks a privilege, FAILED_PRECONDITION naming it.
+TEST(OpenNetnsTest, EnteringWithoutSysAdminIsFailedPreconditionNamingIt) {
+  REQUIRE_ROOT();
+  absl::StatusOr<ScopedNetns> ns = ScopedNetns::Create("nosysadmin");
+  ASSERT_TRUE(ns.ok()) << ns.status();
+  absl::StatusOr<UniqueFd> fd = OpenNetns(ns->path());
+  ASSERT_TRUE(fd.ok()) << fd.status();
+  std::string without = StatusInChild([&] {
+    if (!DropEffectiveCapability(CAP_SYS_ADMIN)) {
+      return absl::InternalError("capset failed");
+    }
+    return RunInNetns(fd->get(), [] { return absl::OkStatus(); });
+  });
+  EXPECT_TRUE(absl::StartsWith(without, "FAILED_PRECONDITION ")) << without;
+  EXPECT_TRUE(absl::StrContains(without, "CAP_SYS_ADMIN")) << without;
+  std::string socket_without = StatusInChild([&] {
+    if (!DropEffectiveCapability(CAP_SYS_ADMIN)) {
+      return absl::InternalError("capset failed");
+    }
+    return SocketInNetnsOnCallingThread(fd->get(), AF_NETLINK, SOCK_RAW, 0).status();
+  });
+  EXPECT_TRUE(absl::StartsWith(socket_without, "FAILED_PRECONDITION ")) << socket_without;
 }
 
 // Symlinks (and /proc magic links) are followed: two paths, one namespace, one identity.

@@ -3,6 +3,7 @@
 #include "netfilter/nftables_backend.h"
 
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <unistd.h>
@@ -23,6 +24,7 @@
 #include "netfilter/nft_readback.h"
 #include "netfilter/nft_ruleset.h"
 #include "netfilter/nft_socket.h"
+#include "netfilter/testing/capabilities.h"
 #include "netfilter/testing/scoped_netns.h"
 #include "netfilter/tests/golden_tables.h"
 
@@ -157,6 +159,25 @@ class NftablesBackendTest : public ::testing::Test {
   std::optional<ScopedNetns> pod_;
   std::unique_ptr<Backend> backend_;
 };
+
+// Without CAP_NET_ADMIN the kernel refuses every nftables message with EPERM: the agent lacks a
+// privilege, so FAILED_PRECONDITION naming it (not UNAVAILABLE, which says "retry"), and nothing
+// is written.
+TEST_F(NftablesBackendTest, WithoutNetAdminARefusedTransactionIsFailedPreconditionNamingIt) {
+  std::string refused = testing::StatusInChild([&]() -> absl::Status {
+    if (!testing::DropEffectiveCapability(CAP_NET_ADMIN)) {
+      return absl::InternalError("capset failed");
+    }
+    absl::StatusOr<std::unique_ptr<Backend>> backend = MakeNftablesBackend(host_->path());
+    if (!backend.ok()) {
+      return backend.status();
+    }
+    return (*backend)->ApplyPod(pod_->path(), PodRules{}, kOwner);
+  });
+  EXPECT_TRUE(absl::StartsWith(refused, "FAILED_PRECONDITION ")) << refused;
+  EXPECT_TRUE(absl::StrContains(refused, "CAP_NET_ADMIN")) << refused;
+  EXPECT_EQ(Nft(*pod_, "list tables"), "");
+}
 
 TEST_F(NftablesBackendTest, EnsureHostCreatesTheGoldenTable) {
   ASSERT_TRUE(backend().EnsureHost(HostRules{}).ok());

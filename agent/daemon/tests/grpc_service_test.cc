@@ -7,6 +7,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 #include <functional>
 #include <future>
@@ -71,6 +72,12 @@ class ScriptedGate : public agent::PolicyGate {
   absl::StatusOr<std::vector<agent::Finding>> Check(const agent::PodSpec& pod) const override {
     return findings;
   }
+  agent::PolicySnapshotInfo Snapshot() const override {
+    agent::PolicySnapshotInfo info;
+    info.loaded = loaded.load();
+    return info;
+  }
+  std::atomic<bool> loaded = true;
   std::vector<agent::Finding> findings;
 };
 
@@ -496,6 +503,55 @@ TEST_F(GrpcServiceTest, ConfiguredEnforceModeAppliesWhenTheRequestLeavesItUnset)
   grpc::Status off = Enroll(MakePod("u1", "10.0.0.1", 0), &resp, v1::POLICY_MODE_OFF);
   EXPECT_EQ(off.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_THAT(off.error_message(), HasSubstr("asked for policy mode off"));
+}
+
+// Fail closed (issue 14): enforce with no snapshot loaded refuses, says why and how to load one,
+// and changes nothing; once a snapshot is there the same request enrolls.
+TEST_F(GrpcServiceTest, ConfiguredEnforceWithoutASnapshotIsFailedPreconditionAndChangesNothing) {
+  gate_.loaded = false;
+  StartDaemon(PolicyMode::kEnforce);
+  const int before = fake_.mutating_calls();
+  v1::EnrollResponse resp;
+  grpc::Status st = Enroll(MakePod("u1", "10.0.0.1", 0), &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
+  EXPECT_THAT(st.error_message(), HasSubstr("no policy snapshot loaded"));
+  EXPECT_THAT(st.error_message(), HasSubstr("Policy.ReplaceSnapshot"));
+  EXPECT_EQ(fake_.mutating_calls(), before);
+  v1::PodStatus got;
+  EXPECT_EQ(Get("u1", &got).error_code(), grpc::StatusCode::NOT_FOUND);
+  // Sync refuses each pod the same way (a FAILED status, not an RPC error).
+  v1::SyncRequest sync;
+  *sync.add_pods() = MakePod("u2", "10.0.0.2", 1);
+  v1::SyncResponse synced;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(stub_->Sync(&ctx, sync, &synced).ok());
+  ASSERT_EQ(synced.statuses_size(), 1);
+  EXPECT_EQ(synced.statuses(0).phase(), v1::POD_PHASE_FAILED);
+  EXPECT_THAT(synced.statuses(0).reason(), HasSubstr("no policy snapshot loaded"));
+
+  gate_.loaded = true;
+  ASSERT_TRUE(Enroll(MakePod("u1", "10.0.0.1", 0), &resp).ok());
+  EXPECT_EQ(resp.status().phase(), v1::POD_PHASE_APPLIED);
+}
+
+TEST_F(GrpcServiceTest, RequestedEnforceWithoutASnapshotIsRefusedInWarnMode) {
+  gate_.loaded = false;
+  v1::EnrollResponse resp;
+  grpc::Status st = Enroll(MakePod("u1", "10.0.0.1", 0), &resp, v1::POLICY_MODE_ENFORCE);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
+  EXPECT_THAT(st.error_message(), HasSubstr("no policy snapshot loaded"));
+}
+
+TEST_F(GrpcServiceTest, WarnWithoutASnapshotEnrollsWithANotCheckedWarning) {
+  gate_.loaded = false;
+  gate_.findings = {Blocking()};  // not consulted: there is nothing to check against
+  v1::EnrollResponse resp;
+  ASSERT_TRUE(Enroll(MakePod("u1", "10.0.0.1", 0), &resp).ok());
+  EXPECT_EQ(resp.status().phase(), v1::POD_PHASE_APPLIED);
+  ASSERT_EQ(resp.status().findings_size(), 1);
+  EXPECT_EQ(resp.status().findings(0).kind(), v1::FINDING_KIND_NOT_CHECKED);
+  EXPECT_EQ(resp.status().findings(0).severity(), v1::SEVERITY_WARNING);
+  EXPECT_THAT(resp.status().findings(0).message(), HasSubstr("no policy snapshot loaded"));
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include "absl/time/clock.h"
 #include "agent/domain/wire.h"
 #include "agent/policy/policy_service.h"
 
@@ -99,6 +100,55 @@ TEST_F(PolicyServiceTest, ReplaceSnapshotCountsObjectsAndReportsProblems) {
           "manifests[1]: NetworkPolicy default/bad-cidr: spec.ingress[0].from[0].ipBlock.cidr"),
       std::string::npos)
       << resp.problems(0);
+}
+
+grpc::Status SnapshotStatus(v1::Policy::Stub& stub, v1::PolicySnapshotStatus* resp) {
+  grpc::ClientContext ctx;
+  return stub.GetSnapshotStatus(&ctx, v1::GetPolicySnapshotStatusRequest(), resp);
+}
+
+TEST_F(PolicyServiceTest, SnapshotStatusSaysWhetherWhenAndFromWhomOneWasLoaded) {
+  v1::PolicySnapshotStatus before;
+  ASSERT_TRUE(SnapshotStatus(*stub_, &before).ok());
+  EXPECT_FALSE(before.loaded());
+  EXPECT_FALSE(before.has_loaded_at());
+  EXPECT_EQ(before.source(), "");
+  EXPECT_FALSE(before.enroll_refused());  // the service was built without a policy mode
+
+  const absl::Time start = absl::Now();
+  v1::ReplacePolicySnapshotResponse r;
+  ASSERT_TRUE(Replace({ReadFile(kCluster)}, &r).ok());
+  absl::SleepFor(absl::Milliseconds(50));
+  v1::PolicySnapshotStatus after;
+  ASSERT_TRUE(SnapshotStatus(*stub_, &after).ok());
+  EXPECT_TRUE(after.loaded());
+  EXPECT_EQ(after.namespaces(), r.namespaces());
+  EXPECT_EQ(after.pods(), r.pods());
+  EXPECT_EQ(after.policies(), r.policies());
+  EXPECT_EQ(after.source().rfind("Policy.ReplaceSnapshot from ", 0), 0u) << after.source();
+  const absl::Time loaded_at = absl::FromUnixSeconds(after.loaded_at().seconds()) +
+                               absl::Nanoseconds(after.loaded_at().nanos());
+  EXPECT_GE(loaded_at, start);
+  EXPECT_LE(loaded_at, absl::Now());
+  EXPECT_GE(after.age_seconds(), 0.05);
+  EXPECT_LT(after.age_seconds(), 30);
+  EXPECT_FALSE(after.enroll_refused());
+}
+
+TEST(PolicyServiceModeTest, EnforceWithoutASnapshotSaysEnrollIsRefused) {
+  SnapshotPolicyGate gate;
+  PolicyServiceImpl service(&gate, v1::POLICY_MODE_ENFORCE);
+  v1::PolicySnapshotStatus status;
+  ASSERT_TRUE(service.GetSnapshotStatus(nullptr, nullptr, &status).ok());
+  EXPECT_FALSE(status.loaded());
+  EXPECT_EQ(status.policy_mode(), v1::POLICY_MODE_ENFORCE);
+  EXPECT_TRUE(status.enroll_refused());
+  gate.SetSnapshot(Cluster(), "test");
+  v1::PolicySnapshotStatus loaded;
+  ASSERT_TRUE(service.GetSnapshotStatus(nullptr, nullptr, &loaded).ok());
+  EXPECT_TRUE(loaded.loaded());
+  EXPECT_EQ(loaded.source(), "test");
+  EXPECT_FALSE(loaded.enroll_refused());
 }
 
 TEST_F(PolicyServiceTest, MalformedManifestIsInvalidArgumentAndKeepsTheOldSnapshot) {
