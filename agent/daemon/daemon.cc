@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "agent/daemon/exit_decision.h"
 #include "agent/daemon/log_format.h"
 #include "agent/daemon/run_directory.h"
 #include "spdlog/spdlog.h"
@@ -34,6 +35,10 @@ void LogLoadedState(const std::string& path, const LoadedState& loaded) {
   } else {
     spdlog::info("state file {}: {} pods to re-adopt", path, loaded.pods.size());
   }
+}
+
+ExitPaths ExitPathsOf(const DaemonConfig& config) {
+  return {.run_dir = ParentDirectory(config.socket_path), .state_file = StateFilePath(config)};
 }
 
 }  // namespace
@@ -125,6 +130,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
     }
   }
   d->started_ = true;
+  DiscardStaleUninstallFiles(ExitPathsOf(config));
   if (absl::Status st = d->reconciler_->EnsureHost(); st.ok()) {
     spdlog::info("host table ensured (probe addresses {} and {})",
                  config.host_rules.probe_v4.ToString(), config.host_rules.probe_v6.ToString());
@@ -207,15 +213,7 @@ void Daemon::Stop() {
   if (!started_) {
     return;  // a failed start touched nothing in the kernel and removes nothing
   }
-  if (config_.cleanup_on_exit) {
-    if (absl::Status st = reconciler_->RemoveAll(); st.ok()) {
-      spdlog::info("cleanup on exit: removed every pod table and the host table");
-    } else {
-      spdlog::error("cleanup on exit incomplete: {}", st.message());
-    }
-  } else {
-    spdlog::info("exiting; rules stay in place (cleanup-on-exit is off)");
-  }
+  ActOnExit(*reconciler_, ExitPathsOf(config_), config_.cleanup_on_exit);
 }
 
 }  // namespace probesnat::daemon

@@ -41,8 +41,9 @@ class Daemon {
   ~Daemon();
 
   // Graceful stop: NOT_SERVING, ends Watch streams, stops the drift check and the server (idle
-  // connections at once, unary calls in flight get a grace); removes every table only with
-  // cleanup_on_exit, and only when the start succeeded.
+  // connections at once, unary calls in flight get a grace); then, only when the start succeeded,
+  // uninstalls when an uninstall was requested, removes every table with cleanup_on_exit, and
+  // keeps everything otherwise (ActOnExit, exit_decision.h).
   void Stop();
 
   Reconciler& reconciler() { return *reconciler_; }
