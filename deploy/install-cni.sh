@@ -2,18 +2,25 @@
 # Installs probesnat-cni on a node (run by the DaemonSet's install container, with the node's CNI
 # directories mounted):
 #   install-cni.sh install   [--watch SECONDS]   copy the binary, insert probesnat as last plugin
-#   install-cni.sh uninstall                     remove the plugin entry and the binary
+#   install-cni.sh stop                          the container's stop (preStop, and SIGTERM of
+#                                                --watch): uninstall only if an uninstall was
+#                                                requested, else keep both (restart, upgrade)
+#   install-cni.sh uninstall                     remove the plugin entry and the binary (manual)
 # Environment: CNI_BIN_DIR (/host/opt/cni/bin), CNI_CONF_DIR (/host/etc/cni/net.d),
 # PLUGIN_BINARY (/usr/local/bin/probesnat-cni), PLUGIN_CONFIG (JSON object of the plugin's entry,
-# default {"type":"probesnat-cni"}).
+# default {"type":"probesnat-cni"}), PROBESNAT_RUN_DIR (the agent's run directory, /run/probesnat).
 # Every write is a temporary file in the same directory and a rename, so the runtime never reads a
 # half-written binary or conflist. With --watch it re-inserts the entry whenever the main CNI
 # rewrites its conflist, until SIGTERM.
+# An uninstall is requested when the agent's run directory holds "uninstall-requested" (written by
+# `probesnatctl uninstall`) or "uninstalled" (the agent's record of a finished uninstall: it writes
+# it before it removes the request, so one of the two is always there).
 set -euo pipefail
 bin_dir=${CNI_BIN_DIR:-/host/opt/cni/bin}
 conf_dir=${CNI_CONF_DIR:-/host/etc/cni/net.d}
 binary=${PLUGIN_BINARY:-/usr/local/bin/probesnat-cni}
 entry=${PLUGIN_CONFIG:-'{"type":"probesnat-cni"}'}
+run_dir=${PROBESNAT_RUN_DIR:-/run/probesnat}
 log() { echo "install-cni: $*" >&2; }
 
 # The conflist the runtime uses: the first *.conflist in lexical order (what libcni picks among
@@ -61,6 +68,31 @@ remove() {
   log "removed probesnat-cni from $f"
 }
 
+# The request files present (none: no uninstall requested).
+uninstall_files() {
+  local m
+  for m in uninstall-requested uninstalled; do
+    [ -f "$run_dir/$m" ] && echo "$run_dir/$m"
+  done
+  return 0
+}
+uninstall_requested() { [ -n "$(uninstall_files)" ]; }
+
+uninstall() {
+  for f in "$conf_dir"/*.conflist; do [ -f "$f" ] && remove "$f"; done
+  rm -f "$bin_dir/probesnat-cni"
+  log "uninstalled"
+}
+
+stop() {
+  if uninstall_requested; then
+    log "uninstall requested ($(uninstall_files | tr '\n' ' ')found): removing probesnat-cni"
+    uninstall
+  else
+    log "no uninstall requested in $run_dir: keeping probesnat-cni in the conflist and $bin_dir (restart or upgrade)"
+  fi
+}
+
 case "${1:-}" in
   install)
     jq -e 'type == "object" and .type == "probesnat-cni"' <<<"$entry" >/dev/null \
@@ -69,19 +101,21 @@ case "${1:-}" in
     f=$(conflist) || { log "no *.conflist in $conf_dir"; exit 1; }
     insert "$f"
     if [ "${2:-}" = --watch ]; then
-      trap 'exit 0' TERM INT
+      trap 'stop; exit 0' TERM INT
       while sleep "${3:-2}" & wait $!; do
-        if f=$(conflist); then insert "$f" || true; fi
+        # Once an uninstall is requested the entry is not put back (the stop removes it).
+        if ! uninstall_requested && f=$(conflist); then insert "$f" || true; fi
       done
     fi
     ;;
+  stop)
+    stop
+    ;;
   uninstall)
-    for f in "$conf_dir"/*.conflist; do [ -f "$f" ] && remove "$f"; done
-    rm -f "$bin_dir/probesnat-cni"
-    log "uninstalled"
+    uninstall
     ;;
   *)
-    echo "usage: install-cni.sh install [--watch SECONDS] | uninstall" >&2
+    echo "usage: install-cni.sh install [--watch SECONDS] | stop | uninstall" >&2
     exit 2
     ;;
 esac

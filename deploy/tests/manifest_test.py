@@ -71,7 +71,13 @@ for probe in ("readinessProbe", "livenessProbe"):
     cmd = " ".join(agent[probe]["exec"]["command"])
     check(f"{probe} asks the agent (probesnat-cni STATUS)", "CNI_COMMAND=STATUS" in cmd and "status.json" in cmd)
 check("install container watches", install["command"][:3] == ["/usr/local/bin/install-cni.sh", "install", "--watch"])
-check("install container uninstalls on stop", install["lifecycle"]["preStop"]["exec"]["command"][-1] == "uninstall")
+check("install container's stop decides (uninstall only when requested)",
+      install["lifecycle"]["preStop"]["exec"]["command"][-1] == "stop")
+agent_mounts = {m["name"]: m for m in agent["volumeMounts"]}
+install_mounts = {m["name"]: m for m in install["volumeMounts"]}
+check("install container sees the agent's run directory (uninstall request), read-only",
+      install_mounts["run-probesnat"]["mountPath"] == agent_mounts["run-probesnat"]["mountPath"]
+      and install_mounts["run-probesnat"].get("readOnly") is True)
 volumes = {v["name"]: v for v in spec["volumes"]}
 for c in spec["containers"]:
     for m in c["volumeMounts"]:
@@ -87,5 +93,7 @@ check("STATUS config is CNI 1.1.0", status["cniVersion"] == "1.1.0" and status["
 env = {e["name"]: e for e in install["env"]}
 check("install container gets the plugin entry from the ConfigMap",
       env["PLUGIN_CONFIG"]["valueFrom"]["configMapKeyRef"]["key"] == "cni-plugin.json")
+check("install container looks for the request in the run directory it mounts",
+      env["PROBESNAT_RUN_DIR"]["value"] == install_mounts["run-probesnat"]["mountPath"])
 
 sys.exit(1 if failures else 0)
