@@ -8,6 +8,7 @@
 #include "absl/status/statusor.h"
 #include "agent/daemon/daemon_config.h"
 #include "agent/daemon/daemon_metrics.h"
+#include "agent/daemon/daemonset_observer.h"
 #include "agent/daemon/enrollment_service.h"
 #include "agent/daemon/grpc_server_host.h"
 #include "agent/daemon/periodic_task.h"
@@ -71,6 +72,7 @@ class Daemon {
   std::unique_ptr<EnrollmentService> enrollment_;
   std::unique_ptr<GrpcServerHost> server_;
   std::unique_ptr<PeriodicTask> drift_check_;
+  std::unique_ptr<DaemonSetObserver> daemonset_;  // with uninstall_with_daemonset
   bool started_ = false;
   bool stopped_ = false;
 };

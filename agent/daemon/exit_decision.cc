@@ -20,10 +20,10 @@ std::string Shown(const std::string& text) {
   return EscapeClientText(absl::StripAsciiWhitespace(text));
 }
 
-void Uninstall(Reconciler& reconciler, const ExitPaths& paths, const std::string& request_path,
-               const std::string& request) {
-  spdlog::info("uninstall requested ({}: \"{}\"): removing every pod table and the host table",
-               request_path, Shown(request));
+// `why`: the request's text, or what the API said of the DaemonSet.
+void Uninstall(Reconciler& reconciler, const ExitPaths& paths, const std::string& why) {
+  const std::string request_path = UninstallRequestPath(paths.run_dir);
+  spdlog::info("uninstall ({}): removing every pod table and the host table", why);
   Reconciler::RemoveAllReport removed;
   if (absl::Status st = reconciler.RemoveAll(&removed); !st.ok()) {
     spdlog::error(
@@ -43,7 +43,7 @@ void Uninstall(Reconciler& reconciler, const ExitPaths& paths, const std::string
   const std::string record = absl::StrCat(
       "uninstalled at ", absl::FormatTime(absl::RFC3339_sec, absl::Now(), absl::UTCTimeZone()),
       " by probesnatd pid ", ::getpid(), ": removed ", removed.pods_removed,
-      " pod tables and the host table; requested: ", Shown(request), "\n");
+      " pod tables and the host table; why: ", why, "\n");
   if (absl::Status st = WriteFileAtomically(record_path, record); !st.ok()) {
     absl::StrAppend(&problems, "; ", st.message(), " (the request stays)");
   } else if (absl::Status rm = RemoveFileIfPresent(request_path); !rm.ok()) {
@@ -79,7 +79,8 @@ void DiscardStaleUninstallFiles(const ExitPaths& paths) {
   }
 }
 
-ExitAction ActOnExit(Reconciler& reconciler, const ExitPaths& paths, bool cleanup_on_exit) {
+ExitAction ActOnExit(Reconciler& reconciler, const ExitPaths& paths, bool cleanup_on_exit,
+                     DaemonSetObserver* daemonset) {
   const std::string request_path = UninstallRequestPath(paths.run_dir);
   absl::StatusOr<std::optional<std::string>> request = ReadUninstallFile(request_path);
   if (!request.ok()) {
@@ -87,8 +88,27 @@ ExitAction ActOnExit(Reconciler& reconciler, const ExitPaths& paths, bool cleanu
     spdlog::error("cannot read the uninstall request: {}; treating this stop as a restart",
                   request.status().message());
   } else if (request->has_value()) {
-    Uninstall(reconciler, paths, request_path, **request);
+    Uninstall(reconciler, paths,
+              absl::StrCat("requested in ", request_path, ": \"", Shown(**request), "\""));
     return ExitAction::kUninstall;
+  }
+  std::string api_says;
+  if (daemonset != nullptr) {
+    const DaemonSetObserver::Observation seen = daemonset->Observe();
+    using State = DaemonSetObserver::State;
+    if (seen.state == State::kGone || seen.state == State::kDeleting) {
+      // Recorded as a request first, so that install-cni sees it even if the kernel refuses.
+      absl::StatusOr<RecordedUninstallRequest> recorded = RecordUninstallRequest(
+          paths.run_dir,
+          absl::StrCat("requested by probesnatd pid ", ::getpid(), ": ", seen.detail, "\n"));
+      if (!recorded.ok()) {
+        spdlog::error("recording the uninstall request failed: {}", recorded.status().message());
+      }
+      Uninstall(reconciler, paths, seen.detail);
+      return ExitAction::kUninstall;
+    }
+    api_says = absl::StrCat(seen.state == State::kPresent ? ", " : ", the API could not say: ",
+                            seen.detail);
   }
   if (cleanup_on_exit) {
     Reconciler::RemoveAllReport removed;
@@ -101,10 +121,10 @@ ExitAction ActOnExit(Reconciler& reconciler, const ExitPaths& paths, bool cleanu
     return ExitAction::kCleanup;
   }
   spdlog::info(
-      "exiting; rules stay in place: no uninstall requested ({} absent) and cleanup-on-exit is "
+      "exiting; rules stay in place: no uninstall requested ({} absent{}) and cleanup-on-exit is "
       "off, so this stop is a restart or an upgrade (probesnatctl uninstall before the stop "
       "removes them)",
-      request_path);
+      request_path, api_says);
   return ExitAction::kKeep;
 }
 

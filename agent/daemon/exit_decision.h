@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "agent/daemon/daemonset_observer.h"
 #include "agent/daemon/reconciler.h"
 
 namespace probesnat::daemon {
@@ -26,10 +27,12 @@ struct ExitPaths {
 // is removed too. Both are logged.
 void DiscardStaleUninstallFiles(const ExitPaths& paths);
 
-// At SIGTERM/SIGINT, after the server stopped: a request in the run directory → uninstall;
-// else `cleanup_on_exit` → cleanup; else keep. Logs the decision and why, then acts on it; an
-// uninstall that the kernel refuses part-way keeps the state file and the request (install-cni
-// still sees it). Returns what it decided.
-ExitAction ActOnExit(Reconciler& reconciler, const ExitPaths& paths, bool cleanup_on_exit);
+// At SIGTERM/SIGINT, after the server stopped: a request in the run directory → uninstall; else,
+// with a `daemonset` observer, that DaemonSet gone or being deleted → uninstall; else
+// `cleanup_on_exit` → cleanup; else keep (also when the API cannot say). Logs the decision and
+// why, then acts on it; an uninstall that the kernel refuses part-way keeps the state file and
+// the request (install-cni still sees it). Returns what it decided.
+ExitAction ActOnExit(Reconciler& reconciler, const ExitPaths& paths, bool cleanup_on_exit,
+                     DaemonSetObserver* daemonset = nullptr);
 
 }  // namespace probesnat::daemon
