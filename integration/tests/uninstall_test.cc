@@ -6,8 +6,11 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -94,7 +97,7 @@ class UninstallTest : public TopologyTest {
   std::string request_file() const { return run_dir() + "/uninstall-requested"; }
   std::string uninstalled_record() const { return run_dir() + "/uninstalled"; }
 
-  void Start() {
+  void Start(const std::vector<std::string>& extra = {}) {
     KeepLog();
     stub_.reset();
     daemon_.reset();
@@ -103,6 +106,7 @@ class UninstallTest : public TopologyTest {
     o.socket_path = run_dir() + "/probesnatd.sock";
     o.args = {"--allowed-netns-root", "/run/netns", "--log-level", "info",
               "--resync-interval",    "0"};
+    o.args.insert(o.args.end(), extra.begin(), extra.end());
     o.ready_timeout = absl::Seconds(10);
     absl::StatusOr<std::unique_ptr<Daemon>> d = Daemon::Start(o);
     ASSERT_TRUE(d.ok()) << d.status();
@@ -314,6 +318,239 @@ TEST_F(UninstallTest, CleanupOnExitStillRemovesTablesButKeepsTheStateFile) {
   EXPECT_TRUE(Exists(state_file()));
   EXPECT_FALSE(Exists(uninstalled_record()));
   ASSERT_NO_FATAL_FAILURE(ExpectDirect());
+}
+
+// ---------------------------------------------------------------------------------------------
+// --uninstall-with-daemonset: the agent asks the Kubernetes API about its own DaemonSet at SIGTERM.
+
+constexpr char kDaemonSet[] = "probesnat-system/probesnat";
+constexpr char kDaemonSetPath[] = "/apis/apps/v1/namespaces/probesnat-system/daemonsets/probesnat";
+
+// A stand-in API server (fake_kubernetes_api.py): HTTPS with a self-signed certificate for
+// 127.0.0.1 in the node namespace, and the credentials directory (token, ca.crt) the agent reads.
+class FakeKubernetesApi {
+ public:
+  // The server accepts `server_token`; the credentials directory holds `client_token`.
+  static absl::StatusOr<std::unique_ptr<FakeKubernetesApi>> Start(const std::string& netns,
+                                                                  const std::string& server_token,
+                                                                  const std::string& client_token) {
+    std::unique_ptr<FakeKubernetesApi> api(new FakeKubernetesApi());
+    const std::string& d = api->dir_.path();
+    if (d.empty()) {
+      return absl::InternalError("no temporary directory");
+    }
+    const std::string credentials = d + "/serviceaccount";
+    std::filesystem::create_directory(credentials);
+    const std::string openssl = absl::StrCat(
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
+        "-subj /CN=kubernetes -addext subjectAltName=IP:127.0.0.1 -keyout ",
+        d, "/key.pem -out ", credentials, "/ca.crt 2>/dev/null");
+    if (std::system(openssl.c_str()) != 0) {
+      return absl::InternalError(absl::StrCat("failed: ", openssl));
+    }
+    std::ofstream(credentials + "/token") << client_token << "\n";
+    api->SetState("present uid-1");
+    const std::string port_file = d + "/port";
+    std::vector<std::string> argv = {"ip",
+                                     "netns",
+                                     "exec",
+                                     netns,
+                                     "/usr/bin/python3",
+                                     FAKE_KUBERNETES_API,
+                                     "--cert",
+                                     credentials + "/ca.crt",
+                                     "--key",
+                                     d + "/key.pem",
+                                     "--token",
+                                     server_token,
+                                     "--state-file",
+                                     d + "/state",
+                                     "--port-file",
+                                     port_file,
+                                     "--log",
+                                     d + "/requests",
+                                     "--namespace",
+                                     "probesnat-system",
+                                     "--name",
+                                     "probesnat"};
+    std::vector<char*> args;
+    for (std::string& a : argv) {
+      args.push_back(a.data());
+    }
+    args.push_back(nullptr);
+    api->pid_ = ::fork();
+    if (api->pid_ == 0) {
+      ::execvp("ip", args.data());
+      ::_exit(127);
+    }
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (!Exists(port_file)) {
+      if (absl::Now() > deadline) {
+        return absl::DeadlineExceededError("the fake API server did not start");
+      }
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    api->port_ = ReadFile(port_file);
+    api->credentials_ = credentials;
+    return api;
+  }
+
+  ~FakeKubernetesApi() { Stop(); }
+
+  void Stop() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGTERM);
+      ::waitpid(pid_, nullptr, 0);
+      pid_ = -1;
+    }
+  }
+
+  // "present UID", "deleting UID" or "gone".
+  void SetState(const std::string& state) {
+    std::ofstream(dir_.path() + "/state.tmp") << state << "\n";
+    std::filesystem::rename(dir_.path() + "/state.tmp", dir_.path() + "/state");
+  }
+
+  // The agent's flags to reach this server.
+  std::vector<std::string> AgentArgs() const {
+    return {"--uninstall-with-daemonset",
+            kDaemonSet,
+            "--kubernetes-api",
+            "https://127.0.0.1:" + port_,
+            "--kubernetes-credentials-dir",
+            credentials_};
+  }
+
+  // "GET <path> <status>" per request.
+  std::string Requests() const { return ReadFile(dir_.path() + "/requests"); }
+
+ private:
+  FakeKubernetesApi() : dir_("psnt-kapi") {}
+
+  ScopedDir dir_;
+  pid_t pid_ = -1;
+  std::string port_;
+  std::string credentials_;
+};
+
+class DaemonSetUninstallTest : public UninstallTest {
+ protected:
+  void SetUp() override {
+    UninstallTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) {
+      return;
+    }
+    if (std::system("openssl version >/dev/null 2>&1") != 0) {
+      GTEST_SKIP() << "openssl is not installed";
+    }
+  }
+
+  void StartApi(const std::string& server_token = "token-of-the-probesnat-sa",
+                const std::string& client_token = "token-of-the-probesnat-sa") {
+    absl::StatusOr<std::unique_ptr<FakeKubernetesApi>> api =
+        FakeKubernetesApi::Start(topo_->node().name(), server_token, client_token);
+    ASSERT_TRUE(api.ok()) << api.status();
+    api_ = std::move(*api);
+  }
+
+  void TearDown() override {
+    if (HasFailure() && api_ != nullptr) {
+      std::cerr << "--- fake API requests ---\n" << api_->Requests() << "---\n";
+    }
+    UninstallTest::TearDown();
+    api_.reset();
+  }
+
+  std::unique_ptr<FakeKubernetesApi> api_;
+};
+
+TEST_F(DaemonSetUninstallTest, DaemonSetStillThereAtSigtermKeepsEverything) {
+  ASSERT_NO_FATAL_FAILURE(StartApi());
+  ASSERT_NO_FATAL_FAILURE(Start(api_->AgentArgs()));
+  EXPECT_TRUE(absl::StrContains(daemon_->Log(),
+                                "DaemonSet probesnat-system/probesnat (uid uid-1) exists; SIGTERM "
+                                "uninstalls"))
+      << daemon_->Log();
+  ASSERT_NO_FATAL_FAILURE(EnrollBoth());
+  ASSERT_NO_FATAL_FAILURE(StopAgent(SIGTERM));
+  EXPECT_TRUE(absl::StrContains(daemon_->Log(), "rules stay in place: no uninstall requested"))
+      << daemon_->Log();
+  const std::string get = absl::StrCat("GET ", kDaemonSetPath, " 200\n");
+  EXPECT_EQ(api_->Requests(), get + get) << "asked at start and at stop";
+  ASSERT_NO_FATAL_FAILURE(ExpectTables(true));
+  EXPECT_TRUE(Exists(state_file()));
+  ASSERT_NO_FATAL_FAILURE(ExpectCaptured());
+}
+
+struct GoneCase {
+  const char* name;
+  const char* state;   // the fake API's answer at SIGTERM
+  const char* reason;  // what the agent logs and records
+};
+
+void PrintTo(const GoneCase& c, std::ostream* os) { *os << c.name; }
+
+class DaemonSetGoneTest : public DaemonSetUninstallTest,
+                          public ::testing::WithParamInterface<GoneCase> {};
+
+TEST_P(DaemonSetGoneTest, UninstallsAndPodTrafficFlowsDirectly) {
+  ASSERT_NO_FATAL_FAILURE(StartApi());
+  ASSERT_NO_FATAL_FAILURE(Start(api_->AgentArgs()));
+  ASSERT_NO_FATAL_FAILURE(EnrollBoth());
+  ASSERT_NO_FATAL_FAILURE(ExpectCaptured());
+  api_->SetState(GetParam().state);
+  ASSERT_NO_FATAL_FAILURE(StopAgent(SIGTERM));
+  const std::string log = daemon_->Log();
+  EXPECT_TRUE(absl::StrContains(log, GetParam().reason)) << log;
+  EXPECT_TRUE(absl::StrContains(log, "uninstall done: removed 2 pod tables and the host table"))
+      << log;
+  ASSERT_NO_FATAL_FAILURE(ExpectTables(false));
+  ASSERT_NO_FATAL_FAILURE(ExpectDirect());
+  EXPECT_FALSE(Exists(state_file()));
+  EXPECT_FALSE(Exists(request_file()));
+  EXPECT_TRUE(absl::StrContains(ReadFile(uninstalled_record()), GetParam().reason))
+      << "uninstalled record: " << ReadFile(uninstalled_record());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Api, DaemonSetGoneTest,
+    ::testing::Values(
+        GoneCase{"Deleted", "gone", "DaemonSet probesnat-system/probesnat is gone (404"},
+        GoneCase{"BeingDeleted", "deleting uid-1",
+                 "DaemonSet probesnat-system/probesnat is being deleted (deletionTimestamp"},
+        GoneCase{"DeletedAndCreatedAgain", "present uid-2",
+                 "was deleted and created again (uid uid-1 at start, now uid-2)"}),
+    [](const ::testing::TestParamInfo<GoneCase>& info) { return info.param.name; });
+
+TEST_F(DaemonSetUninstallTest, ApiUnreachableAtSigtermKeepsEverything) {
+  ASSERT_NO_FATAL_FAILURE(StartApi());
+  ASSERT_NO_FATAL_FAILURE(Start(api_->AgentArgs()));
+  ASSERT_NO_FATAL_FAILURE(EnrollBoth());
+  api_->Stop();
+  const absl::Time stop_start = absl::Now();
+  ASSERT_NO_FATAL_FAILURE(StopAgent(SIGTERM));
+  EXPECT_LT(absl::Now() - stop_start, absl::Seconds(5)) << "the API's answer was not bounded";
+  EXPECT_TRUE(absl::StrContains(daemon_->Log(), "rules stay in place: no uninstall requested ("))
+      << daemon_->Log();
+  EXPECT_TRUE(absl::StrContains(daemon_->Log(), "the API could not say")) << daemon_->Log();
+  ASSERT_NO_FATAL_FAILURE(ExpectTables(true));
+  EXPECT_TRUE(Exists(state_file()));
+  ASSERT_NO_FATAL_FAILURE(ExpectCaptured());
+}
+
+TEST_F(DaemonSetUninstallTest, ADaemonSetNotSeenAtStartIsNeverTakenForGone) {
+  // The agent's token is refused (RBAC missing, wrong account): 401 at start, so a 404 later must
+  // not count, or a misconfiguration would turn every rolling update into an uninstall.
+  ASSERT_NO_FATAL_FAILURE(StartApi("the-real-token", "a-stale-token"));
+  ASSERT_NO_FATAL_FAILURE(Start(api_->AgentArgs()));
+  EXPECT_TRUE(absl::StrContains(daemon_->Log(), "not seen at start")) << daemon_->Log();
+  ASSERT_NO_FATAL_FAILURE(EnrollBoth());
+  api_->SetState("gone");
+  ASSERT_NO_FATAL_FAILURE(StopAgent(SIGTERM));
+  EXPECT_TRUE(absl::StrContains(daemon_->Log(), "rules stay in place")) << daemon_->Log();
+  ASSERT_NO_FATAL_FAILURE(ExpectTables(true));
+  EXPECT_EQ(api_->Requests(), absl::StrCat("GET ", kDaemonSetPath, " 401\n"));
+  ASSERT_NO_FATAL_FAILURE(ExpectCaptured());
 }
 
 }  // namespace
