@@ -69,14 +69,41 @@ echo "uninstalled at 2026-12-03T13:00:01Z by probesnatd pid 1" >"$run/uninstalle
 check "stop with the agent's uninstalled record removes entry and binary" "$removed"
 rm "$run/uninstalled"
 
+# The agent decides itself (its DaemonSet gone) while this stop runs: stop waits for it to end and
+# sees its record. A fake agent: a process named probesnatd whose pid is in the lock file.
+"$here/install-cni.sh" install 2>/dev/null
+cp "$(command -v sleep)" "$tmp/probesnatd"
+"$tmp/probesnatd" 1 & agent=$!
+echo "$agent" >"$run/probesnatd.lock"
+( sleep 0.5; echo "uninstalled at ... by probesnatd pid $agent" >"$run/uninstalled" ) &
+start=$(date +%s%N)
+"$here/install-cni.sh" stop 2>/dev/null
+waited_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+check "stop waits for the agent and sees the uninstall it decided" "$removed"
+check "stop waited for the agent to end (${waited_ms} ms)" '[ $waited_ms -ge 500 ]'
+wait $agent 2>/dev/null || true
+rm "$run/uninstalled"
+"$here/install-cni.sh" install 2>/dev/null
+"$tmp/probesnatd" 30 & agent=$!
+echo "$agent" >"$run/probesnatd.lock"
+start=$(date +%s%N)
+PROBESNAT_STOP_WAIT=1 "$here/install-cni.sh" stop 2>/dev/null
+waited_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+kill $agent; wait $agent 2>/dev/null || true
+check "an agent that does not end delays the stop by PROBESNAT_STOP_WAIT only (${waited_ms} ms)" \
+  '[ $waited_ms -ge 1000 ] && [ $waited_ms -lt 3000 ]'
+check "and without a request the stop then keeps entry and binary" "$installed"
+echo 999999999 >"$run/probesnatd.lock"  # a pid that does not run: no wait
+
 # --watch under an uninstall request: the CNI's rewrite is not undone, and SIGTERM uninstalls.
+"$here/install-cni.sh" uninstall 2>/dev/null  # so that the wait below sees the watcher's own insert
 "$here/install-cni.sh" install --watch 0.1 2>/dev/null & watcher=$!
 for _ in $(seq 30); do eval "$installed" && break; sleep 0.1; done
 touch "$run/uninstall-requested"
 sleep 0.3
 echo "$main" >"$c.tmp" && mv "$c.tmp" "$c"
 sleep 0.5
-check "no re-insert once an uninstall is requested" '[ "$(types "$c")" = "[\"bridge\",\"portmap\"]" ]'
+check "no re-insert once an uninstall is requested" '[ "$(types "$c")" = "[\"bridge\",\"portmap\"]" ] '
 "$here/install-cni.sh" install 2>/dev/null
 kill $watcher; wait $watcher 2>/dev/null || true; watcher=
 check "SIGTERM of --watch with a request removes entry and binary" "$removed"

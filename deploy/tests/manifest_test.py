@@ -12,7 +12,9 @@ import yaml
 from kubernetes import client
 
 MODELS = {("v1", "Namespace"): "V1Namespace", ("v1", "ConfigMap"): "V1ConfigMap",
-          ("apps/v1", "DaemonSet"): "V1DaemonSet"}
+          ("apps/v1", "DaemonSet"): "V1DaemonSet", ("v1", "ServiceAccount"): "V1ServiceAccount",
+          ("rbac.authorization.k8s.io/v1", "Role"): "V1Role",
+          ("rbac.authorization.k8s.io/v1", "RoleBinding"): "V1RoleBinding"}
 failures = []
 
 
@@ -95,5 +97,21 @@ check("install container gets the plugin entry from the ConfigMap",
       env["PLUGIN_CONFIG"]["valueFrom"]["configMapKeyRef"]["key"] == "cni-plugin.json")
 check("install container looks for the request in the run directory it mounts",
       env["PROBESNAT_RUN_DIR"]["value"] == install_mounts["run-probesnat"]["mountPath"])
+
+# uninstall-with-daemonset: the agent names its own DaemonSet and may get that one object only.
+agent_config = yaml.safe_load(data["probesnat.yaml"])
+own = f"{ds['metadata']['namespace']}/{ds['metadata']['name']}"
+check("agent config names its own DaemonSet", agent_config.get("uninstall-with-daemonset") == own)
+sa, role, binding = by_kind["ServiceAccount"], by_kind["Role"], by_kind["RoleBinding"]
+check("pods run as the probesnat ServiceAccount", spec.get("serviceAccountName") == sa["metadata"]["name"])
+check("Role: get on this one DaemonSet only",
+      role["rules"] == [{"apiGroups": ["apps"], "resources": ["daemonsets"],
+                         "resourceNames": [ds["metadata"]["name"]], "verbs": ["get"]}]
+      and role["metadata"]["namespace"] == ds["metadata"]["namespace"])
+check("RoleBinding binds the Role to the ServiceAccount",
+      binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                             "name": role["metadata"]["name"]}
+      and binding["subjects"] == [{"kind": "ServiceAccount", "name": sa["metadata"]["name"],
+                                   "namespace": sa["metadata"]["namespace"]}])
 
 sys.exit(1 if failures else 0)
