@@ -56,7 +56,8 @@ int Run(int argc, char** argv) {
       "uninstall",
       "Request an uninstall of this node: when probesnatd stops next it removes every pod table, "
       "the node's table and its state file, and install-cni's stop removes the CNI conflist "
-      "entry. Without a request a stop is a restart or upgrade and everything stays. In a "
+      "entry. Without a request (or the agent seeing its DaemonSet gone, "
+      "--uninstall-with-daemonset) a stop is a restart or upgrade and everything stays. In a "
       "cluster: kubectl -n probesnat-system exec <pod> -c probesnatd -- probesnatctl uninstall "
       "(each node), then delete the DaemonSet. Exit 0 recorded (or already), 2 error.");
   uninstall_cmd
