@@ -6,9 +6,9 @@ packages=(
   libnftnl-dev libmnl-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev
-  libgtest-dev libgmock-dev libmicrohttpd-dev
+  libgtest-dev libgmock-dev libmicrohttpd-dev libcurl4-openssl-dev
   nftables iptables iproute2 procps
-  containernetworking-plugins jq bc python3-kubernetes python3-yaml prometheus
+  containernetworking-plugins jq bc python3-kubernetes python3-yaml prometheus openssl
   mmdebstrap podman runc
 )
 missing=()

@@ -1,10 +1,11 @@
-// probesnatctl: operator CLI for the probesnat NetworkPolicy engine.
+// probesnatctl: operator CLI for the probesnat NetworkPolicy engine and the node's uninstall.
 #include <iostream>
 
 #include <CLI/CLI.hpp>
 
 #include "agent/cli/check_command.h"
 #include "agent/cli/eval_command.h"
+#include "agent/cli/uninstall_command.h"
 #include "base/build_version.h"
 
 namespace {
@@ -12,7 +13,8 @@ namespace {
 int Run(int argc, char** argv) {
   using probesnat::cli::CheckArgs;
   using probesnat::cli::EvalArgs;
-  CLI::App app{"probesnatctl: NetworkPolicy evaluation and mesh-compatibility checks"};
+  CLI::App app{
+      "probesnatctl: NetworkPolicy evaluation and mesh-compatibility checks, node uninstall"};
   app.set_version_flag("--version", std::string("probesnatctl ") + probesnat::BuildVersion());
   app.require_subcommand(1);
 
@@ -51,6 +53,20 @@ int Run(int argc, char** argv) {
   check_cmd->add_option("--probe-address-v6", check.probe_v6, "Probe SNAT address (IPv6)");
   check_cmd->add_option("--tunnel-port", check.tunnel_port, "HBONE tunnel port");
 
+  probesnat::cli::UninstallArgs uninstall;
+  CLI::App* uninstall_cmd = app.add_subcommand(
+      "uninstall",
+      "Request an uninstall of this node: when probesnatd stops next it removes every pod table, "
+      "the node's table and its state file, and install-cni's stop removes the CNI conflist "
+      "entry. Without a request (or the agent seeing its DaemonSet gone, "
+      "--uninstall-with-daemonset) a stop is a restart or upgrade and everything stays. In a "
+      "cluster: kubectl -n probesnat-system exec <pod> -c probesnatd -- probesnatctl uninstall "
+      "(each node), then delete the DaemonSet. Exit 0 recorded (or already), 2 error.");
+  uninstall_cmd
+      ->add_option("--run-dir", uninstall.run_dir,
+                   "The agent's run directory (its socket's directory)")
+      ->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -63,6 +79,9 @@ int Run(int argc, char** argv) {
   }
   if (check_cmd->parsed()) {
     return probesnat::cli::RunCheck(check, std::cout, std::cerr);
+  }
+  if (uninstall_cmd->parsed()) {
+    return probesnat::cli::RunUninstall(uninstall, std::cout, std::cerr);
   }
   return 2;
 }

@@ -1,8 +1,10 @@
 #include "agent/daemon/daemon.h"
 
+#include <memory>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "agent/daemon/exit_decision.h"
 #include "agent/daemon/log_format.h"
 #include "agent/daemon/run_directory.h"
 #include "spdlog/spdlog.h"
@@ -34,6 +36,43 @@ void LogLoadedState(const std::string& path, const LoadedState& loaded) {
   } else {
     spdlog::info("state file {}: {} pods to re-adopt", path, loaded.pods.size());
   }
+}
+
+ExitPaths ExitPathsOf(const DaemonConfig& config) {
+  return {.run_dir = ParentDirectory(config.socket_path), .state_file = StateFilePath(config)};
+}
+
+// How long the API may take to answer, at start and at SIGTERM (the grace period is ~10 s).
+constexpr absl::Duration kKubernetesApiTimeout = absl::Seconds(2);
+
+// The observer of uninstall-with-daemonset, armed; null when the API cannot be reached at all.
+std::unique_ptr<DaemonSetObserver> WatchOwnDaemonSet(const DaemonConfig& config) {
+  absl::StatusOr<KubernetesApi> api =
+      InClusterApi(config.kubernetes_api, config.kubernetes_credentials_dir);
+  if (!api.ok()) {
+    spdlog::error(
+        "uninstall-with-daemonset {}: {}; only probesnatctl uninstall decides an "
+        "uninstall",
+        config.uninstall_with_daemonset, api.status().message());
+    return nullptr;
+  }
+  const size_t slash = config.uninstall_with_daemonset.find('/');
+  auto observer = std::make_unique<DaemonSetObserver>(
+      *std::move(api), config.uninstall_with_daemonset.substr(0, slash),
+      config.uninstall_with_daemonset.substr(slash + 1), kKubernetesApiTimeout);
+  DaemonSetObserver::Observation armed = observer->Arm();
+  if (armed.state == DaemonSetObserver::State::kPresent) {
+    spdlog::info(
+        "uninstall-with-daemonset: {}; SIGTERM uninstalls if it is gone or being deleted "
+        "by then",
+        armed.detail);
+  } else {
+    spdlog::error(
+        "uninstall-with-daemonset: {}; not seen at start, so the API is not asked at "
+        "SIGTERM (only probesnatctl uninstall decides an uninstall)",
+        armed.detail);
+  }
+  return observer;
 }
 
 }  // namespace
@@ -134,6 +173,10 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
     }
   }
   d->started_ = true;
+  DiscardStaleUninstallFiles(ExitPathsOf(config));
+  if (!config.uninstall_with_daemonset.empty()) {
+    d->daemonset_ = WatchOwnDaemonSet(config);
+  }
   if (absl::Status st = d->reconciler_->EnsureHost(); st.ok()) {
     spdlog::info("host table ensured (probe addresses {} and {})",
                  config.host_rules.probe_v4.ToString(), config.host_rules.probe_v6.ToString());
@@ -227,15 +270,7 @@ void Daemon::Stop() {
   if (!started_) {
     return;  // a failed start touched nothing in the kernel and removes nothing
   }
-  if (config_.cleanup_on_exit) {
-    if (absl::Status st = reconciler_->RemoveAll(); st.ok()) {
-      spdlog::info("cleanup on exit: removed every pod table and the host table");
-    } else {
-      spdlog::error("cleanup on exit incomplete: {}", st.message());
-    }
-  } else {
-    spdlog::info("exiting; rules stay in place (cleanup-on-exit is off)");
-  }
+  ActOnExit(*reconciler_, ExitPathsOf(config_), config_.cleanup_on_exit, daemonset_.get());
 }
 
 }  // namespace probesnat::daemon

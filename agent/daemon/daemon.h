@@ -8,6 +8,7 @@
 #include "absl/status/statusor.h"
 #include "agent/daemon/daemon_config.h"
 #include "agent/daemon/daemon_metrics.h"
+#include "agent/daemon/daemonset_observer.h"
 #include "agent/daemon/enrollment_service.h"
 #include "agent/daemon/grpc_server_host.h"
 #include "agent/daemon/periodic_task.h"
@@ -42,8 +43,9 @@ class Daemon {
   ~Daemon();
 
   // Graceful stop: NOT_SERVING, ends Watch streams, stops the drift check and the server (idle
-  // connections at once, unary calls in flight get a grace); removes every table only with
-  // cleanup_on_exit, and only when the start succeeded.
+  // connections at once, unary calls in flight get a grace); then, only when the start succeeded,
+  // uninstalls when an uninstall was requested, removes every table with cleanup_on_exit, and
+  // keeps everything otherwise (ActOnExit, exit_decision.h).
   void Stop();
 
   Reconciler& reconciler() { return *reconciler_; }
@@ -75,6 +77,7 @@ class Daemon {
   std::unique_ptr<EnrollmentService> enrollment_;
   std::unique_ptr<GrpcServerHost> server_;
   std::unique_ptr<PeriodicTask> drift_check_;
+  std::unique_ptr<DaemonSetObserver> daemonset_;  // with uninstall_with_daemonset
   bool started_ = false;
   bool stopped_ = false;
 };

@@ -9,6 +9,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -17,6 +18,7 @@
 #include "absl/strings/strip.h"
 #include "agent/daemon/loopback_address.h"
 #include "base/build_version.h"
+#include "base/k8s_names.h"
 #include "base/port.h"
 #include "yaml-cpp/yaml.h"
 
@@ -322,6 +324,33 @@ absl::Status CheckStateFile(const std::string& path, std::vector<std::string>&) 
   return absl::OkStatus();
 }
 
+absl::Status CheckDaemonSetName(const std::string& object, std::vector<std::string>&) {
+  if (object.empty()) {
+    return absl::OkStatus();
+  }
+  std::vector<std::string> parts = absl::StrSplit(object, '/');
+  if (parts.size() != 2 || !IsDns1123Label(parts[0]) || !IsDns1123Subdomain(parts[1])) {
+    return absl::InvalidArgumentError(
+        "must be namespace/name of a DaemonSet, e.g. probesnat-system/probesnat");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckKubernetesApi(const std::string& url, std::vector<std::string>&) {
+  if (!url.empty() &&
+      (!absl::StartsWith(url, "https://") || url.size() == 8 || absl::EndsWith(url, "/"))) {
+    return absl::InvalidArgumentError("must be https://host:port (no trailing slash)");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckDirectory(const std::string& path, std::vector<std::string>&) {
+  if (!IsNormalizedAbsolutePath(path)) {
+    return absl::InvalidArgumentError("must be an absolute, normalized directory path");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckListenTcp(const std::string& address, std::vector<std::string>&) {
   if (address.empty()) {
     return absl::OkStatus();
@@ -574,6 +603,21 @@ const std::vector<DaemonOption>& DaemonOptions() {
           "cleanup-on-exit",
           "remove every table on SIGTERM/SIGINT (false: rules outlive the agent)", nullptr,
           [](auto& c) -> auto& { return c.cleanup_on_exit; }),
+      Row<TextCodec>(
+          "uninstall-with-daemonset",
+          "namespace/name of the agent's own DaemonSet: on SIGTERM/SIGINT, ask the Kubernetes "
+          "API and uninstall when it is gone or being deleted (empty: only probesnatctl "
+          "uninstall decides)",
+          CheckDaemonSetName, [](auto& c) -> auto& { return c.uninstall_with_daemonset; }),
+      Row<TextCodec>(
+          "kubernetes-api",
+          "URL of the Kubernetes API for uninstall-with-daemonset (empty: "
+          "https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT)",
+          CheckKubernetesApi, [](auto& c) -> auto& { return c.kubernetes_api; }),
+      Row<TextCodec>(
+          "kubernetes-credentials-dir",
+          "directory with the service account's token and ca.crt for uninstall-with-daemonset",
+          CheckDirectory, [](auto& c) -> auto& { return c.kubernetes_credentials_dir; }),
       Row<DurationCodec>(
           "resync-interval", "drift check period, e.g. 5s, 500ms; 0 disables", CheckResyncInterval,
           [](auto& c) -> auto& { return c.resync_interval; }),

@@ -39,6 +39,11 @@ struct DaemonConfig {
   std::vector<std::string> allowed_netns_roots = {"/run/netns", "/var/run/netns", "/proc"};
   PolicyMode policy_mode = PolicyMode::kWarn;
   bool cleanup_on_exit = false;
+  // "namespace/name" of the agent's DaemonSet, asked at SIGTERM (exit_decision.h); empty: not
+  // asked.
+  std::string uninstall_with_daemonset;
+  std::string kubernetes_api;  // empty: from KUBERNETES_SERVICE_HOST / KUBERNETES_SERVICE_PORT
+  std::string kubernetes_credentials_dir = "/var/run/secrets/kubernetes.io/serviceaccount";
   absl::Duration resync_interval = absl::Seconds(5);  // zero: no periodic drift check
   bool readback_after_apply = false;                  // see ReconcilerOptions
 

@@ -625,16 +625,29 @@ void Reconciler::Unwatch(const std::shared_ptr<StatusSubscription>& subscription
   events_.Unsubscribe(subscription);
 }
 
-absl::Status Reconciler::RemoveAll() {
+absl::Status Reconciler::RemoveAll(RemoveAllReport* report) {
+  RemoveAllReport counts;
   absl::Status first_error;
   for (const auto& [uid, slot] : Slots()) {
     absl::StatusOr<std::optional<agent::PodSpec>> removed = RemoveSlot(*slot, "cleanup on exit");
-    if (!removed.ok() && first_error.ok()) {
-      first_error = removed.status();
+    if (!removed.ok()) {
+      ++counts.pods_failed;
+      if (first_error.ok()) {
+        first_error = removed.status();
+      }
+    } else if (removed->has_value()) {
+      ++counts.pods_removed;
     }
   }
-  if (absl::Status st = host_.RemoveHost(); !st.ok() && first_error.ok()) {
-    first_error = st;
+  if (absl::Status st = host_.RemoveHost(); !st.ok()) {
+    if (first_error.ok()) {
+      first_error = st;
+    }
+  } else {
+    counts.host_removed = true;
+  }
+  if (report != nullptr) {
+    *report = counts;
   }
   return first_error;
 }

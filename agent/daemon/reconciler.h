@@ -132,8 +132,14 @@ class Reconciler {
   // failed pods and unfinished removals.
   ResyncReport Resync();
 
-  // Removes every pod table and the host table (shutdown with cleanup).
-  absl::Status RemoveAll();
+  // Removes every pod table and the host table (shutdown with cleanup, uninstall); what it removed
+  // goes to `*report` when given. The first error, after trying everything.
+  struct RemoveAllReport {
+    size_t pods_removed = 0;  // pods whose table (and host set members) are gone
+    size_t pods_failed = 0;   // pods whose removal the kernel refused (still journaled)
+    bool host_removed = false;
+  };
+  absl::Status RemoveAll(RemoveAllReport* report = nullptr);
 
  private:
   // Why a pod is FAILED, for the decisions that depend on it (never parsed from the reason text).

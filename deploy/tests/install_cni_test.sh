@@ -7,7 +7,9 @@ watcher=
 trap '[ -n "$watcher" ] && kill $watcher 2>/dev/null; rm -rf "$tmp"' EXIT
 export CNI_BIN_DIR=$tmp/bin CNI_CONF_DIR=$tmp/net.d PLUGIN_BINARY=$tmp/probesnat-cni
 export PLUGIN_CONFIG='{"type":"probesnat-cni","failurePolicy":"failClosed"}'
-mkdir -p "$CNI_BIN_DIR" "$CNI_CONF_DIR"
+export PROBESNAT_RUN_DIR=$tmp/run
+run=$PROBESNAT_RUN_DIR
+mkdir -p "$CNI_BIN_DIR" "$CNI_CONF_DIR" "$run"
 printf '#!/bin/sh\necho fake plugin\n' >"$PLUGIN_BINARY"
 main='{"cniVersion":"1.0.0","name":"k8s","plugins":[{"type":"bridge"},{"type":"portmap"}]}'
 echo "$main" >"$CNI_CONF_DIR/10-bridge.conflist"
@@ -38,7 +40,77 @@ echo "$main" >"$c.tmp" && mv "$c.tmp" "$c"
 for _ in $(seq 30); do [ "$(types "$c")" = '["bridge","portmap","probesnat-cni"]' ] && break; sleep 0.1; done
 check "re-inserted after the CNI rewrote its conflist" '[ "$(types "$c")" = "[\"bridge\",\"portmap\",\"probesnat-cni\"]" ]'
 kill $watcher; wait $watcher 2>/dev/null || true; watcher=
+installed='[ "$(types "$c")" = "[\"bridge\",\"portmap\",\"probesnat-cni\"]" ] && [ -x "$CNI_BIN_DIR/probesnat-cni" ]'
+removed='[ "$(types "$c")" = "[\"bridge\",\"portmap\"]" ] && [ ! -e "$CNI_BIN_DIR/probesnat-cni" ]'
+check "SIGTERM of --watch without an uninstall request keeps entry and binary" "$installed"
 
+# The container's stop (preStop): a restart or upgrade keeps everything, an uninstall removes it.
+out=$("$here/install-cni.sh" stop 2>&1)
+check "stop without a request keeps entry and binary (rolling update)" "$installed"
+check "stop says why it kept them" '[[ "$out" == *"no uninstall requested in $run"* ]]'
+mkdir "$run/uninstall-requested"
+"$here/install-cni.sh" stop 2>/dev/null
+check "a directory at the request path is no request" "$installed"
+rmdir "$run/uninstall-requested"
+
+echo "requested at 2026-12-03T13:00:00Z by probesnatctl" >"$run/uninstall-requested"
+out=$("$here/install-cni.sh" stop 2>&1)
+check "stop with uninstall-requested removes entry and binary" "$removed"
+check "stop names the request it saw" '[[ "$out" == *"$run/uninstall-requested"* ]]'
+check "valid JSON after the stop's uninstall" 'jq -e . "$c" >/dev/null'
+"$here/install-cni.sh" stop 2>/dev/null
+check "stop again is idempotent" "$removed"
+
+# The agent finished first: it replaced the request with its "uninstalled" record.
+rm "$run/uninstall-requested"
+"$here/install-cni.sh" install 2>/dev/null
+echo "uninstalled at 2026-12-03T13:00:01Z by probesnatd pid 1" >"$run/uninstalled"
+"$here/install-cni.sh" stop 2>/dev/null
+check "stop with the agent's uninstalled record removes entry and binary" "$removed"
+rm "$run/uninstalled"
+
+# The agent decides itself (its DaemonSet gone) while this stop runs: stop waits for it to end and
+# sees its record. A fake agent: a process named probesnatd whose pid is in the lock file.
+"$here/install-cni.sh" install 2>/dev/null
+cp "$(command -v sleep)" "$tmp/probesnatd"
+"$tmp/probesnatd" 1 & agent=$!
+echo "$agent" >"$run/probesnatd.lock"
+( sleep 0.5; echo "uninstalled at ... by probesnatd pid $agent" >"$run/uninstalled" ) &
+start=$(date +%s%N)
+"$here/install-cni.sh" stop 2>/dev/null
+waited_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+check "stop waits for the agent and sees the uninstall it decided" "$removed"
+check "stop waited for the agent to end (${waited_ms} ms)" '[ $waited_ms -ge 500 ]'
+wait $agent 2>/dev/null || true
+rm "$run/uninstalled"
+"$here/install-cni.sh" install 2>/dev/null
+"$tmp/probesnatd" 30 & agent=$!
+echo "$agent" >"$run/probesnatd.lock"
+start=$(date +%s%N)
+PROBESNAT_STOP_WAIT=1 "$here/install-cni.sh" stop 2>/dev/null
+waited_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+kill $agent; wait $agent 2>/dev/null || true
+check "an agent that does not end delays the stop by PROBESNAT_STOP_WAIT only (${waited_ms} ms)" \
+  '[ $waited_ms -ge 1000 ] && [ $waited_ms -lt 3000 ]'
+check "and without a request the stop then keeps entry and binary" "$installed"
+echo 999999999 >"$run/probesnatd.lock"  # a pid that does not run: no wait
+
+# --watch under an uninstall request: the CNI's rewrite is not undone, and SIGTERM uninstalls.
+"$here/install-cni.sh" uninstall 2>/dev/null  # so that the wait below sees the watcher's own insert
+"$here/install-cni.sh" install --watch 0.1 2>/dev/null & watcher=$!
+for _ in $(seq 30); do eval "$installed" && break; sleep 0.1; done
+touch "$run/uninstall-requested"
+sleep 0.3
+echo "$main" >"$c.tmp" && mv "$c.tmp" "$c"
+sleep 0.5
+check "no re-insert once an uninstall is requested" '[ "$(types "$c")" = "[\"bridge\",\"portmap\"]" ] '
+"$here/install-cni.sh" install 2>/dev/null
+kill $watcher; wait $watcher 2>/dev/null || true; watcher=
+check "SIGTERM of --watch with a request removes entry and binary" "$removed"
+rm "$run/uninstall-requested"
+
+# The manual command removes both whatever the run directory says.
+"$here/install-cni.sh" install 2>/dev/null
 "$here/install-cni.sh" uninstall 2>/dev/null
 check "uninstall removes the entry" '[ "$(types "$c")" = "[\"bridge\",\"portmap\"]" ]'
 check "uninstall removes the binary" '[ ! -e "$CNI_BIN_DIR/probesnat-cni" ]'

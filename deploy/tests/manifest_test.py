@@ -12,7 +12,10 @@ import yaml
 from kubernetes import client
 
 MODELS = {("v1", "Namespace"): "V1Namespace", ("v1", "ConfigMap"): "V1ConfigMap",
-          ("apps/v1", "DaemonSet"): "V1DaemonSet", ("v1", "ResourceQuota"): "V1ResourceQuota"}
+          ("apps/v1", "DaemonSet"): "V1DaemonSet", ("v1", "ResourceQuota"): "V1ResourceQuota",
+          ("v1", "ServiceAccount"): "V1ServiceAccount",
+          ("rbac.authorization.k8s.io/v1", "Role"): "V1Role",
+          ("rbac.authorization.k8s.io/v1", "RoleBinding"): "V1RoleBinding"}
 failures = []
 
 
@@ -65,7 +68,7 @@ check("runs on Linux nodes only", spec["nodeSelector"] == {"kubernetes.io/os": "
 for effect in ("NoSchedule", "NoExecute"):
     check(f"tolerates every {effect} taint", {"operator": "Exists", "effect": effect} in spec["tolerations"])
 check("no wildcard toleration", all(t.get("key") or t.get("effect") for t in spec["tolerations"]))
-check("no service account token (the agent needs no API)", spec["automountServiceAccountToken"] is False)
+check("no service account token mounted in every container", spec["automountServiceAccountToken"] is False)
 check("SELinux: spc_t", spec["securityContext"]["seLinuxOptions"]["type"] == "spc_t")
 annotations = ds["spec"]["template"]["metadata"]["annotations"]
 check("AppArmor unconfined for the agent",
@@ -109,13 +112,26 @@ for probe in ("readinessProbe", "livenessProbe"):
     cmd = " ".join(agent[probe]["exec"]["command"])
     check(f"{probe} asks the agent (probesnat-cni STATUS)", "CNI_COMMAND=STATUS" in cmd and "status.json" in cmd)
 check("install container watches", install["command"][:3] == ["/usr/local/bin/install-cni.sh", "install", "--watch"])
-check("install container uninstalls on stop", install["lifecycle"]["preStop"]["exec"]["command"][-1] == "uninstall")
+check("install container's stop decides (uninstall only when requested)",
+      install["lifecycle"]["preStop"]["exec"]["command"][-1] == "stop")
+agent_mounts = {m["name"]: m for m in agent["volumeMounts"]}
+install_mounts = {m["name"]: m for m in install["volumeMounts"]}
+check("install container sees the agent's run directory (uninstall request), read-only",
+      install_mounts["run-probesnat"]["mountPath"] == agent_mounts["run-probesnat"]["mountPath"]
+      and install_mounts["run-probesnat"].get("readOnly") is True)
 volumes = {v["name"]: v for v in spec["volumes"]}
 for c in spec["containers"]:
     for m in c["volumeMounts"]:
         check(f"{c['name']} mount {m['name']} has a volume", m["name"] in volumes)
 check("CNI dirs are the node's", volumes["cni-bin"]["hostPath"]["path"] == "/opt/cni/bin"
       and volumes["cni-conf"]["hostPath"]["path"] == "/etc/cni/net.d")
+token_mounts = {c["name"] for c in spec["containers"] for m in c["volumeMounts"]
+                if m["name"] == "api-credentials"}
+check("the API token is projected into the agent alone", token_mounts == {"probesnatd"})
+projected = [s for s in volumes["api-credentials"]["projected"]["sources"]]
+check("the projection holds token and ca.crt (what kubernetes-credentials-dir reads)",
+      any("serviceAccountToken" in s and s["serviceAccountToken"]["path"] == "token" for s in projected)
+      and any("configMap" in s and s["configMap"]["items"][0]["path"] == "ca.crt" for s in projected))
 data = by_kind["ConfigMap"]["data"]
 entry = json.loads(data["cni-plugin.json"])
 check("plugin entry is probesnat-cni with the agent's socket",
@@ -125,5 +141,23 @@ check("STATUS config is CNI 1.1.0", status["cniVersion"] == "1.1.0" and status["
 env = {e["name"]: e for e in install["env"]}
 check("install container gets the plugin entry from the ConfigMap",
       env["PLUGIN_CONFIG"]["valueFrom"]["configMapKeyRef"]["key"] == "cni-plugin.json")
+check("install container looks for the request in the run directory it mounts",
+      env["PROBESNAT_RUN_DIR"]["value"] == install_mounts["run-probesnat"]["mountPath"])
+
+# uninstall-with-daemonset: the agent names its own DaemonSet and may get that one object only.
+agent_config = yaml.safe_load(data["probesnat.yaml"])
+own = f"{ds['metadata']['namespace']}/{ds['metadata']['name']}"
+check("agent config names its own DaemonSet", agent_config.get("uninstall-with-daemonset") == own)
+sa, role, binding = by_kind["ServiceAccount"], by_kind["Role"], by_kind["RoleBinding"]
+check("pods run as the probesnat ServiceAccount", spec.get("serviceAccountName") == sa["metadata"]["name"])
+check("Role: get on this one DaemonSet only",
+      role["rules"] == [{"apiGroups": ["apps"], "resources": ["daemonsets"],
+                         "resourceNames": [ds["metadata"]["name"]], "verbs": ["get"]}]
+      and role["metadata"]["namespace"] == ds["metadata"]["namespace"])
+check("RoleBinding binds the Role to the ServiceAccount",
+      binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                             "name": role["metadata"]["name"]}
+      and binding["subjects"] == [{"kind": "ServiceAccount", "name": sa["metadata"]["name"],
+                                   "namespace": sa["metadata"]["namespace"]}])
 
 sys.exit(1 if failures else 0)

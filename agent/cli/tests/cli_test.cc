@@ -237,3 +237,62 @@ TEST(CheckCli, CyclicAliasIsAnInputErrorNotACrash) {
     }
   }
 }
+
+namespace {
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A fresh directory standing for the agent's run directory.
+std::string FreshRunDir(const std::string& name) {
+  const std::string dir = ::testing::TempDir() + "/" + name;
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+TEST(UninstallCli, RecordsTheRequestOnceAndSaysNoAgentRuns) {
+  const std::string dir = FreshRunDir("uninstall-run");
+  CliRun r = Exec("uninstall --run-dir " + dir);
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  const std::string request = dir + "/uninstall-requested";
+  EXPECT_NE(r.out.find("Recorded the uninstall request " + request), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("no running probesnatd holds " + dir + "/probesnatd.lock"),
+            std::string::npos)
+      << r.err;
+  const std::string first = Slurp(request);
+  EXPECT_EQ(first.rfind("requested at ", 0), 0u) << first;
+  // Nothing half-written or temporary beside it.
+  int files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    ++files;
+    EXPECT_EQ(e.path().filename(), "uninstall-requested");
+  }
+  EXPECT_EQ(files, 1);
+
+  CliRun again = Exec("uninstall --run-dir " + dir);
+  ASSERT_EQ(again.code, 0) << again.out << again.err;
+  EXPECT_NE(again.out.find("already requested"), std::string::npos) << again.out;
+  EXPECT_EQ(Slurp(request), first) << "an earlier request must not be replaced";
+}
+
+TEST(UninstallCli, AMissingRunDirectoryIsAnError) {
+  const std::string dir = ::testing::TempDir() + "/no-such-run-dir";
+  std::filesystem::remove_all(dir);
+  CliRun r = Exec("uninstall --run-dir " + dir);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("no run directory " + dir), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir));
+}
+
+TEST(UninstallCli, HelpNamesTheDefaultRunDirectory) {
+  CliRun r = Exec("uninstall --help");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("/run/probesnat"), std::string::npos) << r.out;
+}
+
+}  // namespace

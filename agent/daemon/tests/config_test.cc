@@ -323,6 +323,9 @@ TEST_F(ConfigTest, TheExampleFileIsValidAndStatesTheDefaults) {
   EXPECT_EQ(e.allowed_netns_roots, d.allowed_netns_roots);
   EXPECT_EQ(e.policy_mode, d.policy_mode);
   EXPECT_EQ(e.cleanup_on_exit, d.cleanup_on_exit);
+  EXPECT_EQ(e.uninstall_with_daemonset, d.uninstall_with_daemonset);
+  EXPECT_EQ(e.kubernetes_api, d.kubernetes_api);
+  EXPECT_EQ(e.kubernetes_credentials_dir, d.kubernetes_credentials_dir);
   EXPECT_EQ(e.resync_interval, d.resync_interval);
   EXPECT_EQ(e.readback_after_apply, d.readback_after_apply);
 }
@@ -387,6 +390,9 @@ const std::map<std::string, Sample>& Samples() {
       {"allowed-netns-root", {"/run/netns,/var/lib/cni/netns", "/run/netns,/var/lib/cni/netns"}},
       {"policy-mode", {"Enforce", "enforce"}},
       {"cleanup-on-exit", {"yes", "true"}},
+      {"uninstall-with-daemonset", {"probesnat-system/probesnat", "probesnat-system/probesnat"}},
+      {"kubernetes-api", {"https://10.96.0.1:443", "https://10.96.0.1:443"}},
+      {"kubernetes-credentials-dir", {"/etc/probesnat/sa", "/etc/probesnat/sa"}},
       {"resync-interval", {"90", "1m30s"}},
       {"readback-after-apply", {"on", "true"}},
   };
