@@ -37,9 +37,8 @@ void ReportFixesSummary(const policy::Report& report, std::ostream& err) {
   for (const policy::PolicyFix& fix : report.fixes) {
     names.push_back(absl::StrCat(fix.policy_namespace, "/", fix.policy_name));
   }
-  err << "probesnatctl: " << report.subjects.size() << " pod(s) checked, "
-      << report.findings.size() << " finding(s); corrected NetworkPolicies on stdout: "
-      << absl::StrJoin(names, ", ") << "\n";
+  err << "probesnatctl: " << report.subjects.size() << " pod(s) checked, " << report.findings.size()
+      << " finding(s); corrected NetworkPolicies on stdout: " << absl::StrJoin(names, ", ") << "\n";
 }
 
 }  // namespace

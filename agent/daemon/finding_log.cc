@@ -8,12 +8,11 @@
 namespace probesnat::daemon {
 
 std::string FindingLogFields(const agent::Finding& f) {
-  const std::string rule =
-      f.rule_index < 0 ? std::string("whole policy")
-                       : absl::StrCat(agent::DirectionName(f.direction), " ", f.rule_index);
-  const std::string policy = f.policy_name.empty()
-                                 ? std::string()
-                                 : absl::StrCat(f.policy_namespace, "/", f.policy_name);
+  const std::string rule = f.rule_index < 0
+                               ? std::string("whole policy")
+                               : absl::StrCat(agent::DirectionName(f.direction), " ", f.rule_index);
+  const std::string policy =
+      f.policy_name.empty() ? std::string() : absl::StrCat(f.policy_namespace, "/", f.policy_name);
   return fmt::format(
       "severity={} kind={} subject={} policy={} rule={} cni_dependent={} peers={} message={} "
       "fix={}",

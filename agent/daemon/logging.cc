@@ -66,12 +66,12 @@ class OneRecordPerLine final : public spdlog::formatter {
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
     const absl::string_view payload(msg.payload.data(), msg.payload.size());
     if (format_ == LogFormat::kJson) {
-      const std::string time = absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", absl::FromChrono(msg.time),
-                                                absl::UTCTimeZone());
+      const std::string time =
+          absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", absl::FromChrono(msg.time), absl::UTCTimeZone());
       const spdlog::string_view_t level = spdlog::level::to_string_view(msg.level);
-      const std::string line = absl::StrCat(
-          "{\"time\":\"", time, "\",\"level\":\"", absl::string_view(level.data(), level.size()),
-          "\",\"msg\":", JsonString(payload), "}\n");
+      const std::string line = absl::StrCat("{\"time\":\"", time, "\",\"level\":\"",
+                                            absl::string_view(level.data(), level.size()),
+                                            "\",\"msg\":", JsonString(payload), "}\n");
       dest.append(line.data(), line.data() + line.size());
       return;
     }

@@ -687,9 +687,9 @@ class Analyzer {
       const bool one = outside.size() == 1;
       absl::StrAppend(&out, " ", SomeNames(outside), one ? " is" : " are",
                       " not in the mesh (yet): ", one ? "its" : "their",
-                      " plaintext connections keep working, but once ", one ? "it joins" : "they join",
-                      " the mesh, ", one ? "its" : "their", " HBONE traffic to ", tunnel, to,
-                      " would be blocked.");
+                      " plaintext connections keep working, but once ",
+                      one ? "it joins" : "they join", " the mesh, ", one ? "its" : "their",
+                      " HBONE traffic to ", tunnel, to, " would be blocked.");
     }
     if (!cidrs.empty()) {
       absl::StrAppend(&out, " Other sources in ", SomeNames(cidrs),
@@ -718,8 +718,8 @@ class Analyzer {
     const int tunnel = opt_.tunnel_port;
     const std::string fix = absl::StrCat(" Fix: add ", tunnel, "/TCP to this rule's ports.");
     const std::string not_tunnel = absl::StrCat(" but not on port ", tunnel, "/TCP.");
-    const std::string rule = absl::StrCat("NetworkPolicy ", pol.Key(), " ", DirectionName(f.direction),
-                                          " rule ", key.rule, " lets ");
+    const std::string rule = absl::StrCat("NetworkPolicy ", pol.Key(), " ",
+                                          DirectionName(f.direction), " rule ", key.rule, " lets ");
     // The subject as the source towards enrolled destinations: it sends HBONE once enrolled.
     const std::string outbound =
         absl::StrCat(rule, f.subject, " reach ", f.affected_peers.size(), " enrolled pod(s) on ",
@@ -732,18 +732,18 @@ class Analyzer {
           f.message = outbound;
           break;
         }
-        f.message = absl::StrCat(rule, f.affected_peers.size(), " peer(s) reach ", f.subject,
-                                 " on ", ports, not_tunnel,
-                                 HboneConsequence(p.pods, p.others, ""), fix);
+        f.message =
+            absl::StrCat(rule, f.affected_peers.size(), " peer(s) reach ", f.subject, " on ", ports,
+                         not_tunnel, HboneConsequence(p.pods, p.others, ""), fix);
         break;
       case FindingKind::kHboneEgress:
         if (key.outbound) {
           f.message = outbound;
           break;
         }
-        f.message = absl::StrCat(rule, f.affected_peers.size(), " pod(s) reach ", f.subject, " on ",
-                                 ports, not_tunnel,
-                                 HboneConsequence(p.pods, {}, absl::StrCat(" of ", f.subject)), fix);
+        f.message = absl::StrCat(
+            rule, f.affected_peers.size(), " pod(s) reach ", f.subject, " on ", ports, not_tunnel,
+            HboneConsequence(p.pods, {}, absl::StrCat(" of ", f.subject)), fix);
         break;
       case FindingKind::kProbeIngress:
         f.cni_dependent = true;

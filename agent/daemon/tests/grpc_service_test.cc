@@ -481,7 +481,8 @@ TEST_F(GrpcServiceTest, EnforceModeRefusesWithTheFindingsAndNoKernelChange) {
 TEST_F(GrpcServiceTest, ARefusalAndItsFindingsAreLoggedOneRecordEach) {
   agent::Finding with_fix = Blocking();
   with_fix.rule_index = 1;
-  with_fix.fix_yaml = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nspec:\n  podSelector: {}\n";
+  with_fix.fix_yaml =
+      "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nspec:\n  podSelector: {}\n";
   gate_.findings = {Blocking(), with_fix};
   testing::LogCapture capture;
   v1::EnrollResponse resp;

@@ -5,9 +5,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/str_cat.h"
 #include "agent/daemon/finding_log.h"
 #include "agent/daemon/logging.h"
-#include "absl/strings/str_cat.h"
 #include "agent/daemon/testing/log_capture.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

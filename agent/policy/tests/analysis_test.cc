@@ -342,8 +342,7 @@ TEST_F(AnalysisTest, PortRangesAreDescribedAsRangesAndKeptInTheFix) {
   EXPECT_THAT(in.fix_yaml, HasSubstr("- port: 8500\n          endPort: 9000\n"));
   const Finding& out = *by_kind[FindingKind::kHboneEgress];
   // 8080 (my-app's named port http) and 8500-8600 are where 8000-8600 meets my-app's ports.
-  EXPECT_THAT(out.message,
-              HasSubstr("on ports 8080/TCP, 8500-8600/TCP but not on port 15008/TCP"));
+  EXPECT_THAT(out.message, HasSubstr("on ports 8080/TCP, 8500-8600/TCP but not on port 15008/TCP"));
   EXPECT_THAT(out.fix_yaml, HasSubstr("- port: 8000\n          endPort: 8600\n"));
   ExpectFixesClear(r, {"my-app"});
 }
