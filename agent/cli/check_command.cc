@@ -4,6 +4,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "agent/cli/cluster_input.h"
 #include "agent/cli/json_yaml.h"
 #include "agent/cli/report_output.h"
@@ -22,11 +23,31 @@ int Fail(std::ostream& err, absl::string_view message) {
 
 bool Selectable(const policy::Pod& p) { return !p.host_network && !p.terminated; }
 
+// -o fixes: stdout is only the YAML stream, so what a person needs to know goes to stderr.
+void ReportFixesSummary(const policy::Report& report, std::ostream& err) {
+  for (const std::string& n : report.notes) {
+    err << "probesnatctl: note: " << n << "\n";
+  }
+  if (report.fixes.empty()) {
+    err << "probesnatctl: " << report.subjects.size()
+        << " pod(s) checked, no NetworkPolicy needs fixing\n";
+    return;
+  }
+  std::vector<std::string> names;
+  for (const policy::PolicyFix& fix : report.fixes) {
+    names.push_back(absl::StrCat(fix.policy_namespace, "/", fix.policy_name));
+  }
+  err << "probesnatctl: " << report.subjects.size() << " pod(s) checked, " << report.findings.size()
+      << " finding(s); corrected NetworkPolicies on stdout: " << absl::StrJoin(names, ", ") << "\n";
+}
+
 }  // namespace
 
 int RunCheck(const CheckArgs& args, std::ostream& out, std::ostream& err) {
-  if (args.output != "text" && args.output != "json" && args.output != "yaml") {
-    return Fail(err, absl::StrCat("-o must be text, json or yaml, not \"", args.output, "\""));
+  if (args.output != "text" && args.output != "json" && args.output != "yaml" &&
+      args.output != "fixes") {
+    return Fail(err,
+                absl::StrCat("-o must be text, json, yaml or fixes, not \"", args.output, "\""));
   }
   if (args.pods.empty() && args.namespace_name.empty() && args.selector.empty()) {
     return Fail(err, "give --pod ns/name, --namespace ns or --selector LABELS");
@@ -123,6 +144,9 @@ int RunCheck(const CheckArgs& args, std::ostream& out, std::ostream& err) {
     out << ReportToJson(report).dump(2) << "\n";
   } else if (args.output == "yaml") {
     out << JsonToYaml(ReportToJson(report));
+  } else if (args.output == "fixes") {
+    out << FixesToYamlStream(report);
+    ReportFixesSummary(report, err);
   } else {
     out << ReportToText(report);
   }

@@ -14,7 +14,7 @@ struct CheckArgs {
   std::vector<int> probe_ports;       // probed on every subject, besides its manifest probes
   std::vector<std::string> enrolled;  // extra "ns/name" already in the mesh
   std::vector<std::string> enrolled_namespaces;
-  std::string output = "text";  // text | json | yaml
+  std::string output = "text";  // text | json | yaml | fixes (only the corrected policies)
   std::string probe_v4 = "169.254.7.127";
   std::string probe_v6 = "fd16:9254:7127:1337:ffff:ffff:ffff:ffff";
   int tunnel_port = 15008;
@@ -24,7 +24,8 @@ inline constexpr int kExitCompatible = 0;
 inline constexpr int kExitFindings = 1;
 inline constexpr int kExitError = 2;
 
-// `probesnatctl check`: 0 compatible, 1 findings (WARNING/ERROR), 2 error.
+// `probesnatctl check`: 0 compatible, 1 findings (WARNING/ERROR), 2 error. With -o fixes, stdout
+// holds only the corrected policies (empty with 0; with 1 every policy a finding names).
 int RunCheck(const CheckArgs& args, std::ostream& out, std::ostream& err);
 
 }  // namespace probesnat::cli

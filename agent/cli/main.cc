@@ -37,7 +37,12 @@ int Run(int argc, char** argv) {
 
   CheckArgs check;
   CLI::App* check_cmd = app.add_subcommand(
-      "check", "Report what enrolling pods in the mesh breaks under the cluster's NetworkPolicies");
+      "check",
+      "Report what enrolling pods in the mesh breaks under the cluster's NetworkPolicies.\n"
+      "Exit 0: compatible (-o fixes prints nothing); 1: findings (-o fixes prints their corrected "
+      "policies); 2: error.\n"
+      "  probesnatctl check --cluster <(kubectl get ns,pods,networkpolicies -A -o yaml) -n shop "
+      "-o fixes | kubectl apply -f -");
   check_cmd->add_option("--cluster", check.clusters, "Manifest file or directory (repeatable)")
       ->required();
   check_cmd->add_option("--pod", check.pods, "ns/name of a pod to enroll (repeatable)");
@@ -48,7 +53,9 @@ int Run(int argc, char** argv) {
   check_cmd->add_option("--enrolled", check.enrolled, "ns/name already in the mesh (repeatable)");
   check_cmd->add_option("--enrolled-namespace", check.enrolled_namespaces,
                         "Namespace already in the mesh (repeatable)");
-  check_cmd->add_option("--output,-o", check.output, "text (default), json or yaml");
+  check_cmd->add_option("--output,-o", check.output,
+                        "text (default), json, yaml, or fixes: only the corrected NetworkPolicies "
+                        "as a YAML stream for `kubectl apply -f -` (summary on stderr)");
   check_cmd->add_option("--probe-address-v4", check.probe_v4, "Probe SNAT address (IPv4)");
   check_cmd->add_option("--probe-address-v6", check.probe_v6, "Probe SNAT address (IPv6)");
   check_cmd->add_option("--tunnel-port", check.tunnel_port, "HBONE tunnel port");

@@ -57,7 +57,13 @@ std::string ReportToText(const policy::Report& report) {
                     f.cni_dependent ? "  [CNI-dependent]" : "", "\n  ", f.message,
                     "\n  affected: ", absl::StrJoin(f.affected_peers, ", "), "\n\n");
   }
-  absl::StrAppend(&out, "Corrected NetworkPolicies (kubectl apply -f -):\n");
+  absl::StrAppend(&out, "Corrected NetworkPolicies (kubectl apply -f -, or check -o fixes):\n",
+                  FixesToYamlStream(report));
+  return out;
+}
+
+std::string FixesToYamlStream(const policy::Report& report) {
+  std::string out;
   for (const policy::PolicyFix& fix : report.fixes) {
     absl::StrAppend(&out, "---\n", fix.yaml);
   }

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_join.h"
+#include "agent/daemon/finding_log.h"
 #include "agent/daemon/grpc_status.h"
 #include "agent/daemon/log_format.h"
 #include "agent/domain/wire.h"
@@ -91,6 +92,7 @@ grpc::Status EnrollmentService::Enroll(grpc::ServerContext* ctx, const v1::Enrol
     spdlog::warn("enroll uid={}: {}", ClientText{pod.uid()}, ignored);
   }
   Admission admission = AdmitPod(desired->spec, mode, options_.policy_gate);
+  LogFindings("enroll", desired->spec.uid, desired->spec.Key(), admission.findings);
   if (admission.refused) {
     absl::Status refused = absl::FailedPreconditionError(
         ignored.empty() ? admission.refusal : absl::StrCat(admission.refusal, "\n(", ignored, ")"));
@@ -181,6 +183,7 @@ grpc::Status EnrollmentService::Sync(grpc::ServerContext* ctx, const v1::SyncReq
   items.reserve(pods.size());
   for (DesiredPod& pod : pods) {
     Admission admission = AdmitPod(pod.spec, mode, options_.policy_gate);
+    LogFindings("sync:", pod.spec.uid, pod.spec.Key(), admission.findings);
     items.push_back(SyncItem{std::move(pod), std::move(admission)});
   }
   std::vector<bool> refused;

@@ -106,7 +106,7 @@ int main(int argc, char** argv) {
     }
     config.tcp_bearer_token = *std::move(token);
   }
-  ConfigureLogging(config.log_level);
+  ConfigureLogging(config.log_level, config.log_format);
   for (const std::string& warning : config.warnings) {
     spdlog::warn("config: {}", warning);
   }

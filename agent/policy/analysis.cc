@@ -69,9 +69,78 @@ std::string BlockString(const IpBlock& b) {
   return absl::StrCat(b.cidr.ToString(), " except ", absl::StrJoin(ex, ","));
 }
 
+// An inclusive range of TCP ports, as a rule's `port` + `endPort` names them.
+struct PortRange {
+  int first = 0;
+  int last = 0;
+  auto operator<=>(const PortRange&) const = default;
+};
+
+// Sorted, with overlapping and adjacent ranges merged.
+void MergeRanges(std::vector<PortRange>* ranges) {
+  std::sort(ranges->begin(), ranges->end());
+  std::vector<PortRange> out;
+  for (const PortRange& r : *ranges) {
+    if (!out.empty() && r.first <= out.back().last + 1) {
+      out.back().last = std::max(out.back().last, r.last);
+    } else {
+      out.push_back(r);
+    }
+  }
+  *ranges = std::move(out);
+}
+
+// "port 8080/TCP", "ports 15000-15010/TCP", "ports 80/TCP, 8080/TCP".
+std::string PortsText(const std::vector<PortRange>& ranges) {
+  std::vector<std::string> parts;
+  for (const PortRange& r : ranges) {
+    parts.push_back(r.first == r.last ? absl::StrCat(r.first, "/TCP")
+                                      : absl::StrCat(r.first, "-", r.last, "/TCP"));
+  }
+  const bool one_port = ranges.size() == 1 && ranges[0].first == ranges[0].last;
+  return absl::StrCat(one_port ? "port " : "ports ", absl::StrJoin(parts, ", "));
+}
+
+// At most three names, then how many more.
+std::string SomeNames(const std::vector<std::string>& names) {
+  constexpr size_t kShown = 3;
+  if (names.size() <= kShown) {
+    return absl::StrJoin(names, ", ");
+  }
+  return absl::StrCat(absl::StrJoin(names.begin(), names.begin() + kShown, ", "), " and ",
+                      names.size() - kShown, " more");
+}
+
+// The largest port of `ports` from `port` on, within one entry that admits TCP `port` towards
+// `dest` (65535 for an entry or a list that admits every port); -1 when none admits it.
+int RangeEnd(const std::vector<PortSpec>& ports, const Pod* dest, int port) {
+  if (ports.empty()) {
+    return 65535;
+  }
+  int end = -1;
+  for (const PortSpec& ps : ports) {
+    if (ps.protocol != Protocol::kTCP) {
+      continue;
+    }
+    if (!ps.has_port) {
+      return 65535;
+    }
+    if (ps.named.empty()) {
+      if (port >= ps.number && port <= ps.end_port.value_or(ps.number)) {
+        end = std::max(end, ps.end_port.value_or(ps.number));
+      }
+    } else if (Evaluator::PortsMatch({ps}, dest, port, Protocol::kTCP)) {
+      end = std::max(end, port);
+    }
+  }
+  return end;
+}
+
 class Analyzer {
  public:
-  Analyzer(const Evaluator& ev, const AnalysisOptions& opt) : ev_(ev), c_(ev.cluster()), opt_(opt) {
+  // `meshed`: by pod index, the pods in the mesh once the subjects are (subjects included).
+  Analyzer(const Evaluator& ev, const AnalysisOptions& opt, std::vector<char> meshed)
+      : ev_(ev), c_(ev.cluster()), opt_(opt), meshed_(std::move(meshed)) {
     probe4_ = Cidr::Host(opt.probe_v4);
     probe6_ = Cidr::Host(opt.probe_v6);
     n_pods_ = ev.pod_count();
@@ -141,10 +210,9 @@ class Analyzer {
       rep.fixes.push_back({c_.policies[pol].ns, c_.policies[pol].name, yaml[pol]});
     }
     for (auto& [key, pending] : findings_) {
-      for (std::vector<int>* v : {&pending.pods, &pending.ports}) {
-        std::sort(v->begin(), v->end());
-        v->erase(std::unique(v->begin(), v->end()), v->end());
-      }
+      std::sort(pending.pods.begin(), pending.pods.end());
+      pending.pods.erase(std::unique(pending.pods.begin(), pending.pods.end()), pending.pods.end());
+      MergeRanges(&pending.ports);
       Finding f = Render(key, pending);
       f.fix_yaml = yaml[key.policy];
       rep.findings.push_back(std::move(f));
@@ -164,7 +232,7 @@ class Analyzer {
   struct Pending {
     std::vector<int> pods;               // affected pods (by index; sorted, unique once Finish)
     std::vector<std::string> others;     // affected CIDRs
-    std::vector<int> ports;              // the ports that work today (sorted, unique once Finish)
+    std::vector<PortRange> ports;        // the ports that work today (merged once Finish)
     std::vector<std::string> isolating;  // PROBE: the policies isolating the subject
   };
 
@@ -234,6 +302,44 @@ class Analyzer {
         }
       }
     }
+  }
+
+  // The TCP port ranges a rule's `ports` name for traffic to `dest` (named ports resolved on it).
+  void AddTcpRanges(const Rule& rule, const Pod& dest, std::vector<PortRange>* out) const {
+    for (const PortSpec& ps : rule.ports) {
+      if (ps.protocol != Protocol::kTCP || !ps.has_port) {
+        continue;
+      }
+      if (ps.named.empty()) {
+        out->push_back({ps.number, ps.end_port.value_or(ps.number)});
+        continue;
+      }
+      for (const ContainerPort& cp : dest.ports) {
+        if (cp.name == ps.named && cp.protocol == Protocol::kTCP) {
+          out->push_back({cp.port, cp.port});
+        }
+      }
+    }
+  }
+
+  // How far from `port` on `pod`'s policies of direction `d` let `other` through in one entry of
+  // one rule (65535 when `pod` is not isolated); -1 when they do not let `port` through.
+  int AllowedUpTo(int pod, Direction d, int other, int port, IpFamily fam) {
+    const std::vector<int>& policies = ev_.PoliciesSelecting(pod, d);
+    if (policies.empty()) {
+      return 65535;
+    }
+    const Pod* dest = &ev_.pod(d == Direction::kIngress ? pod : other);
+    int end = -1;
+    for (int pol : policies) {
+      const std::vector<Rule>& rules = c_.policies[pol].Rules(d);
+      for (int r = 0; r < static_cast<int>(rules.size()); ++r) {
+        if (PeerMatches(pol, d, r, other, fam)) {
+          end = std::max(end, RangeEnd(rules[r].ports, dest, port));
+        }
+      }
+    }
+    return end;
   }
 
   // `own` (ports of `rule` towards `dest`) plus the TCP port starts of `pod`'s rules of direction
@@ -424,7 +530,7 @@ class Analyzer {
         Pending& f =
             Add(FindingKind::kHboneIngress, pol, Direction::kIngress, r, only_src, 0, true);
         f.pods.push_back(dst);
-        f.ports.insert(f.ports.end(), ir.ports.begin(), ir.ports.end());
+        AddTcpRanges(rule, dp, &f.ports);
         edits_[pol].tunnel_port_rules[0].insert(r);
         continue;
       }
@@ -435,7 +541,7 @@ class Analyzer {
           f.others.push_back(o);
         }
       }
-      f.ports.insert(f.ports.end(), ir.ports.begin(), ir.ports.end());
+      AddTcpRanges(rule, dp, &f.ports);
       edits_[pol].tunnel_port_rules[0].insert(r);
     }
   }
@@ -475,7 +581,12 @@ class Analyzer {
         Pending& f =
             Add(FindingKind::kHboneEgress, pol, Direction::kEgress, r, subject, 0, subject == src);
         f.pods.push_back(subject == src ? dst : src);
-        f.ports.insert(f.ports.end(), working.begin(), working.end());
+        // Each working port starts a range that both ends allow (an overlap of their ranges).
+        for (int port : working) {
+          const int end = std::min(RangeEnd(rules[r].ports, &dp, port),
+                                   AllowedUpTo(dst, Direction::kIngress, src, port, fam));
+          f.ports.push_back({port, std::max(port, end)});
+        }
         edits_[pol].tunnel_port_rules[1].insert(r);
       }
     }
@@ -545,12 +656,48 @@ class Analyzer {
       Pending& f = Add(FindingKind::kProbeIngress, chosen, Direction::kIngress, -1, p,
                        fam == IpFamily::kV4 ? 4 : 6);
       f.others = {Cidr::Host(probe).ToString()};
-      f.ports.insert(f.ports.end(), missing.begin(), missing.end());
+      for (int port : missing) {
+        f.ports.push_back({port, port});
+      }
       f.isolating = names;
       PolicyEdit& e = edits_[chosen];
       e.probe_ports.insert(missing.begin(), missing.end());
       (fam == IpFamily::kV4 ? e.probe_v4 : e.probe_v6) = true;
     }
+  }
+
+  // What the HBONE traffic of the peers `pods` (sources) and `cidrs` does once the subject is in
+  // the mesh. Only a peer in the mesh sends HBONE: one that is not keeps reaching the subject in
+  // plaintext on the ports that work today, until it joins. `to` names the destination.
+  std::string HboneConsequence(const std::vector<int>& pods, const std::vector<std::string>& cidrs,
+                               absl::string_view to) const {
+    const std::string tunnel = absl::StrCat("port ", opt_.tunnel_port, "/TCP");
+    std::vector<std::string> in_mesh, outside;
+    for (int pod : pods) {
+      (meshed_[pod] ? in_mesh : outside).push_back(ev_.pod(pod).Key());
+    }
+    std::string out;
+    if (!in_mesh.empty()) {
+      absl::StrAppend(&out, " In the mesh, ", SomeNames(in_mesh),
+                      in_mesh.size() == 1 ? " sends its" : " send their",
+                      " connections as HBONE tunnels to ", tunnel, to,
+                      " from the same source IPs, and this policy drops them.");
+    }
+    if (!outside.empty()) {
+      const bool one = outside.size() == 1;
+      absl::StrAppend(&out, " ", SomeNames(outside), one ? " is" : " are",
+                      " not in the mesh (yet): ", one ? "its" : "their",
+                      " plaintext connections keep working, but once ",
+                      one ? "it joins" : "they join", " the mesh, ", one ? "its" : "their",
+                      " HBONE traffic to ", tunnel, to, " would be blocked.");
+    }
+    if (!cidrs.empty()) {
+      absl::StrAppend(&out, " Other sources in ", SomeNames(cidrs),
+                      ": their plaintext connections keep working, but once one of them joins the "
+                      "mesh, its HBONE traffic to ",
+                      tunnel, to, " would be blocked.");
+    }
+    return out;
   }
 
   Finding Render(const Key& key, const Pending& p) const {
@@ -567,42 +714,42 @@ class Analyzer {
       f.affected_peers.push_back(ev_.pod(pod).Key());
     }
     f.affected_peers.insert(f.affected_peers.end(), p.others.begin(), p.others.end());
-    const std::string ports = absl::StrJoin(p.ports, ", ");
+    const std::string ports = PortsText(p.ports);
     const int tunnel = opt_.tunnel_port;
+    const std::string fix = absl::StrCat(" Fix: add ", tunnel, "/TCP to this rule's ports.");
+    const std::string not_tunnel = absl::StrCat(" but not on port ", tunnel, "/TCP.");
+    const std::string rule = absl::StrCat("NetworkPolicy ", pol.Key(), " ",
+                                          DirectionName(f.direction), " rule ", key.rule, " lets ");
+    // The subject as the source towards enrolled destinations: it sends HBONE once enrolled.
+    const std::string outbound =
+        absl::StrCat(rule, f.subject, " reach ", f.affected_peers.size(), " enrolled pod(s) on ",
+                     ports, not_tunnel, " Once ", f.subject,
+                     " is in the mesh, its connections to them travel as HBONE tunnels to port ",
+                     tunnel, "/TCP and will be dropped.", fix);
     switch (f.kind) {
       case FindingKind::kHboneIngress:
         if (key.outbound) {
-          f.message = absl::StrCat("NetworkPolicy ", pol.Key(), " ingress rule ", key.rule,
-                                   " lets ", f.subject, " reach ", f.affected_peers.size(),
-                                   " enrolled pod(s) on TCP ", ports, " but not on TCP ", tunnel,
-                                   ". In the mesh its connections to them arrive as HBONE ",
-                                   "tunnels on TCP ", tunnel, " and will be dropped. Fix: add ",
-                                   tunnel, "/TCP to this rule's ports.");
+          f.message = outbound;
           break;
         }
-        f.message = absl::StrCat("NetworkPolicy ", pol.Key(), " ingress rule ", key.rule, " lets ",
-                                 f.affected_peers.size(), " peer(s) reach ", f.subject, " on TCP ",
-                                 ports, " but not on TCP ", tunnel,
-                                 ". In the mesh their connections arrive as HBONE tunnels "
-                                 "on TCP ",
-                                 tunnel, " from the same source IPs and will be dropped. Fix: add ",
-                                 tunnel, "/TCP to this rule's ports.");
+        f.message =
+            absl::StrCat(rule, f.affected_peers.size(), " peer(s) reach ", f.subject, " on ", ports,
+                         not_tunnel, HboneConsequence(p.pods, p.others, ""), fix);
         break;
       case FindingKind::kHboneEgress:
+        if (key.outbound) {
+          f.message = outbound;
+          break;
+        }
         f.message = absl::StrCat(
-            "NetworkPolicy ", pol.Key(), " egress rule ", key.rule, " lets ",
-            key.outbound ? f.subject : absl::StrCat(f.affected_peers.size(), " pod(s)"), " reach ",
-            key.outbound ? absl::StrCat(f.affected_peers.size(), " enrolled pod(s)") : f.subject,
-            " on TCP ", ports, " but not on TCP ", tunnel,
-            ". In the mesh that traffic is tunnelled (HBONE) to TCP ", tunnel,
-            " of the destination and will be dropped. Fix: add ", tunnel,
-            "/TCP to this rule's ports.");
+            rule, f.affected_peers.size(), " pod(s) reach ", f.subject, " on ", ports, not_tunnel,
+            HboneConsequence(p.pods, {}, absl::StrCat(" of ", f.subject)), fix);
         break;
       case FindingKind::kProbeIngress:
         f.cni_dependent = true;
         f.message = absl::StrCat(
             f.subject, " is ingress-isolated by ", absl::StrJoin(p.isolating, ", "),
-            " and no rule allows the probe address ", p.others[0], " on TCP ", ports,
+            " and no rule allows the probe address ", p.others[0], " on ", ports,
             ". In the mesh, kubelet probes are SNATed to that link-local address. Some CNIs "
             "exempt node traffic from NetworkPolicy, but the SNATed source no longer looks like "
             "the node, so most CNIs will drop the probes and the pod will turn unready. Fix: "
@@ -618,6 +765,7 @@ class Analyzer {
   const Evaluator& ev_;
   const Cluster& c_;
   const AnalysisOptions& opt_;
+  const std::vector<char> meshed_;
   Cidr probe4_, probe6_;
   Cidr link_local4_ = *Cidr::Parse("169.254.0.0/16");
   Cidr link_local6_ = *Cidr::Parse("fe80::/10");
@@ -664,7 +812,11 @@ Report Analyze(const Evaluator& evaluator, const std::vector<int>& subjects,
       mesh.push_back(i);
     }
   }
-  Analyzer a(evaluator, options);
+  std::vector<char> meshed(in_mesh);
+  for (int s : subjects) {
+    meshed[s] = evaluator.pod(s).host_network ? 0 : 1;
+  }
+  Analyzer a(evaluator, options, std::move(meshed));
   std::vector<std::string> names, notes;
   for (int s : subjects) {
     const Pod& p = evaluator.pod(s);

@@ -91,6 +91,7 @@ struct NetworkPolicy {
   std::string ns;
   std::string name;
   Labels labels;
+  Labels annotations;  // as written (a corrected policy keeps them, e.g. Helm's ownership)
   LabelSelector pod_selector;
   std::vector<Rule> ingress;
   std::vector<Rule> egress;

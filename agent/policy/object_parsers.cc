@@ -496,6 +496,7 @@ std::optional<NetworkPolicy> ParseNetworkPolicy(const YAML::Node& obj, Problems*
     np.ns = "default";
   }
   np.labels = ParseLabels(Child(md, "labels"), "metadata.labels", p);
+  np.annotations = ParseLabels(Child(md, "annotations"), "metadata.annotations", p);
   const YAML::Node& spec = Child(obj, "spec");
   if (!Present(spec) || !spec.IsMap()) {
     p->push_back({"spec", "is required"});

@@ -6,6 +6,29 @@ namespace probesnat::policy {
 
 namespace {
 
+// Written by `kubectl apply` from the object it was given: a corrected policy must not carry the
+// old one, or the next apply would diff against the wrong original.
+constexpr char kLastAppliedAnnotation[] = "kubectl.kubernetes.io/last-applied-configuration";
+
+// Keys and values quoted: a label key or value such as `on`, `null` or `1e3` would otherwise be
+// read back as a boolean, null or number by YAML 1.1 readers (the API server's included).
+void EmitStringMap(YAML::Emitter& out, const char* key, const Labels& map) {
+  bool any = false;
+  for (const auto& [k, v] : map) {
+    if (k == kLastAppliedAnnotation) {
+      continue;
+    }
+    if (!any) {
+      out << YAML::Key << key << YAML::Value << YAML::BeginMap;
+      any = true;
+    }
+    out << YAML::Key << YAML::DoubleQuoted << k << YAML::Value << YAML::DoubleQuoted << v;
+  }
+  if (any) {
+    out << YAML::EndMap;
+  }
+}
+
 void EmitSelector(YAML::Emitter& out, const LabelSelector& sel) {
   if (sel.empty()) {
     out << YAML::Flow << YAML::BeginMap << YAML::EndMap;
@@ -15,14 +38,14 @@ void EmitSelector(YAML::Emitter& out, const LabelSelector& sel) {
   if (!sel.match_labels.empty()) {
     out << YAML::Key << "matchLabels" << YAML::Value << YAML::BeginMap;
     for (const auto& [k, v] : sel.match_labels) {
-      out << YAML::Key << k << YAML::Value << YAML::DoubleQuoted << v;
+      out << YAML::Key << YAML::DoubleQuoted << k << YAML::Value << YAML::DoubleQuoted << v;
     }
     out << YAML::EndMap;
   }
   if (!sel.match_expressions.empty()) {
     out << YAML::Key << "matchExpressions" << YAML::Value << YAML::BeginSeq;
     for (const LabelRequirement& r : sel.match_expressions) {
-      out << YAML::BeginMap << YAML::Key << "key" << YAML::Value << r.key;
+      out << YAML::BeginMap << YAML::Key << "key" << YAML::Value << YAML::DoubleQuoted << r.key;
       out << YAML::Key << "operator" << YAML::Value << std::string(OpName(r.op));
       if (!r.values.empty()) {
         out << YAML::Key << "values" << YAML::Value << YAML::BeginSeq;
@@ -70,7 +93,7 @@ void EmitPort(YAML::Emitter& out, const PortSpec& ps) {
     if (ps.named.empty()) {
       out << ps.number;
     } else {
-      out << ps.named;
+      out << YAML::DoubleQuoted << ps.named;  // a name such as `on` must stay a string
     }
   }
   if (ps.end_port) {
@@ -117,15 +140,10 @@ std::string PolicyToYaml(const NetworkPolicy& policy) {
   out << YAML::Key << "apiVersion" << YAML::Value << "networking.k8s.io/v1";
   out << YAML::Key << "kind" << YAML::Value << "NetworkPolicy";
   out << YAML::Key << "metadata" << YAML::Value << YAML::BeginMap;
-  out << YAML::Key << "name" << YAML::Value << policy.name;
-  out << YAML::Key << "namespace" << YAML::Value << policy.ns;
-  if (!policy.labels.empty()) {
-    out << YAML::Key << "labels" << YAML::Value << YAML::BeginMap;
-    for (const auto& [k, v] : policy.labels) {
-      out << YAML::Key << k << YAML::Value << YAML::DoubleQuoted << v;
-    }
-    out << YAML::EndMap;
-  }
+  out << YAML::Key << "name" << YAML::Value << YAML::DoubleQuoted << policy.name;
+  out << YAML::Key << "namespace" << YAML::Value << YAML::DoubleQuoted << policy.ns;
+  EmitStringMap(out, "labels", policy.labels);
+  EmitStringMap(out, "annotations", policy.annotations);
   out << YAML::EndMap;
   out << YAML::Key << "spec" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "podSelector" << YAML::Value;

@@ -173,6 +173,35 @@ TEST(CheckCli, FindingsExitOneWithFixesThatClearThem) {
   EXPECT_EQ(nlohmann::json::parse(again.out)["compatible"], true);
 }
 
+TEST(CheckCli, FixesOutputIsOnlyTheYamlStreamOfTheJsonFixes) {
+  const std::string cluster = kData + "/corpus/kubectl_output/cluster.yaml";
+  CliRun json = Exec("check --cluster " + cluster + " --namespace shop -o json");
+  CliRun fixes = Exec("check --cluster " + cluster + " --namespace shop -o fixes");
+  ASSERT_EQ(fixes.code, 1) << fixes.err;
+  std::string want;
+  const nlohmann::json report = nlohmann::json::parse(json.out);
+  for (const auto& fix : report["fixes"]) {
+    want += "---\n" + fix["yaml"].get<std::string>();
+  }
+  ASSERT_FALSE(want.empty());
+  EXPECT_EQ(fixes.out, want);
+  EXPECT_NE(fixes.err.find("corrected NetworkPolicies on stdout: "), std::string::npos)
+      << fixes.err;
+  // Applied as a later --cluster, the stream clears every finding: exit 0, nothing on stdout.
+  const std::string path = ::testing::TempDir() + "/fixes_stream.yaml";
+  std::ofstream(path) << fixes.out;
+  CliRun again = Exec("check --cluster " + cluster + " --cluster " + path + " -n shop -o fixes");
+  EXPECT_EQ(again.code, 0) << again.out << again.err;
+  EXPECT_EQ(again.out, "");
+  EXPECT_NE(again.err.find("no NetworkPolicy needs fixing"), std::string::npos) << again.err;
+  CliRun compatible = Exec("check --cluster " + kData + "/cli/compatible.yaml -n open -o fixes");
+  EXPECT_EQ(compatible.code, 0) << compatible.err;
+  EXPECT_EQ(compatible.out, "");
+  CliRun error = Exec("check --cluster " + kData + "/cli/compatible.yaml --pod open/nope -o fixes");
+  EXPECT_EQ(error.code, 2);
+  EXPECT_EQ(error.out, "");
+}
+
 TEST(CheckCli, PodSelectorTextAndYamlOutputs) {
   const std::string cluster = kData + "/corpus/kubectl_output/cluster.yaml";
   CliRun r = Exec("check --cluster " + cluster + " --pod shop/backend-0 --probe-port 9001");

@@ -19,6 +19,7 @@
 #include "agent/daemon/daemon.h"
 #include "agent/daemon/pod_validation.h"
 #include "agent/daemon/testing/fake_backend.h"
+#include "agent/daemon/testing/log_capture.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/unknown_field_set.h"
 #include "google/protobuf/wrappers.pb.h"
@@ -482,6 +483,40 @@ TEST_F(GrpcServiceTest, EnforceModeRefusesWithTheFindingsAndNoKernelChange) {
   EXPECT_EQ(fake_.mutating_calls(), before);
   v1::PodStatus got;
   EXPECT_EQ(Get("u1", &got).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(GrpcServiceTest, ARefusalAndItsFindingsAreLoggedOneRecordEach) {
+  agent::Finding with_fix = Blocking();
+  with_fix.rule_index = 1;
+  with_fix.fix_yaml =
+      "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nspec:\n  podSelector: {}\n";
+  gate_.findings = {Blocking(), with_fix};
+  testing::LogCapture capture;
+  v1::EnrollResponse resp;
+  grpc::Status st = Enroll(MakePod("u1", "10.0.0.1", 0), &resp, v1::POLICY_MODE_ENFORCE);
+  ASSERT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  ASSERT_NE(st.error_message().find('\n'), std::string::npos);  // the refusal spans lines
+  int refusals = 0, findings = 0;
+  for (const std::string& r : capture.records()) {
+    EXPECT_EQ(r.find('\n'), r.size() - 1) << r;  // one record, one line
+    if (r.find("uid=\"u1\"") == std::string::npos) {
+      continue;
+    }
+    if (r.find("result=REFUSED_BY_POLICY") != std::string::npos) {
+      ++refusals;
+      EXPECT_THAT(r, HasSubstr("ingress rule 0 (SEVERITY_ERROR)"));
+      EXPECT_THAT(r, HasSubstr("ingress rule 1 (SEVERITY_ERROR)"));
+    }
+    if (r.find(" finding ") != std::string::npos) {
+      ++findings;
+      EXPECT_THAT(r, HasSubstr("policy=\"shop/allow-frontend\""));
+    }
+    if (r.find("finding 2/2") != std::string::npos) {
+      EXPECT_THAT(r, HasSubstr("fix=\"apiVersion: networking.k8s.io/v1\\x0akind: NetworkPolicy"));
+    }
+  }
+  EXPECT_EQ(refusals, 1);
+  EXPECT_EQ(findings, 2);
 }
 
 TEST_F(GrpcServiceTest, WarnModeEnrollsAndReportsTheFindings) {

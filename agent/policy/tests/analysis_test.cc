@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -92,7 +93,7 @@ TEST_F(AnalysisTest, PortOnlyRuleBlocksHboneFromEveryone) {
   EXPECT_THAT(f.message, HasSubstr("15008"));
   EXPECT_THAT(f.fix_yaml, HasSubstr("port: 15008"));
   EXPECT_THAT(f.fix_yaml, HasSubstr("apiVersion: networking.k8s.io/v1"));
-  EXPECT_THAT(f.fix_yaml, HasSubstr("namespace: shop"));
+  EXPECT_THAT(f.fix_yaml, HasSubstr("namespace: \"shop\""));
   ExpectFixesClear(r, {"my-app"});
 }
 
@@ -313,6 +314,165 @@ TEST_F(AnalysisTest, ConfigurableAddressesAndPort) {
   EXPECT_THAT(r.findings[0].fix_yaml, HasSubstr("port: 15009"));
   EXPECT_THAT(r.findings[0].fix_yaml, HasSubstr("169.254.9.9/32"));
   ExpectFixesClear(r, {"my-app"});
+}
+
+TEST_F(AnalysisTest, PortRangesAreDescribedAsRangesAndKeptInTheFix) {
+  // Ingress: the rule's own ports, as written. Egress: where client's range meets my-app's.
+  Load(R"(
+{apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: app-in, namespace: shop},
+ spec: {podSelector: {matchLabels: {app.kubernetes.io/name: my-app}},
+        ingress: [{from: [{podSelector: {matchLabels: {app: client}}}],
+                   ports: [{port: 8500, endPort: 9000}, {port: 7000}, {port: http}]}]}}
+---
+{apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: client-out, namespace: shop},
+ spec: {podSelector: {matchLabels: {app: client}}, policyTypes: [Egress],
+        egress: [{ports: [{port: 8000, endPort: 8600}]}]}}
+)");
+  opts_.extra_probe_ports = {};
+  Report r = Check({"my-app"});
+  std::map<FindingKind, const Finding*> by_kind;
+  for (const Finding& f : r.findings) {
+    by_kind[f.kind] = &f;
+  }
+  ASSERT_TRUE(by_kind.count(FindingKind::kHboneIngress));
+  ASSERT_TRUE(by_kind.count(FindingKind::kHboneEgress));
+  const Finding& in = *by_kind[FindingKind::kHboneIngress];
+  EXPECT_THAT(in.message, HasSubstr("on ports 7000/TCP, 8080/TCP, 8500-9000/TCP but not on port "
+                                    "15008/TCP"));
+  EXPECT_THAT(in.fix_yaml, HasSubstr("- port: 8500\n          endPort: 9000\n"));
+  const Finding& out = *by_kind[FindingKind::kHboneEgress];
+  // 8080 (my-app's named port http) and 8500-8600 are where 8000-8600 meets my-app's ports.
+  EXPECT_THAT(out.message, HasSubstr("on ports 8080/TCP, 8500-8600/TCP but not on port 15008/TCP"));
+  EXPECT_THAT(out.fix_yaml, HasSubstr("- port: 8000\n          endPort: 8600\n"));
+  ExpectFixesClear(r, {"my-app"});
+}
+
+TEST_F(AnalysisTest, FixKeepsLabelsAndAnnotationsButNotLastAppliedConfiguration) {
+  Load(R"(
+{apiVersion: networking.k8s.io/v1, kind: NetworkPolicy,
+ metadata: {name: p, namespace: shop, uid: abc, resourceVersion: "7",
+            labels: {app.kubernetes.io/managed-by: Helm, tier: "on"},
+            annotations: {meta.helm.sh/release-name: shop, "note": "two\nlines",
+                          kubectl.kubernetes.io/last-applied-configuration: "{\"spec\":{}}"}},
+ spec: {podSelector: {matchLabels: {app.kubernetes.io/name: my-app}}, ingress: [{ports: [{port: 8080}]}]}}
+)");
+  Report r = Check({"my-app"});
+  ASSERT_EQ(r.fixes.size(), 1u);
+  const std::string& yaml = r.fixes[0].yaml;
+  EXPECT_THAT(yaml, HasSubstr("  labels:\n    \"app.kubernetes.io/managed-by\": \"Helm\"\n"
+                              "    \"tier\": \"on\"\n"));
+  EXPECT_THAT(yaml, HasSubstr("  annotations:\n    \"meta.helm.sh/release-name\": \"shop\"\n"
+                              "    \"note\": \"two\\nlines\"\n"));
+  EXPECT_THAT(yaml, ::testing::Not(HasSubstr("last-applied")));
+  EXPECT_THAT(yaml, ::testing::Not(HasSubstr("resourceVersion")));
+  EXPECT_THAT(yaml, ::testing::Not(HasSubstr("uid")));
+  // Read back, the fix is the same policy with the same metadata.
+  absl::StatusOr<Cluster> fixed = testing::ApplyFixes(ev_->cluster(), r);
+  ASSERT_TRUE(fixed.ok()) << fixed.status();
+  const NetworkPolicy& np = fixed->policies[0];
+  EXPECT_EQ(np.labels.at("tier"), "on");
+  EXPECT_EQ(np.annotations.at("note"), "two\nlines");
+  EXPECT_EQ(np.annotations.count("kubectl.kubernetes.io/last-applied-configuration"), 0u);
+}
+
+TEST_F(AnalysisTest, SinglePortsAreNamedOneByOne) {
+  Load(R"(
+{apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: p, namespace: shop},
+ spec: {podSelector: {matchLabels: {app.kubernetes.io/name: my-app}},
+        ingress: [{from: [{podSelector: {matchLabels: {app: client}}}], ports: [{port: 8080}]}]}}
+)");
+  opts_.extra_probe_ports = {};
+  Report r = Check({"my-app"});
+  ASSERT_FALSE(r.findings.empty());
+  EXPECT_THAT(r.findings[0].message, HasSubstr("reach shop/my-app on port 8080/TCP but not on"));
+}
+
+// Who sends HBONE: only a peer in the mesh. A peer outside it keeps reaching the subject in
+// plaintext, so the message must not say its traffic is dropped now.
+class HboneWordingTest : public AnalysisTest {
+ protected:
+  void SetUp() override {
+    Load(R"(
+{apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: app-in, namespace: shop},
+ spec: {podSelector: {matchLabels: {app.kubernetes.io/name: my-app}},
+        ingress: [{from: [{podSelector: {matchExpressions: [{key: app, operator: In, values: [client, dual]}]}},
+                          {ipBlock: {cidr: 192.168.0.0/16}}], ports: [{port: 8080}]}]}}
+---
+{apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: client-out, namespace: shop},
+ spec: {podSelector: {matchLabels: {app: client}}, policyTypes: [Egress],
+        egress: [{ports: [{port: 8080}]}]}}
+)");
+    opts_.extra_probe_ports = {};
+  }
+  const Finding& Of(const Report& r, FindingKind kind) {
+    for (const Finding& f : r.findings) {
+      if (f.kind == kind) {
+        return f;
+      }
+    }
+    ADD_FAILURE() << "no finding of kind " << FindingKindName(kind);
+    static Finding none;
+    return none;
+  }
+};
+
+TEST_F(HboneWordingTest, PeersOutsideTheMeshWouldBeBlockedOnceTheyJoin) {
+  Report r = Check({"my-app"});
+  const Finding& in = Of(r, FindingKind::kHboneIngress);
+  EXPECT_THAT(in.affected_peers, ElementsAre("shop/client", "shop/dual", "192.168.0.0/16"));
+  EXPECT_THAT(in.message,
+              HasSubstr("shop/client, shop/dual are not in the mesh (yet): their plaintext "
+                        "connections keep working, but once they join the mesh, their HBONE "
+                        "traffic to port 15008/TCP would be blocked."));
+  EXPECT_THAT(in.message,
+              HasSubstr("Other sources in 192.168.0.0/16: their plaintext connections keep "
+                        "working, but once one of them joins the mesh, its HBONE traffic to port "
+                        "15008/TCP would be blocked."));
+  EXPECT_THAT(in.message, ::testing::Not(HasSubstr("In the mesh,")));
+  EXPECT_THAT(in.message, ::testing::Not(HasSubstr("drops them")));
+  const Finding& out = Of(r, FindingKind::kHboneEgress);
+  EXPECT_THAT(out.message,
+              HasSubstr("shop/client is not in the mesh (yet): its plaintext connections keep "
+                        "working, but once it joins the mesh, its HBONE traffic to port "
+                        "15008/TCP of shop/my-app would be blocked."));
+  EXPECT_THAT(out.message, ::testing::Not(HasSubstr("In the mesh,")));
+}
+
+TEST_F(HboneWordingTest, PeersInTheMeshAreDroppedNow) {
+  Report r = Check({"my-app"}, {"client"});
+  const Finding& in = Of(r, FindingKind::kHboneIngress);
+  EXPECT_THAT(in.message, HasSubstr("In the mesh, shop/client sends its connections as HBONE "
+                                    "tunnels to port 15008/TCP from the same source IPs, and this "
+                                    "policy drops them."));
+  EXPECT_THAT(in.message, HasSubstr("shop/dual is not in the mesh (yet)"));  // mixed
+  EXPECT_THAT(in.message, ::testing::Not(HasSubstr("shop/client is not in the mesh")));
+  const Finding& out = Of(r, FindingKind::kHboneEgress);
+  EXPECT_THAT(out.message, HasSubstr("In the mesh, shop/client sends its connections as HBONE "
+                                     "tunnels to port 15008/TCP of shop/my-app"));
+  EXPECT_THAT(out.message, ::testing::Not(HasSubstr("not in the mesh")));
+}
+
+TEST_F(HboneWordingTest, OtherSubjectsCountAsInTheMesh) {
+  Report r = Check({"my-app", "client", "dual"});
+  for (const Finding& f : r.findings) {
+    if (f.subject == "shop/my-app" && f.kind != FindingKind::kProbeIngress) {
+      EXPECT_THAT(f.message, ::testing::Not(HasSubstr("shop/client is not in the mesh")));
+      EXPECT_THAT(f.message, ::testing::Not(HasSubstr("shop/dual is not in the mesh")));
+      EXPECT_THAT(f.message, HasSubstr("In the mesh, "));
+    }
+  }
+}
+
+TEST_F(HboneWordingTest, TheSubjectAsTheSourceSendsHboneOnceEnrolled) {
+  // client is the subject; my-app (enrolled) has the ingress rule, client's own egress the other.
+  Report r = Check({"client"}, {"my-app"});
+  const Finding& in = Of(r, FindingKind::kHboneIngress);
+  EXPECT_THAT(in.message, HasSubstr("lets shop/client reach 1 enrolled pod(s) on port 8080/TCP"));
+  EXPECT_THAT(in.message, HasSubstr("Once shop/client is in the mesh, its connections to them "
+                                    "travel as HBONE tunnels to port 15008/TCP"));
+  const Finding& out = Of(r, FindingKind::kHboneEgress);
+  EXPECT_THAT(out.message, HasSubstr("Once shop/client is in the mesh"));
+  ExpectFixesClear(r, {"client"}, {"my-app"});
 }
 
 TEST_F(AnalysisTest, HostNetworkSubjectsAreNotedNotAnalysed) {
