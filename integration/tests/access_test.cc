@@ -53,15 +53,12 @@ CommandResult RunShell(const std::string& command) {
   return r;
 }
 
-class AccessTest : public TopologyTest {
+class AccessTest : public AgentBinaryTest {
  protected:
   void SetUp() override {
-    TopologyTest::SetUp();
+    AgentBinaryTest::SetUp();
     if (IsSkipped() || HasFatalFailure()) {
       return;
-    }
-    if (ProbesnatdPath().empty()) {
-      GTEST_SKIP() << "probesnatd was not built (set PROBESNATD to its path)";
     }
     ASSERT_FALSE(token_dir_.path().empty());
     token_file_ = token_dir_.path() + "/token";

@@ -17,15 +17,12 @@ constexpr uint16_t kMetricsPort = 9464;
 constexpr uint16_t kPrometheusPort = 9090;
 constexpr char kUidC[] = "c0ffee00-1c2d-4e8f-9a01-5b6c7d8e9f0a";
 
-class MetricsTest : public TopologyTest {
+class MetricsTest : public AgentBinaryTest {
  protected:
   void SetUp() override {
-    TopologyTest::SetUp();
+    AgentBinaryTest::SetUp();
     if (IsSkipped() || HasFatalFailure()) {
       return;
-    }
-    if (ProbesnatdPath().empty()) {
-      GTEST_SKIP() << "probesnatd was not built";
     }
     if (::access(PrometheusPath().c_str(), X_OK) != 0) {
       GTEST_FAIL() << "no prometheus at " << PrometheusPath()

@@ -33,15 +33,12 @@ std::string DescribeWait(int wait_status) {
   return absl::StrCat("wait status ", wait_status);
 }
 
-class ProcessLifecycleTest : public TopologyTest {
+class ProcessLifecycleTest : public AgentBinaryTest {
  protected:
   void SetUp() override {
-    TopologyTest::SetUp();
+    AgentBinaryTest::SetUp();
     if (IsSkipped() || HasFatalFailure()) {
       return;
-    }
-    if (ProbesnatdPath().empty()) {
-      GTEST_SKIP() << "probesnatd was not built (set PROBESNATD to its path)";
     }
   }
 

@@ -147,15 +147,12 @@ std::vector<std::string> KernelMismatches(const std::string& node,
 // probesnatd on a run directory the test owns, so that the socket and the state file outlive each
 // Daemon (whose own directory, with its log, goes with it). The last daemons' logs are kept and
 // printed when the test fails.
-class RestartTest : public TopologyTest {
+class RestartTest : public AgentBinaryTest {
  protected:
   void SetUp() override {
-    TopologyTest::SetUp();
+    AgentBinaryTest::SetUp();
     if (IsSkipped() || HasFatalFailure()) {
       return;
-    }
-    if (ProbesnatdPath().empty()) {
-      GTEST_SKIP() << "probesnatd was not built (set PROBESNATD to its path)";
     }
     run_dir_ = std::make_unique<ScopedDir>("psnt-run");
     ASSERT_FALSE(run_dir_->path().empty());

@@ -14,15 +14,12 @@
 namespace probesnat::integration {
 namespace {
 
-class StartupTest : public TopologyTest {
+class StartupTest : public AgentBinaryTest {
  protected:
   void SetUp() override {
-    TopologyTest::SetUp();
+    AgentBinaryTest::SetUp();
     if (IsSkipped() || HasFatalFailure()) {
       return;
-    }
-    if (ProbesnatdPath().empty()) {
-      GTEST_SKIP() << "probesnatd was not built (set PROBESNATD to its path)";
     }
   }
 

@@ -116,13 +116,20 @@ void TopologyTest::InstallNodePort(bool masquerade) {
   PSNT_ASSERT_OK(NftApply(topo_->node().name(), ruleset));
 }
 
-void AgentTest::SetUp() {
+void AgentBinaryTest::SetUp() {
   TopologyTest::SetUp();
   if (IsSkipped() || HasFatalFailure()) {
     return;
   }
   if (ProbesnatdPath().empty()) {
     GTEST_SKIP() << "probesnatd was not built (set PROBESNATD to its path)";
+  }
+}
+
+void AgentTest::SetUp() {
+  AgentBinaryTest::SetUp();
+  if (IsSkipped() || HasFatalFailure()) {
+    return;
   }
   StartDaemon();
 }

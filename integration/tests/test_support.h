@@ -79,8 +79,14 @@ class TopologyTest : public ::testing::Test {
   UniqueFd node_fd_, a_fd_, b_fd_, outside_fd_;
 };
 
+// TopologyTest for tests that start the real probesnatd themselves: skipped when it was not built.
+class AgentBinaryTest : public TopologyTest {
+ protected:
+  void SetUp() override;
+};
+
 // TopologyTest plus the real probesnatd running in the node namespace.
-class AgentTest : public TopologyTest {
+class AgentTest : public AgentBinaryTest {
  protected:
   void SetUp() override;
   void TearDown() override;

@@ -60,15 +60,12 @@ CommandResult RunProbesnatctlUninstall(const std::string& run_dir) {
 
 // Pods A and B with the listeners a meshed pod has, and probesnatd on a run directory the test
 // owns (socket, default state file, lock and request files), so that they outlive each agent.
-class UninstallTest : public TopologyTest {
+class UninstallTest : public AgentBinaryTest {
  protected:
   void SetUp() override {
-    TopologyTest::SetUp();
+    AgentBinaryTest::SetUp();
     if (IsSkipped() || HasFatalFailure()) {
       return;
-    }
-    if (ProbesnatdPath().empty()) {
-      GTEST_SKIP() << "probesnatd was not built (set PROBESNATD to its path)";
     }
     run_dir_ = std::make_unique<ScopedDir>("psnt-uninstall");
     ASSERT_FALSE(run_dir_->path().empty());
