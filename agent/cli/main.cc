@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "agent/cli/agent_commands.h"
 #include "agent/cli/check_command.h"
 #include "agent/cli/eval_command.h"
 #include "agent/cli/uninstall_command.h"
@@ -74,6 +75,32 @@ int Run(int argc, char** argv) {
                    "The agent's run directory (its socket's directory)")
       ->capture_default_str();
 
+  // Commands that ask the running agent over its socket.
+  probesnat::cli::AgentArgs agent;
+  auto agent_options = [&agent](CLI::App* cmd, bool with_output) {
+    cmd->add_option("--socket", agent.socket, "probesnatd's unix socket")->capture_default_str();
+    cmd->add_option("--timeout", agent.timeout_seconds, "Seconds to wait for the agent")
+        ->capture_default_str();
+    if (with_output) {
+      cmd->add_option("--output,-o", agent.output, "table (default), wide, json or yaml");
+    }
+    return cmd;
+  };
+  CLI::App* status_cmd = agent_options(
+      app.add_subcommand("status",
+                         "The running agent: health, pods by phase, policy mode and snapshot. "
+                         "Exit 0 SERVING, 1 not serving, 2 unreachable"),
+      true);
+  CLI::App* list_cmd = agent_options(
+      app.add_subcommand("list", "Pods enrolled on this node, with phase and findings"), true);
+  CLI::App* get_cmd = agent_options(
+      app.add_subcommand("get", "One enrolled pod with its findings. Exit 1 when not enrolled"),
+      true);
+  get_cmd->add_option("uid", agent.uid, "The pod's UID")->required();
+  CLI::App* unenroll_cmd = agent_options(
+      app.add_subcommand("unenroll", "Remove a pod's rules (node and pod namespace)"), false);
+  unenroll_cmd->add_option("uid", agent.uid, "The pod's UID")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -86,6 +113,18 @@ int Run(int argc, char** argv) {
   }
   if (check_cmd->parsed()) {
     return probesnat::cli::RunCheck(check, std::cout, std::cerr);
+  }
+  if (status_cmd->parsed()) {
+    return probesnat::cli::RunStatus(agent, std::cout, std::cerr);
+  }
+  if (list_cmd->parsed()) {
+    return probesnat::cli::RunList(agent, std::cout, std::cerr);
+  }
+  if (get_cmd->parsed()) {
+    return probesnat::cli::RunGet(agent, std::cout, std::cerr);
+  }
+  if (unenroll_cmd->parsed()) {
+    return probesnat::cli::RunUnenroll(agent, std::cout, std::cerr);
   }
   if (uninstall_cmd->parsed()) {
     return probesnat::cli::RunUninstall(uninstall, std::cout, std::cerr);

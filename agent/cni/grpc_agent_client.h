@@ -1,29 +1,33 @@
 #pragma once
 
-#include <memory>
 #include <string>
 
 #include "absl/time/time.h"
+#include "agent/client/agent_connection.h"
 #include "agent/cni/agent_client.h"
-#include "grpcpp/channel.h"
 
 namespace probesnat::cni {
 
-// AgentClient over probesnatd's unix socket. Every call of one plugin run shares `deadline`, so
-// the whole run (not each call) is bounded by the configured timeout. Calls do not wait for the
-// socket to appear: an absent agent is UNAVAILABLE at once.
+// AgentClient over probesnatd's unix socket (client::AgentConnection). Every call of one plugin
+// run shares `deadline`, so the whole run (not each call) is bounded by the configured timeout.
 class GrpcAgentClient : public AgentClient {
  public:
-  GrpcAgentClient(const std::string& socket_path, absl::Time deadline);
+  GrpcAgentClient(const std::string& socket_path, absl::Time deadline)
+      : connection_(socket_path, deadline) {}
 
-  absl::Status Enroll(const probesnat::v1::Pod& pod, probesnat::v1::PolicyMode mode) override;
-  absl::StatusOr<bool> Unenroll(const std::string& uid) override;
-  absl::StatusOr<probesnat::v1::PodStatus> Get(const std::string& uid) override;
-  absl::Status Health() override;
+  absl::Status Enroll(const probesnat::v1::Pod& pod, probesnat::v1::PolicyMode mode) override {
+    return connection_.Enroll(pod, mode).status();
+  }
+  absl::StatusOr<bool> Unenroll(const std::string& uid) override {
+    return connection_.Unenroll(uid);
+  }
+  absl::StatusOr<probesnat::v1::PodStatus> Get(const std::string& uid) override {
+    return connection_.Get(uid);
+  }
+  absl::Status Health() override { return connection_.Health(); }
 
  private:
-  std::shared_ptr<grpc::Channel> channel_;
-  absl::Time deadline_;
+  client::AgentConnection connection_;
 };
 
 }  // namespace probesnat::cni

@@ -1,7 +1,7 @@
-#include "agent/cni/grpc_agent_client.h"
+#include "agent/client/agent_connection.h"
 
 #include <future>
-#include <vector>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/client_context.h"
@@ -11,7 +11,7 @@
 #include "grpcpp/support/byte_buffer.h"
 #include "probesnat/v1/probesnat.grpc.pb.h"
 
-namespace probesnat::cni {
+namespace probesnat::client {
 namespace {
 
 absl::Status ToAbsl(const grpc::Status& status) {
@@ -23,26 +23,30 @@ absl::Status ToAbsl(const grpc::Status& status) {
 
 }  // namespace
 
-GrpcAgentClient::GrpcAgentClient(const std::string& socket_path, absl::Time deadline)
+AgentConnection::AgentConnection(const std::string& socket_path, absl::Time deadline)
     : deadline_(deadline) {
   grpc::ChannelArguments args;
-  // One short-lived process per pod: no retries behind our back, no keepalive pings.
+  // Short-lived processes: no retries behind our back, no keepalive pings.
   args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
   channel_ = grpc::CreateCustomChannel("unix:" + socket_path, grpc::InsecureChannelCredentials(),
                                        args);
 }
 
-absl::Status GrpcAgentClient::Enroll(const v1::Pod& pod, v1::PolicyMode mode) {
+absl::StatusOr<v1::PodStatus> AgentConnection::Enroll(const v1::Pod& pod, v1::PolicyMode mode) {
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(deadline_));
   v1::EnrollRequest request;
   *request.mutable_pod() = pod;
   request.set_policy_mode(mode);
   v1::EnrollResponse response;
-  return ToAbsl(v1::Enrollment::NewStub(channel_)->Enroll(&ctx, request, &response));
+  if (absl::Status st = ToAbsl(v1::Enrollment::NewStub(channel_)->Enroll(&ctx, request, &response));
+      !st.ok()) {
+    return st;
+  }
+  return response.status();
 }
 
-absl::StatusOr<bool> GrpcAgentClient::Unenroll(const std::string& uid) {
+absl::StatusOr<bool> AgentConnection::Unenroll(const std::string& uid) {
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(deadline_));
   v1::UnenrollRequest request;
@@ -56,7 +60,7 @@ absl::StatusOr<bool> GrpcAgentClient::Unenroll(const std::string& uid) {
   return response.was_enrolled();
 }
 
-absl::StatusOr<v1::PodStatus> GrpcAgentClient::Get(const std::string& uid) {
+absl::StatusOr<v1::PodStatus> AgentConnection::Get(const std::string& uid) {
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(deadline_));
   v1::GetRequest request;
@@ -69,9 +73,34 @@ absl::StatusOr<v1::PodStatus> GrpcAgentClient::Get(const std::string& uid) {
   return response;
 }
 
-absl::Status GrpcAgentClient::Health() {
+absl::StatusOr<std::vector<v1::PodStatus>> AgentConnection::List() {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(deadline_));
+  v1::ListRequest request;
+  v1::ListResponse response;
+  if (absl::Status st = ToAbsl(v1::Enrollment::NewStub(channel_)->List(&ctx, request, &response));
+      !st.ok()) {
+    return st;
+  }
+  return std::vector<v1::PodStatus>(response.pods().begin(), response.pods().end());
+}
+
+absl::StatusOr<v1::PolicySnapshotStatus> AgentConnection::PolicySnapshot() {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(deadline_));
+  v1::GetPolicySnapshotStatusRequest request;
+  v1::PolicySnapshotStatus response;
+  if (absl::Status st =
+          ToAbsl(v1::Policy::NewStub(channel_)->GetSnapshotStatus(&ctx, request, &response));
+      !st.ok()) {
+    return st;
+  }
+  return response;
+}
+
+absl::Status AgentConnection::Health() {
   // grpc.health.v1.HealthCheckRequest{service: ""} is zero bytes; the answer's field 1 (varint)
-  // is the serving status. A generic call spares the plugin the health proto's descriptors.
+  // is the serving status. A generic call spares the clients the health proto's descriptors.
   grpc::GenericStub stub(channel_);
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(deadline_));
@@ -98,4 +127,4 @@ absl::Status GrpcAgentClient::Health() {
   return absl::OkStatus();
 }
 
-}  // namespace probesnat::cni
+}  // namespace probesnat::client

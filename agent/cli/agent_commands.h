@@ -1,0 +1,27 @@
+#pragma once
+
+#include <iosfwd>
+#include <string>
+
+namespace probesnat::cli {
+
+// What the commands that talk to a running probesnatd share.
+struct AgentArgs {
+  std::string socket = "/run/probesnat/probesnat.sock";
+  std::string output = "table";  // table, wide, json or yaml
+  double timeout_seconds = 5;
+  std::string uid;  // get, unenroll
+};
+
+// `probesnatctl status`: health, pods by phase, the policy snapshot. 0 when the agent serves,
+// 1 when it answers but is not SERVING, 2 when it cannot be reached or asked.
+int RunStatus(const AgentArgs& args, std::ostream& out, std::ostream& err);
+// `probesnatctl list`: every enrolled pod, one per line (or json/yaml). 0, or 2 on error.
+int RunList(const AgentArgs& args, std::ostream& out, std::ostream& err);
+// `probesnatctl get UID`: one pod with its findings. 0; 1 when the agent does not know it; 2 on error.
+int RunGet(const AgentArgs& args, std::ostream& out, std::ostream& err);
+// `probesnatctl unenroll UID`: removes the pod's rules. 0 (also when it was not enrolled, said so
+// on stderr), 2 on error.
+int RunUnenroll(const AgentArgs& args, std::ostream& out, std::ostream& err);
+
+}  // namespace probesnat::cli

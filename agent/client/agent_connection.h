@@ -1,0 +1,38 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "grpcpp/channel.h"
+#include "probesnat/v1/probesnat.pb.h"
+
+namespace probesnat::client {
+
+// A client of a running probesnatd over its unix socket (the CNI plugin, probesnatctl). Every call
+// shares `deadline`, so a whole run (not each call) is bounded. Calls do not wait for the socket
+// to appear: an absent agent is UNAVAILABLE at once. Errors carry the gRPC code as
+// absl::StatusCode (the two enumerations share their values) and the agent's message unchanged.
+class AgentConnection {
+ public:
+  AgentConnection(const std::string& socket_path, absl::Time deadline);
+
+  absl::StatusOr<probesnat::v1::PodStatus> Enroll(const probesnat::v1::Pod& pod,
+                                                  probesnat::v1::PolicyMode mode);
+  // Whether the pod was enrolled.
+  absl::StatusOr<bool> Unenroll(const std::string& uid);
+  absl::StatusOr<probesnat::v1::PodStatus> Get(const std::string& uid);
+  absl::StatusOr<std::vector<probesnat::v1::PodStatus>> List();
+  absl::StatusOr<probesnat::v1::PolicySnapshotStatus> PolicySnapshot();
+  // OK when grpc.health.v1 reports SERVING.
+  absl::Status Health();
+
+ private:
+  std::shared_ptr<grpc::Channel> channel_;
+  absl::Time deadline_;
+};
+
+}  // namespace probesnat::client
