@@ -1,8 +1,13 @@
 #include "agent/cli/agent_commands.h"
 
+#include <signal.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
 #include <ostream>
 #include <vector>
 
@@ -13,6 +18,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "agent/cli/json_yaml.h"
+#include "agent/cli/pod_file.h"
 #include "agent/client/agent_connection.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -108,7 +114,170 @@ void PrintTable(const std::vector<v1::PodStatus>& pods, bool wide, std::ostream&
   }
 }
 
+std::optional<v1::PolicyMode> ParseMode(const std::string& mode) {
+  if (mode.empty()) {
+    return v1::POLICY_MODE_UNSPECIFIED;
+  }
+  if (mode == "off") {
+    return v1::POLICY_MODE_OFF;
+  }
+  if (mode == "warn") {
+    return v1::POLICY_MODE_WARN;
+  }
+  if (mode == "enforce") {
+    return v1::POLICY_MODE_ENFORCE;
+  }
+  return std::nullopt;
+}
+
+// The pods of args.file and the policy mode, or an exit code after saying why.
+std::optional<std::vector<v1::Pod>> PodsAndMode(const AgentArgs& args, v1::PolicyMode& mode,
+                                                std::ostream& err) {
+  std::optional<v1::PolicyMode> parsed = ParseMode(args.policy_mode);
+  if (!parsed) {
+    err << "probesnatctl: --policy-mode must be off, warn or enforce, not \"" << args.policy_mode
+        << "\"\n";
+    return std::nullopt;
+  }
+  mode = *parsed;
+  absl::StatusOr<std::vector<v1::Pod>> pods = ReadPodFile(args.file);
+  if (!pods.ok()) {
+    err << "probesnatctl: " << pods.status().message() << "\n";
+    return std::nullopt;
+  }
+  return *std::move(pods);
+}
+
+void PrintStatuses(const AgentArgs& args, const std::vector<v1::PodStatus>& statuses,
+                   std::ostream& out) {
+  if (args.output == "json" || args.output == "yaml") {
+    nlohmann::ordered_json items = nlohmann::ordered_json::array();
+    for (const v1::PodStatus& s : statuses) {
+      items.push_back(ToJson(s));
+    }
+    PrintStructured(args, nlohmann::ordered_json{{"pods", items}}, out);
+  } else {
+    PrintTable(statuses, args.output == "wide", out);
+  }
+}
+
 }  // namespace
+
+int RunEnroll(const AgentArgs& args, std::ostream& out, std::ostream& err) {
+  v1::PolicyMode mode = v1::POLICY_MODE_UNSPECIFIED;
+  if (!ValidOutput(args, err)) {
+    return kError;
+  }
+  std::optional<std::vector<v1::Pod>> pods = PodsAndMode(args, mode, err);
+  if (!pods) {
+    return kError;
+  }
+  client::AgentConnection agent = Connect(args);
+  std::vector<v1::PodStatus> enrolled;
+  int refused = 0;
+  for (const v1::Pod& pod : *pods) {
+    absl::StatusOr<v1::PodStatus> st = agent.Enroll(pod, mode);
+    if (absl::IsUnavailable(st.status()) && enrolled.empty() && refused == 0) {
+      err << "probesnatctl: " << Explain(args, st.status()) << "\n";
+      return kError;
+    }
+    if (!st.ok()) {
+      ++refused;
+      err << "probesnatctl: pod " << pod.namespace_() << "/" << pod.name() << " (uid " << pod.uid()
+          << ") not enrolled: " << absl::StatusCodeToString(st.status().code()) << ": "
+          << st.status().message() << "\n";
+      continue;
+    }
+    enrolled.push_back(*std::move(st));
+  }
+  if (!enrolled.empty()) {
+    PrintStatuses(args, enrolled, out);
+  }
+  for (const v1::PodStatus& s : enrolled) {
+    refused += s.phase() == v1::POD_PHASE_APPLIED ? 0 : 1;
+  }
+  return refused == 0 ? kOk : kNo;
+}
+
+int RunSync(const AgentArgs& args, std::ostream& out, std::ostream& err) {
+  v1::PolicyMode mode = v1::POLICY_MODE_UNSPECIFIED;
+  if (!ValidOutput(args, err)) {
+    return kError;
+  }
+  std::optional<std::vector<v1::Pod>> pods = PodsAndMode(args, mode, err);
+  if (!pods) {
+    return kError;
+  }
+  absl::StatusOr<v1::SyncResponse> synced = Connect(args).Sync(*pods, mode);
+  if (!synced.ok()) {
+    err << "probesnatctl: " << Explain(args, synced.status()) << "\n";
+    return kError;
+  }
+  std::vector<v1::PodStatus> statuses(synced->statuses().begin(), synced->statuses().end());
+  PrintStatuses(args, statuses, out);
+  for (const std::string& uid : synced->removed_uids()) {
+    err << "unenrolled (not in " << args.file << "): pod uid " << uid << "\n";
+  }
+  for (const v1::PodStatus& s : statuses) {
+    if (s.phase() != v1::POD_PHASE_APPLIED) {
+      return kNo;
+    }
+  }
+  return kOk;
+}
+
+int RunWatch(const AgentArgs& args, std::ostream& out, std::ostream& err) {
+  // SIGINT/SIGTERM end the watch: blocked here (every thread inherits the mask), taken by sigwait.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  std::mutex mu;
+  std::function<void()> cancel;
+  bool ended = false, stopped = false;
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&stop, &sig);
+    std::lock_guard<std::mutex> lock(mu);
+    if (ended) {
+      return;  // woken because the stream ended
+    }
+    stopped = true;
+    if (!ended && cancel) {
+      cancel();
+    }
+  });
+  client::AgentConnection agent = Connect(args);
+  absl::Status st = agent.Watch(
+      args.initial_state,
+      [&out](const v1::PodStatus& s) {
+        out << s.pod().uid() << " " << s.pod().namespace_() << "/" << s.pod().name() << " "
+            << Phase(s) << " gen " << s.generation()
+            << (s.reason().empty() ? "" : " reason: " + s.reason()) << std::endl;
+      },
+      [&](std::function<void()> c) {
+        std::lock_guard<std::mutex> lock(mu);
+        cancel = std::move(c);
+        if (stopped) {
+          cancel();
+        }
+      });
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    ended = true;
+  }
+  if (!stopped) {
+    // Wake the waiter: the stream ended without a signal.
+    pthread_kill(waiter.native_handle(), SIGTERM);
+  }
+  waiter.join();
+  if (stopped && (st.ok() || st.code() == absl::StatusCode::kCancelled)) {
+    return kOk;
+  }
+  err << "probesnatctl: " << (st.ok() ? "the agent ended the watch" : Explain(args, st)) << "\n";
+  return kError;
+}
 
 int RunStatus(const AgentArgs& args, std::ostream& out, std::ostream& err) {
   if (!ValidOutput(args, err)) {

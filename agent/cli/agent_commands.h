@@ -10,7 +10,10 @@ struct AgentArgs {
   std::string socket = "/run/probesnat/probesnat.sock";
   std::string output = "table";  // table, wide, json or yaml
   double timeout_seconds = 5;
-  std::string uid;  // get, unenroll
+  std::string uid;   // get, unenroll
+  std::string file;  // enroll -f, sync -f ("-" is stdin)
+  std::string policy_mode;  // enroll, sync: "" (the agent's), off, warn or enforce
+  bool initial_state = true;  // watch
 };
 
 // `probesnatctl status`: health, pods by phase, the policy snapshot. 0 when the agent serves,
@@ -23,5 +26,15 @@ int RunGet(const AgentArgs& args, std::ostream& out, std::ostream& err);
 // `probesnatctl unenroll UID`: removes the pod's rules. 0 (also when it was not enrolled, said so
 // on stderr), 2 on error.
 int RunUnenroll(const AgentArgs& args, std::ostream& out, std::ostream& err);
+
+// `probesnatctl enroll -f pod.yaml`: enrolls each pod of the file (pod_file.h), prints its status.
+// 0 all applied, 1 one was refused or failed (the agent's reason on stderr), 2 on error.
+int RunEnroll(const AgentArgs& args, std::ostream& out, std::ostream& err);
+// `probesnatctl sync -f pods.yaml`: the file is the whole desired set of this node (pods not in it
+// are unenrolled). 0 all applied, 1 some failed, 2 on error.
+int RunSync(const AgentArgs& args, std::ostream& out, std::ostream& err);
+// `probesnatctl watch`: one line per pod event until SIGINT/SIGTERM (exit 0) or the agent ends
+// the stream (exit 2).
+int RunWatch(const AgentArgs& args, std::ostream& out, std::ostream& err);
 
 }  // namespace probesnat::cli

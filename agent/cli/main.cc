@@ -100,6 +100,29 @@ int Run(int argc, char** argv) {
   CLI::App* unenroll_cmd = agent_options(
       app.add_subcommand("unenroll", "Remove a pod's rules (node and pod namespace)"), false);
   unenroll_cmd->add_option("uid", agent.uid, "The pod's UID")->required();
+  CLI::App* enroll_cmd = agent_options(
+      app.add_subcommand("enroll",
+                         "Enroll the pods of a file (YAML or JSON in the API's field names: uid, "
+                         "namespace, name, labels, ips, netns_path, container_ports, probe_ports). "
+                         "Exit 0 applied, 1 refused or failed, 2 error"),
+      true);
+  enroll_cmd->add_option("--file,-f", agent.file, "File with the pod(s), - for stdin")->required();
+  enroll_cmd->add_option("--policy-mode", agent.policy_mode,
+                         "off, warn or enforce (default: the agent's; it may only tighten)");
+  CLI::App* sync_cmd = agent_options(
+      app.add_subcommand("sync",
+                         "Make the file the node's whole desired set: its pods enrolled, every "
+                         "other pod unenrolled. Exit 0 all applied, 1 some not, 2 error"),
+      true);
+  sync_cmd->add_option("--file,-f", agent.file, "File with the pods, - for stdin")->required();
+  sync_cmd->add_option("--policy-mode", agent.policy_mode, "off, warn or enforce");
+  CLI::App* watch_cmd = agent_options(
+      app.add_subcommand("watch", "One line per pod change until Ctrl-C (exit 0)"), false);
+  bool no_initial = false;
+  watch_cmd->add_flag("--no-initial", no_initial, "Only changes, not the current state first");
+  app.add_subcommand("version", "This probesnatctl's version")->callback([] {
+    std::cout << "probesnatctl " << probesnat::BuildVersion() << "\n";
+  });
 
   try {
     app.parse(argc, argv);
@@ -122,6 +145,19 @@ int Run(int argc, char** argv) {
   }
   if (get_cmd->parsed()) {
     return probesnat::cli::RunGet(agent, std::cout, std::cerr);
+  }
+  if (enroll_cmd->parsed()) {
+    return probesnat::cli::RunEnroll(agent, std::cout, std::cerr);
+  }
+  if (sync_cmd->parsed()) {
+    return probesnat::cli::RunSync(agent, std::cout, std::cerr);
+  }
+  if (watch_cmd->parsed()) {
+    agent.initial_state = !no_initial;
+    return probesnat::cli::RunWatch(agent, std::cout, std::cerr);
+  }
+  if (app.got_subcommand("version")) {
+    return 0;
   }
   if (unenroll_cmd->parsed()) {
     return probesnat::cli::RunUnenroll(agent, std::cout, std::cerr);

@@ -85,6 +85,39 @@ absl::StatusOr<std::vector<v1::PodStatus>> AgentConnection::List() {
   return std::vector<v1::PodStatus>(response.pods().begin(), response.pods().end());
 }
 
+absl::StatusOr<v1::SyncResponse> AgentConnection::Sync(const std::vector<v1::Pod>& pods,
+                                                       v1::PolicyMode mode) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(deadline_));
+  v1::SyncRequest request;
+  for (const v1::Pod& pod : pods) {
+    *request.add_pods() = pod;
+  }
+  request.set_policy_mode(mode);
+  v1::SyncResponse response;
+  if (absl::Status st = ToAbsl(v1::Enrollment::NewStub(channel_)->Sync(&ctx, request, &response));
+      !st.ok()) {
+    return st;
+  }
+  return response;
+}
+
+absl::Status AgentConnection::Watch(
+    bool initial_state, const std::function<void(const v1::PodStatus&)>& on_event,
+    const std::function<void(std::function<void()> cancel)>& on_cancel_ready) {
+  grpc::ClientContext ctx;
+  v1::WatchRequest request;
+  request.set_initial_state(initial_state);
+  std::unique_ptr<grpc::ClientReader<v1::Event>> reader =
+      v1::Enrollment::NewStub(channel_)->Watch(&ctx, request);
+  on_cancel_ready([&ctx] { ctx.TryCancel(); });
+  v1::Event event;
+  while (reader->Read(&event)) {
+    on_event(event.status());
+  }
+  return ToAbsl(reader->Finish());
+}
+
 absl::StatusOr<v1::PolicySnapshotStatus> AgentConnection::PolicySnapshot() {
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(deadline_));

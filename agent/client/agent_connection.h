@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,6 +27,14 @@ class AgentConnection {
   absl::StatusOr<bool> Unenroll(const std::string& uid);
   absl::StatusOr<probesnat::v1::PodStatus> Get(const std::string& uid);
   absl::StatusOr<std::vector<probesnat::v1::PodStatus>> List();
+  absl::StatusOr<probesnat::v1::SyncResponse> Sync(const std::vector<probesnat::v1::Pod>& pods,
+                                                   probesnat::v1::PolicyMode mode);
+  // Streams pod events (after the current state of every pod when `initial_state`) to `on_event`
+  // until the agent ends the stream or the cancel function handed to `on_cancel_ready` is called
+  // (from any thread; the result is then CANCELLED). No deadline: a watch lasts.
+  absl::Status Watch(bool initial_state,
+                     const std::function<void(const probesnat::v1::PodStatus&)>& on_event,
+                     const std::function<void(std::function<void()> cancel)>& on_cancel_ready);
   absl::StatusOr<probesnat::v1::PolicySnapshotStatus> PolicySnapshot();
   // OK when grpc.health.v1 reports SERVING.
   absl::Status Health();

@@ -1,6 +1,8 @@
 // probesnatctl's operator commands (status, list, get, unenroll) against the real probesnatd over
 // its socket: what they print, their exit codes, and that unenroll really removes the rules.
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <iostream>
@@ -13,6 +15,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "integration/harness/kernel_state.h"
 #include "integration/tests/test_support.h"
 
@@ -132,6 +136,93 @@ TEST_F(CtlTest, AnAbsentAgentOrABadOutputIsExitTwoWithWhatToDo) {
   Ctl bad = Run("list -o xml");
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_TRUE(absl::StrContains(bad.err, "-o must be")) << bad.err;
+}
+
+std::string PodYaml(const v1::Pod& p) {
+  return absl::StrCat("uid: ", p.uid(), "\nnamespace: ", p.namespace_(), "\nname: ", p.name(),
+                      "\nips: [", absl::StrJoin(p.ips(), ", "), "]\nnetns_path: ", p.netns_path(),
+                      "\nlabels: {app: \"true\"}\n");
+}
+
+void WriteText(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+
+TEST_F(CtlTest, EnrollAndSyncFromFiles) {
+  ScopedDir dir("psnt-ctl-files");
+  const v1::Pod pod_a = PodA(), pod_b = PodB();
+  const std::string file_a = dir.path() + "/a.yaml", file_b = dir.path() + "/b.yaml";
+  WriteText(file_a, PodYaml(pod_a));
+  WriteText(file_b, "---\n" + PodYaml(pod_b));
+
+  Ctl enroll = Run("enroll -f " + file_a);
+  EXPECT_EQ(enroll.exit_code, 0) << enroll.out << enroll.err;
+  EXPECT_TRUE(absl::StrContains(enroll.out, "APPLIED")) << enroll.out;
+  EXPECT_TRUE(HasProbesnatTable(a().name()).value_or(false)) << "enroll -f wrote no table";
+
+  // b.yaml is the whole desired set: A goes, B comes.
+  Ctl sync = Run("sync -f " + file_b);
+  EXPECT_EQ(sync.exit_code, 0) << sync.out << sync.err;
+  EXPECT_TRUE(absl::StrContains(sync.err, "unenrolled (not in " + file_b + "): pod uid " +
+                                              pod_a.uid()))
+      << sync.err;
+  EXPECT_FALSE(HasProbesnatTable(a().name()).value_or(true)) << "sync -f left pod A's table";
+  EXPECT_TRUE(HasProbesnatTable(b().name()).value_or(false)) << "sync -f wrote no table for B";
+
+  // A file that is not a pod says where, and the agent is not asked.
+  WriteText(dir.path() + "/bad.yaml", "uid: x\nportz: [1]\n");
+  Ctl bad = Run("enroll -f " + dir.path() + "/bad.yaml");
+  EXPECT_EQ(bad.exit_code, 2) << bad.out << bad.err;
+  EXPECT_TRUE(absl::StrContains(bad.err, "bad.yaml document 1: not a pod")) << bad.err;
+  // A pod the agent refuses (a path outside the allowed roots) is exit 1 with its reason.
+  v1::Pod outside = pod_a;
+  outside.set_netns_path("/tmp/not-a-netns");
+  WriteText(dir.path() + "/outside.yaml", PodYaml(outside));
+  Ctl refused = Run("enroll -f " + dir.path() + "/outside.yaml");
+  EXPECT_EQ(refused.exit_code, 1) << refused.out << refused.err;
+  EXPECT_TRUE(absl::StrContains(refused.err, "INVALID_ARGUMENT")) << refused.err;
+}
+
+TEST_F(CtlTest, WatchPrintsEventsAndEndsCleanlyOnInterrupt) {
+  ScopedDir dir("psnt-ctl-watch");
+  const std::string out_path = dir.path() + "/out";
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    FILE* f = std::freopen(out_path.c_str(), "w", stdout);
+    (void)f;
+    ::execl(PROBESNATCTL_PATH, PROBESNATCTL_PATH, "watch", "--socket",
+            daemon_->socket_path().c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  auto read_out = [&] {
+    std::ifstream in(out_path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  };
+  const v1::Pod pod_a = PodA();
+  // The watch may not be connected yet when the first Enroll lands: enroll until it shows.
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  std::string seen;
+  while (absl::Now() < deadline) {
+    MustEnroll(pod_a);
+    seen = read_out();
+    if (absl::StrContains(seen, pod_a.uid() + " default/pod-a APPLIED")) {
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_TRUE(absl::StrContains(seen, pod_a.uid() + " default/pod-a APPLIED")) << seen;
+  ASSERT_EQ(::kill(pid, SIGINT), 0);
+  int status = 0;
+  for (int i = 0; i < 100 && ::waitpid(pid, &status, WNOHANG) == 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(50));
+    if (i == 99) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      ADD_FAILURE() << "probesnatctl watch did not end on SIGINT";
+    }
+  }
+  EXPECT_EQ(ExitCode(status), 0) << "watch ended with status " << status;
 }
 
 }  // namespace
