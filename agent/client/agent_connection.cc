@@ -1,14 +1,12 @@
 #include "agent/client/agent_connection.h"
 
-#include <future>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "agent/client/health_check.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/create_channel.h"
-#include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/security/credentials.h"
-#include "grpcpp/support/byte_buffer.h"
 #include "probesnat/v1/probesnat.grpc.pb.h"
 
 namespace probesnat::client {
@@ -132,30 +130,13 @@ absl::StatusOr<v1::PolicySnapshotStatus> AgentConnection::PolicySnapshot() {
 }
 
 absl::Status AgentConnection::Health() {
-  // grpc.health.v1.HealthCheckRequest{service: ""} is zero bytes; the answer's field 1 (varint)
-  // is the serving status. A generic call spares the clients the health proto's descriptors.
-  grpc::GenericStub stub(channel_);
-  grpc::ClientContext ctx;
-  ctx.set_deadline(absl::ToChronoTime(deadline_));
-  grpc::Slice empty;
-  grpc::ByteBuffer request(&empty, 1);
-  grpc::ByteBuffer response;
-  std::promise<grpc::Status> done;
-  stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
-                 [&done](grpc::Status s) { done.set_value(std::move(s)); });
-  if (absl::Status st = ToAbsl(done.get_future().get()); !st.ok()) {
-    return st;
+  absl::StatusOr<int> serving = QueryHealth(channel_, deadline_);
+  if (!serving.ok()) {
+    return serving.status();
   }
-  std::vector<grpc::Slice> slices;
-  (void)response.Dump(&slices);
-  std::string bytes;
-  for (const grpc::Slice& s : slices) {
-    bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  }
-  const int serving = bytes.size() >= 2 && bytes[0] == 0x08 ? bytes[1] : 0;
-  if (serving != 1) {
+  if (*serving != 1) {
     return absl::UnavailableError(
-        absl::StrCat("probesnatd health is not SERVING (status ", serving, ")"));
+        absl::StrCat("probesnatd health is not SERVING (status ", *serving, ")"));
   }
   return absl::OkStatus();
 }

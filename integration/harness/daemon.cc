@@ -10,7 +10,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <future>
 #include <sstream>
 
 #include "absl/strings/match.h"
@@ -18,10 +17,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "agent/client/health_check.h"
 #include "grpcpp/create_channel.h"
-#include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/security/credentials.h"
-#include "grpcpp/support/byte_buffer.h"
 
 namespace probesnat::integration {
 
@@ -38,38 +36,7 @@ std::string ProbesnatdPath() {
 
 absl::StatusOr<int> HealthCheck(const std::shared_ptr<grpc::Channel>& channel,
                                 absl::Duration timeout, const std::string& bearer_token) {
-  // grpc.health.v1.HealthCheckRequest{service: ""} encodes to zero bytes; the response is field 1
-  // (status, varint). A generic call avoids linking a second copy of the health proto descriptors.
-  grpc::GenericStub stub(channel);
-  grpc::ClientContext ctx;
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-  if (!bearer_token.empty()) {
-    ctx.AddMetadata("authorization", "Bearer " + bearer_token);
-  }
-  grpc::Slice empty;
-  grpc::ByteBuffer request(&empty, 1);
-  grpc::ByteBuffer response;
-  std::promise<grpc::Status> done;
-  stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
-                 [&done](grpc::Status s) { done.set_value(std::move(s)); });
-  grpc::Status st = done.get_future().get();
-  if (!st.ok()) {
-    return absl::Status(static_cast<absl::StatusCode>(st.error_code()),
-                        absl::StrCat("health check: ", st.error_message()));
-  }
-  std::vector<grpc::Slice> slices;
-  (void)response.Dump(&slices);
-  std::string bytes;
-  for (const grpc::Slice& s : slices) {
-    bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  }
-  if (bytes.empty()) {
-    return 0;  // UNKNOWN (default value, not encoded)
-  }
-  if (bytes.size() >= 2 && bytes[0] == 0x08) {
-    return static_cast<int>(static_cast<unsigned char>(bytes[1]));
-  }
-  return absl::InternalError("health check: unexpected response encoding");
+  return client::QueryHealth(channel, absl::Now() + timeout, bearer_token);
 }
 
 absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Options& options) {
