@@ -130,9 +130,13 @@ std::optional<v1::PolicyMode> ParseMode(const std::string& mode) {
   return std::nullopt;
 }
 
-// The pods of args.file and the policy mode, or an exit code after saying why.
+// The pods of args.file and the policy mode for enroll -f / sync -f, after checking -o; nullopt
+// after saying why not.
 std::optional<std::vector<v1::Pod>> PodsAndMode(const AgentArgs& args, v1::PolicyMode& mode,
                                                 std::ostream& err) {
+  if (!ValidOutput(args, err)) {
+    return std::nullopt;
+  }
   std::optional<v1::PolicyMode> parsed = ParseMode(args.policy_mode);
   if (!parsed) {
     err << "probesnatctl: --policy-mode must be off, warn or enforce, not \"" << args.policy_mode
@@ -165,9 +169,6 @@ void PrintStatuses(const AgentArgs& args, const std::vector<v1::PodStatus>& stat
 
 int RunEnroll(const AgentArgs& args, std::ostream& out, std::ostream& err) {
   v1::PolicyMode mode = v1::POLICY_MODE_UNSPECIFIED;
-  if (!ValidOutput(args, err)) {
-    return kError;
-  }
   std::optional<std::vector<v1::Pod>> pods = PodsAndMode(args, mode, err);
   if (!pods) {
     return kError;
@@ -201,9 +202,6 @@ int RunEnroll(const AgentArgs& args, std::ostream& out, std::ostream& err) {
 
 int RunSync(const AgentArgs& args, std::ostream& out, std::ostream& err) {
   v1::PolicyMode mode = v1::POLICY_MODE_UNSPECIFIED;
-  if (!ValidOutput(args, err)) {
-    return kError;
-  }
   std::optional<std::vector<v1::Pod>> pods = PodsAndMode(args, mode, err);
   if (!pods) {
     return kError;

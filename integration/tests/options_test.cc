@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "integration/tests/test_support.h"
+#include "netfilter/testing/scoped_child.h"
 
 namespace probesnat::integration {
 namespace {
@@ -125,13 +126,7 @@ TEST_F(OptionsTest, ProcPidNetnsPathWorks) {
     ::execlp("sleep", "sleep", "30", static_cast<char*>(nullptr));
     ::_exit(127);
   }
-  struct Reaper {
-    pid_t pid;
-    ~Reaper() {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-    }
-  } reaper{pid};
+  const netfilter::testing::ScopedChild reaper(pid);
   const std::string path = absl::StrCat("/proc/", pid, "/ns/net");
   // Wait until the child has entered the namespace.
   bool entered = false;

@@ -24,6 +24,7 @@
 #include "netfilter/netns.h"
 #include "netfilter/nftables_backend.h"
 #include "netfilter/testing/capabilities.h"
+#include "netfilter/testing/scoped_child.h"
 #include "netfilter/testing/scoped_netns.h"
 
 namespace probesnat::netfilter {
@@ -134,13 +135,7 @@ TEST(OpenNetnsTest, AnotherUidsProcPathWithoutSysPtraceIsFailedPreconditionNamin
     ::execlp("sleep", "sleep", "30", static_cast<char*>(nullptr));
     ::_exit(127);
   }
-  struct Reaper {
-    pid_t pid;
-    ~Reaper() {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-    }
-  } reaper{pod};
+  const testing::ScopedChild reaper(pod);
   const std::string path = absl::StrCat("/proc/", pod, "/ns/net");
   // Until the child runs as 65534 and has exec'd (exec makes it dumpable again), root may open it
   // anyway; wait for the exec.
