@@ -8,9 +8,9 @@
 
 #include "absl/time/clock.h"
 #include "agent/cni/grpc_agent_client.h"
-#include "grpc/grpc.h"
 #include "agent/cni/kernel_pod_table_probe.h"
 #include "agent/cni/plugin.h"
+#include "grpc/grpc.h"
 
 namespace {
 

@@ -54,9 +54,10 @@ absl::Status RefusalError(const std::string& pod_name, const absl::Status& st) {
                      st.message());
   }
   if (reason == agent::ErrorReason::kIpConflict) {
-    return CniStatus(CniCode::kEnrollConflict,
-                     absl::StrCat("an IP of pod ", pod_name, " is already enrolled for another pod"),
-                     st.message());
+    return CniStatus(
+        CniCode::kEnrollConflict,
+        absl::StrCat("an IP of pod ", pod_name, " is already enrolled for another pod"),
+        st.message());
   }
   return CniStatus(CniCode::kAgentPrecondition,
                    absl::StrCat("probesnatd cannot enroll pod ", pod_name,

@@ -96,9 +96,9 @@ grpc::Status EnrollmentService::Enroll(grpc::ServerContext* ctx, const v1::Enrol
   LogFindings("enroll", desired->spec.uid, desired->spec.Key(), admission.findings);
   if (admission.refused) {
     absl::Status refused = agent::WithErrorReason(
-        absl::FailedPreconditionError(ignored.empty() ? admission.refusal
-                                                      : absl::StrCat(admission.refusal, "\n(",
-                                                                     ignored, ")")),
+        absl::FailedPreconditionError(ignored.empty()
+                                          ? admission.refusal
+                                          : absl::StrCat(admission.refusal, "\n(", ignored, ")")),
         agent::ErrorReason::kPolicyRefused);
     ObserveFailure(DaemonObserver::Failure::kPolicyRefused);
     log(refused, "REFUSED_BY_POLICY", admission.findings.size());

@@ -173,11 +173,10 @@ absl::Status Reconciler::IpConflictErrorLocked(const DesiredPod& pod,
       }
     }
   }
-  return agent::WithErrorReason(
-      absl::FailedPreconditionError(
-          absl::StrCat(clash, " is already enrolled for pod ", other,
-                       "; unenroll that pod first (or send the full set with Sync)")),
-      agent::ErrorReason::kIpConflict);
+  return agent::WithErrorReason(absl::FailedPreconditionError(absl::StrCat(
+                                    clash, " is already enrolled for pod ", other,
+                                    "; unenroll that pod first (or send the full set with Sync)")),
+                                agent::ErrorReason::kIpConflict);
 }
 
 // A pod that conflicts with another enrolled pod is refused, unless the other pod's network

@@ -1,8 +1,8 @@
 // The reason of a FAILED_PRECONDITION (probesnat.v1.ErrorReason) as a client sees it: the real
 // probesnatd, the client library probesnat-cni uses (agent/client), over the agent's socket.
+#include "agent/domain/error_reason.h"
 #include "absl/time/clock.h"
 #include "agent/client/agent_connection.h"
-#include "agent/domain/error_reason.h"
 #include "integration/tests/test_support.h"
 
 namespace probesnat::integration {
