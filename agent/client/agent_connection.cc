@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/client/health_check.h"
+#include "agent/domain/error_reason.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -17,6 +18,21 @@ absl::Status ToAbsl(const grpc::Status& status) {
     return absl::OkStatus();
   }
   return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+}
+
+// The same, with the agent's probesnat.v1.ErrorReason from the trailing metadata as an
+// agent::ErrorReason payload (an unknown name is left out: the code and message still stand).
+absl::Status ToAbsl(const grpc::Status& status, const grpc::ClientContext& ctx) {
+  absl::Status st = ToAbsl(status);
+  const auto& trailers = ctx.GetServerTrailingMetadata();
+  if (auto it = trailers.find(agent::kErrorReasonMetadataKey); !st.ok() && it != trailers.end()) {
+    if (std::optional<agent::ErrorReason> reason =
+            agent::ErrorReasonFromName(absl::string_view(it->second.data(), it->second.size()));
+        reason.has_value()) {
+      return agent::WithErrorReason(std::move(st), *reason);
+    }
+  }
+  return st;
 }
 
 }  // namespace
@@ -37,7 +53,8 @@ absl::StatusOr<v1::PodStatus> AgentConnection::Enroll(const v1::Pod& pod, v1::Po
   *request.mutable_pod() = pod;
   request.set_policy_mode(mode);
   v1::EnrollResponse response;
-  if (absl::Status st = ToAbsl(v1::Enrollment::NewStub(channel_)->Enroll(&ctx, request, &response));
+  if (absl::Status st =
+          ToAbsl(v1::Enrollment::NewStub(channel_)->Enroll(&ctx, request, &response), ctx);
       !st.ok()) {
     return st;
   }

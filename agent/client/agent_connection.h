@@ -16,7 +16,9 @@ namespace probesnat::client {
 // A client of a running probesnatd over its unix socket (the CNI plugin, probesnatctl). Every call
 // shares `deadline`, so a whole run (not each call) is bounded. Calls do not wait for the socket
 // to appear: an absent agent is UNAVAILABLE at once. Errors carry the gRPC code as
-// absl::StatusCode (the two enumerations share their values) and the agent's message unchanged.
+// absl::StatusCode (the two enumerations share their values) and the agent's message unchanged;
+// an Enroll refused with FAILED_PRECONDITION also carries the agent's reason
+// (agent::ErrorReasonOf: the NetworkPolicy check, a namespace or an IP conflict).
 class AgentConnection {
  public:
   AgentConnection(const std::string& socket_path, absl::Time deadline);

@@ -20,10 +20,12 @@ enum class CniCode : int {
   kNotAvailable = 50,  // STATUS: the plugin cannot serve ADDs now
   // probesnat-specific.
   kAgentUnreachable = 100,     // no answer from probesnatd within the deadline
-  kPolicyRefused = 101,        // probesnatd refused: NetworkPolicy check (enforce) or a conflict
+  kPolicyRefused = 101,        // probesnatd's NetworkPolicy check refused the pod (enforce)
   kAgentRejected = 102,        // probesnatd refused the request as invalid
   kAgentFailed = 103,          // probesnatd could not apply the rules
   kCheckMismatch = 104,        // CHECK: what the agent or the kernel holds differs
+  kEnrollConflict = 105,       // another enrolled pod holds the pod's network namespace or an IP
+  kAgentPrecondition = 106,    // probesnatd refused the pod for another precondition
 };
 
 // A CNI error as the plugin prints it: {"cniVersion", "code", "msg", "details"}.

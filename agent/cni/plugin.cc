@@ -11,6 +11,7 @@
 #include "agent/cni/cni_version.h"
 #include "agent/cni/pod_selection.h"
 #include "agent/cni/prev_result.h"
+#include "agent/domain/error_reason.h"
 #include "nlohmann/json.hpp"
 
 namespace probesnat::cni {
@@ -35,6 +36,33 @@ absl::Status AgentError(const PluginConfig& config, absl::string_view what,
                                            st.message(), " (socket ", config.socket, ")");
   return CniStatus(IsTransient(st) ? CniCode::kTryAgainLater : CniCode::kAgentFailed,
                    absl::StrCat("probesnatd did not ", what), details);
+}
+
+// A FAILED_PRECONDITION of Enroll, by the reason the agent gives (probesnat.v1.ErrorReason).
+absl::Status RefusalError(const std::string& pod_name, const absl::Status& st) {
+  const std::optional<agent::ErrorReason> reason = agent::ErrorReasonOf(st);
+  if (reason == agent::ErrorReason::kPolicyRefused) {
+    return CniStatus(CniCode::kPolicyRefused,
+                     absl::StrCat("probesnatd's NetworkPolicy check refused pod ", pod_name,
+                                  " (enforce mode); the details say why and how to fix it"),
+                     st.message());
+  }
+  if (reason == agent::ErrorReason::kNetnsConflict) {
+    return CniStatus(CniCode::kEnrollConflict,
+                     absl::StrCat("the network namespace of pod ", pod_name,
+                                  " is already enrolled for another pod"),
+                     st.message());
+  }
+  if (reason == agent::ErrorReason::kIpConflict) {
+    return CniStatus(
+        CniCode::kEnrollConflict,
+        absl::StrCat("an IP of pod ", pod_name, " is already enrolled for another pod"),
+        st.message());
+  }
+  return CniStatus(CniCode::kAgentPrecondition,
+                   absl::StrCat("probesnatd cannot enroll pod ", pod_name,
+                                ": a precondition failed (FAILED_PRECONDITION)"),
+                   st.message());
 }
 
 v1::PolicyMode PolicyModeOf(const std::string& mode) {
@@ -183,8 +211,7 @@ class Runner {
       return absl::OkStatus();
     }
     if (st.code() == absl::StatusCode::kFailedPrecondition) {
-      return CniStatus(CniCode::kPolicyRefused,
-                       absl::StrCat("probesnatd refused to enroll pod ", pod_name), st.message());
+      return RefusalError(pod_name, st);
     }
     if (st.code() == absl::StatusCode::kInvalidArgument) {
       return CniStatus(CniCode::kAgentRejected,

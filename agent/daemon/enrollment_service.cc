@@ -7,6 +7,7 @@
 #include "agent/daemon/finding_log.h"
 #include "agent/daemon/grpc_status.h"
 #include "agent/daemon/log_format.h"
+#include "agent/domain/error_reason.h"
 #include "agent/domain/wire.h"
 #include "spdlog/spdlog.h"
 
@@ -94,11 +95,14 @@ grpc::Status EnrollmentService::Enroll(grpc::ServerContext* ctx, const v1::Enrol
   Admission admission = AdmitPod(desired->spec, mode, options_.policy_gate);
   LogFindings("enroll", desired->spec.uid, desired->spec.Key(), admission.findings);
   if (admission.refused) {
-    absl::Status refused = absl::FailedPreconditionError(
-        ignored.empty() ? admission.refusal : absl::StrCat(admission.refusal, "\n(", ignored, ")"));
+    absl::Status refused = agent::WithErrorReason(
+        absl::FailedPreconditionError(ignored.empty()
+                                          ? admission.refusal
+                                          : absl::StrCat(admission.refusal, "\n(", ignored, ")")),
+        agent::ErrorReason::kPolicyRefused);
     ObserveFailure(DaemonObserver::Failure::kPolicyRefused);
     log(refused, "REFUSED_BY_POLICY", admission.findings.size());
-    return ToGrpcStatus(refused);
+    return ToGrpcStatus(refused, ctx);
   }
   size_t findings = admission.findings.size();
   absl::StatusOr<agent::PodState> state =
@@ -106,7 +110,7 @@ grpc::Status EnrollmentService::Enroll(grpc::ServerContext* ctx, const v1::Enrol
   if (!state.ok()) {
     ObserveFailure(FailureOfEnrollError(state.status().code()));
     log(state.status(), absl::StatusCodeToString(state.status().code()), findings);
-    return ToGrpcStatus(state.status());
+    return ToGrpcStatus(state.status(), ctx);
   }
   log(absl::OkStatus(), PhaseName(state->phase), findings);
   *resp->mutable_status() = agent::StateToWire(*state);

@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "agent/daemon/log_format.h"
 #include "agent/daemon/reconciler_internal.h"
+#include "agent/domain/error_reason.h"
 #include "spdlog/spdlog.h"
 
 namespace probesnat::daemon {
@@ -142,9 +143,11 @@ absl::Status Reconciler::FindConflictsLocked(const DesiredPod& pod,
       std::string same = c.netns_path == pod.netns_path()
                              ? ""
                              : absl::StrCat(" (the namespace ", c.netns_path, " names)");
-      return absl::FailedPreconditionError(absl::StrCat(
-          "network namespace ", pod.netns_path(), same, " is already enrolled for pod ",
-          PodName(c.pod), "; unenroll that pod first (or send the full set with Sync)"));
+      return agent::WithErrorReason(
+          absl::FailedPreconditionError(absl::StrCat(
+              "network namespace ", pod.netns_path(), same, " is already enrolled for pod ",
+              PodName(c.pod), "; unenroll that pod first (or send the full set with Sync)")),
+          agent::ErrorReason::kNetnsConflict);
     }
     for (const IpAddress& ip : pod.spec.ips) {
       if (std::find(c.ips.begin(), c.ips.end(), ip) != c.ips.end()) {
@@ -170,9 +173,10 @@ absl::Status Reconciler::IpConflictErrorLocked(const DesiredPod& pod,
       }
     }
   }
-  return absl::FailedPreconditionError(
-      absl::StrCat(clash, " is already enrolled for pod ", other,
-                   "; unenroll that pod first (or send the full set with Sync)"));
+  return agent::WithErrorReason(absl::FailedPreconditionError(absl::StrCat(
+                                    clash, " is already enrolled for pod ", other,
+                                    "; unenroll that pod first (or send the full set with Sync)")),
+                                agent::ErrorReason::kIpConflict);
 }
 
 // A pod that conflicts with another enrolled pod is refused, unless the other pod's network

@@ -212,7 +212,11 @@ int main(int argc, char** argv) {
                         : "burst of concurrent ADDs, without probesnat-cni",
                 ms, good, burst);
   }
-  std::printf("  target: probesnat-cni adds < 2 ms p99: %s\n", a.p99 - b.p99 < 2 ? "met" : "NOT met");
+  // The step's own p99, not a difference of two chains' p99s: those are noisy enough on a shared
+  // machine to come out negative.
+  const pi::LatencyStats step = pi::Summarize(step_ms);
+  std::printf("  target: the probesnat-cni step < 2 ms p99: %s (p99 %.2f ms)\n",
+              step.p99 < 2 ? "met" : "NOT met", step.p99);
   netns.clear();
   daemon->reset();
   (void)!std::system(absl::StrCat("rm -rf ", tmp).c_str());

@@ -78,9 +78,9 @@ run_chain() {
   return 0
 }
 
-start_agent() {
+start_agent() {  # extra probesnatd flags
   ip netns exec "$node" "$probesnatd" --socket "$sock" --allowed-netns-root /run/netns \
-    --resync-interval 0s >>"$tmp/probesnatd.log" 2>&1 &
+    --resync-interval 0s "$@" >>"$tmp/probesnatd.log" 2>&1 &
   agent=$!
   pids+=($agent)
   for _ in $(seq 100); do grep -q "ready on" "$tmp/probesnatd.log" && break; sleep 0.05; done
@@ -115,6 +115,21 @@ run_chain CHECK "$prefix-a" failClosed >/dev/null && ok "CHECK a passes" || bad 
 ip netns exec "$prefix-a" nft delete table inet probesnat
 out=$(run_chain CHECK "$prefix-a" failClosed) && bad "CHECK after table deletion passed" || { [ "$(jq .code <<<"$out")" = 104 ] && ok "CHECK fails (code 104) after the pod table is deleted" || bad "CHECK: $out"; }
 
+# --- a second attachment into pod a's namespace (another container, another uid): probesnat-cni
+# alone, as the runtime runs it, with a's result as prevResult. A conflict, not a policy refusal.
+conf=$(conflist failClosed | jq -c --argjson prev "$(cat "$tmp/cache/$prefix-a")" \
+  '.plugins[1] + {name: .name, cniVersion: .cniVersion, prevResult: $prev}')
+dup() {
+  ip netns exec "$node" env -i CNI_COMMAND="$1" CNI_CONTAINERID="$prefix-a-dup" \
+    CNI_NETNS="/run/netns/$prefix-a" CNI_IFNAME=eth0 CNI_PATH="$bindir" \
+    CNI_ARGS="K8S_POD_NAMESPACE=shop;K8S_POD_NAME=dup;K8S_POD_UID=uid-dup" \
+    "$bindir/probesnat-cni" <<<"$conf" 2>>"$tmp/plugins.log"
+}
+out=$(dup ADD) && bad "ADD into an enrolled namespace succeeded" || {
+  [ "$(jq .code <<<"$out")" = 105 ] && jq -r .msg <<<"$out" | grep -q "network namespace of pod shop/dup is already enrolled" &&
+    ok "ADD into pod a's enrolled namespace fails with code 105 (conflict): $(jq -r .msg <<<"$out")" || bad "conflict: $out"; }
+dup DEL >/dev/null && ok "DEL of the refused attachment" || bad "DEL of the refused attachment"
+
 # --- DEL: everything is gone
 run_chain DEL "$prefix-a" failClosed >/dev/null && ok "DEL a" || bad "DEL a"
 ip netns exec "$node" nft list table inet probesnat | grep -qw "$ip_a" && bad "node still holds $ip_a" || ok "node set no longer holds $ip_a"
@@ -141,6 +156,15 @@ t1=$(date +%s.%N)
 enrolled=0
 for i in $(seq 50); do ip netns exec "$prefix-p$i" nft list tables | grep -q probesnat && enrolled=$((enrolled + 1)); done
 [ "$enrolled" = 50 ] && ok "50 concurrent ADDs: 50 pods enrolled in $(echo "$t1 - $t0" | bc) s" || bad "50 concurrent ADDs: $enrolled enrolled"
+
+# --- enforce mode: the policy check refuses (no snapshot loaded: fail closed), code 101
+stop_agent
+start_agent --policy-mode enforce
+new_pod e
+out=$(run_chain ADD "$prefix-e" failOpen) && bad "ADD succeeded although the policy check refuses" || {
+  [ "$(jq .code <<<"$out")" = 101 ] && jq -r .details <<<"$out" | grep -q "no policy snapshot loaded" &&
+    ok "enforce: ADD fails with code 101 (policy refusal), even with failOpen" || bad "policy refusal: $out"; }
+ip netns exec "$prefix-e" nft list tables | grep -q probesnat && bad "refused pod e has a table" || ok "refused pod e has no probesnat table"
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

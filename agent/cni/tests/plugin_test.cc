@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/cni/attachment_store.h"
+#include "agent/domain/error_reason.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 
@@ -225,12 +226,53 @@ TEST_F(PluginTest, AgentDownFailOpenStartsThePodUnenrolledAndCheckSaysSo) {
 TEST_F(PluginTest, PolicyRefusalFailsEvenWhenFailOpen) {
   json config = Config();
   config["failurePolicy"] = "failOpen";
-  agent_.next_error = absl::FailedPreconditionError("probe from 169.254.7.127 blocked by deny-all");
+  agent_.next_error =
+      agent::WithErrorReason(absl::FailedPreconditionError("probe from 169.254.7.127 blocked by "
+                                                           "deny-all"),
+                             agent::ErrorReason::kPolicyRefused);
   json error = ErrorOf(Run("ADD", config));
   EXPECT_EQ(error["code"], 101);
+  EXPECT_NE(error["msg"].get<std::string>().find("NetworkPolicy check refused pod shop/web"),
+            std::string::npos)
+      << error;
   EXPECT_NE(error["details"].get<std::string>().find("deny-all"), std::string::npos);
   agent_.next_error = absl::InvalidArgumentError("pod.ips[0]: the node's address");
   EXPECT_EQ(ErrorOf(Run("ADD", config))["code"], 102);
+}
+
+TEST_F(PluginTest, NamespaceConflictIsNotAPolicyRefusal) {
+  json config = Config();
+  config["failurePolicy"] = "failOpen";
+  agent_.next_error = agent::WithErrorReason(
+      absl::FailedPreconditionError("network namespace /run/netns/x is already enrolled for pod "
+                                    "shop/old-0; unenroll that pod first"),
+      agent::ErrorReason::kNetnsConflict);
+  json error = ErrorOf(Run("ADD", config));
+  EXPECT_EQ(error["code"], 105);
+  EXPECT_EQ(error["msg"],
+            "the network namespace of pod shop/web is already enrolled for another pod");
+  EXPECT_NE(error["details"].get<std::string>().find("shop/old-0"), std::string::npos);
+}
+
+TEST_F(PluginTest, IpConflictIsNotAPolicyRefusal) {
+  agent_.next_error = agent::WithErrorReason(
+      absl::FailedPreconditionError("IP 10.88.0.7 is already enrolled for pod shop/old-0"),
+      agent::ErrorReason::kIpConflict);
+  json error = ErrorOf(Run("ADD", Config()));
+  EXPECT_EQ(error["code"], 105);
+  EXPECT_EQ(error["msg"], "an IP of pod shop/web is already enrolled for another pod");
+  EXPECT_NE(error["details"].get<std::string>().find("10.88.0.7"), std::string::npos);
+}
+
+TEST_F(PluginTest, UnmarkedPreconditionIsReportedAsSuch) {
+  json config = Config();
+  config["failurePolicy"] = "failOpen";
+  // An agent that names no reason (an older one, or a precondition without a reason).
+  agent_.next_error = absl::FailedPreconditionError("something else");
+  json error = ErrorOf(Run("ADD", config));
+  EXPECT_EQ(error["code"], 106);
+  EXPECT_NE(error["msg"].get<std::string>().find("a precondition failed"), std::string::npos);
+  EXPECT_EQ(error["details"], "something else");
 }
 
 TEST_F(PluginTest, DelUnenrollsAndIsIdempotent) {
