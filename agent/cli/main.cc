@@ -7,6 +7,7 @@
 #include "agent/cli/agent_commands.h"
 #include "agent/cli/check_command.h"
 #include "agent/cli/eval_command.h"
+#include "agent/cli/shell_completion.h"
 #include "agent/cli/uninstall_command.h"
 #include "base/build_version.h"
 
@@ -16,7 +17,8 @@ int Run(int argc, char** argv) {
   using probesnat::cli::CheckArgs;
   using probesnat::cli::EvalArgs;
   CLI::App app{
-      "probesnatctl: NetworkPolicy evaluation and mesh-compatibility checks, node uninstall"};
+      "probesnatctl: NetworkPolicy evaluation and mesh-compatibility checks, node uninstall",
+      "probesnatctl"};
   app.set_version_flag("--version", std::string("probesnatctl ") + probesnat::BuildVersion());
   app.require_subcommand(1);
 
@@ -154,6 +156,15 @@ int Run(int argc, char** argv) {
     std::cout << "probesnatctl " << probesnat::BuildVersion() << "\n";
   });
 
+  std::string shell;
+  CLI::App* completion_cmd = app.add_subcommand(
+      "completion",
+      "Print the shell completion script: source <(probesnatctl completion bash), or save it in "
+      "/etc/bash_completion.d/probesnatctl (zsh: source <(probesnatctl completion zsh))");
+  completion_cmd->add_option("shell", shell, "bash or zsh")
+      ->required()
+      ->check(CLI::IsMember({"bash", "zsh"}));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -197,6 +208,23 @@ int Run(int argc, char** argv) {
     return probesnat::cli::RunWatch(agent, std::cout, std::cerr);
   }
   if (app.got_subcommand("version")) {
+    return 0;
+  }
+  if (completion_cmd->parsed()) {
+    const probesnat::cli::CompletionHints hints = {
+        {"--output", {{"table", "wide", "json", "yaml"}}},
+        {"check --output", {{"text", "json", "yaml", "fixes"}}},
+        {"--policy-mode", {{"off", "warn", "enforce"}}},
+        {"--protocol", {{"TCP", "UDP", "SCTP"}}},
+        {"completion shell", {{"bash", "zsh"}}},
+        {"--file", {{}, true}},
+        {"--cluster", {{}, true}},
+        {"--queries", {{}, true}},
+        {"--socket", {{}, true}},
+        {"--run-dir", {{}, true}},
+    };
+    std::cout << (shell == "zsh" ? probesnat::cli::ZshCompletionScript(app, hints)
+                                 : probesnat::cli::BashCompletionScript(app, hints));
     return 0;
   }
   if (unenroll_cmd->parsed()) {
