@@ -93,7 +93,8 @@ int RunAgentCheck(const AgentCheckArgs& args, std::ostream& out, std::ostream& e
     for (const v1::Finding& wire : checked->findings()) {
       absl::StatusOr<policy::Finding> f = agent::FindingFromWire(wire);
       if (!f.ok()) {
-        return Fail(err, absl::StrCat("pod ", subject, ": the agent's answer: ", f.status().message()));
+        return Fail(err,
+                    absl::StrCat("pod ", subject, ": the agent's answer: ", f.status().message()));
       }
       if (!f->fix_yaml.empty()) {
         auto key = std::make_pair(f->policy_namespace, f->policy_name);
@@ -103,8 +104,8 @@ int RunAgentCheck(const AgentCheckArgs& args, std::ostream& out, std::ostream& e
         } else if (it->second != f->fix_yaml) {
           conflicting_fixes = true;
           report.notes.push_back(absl::StrCat(
-              "NetworkPolicy ", key.first, "/", key.second,
-              " needs a different correction for ", subject,
+              "NetworkPolicy ", key.first, "/", key.second, " needs a different correction for ",
+              subject,
               " than for a pod before it (each is checked alone): check one pod at a time "
               "and apply each fix before the next check"));
         }

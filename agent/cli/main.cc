@@ -73,13 +73,16 @@ int Run(int argc, char** argv) {
       check_cmd->add_option("--probe-address-v6", check.probe_v6, "Probe SNAT address (IPv6)"),
       check_cmd->add_option("--tunnel-port", check.tunnel_port, "HBONE tunnel port")};
   std::vector<CLI::Option*> agent_only = {
-      check_cmd->add_option("uid", agent_check.uids, "--agent: UID of an enrolled pod (repeatable)"),
+      check_cmd->add_option("uid", agent_check.uids,
+                            "--agent: UID of an enrolled pod (repeatable)"),
       check_cmd->add_option("--file,-f", agent_check.agent.file,
                             "--agent: file with the pod(s) to check, - for stdin (as enroll -f)"),
-      check_cmd->add_option("--socket", agent_check.agent.socket, "--agent: probesnatd's unix socket")
+      check_cmd
+          ->add_option("--socket", agent_check.agent.socket, "--agent: probesnatd's unix socket")
           ->capture_default_str(),
-      check_cmd->add_option("--timeout", agent_check.agent.timeout_seconds,
-                            "--agent: seconds to wait for the agent")
+      check_cmd
+          ->add_option("--timeout", agent_check.agent.timeout_seconds,
+                       "--agent: seconds to wait for the agent")
           ->capture_default_str()};
   for (CLI::Option* o : cluster_only) {
     o->excludes(agent_opt);

@@ -9,6 +9,59 @@
 namespace probesnat::cli {
 namespace {
 
+// The completion function; @...@ are filled in. For each word before the cursor it tracks the
+// subcommand path (a word after an option that takes a value is that value, never a subcommand),
+// then offers that value's hints, the options, the subcommands or the positional's hints.
+constexpr char kBashTemplate[] = R"(# bash completion for @NAME@, printed by `@NAME@ completion bash`.
+# Load it now: source <(@NAME@ completion bash)
+# or for every shell: @NAME@ completion bash > /etc/bash_completion.d/@NAME@
+@FN@_node() {
+  case "$1" in
+@NODES@    *) cmds=""; opts=""; valopts="" ;;
+  esac
+}
+@FN@() {
+  local cur="${COMP_WORDS[COMP_CWORD]}" prev="" path="" skip=0 i w cmds opts valopts
+  (( COMP_CWORD > 0 )) && prev="${COMP_WORDS[COMP_CWORD-1]}"
+  COMPREPLY=()
+  for (( i = 1; i < COMP_CWORD; i++ )); do
+    w="${COMP_WORDS[i]}"
+    if (( skip )); then skip=0; continue; fi
+    @FN@_node "$path"
+    if [[ " $valopts " == *" $w "* ]]; then
+      skip=1
+    elif [[ $w != -* && " $cmds " == *" $w "* ]]; then
+      path="$path/$w"
+    fi
+  done
+  @FN@_node "$path"
+  if (( skip )); then
+    case "$path $prev" in
+@VALUES@    esac
+    return  # a value nobody can guess
+  fi
+  if [[ $cur == -* ]]; then
+    COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+    return
+  fi
+  if [[ -n $cmds ]]; then
+    COMPREPLY=($(compgen -W "$cmds" -- "$cur"))
+    return
+  fi
+  case "$path" in
+@POSITIONALS@  esac
+  COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+}
+complete -F @FN@ @NAME@
+)";
+
+constexpr char kZshHeader[] = R"(#compdef @NAME@
+# zsh completion for @NAME@, printed by `@NAME@ completion zsh`: the bash completion under zsh's
+# bashcompinit. Load it now: source <(@NAME@ completion zsh), or save it as _@NAME@ in $fpath.
+autoload -U +X compinit && compinit
+autoload -U +X bashcompinit && bashcompinit
+)";
+
 // One subcommand as the script sees it: its path ("" for the program, "/policy/eval"), what may
 // follow it.
 struct Node {
@@ -109,59 +162,16 @@ std::string BashCompletionScript(const CLI::App& app, const CompletionHints& hin
       }
     }
   }
-  return absl::StrCat(
-      "# bash completion for ", name, ", printed by `", name, " completion bash`.\n",
-      "# Load it now: source <(", name, " completion bash)\n",
-      "# or for every shell: ", name, " completion bash > /etc/bash_completion.d/", name, "\n",
-      fn, "_node() {\n",
-      "  case \"$1\" in\n", node_cases,
-      "    *) cmds=\"\"; opts=\"\"; valopts=\"\" ;;\n",
-      "  esac\n",
-      "}\n",
-      fn, "() {\n",
-      "  local cur=\"${COMP_WORDS[COMP_CWORD]}\" prev=\"\" path=\"\" skip=0 i w cmds opts valopts\n",
-      "  (( COMP_CWORD > 0 )) && prev=\"${COMP_WORDS[COMP_CWORD-1]}\"\n",
-      "  COMPREPLY=()\n",
-      "  for (( i = 1; i < COMP_CWORD; i++ )); do\n",
-      "    w=\"${COMP_WORDS[i]}\"\n",
-      "    if (( skip )); then skip=0; continue; fi\n",
-      "    ", fn, "_node \"$path\"\n",
-      "    if [[ \" $valopts \" == *\" $w \"* ]]; then\n",
-      "      skip=1\n",
-      "    elif [[ $w != -* && \" $cmds \" == *\" $w \"* ]]; then\n",
-      "      path=\"$path/$w\"\n",
-      "    fi\n",
-      "  done\n",
-      "  ", fn, "_node \"$path\"\n",
-      "  if (( skip )); then\n",
-      "    case \"$path $prev\" in\n", value_cases,
-      "    esac\n",
-      "    return  # a value nobody can guess\n",
-      "  fi\n",
-      "  if [[ $cur == -* ]]; then\n",
-      "    COMPREPLY=($(compgen -W \"$opts\" -- \"$cur\"))\n",
-      "    return\n",
-      "  fi\n",
-      "  if [[ -n $cmds ]]; then\n",
-      "    COMPREPLY=($(compgen -W \"$cmds\" -- \"$cur\"))\n",
-      "    return\n",
-      "  fi\n",
-      "  case \"$path\" in\n", positional_cases,
-      "  esac\n",
-      "  COMPREPLY=($(compgen -W \"$opts\" -- \"$cur\"))\n",
-      "}\n",
-      "complete -F ", fn, " ", name, "\n");
+  return absl::StrReplaceAll(kBashTemplate, {{"@NAME@", name},
+                                             {"@FN@", fn},
+                                             {"@NODES@", node_cases},
+                                             {"@VALUES@", value_cases},
+                                             {"@POSITIONALS@", positional_cases}});
 }
 
 std::string ZshCompletionScript(const CLI::App& app, const CompletionHints& hints) {
   const std::string name = app.get_name().empty() ? "probesnatctl" : app.get_name();
-  return absl::StrCat("#compdef ", name, "\n",
-                      "# zsh completion for ", name, ", printed by `", name,
-                      " completion zsh`: the bash completion under zsh's bashcompinit.\n",
-                      "# Load it now: source <(", name, " completion zsh)\n",
-                      "# or save it as _", name, " in a directory of $fpath.\n",
-                      "autoload -U +X compinit && compinit\n",
-                      "autoload -U +X bashcompinit && bashcompinit\n",
+  return absl::StrCat(absl::StrReplaceAll(kZshHeader, {{"@NAME@", name}}),
                       BashCompletionScript(app, hints));
 }
 

@@ -94,7 +94,8 @@ grpc::Status EnrollmentService::Enroll(grpc::ServerContext* ctx, const v1::Enrol
   PolicyMode mode = ResolvePolicyMode(req->policy_mode(), options_.policy_mode);
   const std::string ignored = IgnoredModeNote(req->policy_mode(), options_.policy_mode);
   if (!ignored.empty()) {
-    Log(spdlog::level::warn, LogRecord("enroll: policy mode ignored").Uid(pod.uid()).Error(ignored));
+    Log(spdlog::level::warn,
+        LogRecord("enroll: policy mode ignored").Uid(pod.uid()).Error(ignored));
   }
   Admission admission = AdmitPod(desired->spec, mode, options_.policy_gate);
   LogFindings("enroll", desired->spec.uid, desired->spec.Key(), admission.findings);

@@ -12,9 +12,9 @@ void LogFindings(absl::string_view operation, absl::string_view uid, absl::strin
                  const std::vector<agent::Finding>& findings) {
   for (size_t i = 0; i < findings.size(); ++i) {
     const agent::Finding& f = findings[i];
-    const std::string rule = f.rule_index < 0 ? std::string("whole policy")
-                                              : absl::StrCat(agent::DirectionName(f.direction),
-                                                             " ", f.rule_index);
+    const std::string rule =
+        f.rule_index < 0 ? std::string("whole policy")
+                         : absl::StrCat(agent::DirectionName(f.direction), " ", f.rule_index);
     const std::string policy = f.policy_name.empty()
                                    ? std::string()
                                    : absl::StrCat(f.policy_namespace, "/", f.policy_name);

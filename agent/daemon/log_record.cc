@@ -23,8 +23,8 @@ using Limiter = RepeatLimiter<Held>;
 
 absl::Mutex limiter_mu;
 std::shared_ptr<Limiter>& LimiterSlot() ABSL_EXCLUSIVE_LOCKS_REQUIRED(limiter_mu) {
-  static auto* slot =
-      new std::shared_ptr<Limiter>(std::make_shared<Limiter>(kRepeatWindow, [] { return absl::Now(); }));
+  static auto* slot = new std::shared_ptr<Limiter>(
+      std::make_shared<Limiter>(kRepeatWindow, [] { return absl::Now(); }));
   return *slot;
 }
 std::shared_ptr<Limiter> CurrentLimiter() {

@@ -72,9 +72,10 @@ absl::Status ValidateMetricsListenAddress(const std::string& address) {
   }
   const std::string text = ip->ToString();
   if (ip->is_unspecified()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        text, " would serve metrics on every interface; name one address: loopback, or the "
-              "node's own (in a DaemonSet, status.hostIP)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(text,
+                     " would serve metrics on every interface; name one address: loopback, or the "
+                     "node's own (in a DaemonSet, status.hostIP)"));
   }
   if (ip->is_multicast() || ip->is_broadcast()) {
     return absl::InvalidArgumentError(absl::StrCat(text, " is not a unicast address"));

@@ -221,7 +221,8 @@ absl::Status Reconciler::ResolveConflicts(const DesiredPod& pod) {
     }
     if (absl::Status st = ForgetLocked(*slot); !st.ok()) {
       Log(spdlog::level::err,
-          PodRecord("forgetting an evicted pod failed", slot->record.desired.spec).Error(st.message()));
+          PodRecord("forgetting an evicted pod failed", slot->record.desired.spec)
+              .Error(st.message()));
     }
   }
   return absl::OkStatus();
@@ -338,7 +339,8 @@ void Reconciler::MarkRemovingLocked(Record& r) {
   r.removing = true;
   r.journaled = false;
   if (absl::Status st = JournalLocked(r); !st.ok()) {
-    Log(spdlog::level::err, PodRecord("journaling a removal failed", r.desired.spec).Error(st.message()));
+    Log(spdlog::level::err,
+        PodRecord("journaling a removal failed", r.desired.spec).Error(st.message()));
   }
 }
 
@@ -610,8 +612,8 @@ SyncOutcome Reconciler::Sync(std::vector<SyncItem> items) {
   // Host set members no pod accounts for (left by pods enrolled before a restart) go now.
   absl::StatusOr<std::vector<IpAddress>> extra = host_.RemoveUnheld(ClaimedIps());
   if (!extra.ok()) {
-    Log(spdlog::level::err,
-        LogRecord("sync: removing unclaimed host set members failed").Error(extra.status().message()));
+    Log(spdlog::level::err, LogRecord("sync: removing unclaimed host set members failed")
+                                .Error(extra.status().message()));
   } else if (!extra->empty()) {
     Log(spdlog::level::info,
         LogRecord("sync: removed host set members no enrolled pod accounts for")

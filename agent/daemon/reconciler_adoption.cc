@@ -80,11 +80,12 @@ void Reconciler::AdoptOne(JournaledPod pod, std::map<std::string, std::vector<Ip
       st = backend_.ApplyPod(r.desired.netns, r.rules, netfilter::TableOwner{uid, r.generation});
       if (st.ok()) {
         ++report.rewritten;
-        Log(spdlog::level::info, PodRecord("start-up: pod table rewritten", r.desired.spec)
-                                     .Text("was", !obs.ok()               ? "unreadable"
-                                                  : !obs->table_present   ? "missing"
-                                                  : !obs->rules_match     ? "different"
-                                                                          : "not marked as this pod's"));
+        Log(spdlog::level::info,
+            PodRecord("start-up: pod table rewritten", r.desired.spec)
+                .Text("was", !obs.ok()             ? "unreadable"
+                             : !obs->table_present ? "missing"
+                             : !obs->rules_match   ? "different"
+                                                   : "not marked as this pod's"));
       }
     }
     if (st.ok()) {

@@ -43,8 +43,9 @@ void Reconciler::RepairPodLocked(Record& r, const NetnsCheck& netns, ResyncRepor
   absl::StatusOr<netfilter::PodObservation> obs = backend_.ObservePod(r.desired.netns, r.rules);
   if (!obs.ok()) {
     ++report.failures;
-    Log(spdlog::level::err, PodRecord("drift check: reading back the pod table failed", r.desired.spec)
-                                .Error(obs.status().message()));
+    Log(spdlog::level::err,
+        PodRecord("drift check: reading back the pod table failed", r.desired.spec)
+            .Error(obs.status().message()));
     return;
   }
   if (r.phase != agent::PodPhase::kApplied) {
@@ -117,9 +118,9 @@ ResyncReport Reconciler::Resync() {
     if (r.removing) {
       if (absl::Status st = RemoveLocked(r); st.ok()) {
         if (absl::Status forgot = ForgetLocked(*t.slot); !forgot.ok()) {
-          Log(spdlog::level::err, PodRecord("drift check: forgetting a removed pod failed",
-                                            r.desired.spec)
-                                      .Error(forgot.message()));
+          Log(spdlog::level::err,
+              PodRecord("drift check: forgetting a removed pod failed", r.desired.spec)
+                  .Error(forgot.message()));
           ++report.failures;
         }
       } else {

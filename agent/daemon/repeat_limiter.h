@@ -19,8 +19,8 @@ template <typename Payload>
 class RepeatLimiter {
  public:
   struct Summary {
-    Payload first;          // the record that was let through
-    int64_t suppressed = 0; // identical records held back after it
+    Payload first;           // the record that was let through
+    int64_t suppressed = 0;  // identical records held back after it
     absl::Duration window;
   };
   struct Decision {

@@ -157,8 +157,8 @@ absl::StatusOr<Finding> FindingFromWire(const v1::Finding& wire) {
   } else if (wire.direction() == DirectionName(Direction::kEgress)) {
     f.direction = Direction::kEgress;
   } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("finding.direction: \"", wire.direction(), "\" is neither ingress nor egress"));
+    return absl::InvalidArgumentError(absl::StrCat("finding.direction: \"", wire.direction(),
+                                                   "\" is neither ingress nor egress"));
   }
   f.severity = static_cast<Severity>(static_cast<int>(wire.severity()));
   f.kind = static_cast<FindingKind>(static_cast<int>(wire.kind()));

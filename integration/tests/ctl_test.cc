@@ -282,8 +282,10 @@ TEST_F(CtlTest, CheckAgainstTheAgentsSnapshotFollowsTheSnapshot) {
   EXPECT_EQ(text.exit_code, 1) << text.out << text.err;
   EXPECT_TRUE(absl::StrContains(text.out, "HBONE_INGRESS default/pod-a")) << text.out;
   EXPECT_TRUE(absl::StrContains(text.out, "PROBE_INGRESS default/pod-a")) << text.out;
-  EXPECT_TRUE(absl::StrContains(text.out, "policy default/pod-a-from-b ingress rule 0")) << text.out;
-  EXPECT_TRUE(absl::StrContains(text.out, "checked against probesnatd's policy snapshot")) << text.out;
+  EXPECT_TRUE(absl::StrContains(text.out, "policy default/pod-a-from-b ingress rule 0"))
+      << text.out;
+  EXPECT_TRUE(absl::StrContains(text.out, "checked against probesnatd's policy snapshot"))
+      << text.out;
   std::cout << "[ INFO     ] probesnatctl check --agent " << pod_a.uid() << ":\n" << text.out;
 
   Ctl json = Run("check --agent -f " + file_a + " -o json");
@@ -304,7 +306,8 @@ TEST_F(CtlTest, CheckAgainstTheAgentsSnapshotFollowsTheSnapshot) {
   EXPECT_TRUE(absl::StartsWith(fixes.out, "---\n")) << fixes.out;
   EXPECT_TRUE(absl::StrContains(fixes.out, "15008")) << fixes.out;
   EXPECT_TRUE(absl::StrContains(fixes.out, "169.254.7.127/32")) << fixes.out;
-  EXPECT_TRUE(absl::StrContains(fixes.err, "corrected NetworkPolicies on stdout: default/pod-a-from-b"))
+  EXPECT_TRUE(
+      absl::StrContains(fixes.err, "corrected NetworkPolicies on stdout: default/pod-a-from-b"))
       << fixes.err;
 
   // The same cluster with the printed fix in place of the policy: nothing left to find.

@@ -251,7 +251,8 @@ TEST_F(MetricsTest, EveryDashboardQueryNamesServedSeriesAndReturnsData) {
     for (const std::string& name : names) {
       EXPECT_TRUE(absl::StrContains(body, "\n" + name + "{") ||
                   absl::StrContains(body, "\n" + name + " "))
-          << name << " is not a series of the agent's /metrics:\n" << body;
+          << name << " is not a series of the agent's /metrics:\n"
+          << body;
     }
     // What Grafana would send for "all nodes" and its rate interval.
     const std::string promql =

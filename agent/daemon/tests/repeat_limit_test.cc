@@ -64,7 +64,8 @@ TEST(RepeatLimiterTest, AZeroWindowLetsEverythingThroughAndKeysAreBounded) {
   for (int i = 0; i < 3; ++i) {
     EXPECT_TRUE(off.Admit("k", i).pass);
   }
-  RepeatLimiter<int> small(absl::Seconds(60), [&] { return clock.now(); }, /*max_keys=*/2);
+  RepeatLimiter<int> small(
+      absl::Seconds(60), [&] { return clock.now(); }, /*max_keys=*/2);
   EXPECT_TRUE(small.Admit("a", 1).pass);
   EXPECT_TRUE(small.Admit("b", 2).pass);
   EXPECT_TRUE(small.Admit("c", 3).pass);
@@ -120,11 +121,8 @@ TEST(RepeatLimitTest, IdenticalErrorsAreLoggedOnceThenSummedUpWithTheirKeys) {
 
 TEST(RepeatLimitTest, TextRecordsKeepTheirFieldsInOrderAndLatencyInMicroseconds) {
   testing::LogCapture capture;
-  Log(spdlog::level::info, LogRecord("unenroll")
-                               .Uid("u\n1")
-                               .Pod("shop/web-0")
-                               .Word("result", "REMOVED")
-                               .LatencyUs(42));
+  Log(spdlog::level::info,
+      LogRecord("unenroll").Uid("u\n1").Pod("shop/web-0").Word("result", "REMOVED").LatencyUs(42));
   std::vector<std::string> records = capture.records();
   ASSERT_EQ(records.size(), 1u);
   EXPECT_THAT(records[0], HasSubstr(" info unenroll uid=\"u\\x0a1\" pod=\"shop/web-0\" "
