@@ -34,15 +34,8 @@ client::AgentConnection Connect(const AgentArgs& args) {
                                  absl::Now() + absl::Seconds(args.timeout_seconds));
 }
 
-// The error text for a call that failed, saying what to do when the agent is not there.
 std::string Explain(const AgentArgs& args, const absl::Status& st) {
-  if (st.code() == absl::StatusCode::kUnavailable ||
-      st.code() == absl::StatusCode::kDeadlineExceeded) {
-    return absl::StrCat("cannot reach probesnatd on unix:", args.socket, ": ", st.message(),
-                        " (is it running? another socket: --socket PATH)");
-  }
-  return absl::StrCat("probesnatd answered ", absl::StatusCodeToString(st.code()), ": ",
-                      st.message());
+  return AgentErrorText(args.socket, st);
 }
 
 bool ValidOutput(const AgentArgs& args, std::ostream& err) {
@@ -166,6 +159,16 @@ void PrintStatuses(const AgentArgs& args, const std::vector<v1::PodStatus>& stat
 }
 
 }  // namespace
+
+std::string AgentErrorText(const std::string& socket, const absl::Status& st) {
+  if (st.code() == absl::StatusCode::kUnavailable ||
+      st.code() == absl::StatusCode::kDeadlineExceeded) {
+    return absl::StrCat("cannot reach probesnatd on unix:", socket, ": ", st.message(),
+                        " (is it running? another socket: --socket PATH)");
+  }
+  return absl::StrCat("probesnatd answered ", absl::StatusCodeToString(st.code()), ": ",
+                      st.message());
+}
 
 int RunEnroll(const AgentArgs& args, std::ostream& out, std::ostream& err) {
   v1::PolicyMode mode = v1::POLICY_MODE_UNSPECIFIED;

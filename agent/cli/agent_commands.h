@@ -3,6 +3,8 @@
 #include <iosfwd>
 #include <string>
 
+#include "absl/status/status.h"
+
 namespace probesnat::cli {
 
 // What the commands that talk to a running probesnatd share.
@@ -15,6 +17,10 @@ struct AgentArgs {
   std::string policy_mode;  // enroll, sync: "" (the agent's), off, warn or enforce
   bool initial_state = true;  // watch
 };
+
+// The error text for a call to the agent on `socket` that failed; when the agent cannot be
+// reached it names the socket tried and what to do.
+std::string AgentErrorText(const std::string& socket, const absl::Status& st);
 
 // `probesnatctl status`: health, pods by phase, the policy snapshot. 0 when the agent serves,
 // 1 when it answers but is not SERVING, 2 when it cannot be reached or asked.

@@ -43,9 +43,27 @@ void ReportFixesSummary(const policy::Report& report, std::ostream& err) {
 
 }  // namespace
 
+bool ValidCheckOutput(absl::string_view output) {
+  return output == "text" || output == "json" || output == "yaml" || output == "fixes";
+}
+
+int PrintCheckReport(const policy::Report& report, absl::string_view output, std::ostream& out,
+                     std::ostream& err) {
+  if (output == "json") {
+    out << ReportToJson(report).dump(2) << "\n";
+  } else if (output == "yaml") {
+    out << JsonToYaml(ReportToJson(report));
+  } else if (output == "fixes") {
+    out << FixesToYamlStream(report);
+    ReportFixesSummary(report, err);
+  } else {
+    out << ReportToText(report);
+  }
+  return report.compatible() ? kExitCompatible : kExitFindings;
+}
+
 int RunCheck(const CheckArgs& args, std::ostream& out, std::ostream& err) {
-  if (args.output != "text" && args.output != "json" && args.output != "yaml" &&
-      args.output != "fixes") {
+  if (!ValidCheckOutput(args.output)) {
     return Fail(err,
                 absl::StrCat("-o must be text, json, yaml or fixes, not \"", args.output, "\""));
   }
@@ -140,17 +158,7 @@ int RunCheck(const CheckArgs& args, std::ostream& out, std::ostream& err) {
   if (report.subjects.empty()) {
     report.notes.push_back("no pod matched the selection");
   }
-  if (args.output == "json") {
-    out << ReportToJson(report).dump(2) << "\n";
-  } else if (args.output == "yaml") {
-    out << JsonToYaml(ReportToJson(report));
-  } else if (args.output == "fixes") {
-    out << FixesToYamlStream(report);
-    ReportFixesSummary(report, err);
-  } else {
-    out << ReportToText(report);
-  }
-  return report.compatible() ? kExitCompatible : kExitFindings;
+  return PrintCheckReport(report, args.output, out, err);
 }
 
 }  // namespace probesnat::cli

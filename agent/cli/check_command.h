@@ -4,6 +4,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
+#include "agent/policy/analysis.h"
+
 namespace probesnat::cli {
 
 struct CheckArgs {
@@ -27,5 +30,12 @@ inline constexpr int kExitError = 2;
 // `probesnatctl check`: 0 compatible, 1 findings (WARNING/ERROR), 2 error. With -o fixes, stdout
 // holds only the corrected policies (empty with 0; with 1 every policy a finding names).
 int RunCheck(const CheckArgs& args, std::ostream& out, std::ostream& err);
+
+// -o of check: text, json, yaml or fixes.
+bool ValidCheckOutput(absl::string_view output);
+// `report` on `out` as -o `output` says (with -o fixes its notes and a summary on `err`); returns
+// kExitCompatible or kExitFindings.
+int PrintCheckReport(const policy::Report& report, absl::string_view output, std::ostream& out,
+                     std::ostream& err);
 
 }  // namespace probesnat::cli

@@ -3,9 +3,11 @@
 
 #include <CLI/CLI.hpp>
 
+#include "agent/cli/agent_check_command.h"
 #include "agent/cli/agent_commands.h"
 #include "agent/cli/check_command.h"
 #include "agent/cli/eval_command.h"
+#include "agent/cli/shell_completion.h"
 #include "agent/cli/uninstall_command.h"
 #include "base/build_version.h"
 
@@ -15,7 +17,8 @@ int Run(int argc, char** argv) {
   using probesnat::cli::CheckArgs;
   using probesnat::cli::EvalArgs;
   CLI::App app{
-      "probesnatctl: NetworkPolicy evaluation and mesh-compatibility checks, node uninstall"};
+      "probesnatctl: NetworkPolicy evaluation and mesh-compatibility checks, node uninstall",
+      "probesnatctl"};
   app.set_version_flag("--version", std::string("probesnatctl ") + probesnat::BuildVersion());
   app.require_subcommand(1);
 
@@ -37,29 +40,61 @@ int Run(int argc, char** argv) {
                      "Do not apply the upstream rule that a pod's own node may always reach it");
 
   CheckArgs check;
+  probesnat::cli::AgentCheckArgs agent_check;
+  bool check_agent = false;
   CLI::App* check_cmd = app.add_subcommand(
       "check",
-      "Report what enrolling pods in the mesh breaks under the cluster's NetworkPolicies.\n"
+      "Report what enrolling pods in the mesh breaks under the cluster's NetworkPolicies: those "
+      "of manifest files (--cluster), or the running agent's own policy snapshot (--agent, for "
+      "an enrolled pod's UID or the pods of -f FILE).\n"
       "Exit 0: compatible (-o fixes prints nothing); 1: findings (-o fixes prints their corrected "
       "policies); 2: error.\n"
       "  probesnatctl check --cluster <(kubectl get ns,pods,networkpolicies -A -o yaml) -n shop "
-      "-o fixes | kubectl apply -f -");
-  check_cmd->add_option("--cluster", check.clusters, "Manifest file or directory (repeatable)")
-      ->required();
-  check_cmd->add_option("--pod", check.pods, "ns/name of a pod to enroll (repeatable)");
-  check_cmd->add_option("--namespace,-n", check.namespace_name, "Enroll every pod of a namespace");
-  check_cmd->add_option("--selector,-l", check.selector, "Enroll pods matching a label selector");
+      "-o fixes | kubectl apply -f -\n"
+      "  probesnatctl check --agent 3b0f6a52-1c2d-4e8f-9a01-5b6c7d8e9f0a\n"
+      "  probesnatctl check --agent -f pod.yaml");
+  CLI::Option* cluster_opt =
+      check_cmd->add_option("--cluster", check.clusters, "Manifest file or directory (repeatable)");
+  CLI::Option* agent_opt = check_cmd->add_flag(
+      "--agent", check_agent,
+      "Check against the running probesnatd's policy snapshot and enrolled pods (Policy.Check)");
+  cluster_opt->excludes(agent_opt);
+  std::vector<CLI::Option*> cluster_only = {
+      check_cmd->add_option("--pod", check.pods, "ns/name of a pod to enroll (repeatable)"),
+      check_cmd->add_option("--namespace,-n", check.namespace_name,
+                            "Enroll every pod of a namespace"),
+      check_cmd->add_option("--selector,-l", check.selector,
+                            "Enroll pods matching a label selector"),
+      check_cmd->add_option("--enrolled", check.enrolled,
+                            "ns/name already in the mesh (repeatable)"),
+      check_cmd->add_option("--enrolled-namespace", check.enrolled_namespaces,
+                            "Namespace already in the mesh (repeatable)"),
+      check_cmd->add_option("--probe-address-v4", check.probe_v4, "Probe SNAT address (IPv4)"),
+      check_cmd->add_option("--probe-address-v6", check.probe_v6, "Probe SNAT address (IPv6)"),
+      check_cmd->add_option("--tunnel-port", check.tunnel_port, "HBONE tunnel port")};
+  std::vector<CLI::Option*> agent_only = {
+      check_cmd->add_option("uid", agent_check.uids,
+                            "--agent: UID of an enrolled pod (repeatable)"),
+      check_cmd->add_option("--file,-f", agent_check.agent.file,
+                            "--agent: file with the pod(s) to check, - for stdin (as enroll -f)"),
+      check_cmd
+          ->add_option("--socket", agent_check.agent.socket, "--agent: probesnatd's unix socket")
+          ->capture_default_str(),
+      check_cmd
+          ->add_option("--timeout", agent_check.agent.timeout_seconds,
+                       "--agent: seconds to wait for the agent")
+          ->capture_default_str()};
+  for (CLI::Option* o : cluster_only) {
+    o->excludes(agent_opt);
+  }
+  for (CLI::Option* o : agent_only) {
+    o->needs(agent_opt);
+  }
   check_cmd->add_option("--probe-port", check.probe_ports,
                         "Port kubelet probes (repeatable; manifest probes are always included)");
-  check_cmd->add_option("--enrolled", check.enrolled, "ns/name already in the mesh (repeatable)");
-  check_cmd->add_option("--enrolled-namespace", check.enrolled_namespaces,
-                        "Namespace already in the mesh (repeatable)");
   check_cmd->add_option("--output,-o", check.output,
                         "text (default), json, yaml, or fixes: only the corrected NetworkPolicies "
                         "as a YAML stream for `kubectl apply -f -` (summary on stderr)");
-  check_cmd->add_option("--probe-address-v4", check.probe_v4, "Probe SNAT address (IPv4)");
-  check_cmd->add_option("--probe-address-v6", check.probe_v6, "Probe SNAT address (IPv6)");
-  check_cmd->add_option("--tunnel-port", check.tunnel_port, "HBONE tunnel port");
 
   probesnat::cli::UninstallArgs uninstall;
   CLI::App* uninstall_cmd = app.add_subcommand(
@@ -124,6 +159,15 @@ int Run(int argc, char** argv) {
     std::cout << "probesnatctl " << probesnat::BuildVersion() << "\n";
   });
 
+  std::string shell;
+  CLI::App* completion_cmd = app.add_subcommand(
+      "completion",
+      "Print the shell completion script: source <(probesnatctl completion bash), or save it in "
+      "/etc/bash_completion.d/probesnatctl (zsh: source <(probesnatctl completion zsh))");
+  completion_cmd->add_option("shell", shell, "bash or zsh")
+      ->required()
+      ->check(CLI::IsMember({"bash", "zsh"}));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -134,7 +178,17 @@ int Run(int argc, char** argv) {
     eval.own_node_always_allowed = !no_node_exemption;
     return probesnat::cli::RunEval(eval, std::cin, std::cout, std::cerr);
   }
+  if (check_cmd->parsed() && check_agent) {
+    agent_check.probe_ports = check.probe_ports;
+    agent_check.output = check.output;
+    return probesnat::cli::RunAgentCheck(agent_check, std::cout, std::cerr);
+  }
   if (check_cmd->parsed()) {
+    if (check.clusters.empty()) {
+      std::cerr << "probesnatctl: check needs --cluster FILE (manifests) or --agent (the running "
+                   "agent's snapshot)\n";
+      return 2;
+    }
     return probesnat::cli::RunCheck(check, std::cout, std::cerr);
   }
   if (status_cmd->parsed()) {
@@ -157,6 +211,23 @@ int Run(int argc, char** argv) {
     return probesnat::cli::RunWatch(agent, std::cout, std::cerr);
   }
   if (app.got_subcommand("version")) {
+    return 0;
+  }
+  if (completion_cmd->parsed()) {
+    const probesnat::cli::CompletionHints hints = {
+        {"--output", {{"table", "wide", "json", "yaml"}}},
+        {"check --output", {{"text", "json", "yaml", "fixes"}}},
+        {"--policy-mode", {{"off", "warn", "enforce"}}},
+        {"--protocol", {{"TCP", "UDP", "SCTP"}}},
+        {"completion shell", {{"bash", "zsh"}}},
+        {"--file", {{}, true}},
+        {"--cluster", {{}, true}},
+        {"--queries", {{}, true}},
+        {"--socket", {{}, true}},
+        {"--run-dir", {{}, true}},
+    };
+    std::cout << (shell == "zsh" ? probesnat::cli::ZshCompletionScript(app, hints)
+                                 : probesnat::cli::BashCompletionScript(app, hints));
     return 0;
   }
   if (unenroll_cmd->parsed()) {

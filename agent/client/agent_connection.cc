@@ -146,6 +146,23 @@ absl::StatusOr<v1::PolicySnapshotStatus> AgentConnection::PolicySnapshot() {
   return response;
 }
 
+absl::StatusOr<v1::CheckResponse> AgentConnection::Check(const v1::Pod& pod,
+                                                         const std::vector<uint32_t>& probe_ports) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(deadline_));
+  v1::CheckRequest request;
+  *request.mutable_pod() = pod;
+  for (uint32_t port : probe_ports) {
+    request.add_probe_ports(port);
+  }
+  v1::CheckResponse response;
+  if (absl::Status st = ToAbsl(v1::Policy::NewStub(channel_)->Check(&ctx, request, &response));
+      !st.ok()) {
+    return st;
+  }
+  return response;
+}
+
 absl::Status AgentConnection::Health() {
   absl::StatusOr<int> serving = QueryHealth(channel_, deadline_);
   if (!serving.ok()) {

@@ -38,6 +38,10 @@ class AgentConnection {
                      const std::function<void(const probesnat::v1::PodStatus&)>& on_event,
                      const std::function<void(std::function<void()> cancel)>& on_cancel_ready);
   absl::StatusOr<probesnat::v1::PolicySnapshotStatus> PolicySnapshot();
+  // Policy.Check: the compatibility analysis of `pod` against the agent's snapshot and enrolled
+  // pods, changing nothing. `probe_ports` are probed besides the pod's own.
+  absl::StatusOr<probesnat::v1::CheckResponse> Check(const probesnat::v1::Pod& pod,
+                                                     const std::vector<uint32_t>& probe_ports);
   // OK when grpc.health.v1 reports SERVING.
   absl::Status Health();
 

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "agent/daemon/exit_decision.h"
 #include "agent/daemon/log_format.h"
+#include "agent/daemon/log_record.h"
 #include "agent/daemon/run_directory.h"
 #include "spdlog/spdlog.h"
 
@@ -244,9 +245,13 @@ void Daemon::SetServing(bool serving) {
 void Daemon::CheckDrift() {
   ResyncReport report = reconciler_->Resync();
   if (report.host_repairs + report.pod_repairs + report.retries + report.failures > 0) {
-    spdlog::info("drift check: host repairs={} pod repairs={} retries={} failures={}",
-                 report.host_repairs, report.pod_repairs, report.retries, report.failures);
+    Log(spdlog::level::info, LogRecord("drift check:")
+                                 .Number("host_repairs", report.host_repairs)
+                                 .Number("pod_repairs", report.pod_repairs)
+                                 .Number("retries", report.retries)
+                                 .Number("failures", report.failures));
   }
+  FlushRepeatSummaries();
   if (metrics_ != nullptr) {
     metrics_->OnDriftCheck(report);
   }

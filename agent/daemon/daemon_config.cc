@@ -358,6 +358,13 @@ absl::Status CheckListenTcp(const std::string& address, std::vector<std::string>
   return ValidateLoopbackListenAddress(address);
 }
 
+absl::Status CheckMetricsListen(const std::string& address, std::vector<std::string>&) {
+  if (address.empty()) {
+    return absl::OkStatus();
+  }
+  return ValidateMetricsListenAddress(address);
+}
+
 absl::Status CheckTokenFile(const std::string& path, std::vector<std::string>&) {
   if (!path.empty() && !IsNormalizedAbsolutePath(path)) {
     return absl::InvalidArgumentError("must be an absolute, normalized file path");
@@ -590,9 +597,9 @@ const std::vector<DaemonOption>& DaemonOptions() {
           [](auto& c) -> auto& { return c.log_format; }),
       Row<TextCodec>(
           "metrics-listen",
-          "serve Prometheus /metrics, /healthz and /readyz over HTTP on this loopback address, "
-          "e.g. 127.0.0.1:9464",
-          CheckListenTcp, [](auto& c) -> auto& { return c.metrics_listen; }),
+          "serve Prometheus /metrics, /healthz and /readyz over HTTP on this address: loopback, "
+          "e.g. 127.0.0.1:9464, or one of the node's, e.g. $(HOST_IP):9464 in the DaemonSet",
+          CheckMetricsListen, [](auto& c) -> auto& { return c.metrics_listen; }),
       Row<TextListCodec>(
           "allowed-netns-root", "directory pod network namespaces must lie under; repeatable",
           CheckNetnsRoots, [](auto& c) -> auto& { return c.allowed_netns_roots; }),

@@ -35,7 +35,7 @@ struct DaemonConfig {
   AllowedPeers allowed_peers;
   spdlog::level::level_enum log_level = spdlog::level::info;
   LogFormat log_format = LogFormat::kText;
-  std::string metrics_listen;  // empty: no metrics endpoint; else a loopback host:port
+  std::string metrics_listen;  // empty: no metrics endpoint; else loopback or a node address:port
   std::vector<std::string> allowed_netns_roots = {"/run/netns", "/var/run/netns", "/proc"};
   PolicyMode policy_mode = PolicyMode::kWarn;
   bool cleanup_on_exit = false;

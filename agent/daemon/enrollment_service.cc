@@ -7,6 +7,7 @@
 #include "agent/daemon/finding_log.h"
 #include "agent/daemon/grpc_status.h"
 #include "agent/daemon/log_format.h"
+#include "agent/daemon/log_record.h"
 #include "agent/domain/error_reason.h"
 #include "agent/domain/wire.h"
 #include "spdlog/spdlog.h"
@@ -36,9 +37,6 @@ std::string PodName(const v1::Pod& pod) { return absl::StrCat(pod.namespace_(), 
 std::string PhaseName(agent::PodPhase phase) {
   return v1::PodPhase_Name(agent::PhaseToWire(phase));
 }
-
-// An error message for a log line: it may quote what the client sent.
-ClientText Logged(absl::string_view message) { return ClientText{message, kLoggedMessageLimit}; }
 
 // Why a request's policy mode was not used, for the log and a refusal; empty when it was.
 std::string IgnoredModeNote(v1::PolicyMode requested, PolicyMode configured) {
@@ -75,11 +73,18 @@ grpc::Status EnrollmentService::Enroll(grpc::ServerContext* ctx, const v1::Enrol
   const v1::Pod& pod = req->pod();
   auto log = [&](const absl::Status& st, const std::string& result, size_t findings) {
     Observe(DaemonObserver::Operation::kEnroll, st, watch.elapsed());
-    auto level = st.ok() ? spdlog::level::info : spdlog::level::warn;
-    std::string error = st.ok() ? "" : fmt::format(" error={}", Logged(st.message()));
-    spdlog::log(level, "enroll uid={} pod={} ips={} netns={} result={} findings={} latency={}us{}",
-                ClientText{pod.uid()}, ClientText{PodName(pod)}, ClientText{Ips(pod)},
-                ClientText{pod.netns_path()}, result, findings, watch.micros(), error);
+    LogRecord record("enroll");
+    record.Uid(pod.uid())
+        .Pod(PodName(pod))
+        .Text("ips", Ips(pod))
+        .Netns(pod.netns_path())
+        .Word("result", result)
+        .Number("findings", static_cast<int64_t>(findings))
+        .LatencyUs(watch.micros());
+    if (!st.ok()) {
+      record.Error(st.message());
+    }
+    Log(st.ok() ? spdlog::level::info : spdlog::level::warn, record);
   };
   absl::StatusOr<DesiredPod> desired = ValidatePod("pod", pod, options_.validation);
   if (!desired.ok()) {
@@ -90,7 +95,8 @@ grpc::Status EnrollmentService::Enroll(grpc::ServerContext* ctx, const v1::Enrol
   PolicyMode mode = ResolvePolicyMode(req->policy_mode(), options_.policy_mode);
   const std::string ignored = IgnoredModeNote(req->policy_mode(), options_.policy_mode);
   if (!ignored.empty()) {
-    spdlog::warn("enroll uid={}: {}", ClientText{pod.uid()}, ignored);
+    Log(spdlog::level::warn,
+        LogRecord("enroll: policy mode ignored").Uid(pod.uid()).Error(ignored));
   }
   Admission admission = AdmitPod(desired->spec, mode, options_.policy_gate);
   LogFindings("enroll", desired->spec.uid, desired->spec.Key(), admission.findings);
@@ -127,18 +133,27 @@ grpc::Status EnrollmentService::Unenroll(grpc::ServerContext* ctx, const v1::Une
   const absl::Status& st = removed.status();
   Observe(DaemonObserver::Operation::kUnenroll, st, watch.elapsed());
   if (!st.ok()) {
-    spdlog::warn("unenroll uid={} result={} latency={}us error={}", ClientText{req->uid()},
-                 absl::StatusCodeToString(st.code()), watch.micros(), Logged(st.message()));
+    Log(spdlog::level::warn, LogRecord("unenroll")
+                                 .Uid(req->uid())
+                                 .Word("result", absl::StatusCodeToString(st.code()))
+                                 .LatencyUs(watch.micros())
+                                 .Error(st.message()));
     return ToGrpcStatus(st);
   }
   if (removed->has_value()) {
     const agent::PodSpec& pod = **removed;
-    spdlog::info("unenroll uid={} pod={} ips={} netns={} result=REMOVED latency={}us",
-                 ClientText{pod.uid}, ClientText{pod.Key()}, ClientText{Ips(pod)},
-                 ClientText{pod.netns_path}, watch.micros());
+    Log(spdlog::level::info, LogRecord("unenroll")
+                                 .Uid(pod.uid)
+                                 .Pod(pod.Key())
+                                 .Text("ips", Ips(pod))
+                                 .Netns(pod.netns_path)
+                                 .Word("result", "REMOVED")
+                                 .LatencyUs(watch.micros()));
   } else {
-    spdlog::info("unenroll uid={} result=NOT_ENROLLED latency={}us", ClientText{req->uid()},
-                 watch.micros());
+    Log(spdlog::level::info, LogRecord("unenroll")
+                                 .Uid(req->uid())
+                                 .Word("result", "NOT_ENROLLED")
+                                 .LatencyUs(watch.micros()));
   }
   resp->set_was_enrolled(removed->has_value());
   return grpc::Status::OK;
@@ -173,15 +188,17 @@ grpc::Status EnrollmentService::Sync(grpc::ServerContext* ctx, const v1::SyncReq
   if (!invalid.ok()) {
     ObserveFailure(FailureOfValidationError(invalid.code()));
     Observe(DaemonObserver::Operation::kSync, invalid, watch.elapsed());
-    spdlog::warn("sync pods={} result={} latency={}us error={}", req->pods_size(),
-                 absl::StatusCodeToString(invalid.code()), watch.micros(),
-                 Logged(invalid.message()));
+    Log(spdlog::level::warn, LogRecord("sync")
+                                 .Number("pods", req->pods_size())
+                                 .Word("result", absl::StatusCodeToString(invalid.code()))
+                                 .LatencyUs(watch.micros())
+                                 .Error(invalid.message()));
     return ToGrpcStatus(invalid);
   }
   PolicyMode mode = ResolvePolicyMode(req->policy_mode(), options_.policy_mode);
   if (std::string ignored = IgnoredModeNote(req->policy_mode(), options_.policy_mode);
       !ignored.empty()) {
-    spdlog::warn("sync: {}", ignored);
+    Log(spdlog::level::warn, LogRecord("sync: policy mode ignored").Error(ignored));
   }
   std::vector<SyncItem> items;
   items.reserve(pods.size());
@@ -206,20 +223,29 @@ grpc::Status EnrollmentService::Sync(grpc::ServerContext* ctx, const v1::SyncReq
       ObserveFailure(i < refused.size() && refused[i] ? DaemonObserver::Failure::kPolicyRefused
                                                       : DaemonObserver::Failure::kNotApplied);
     }
-    spdlog::log(ok ? spdlog::level::info : spdlog::level::warn,
-                "sync: uid={} pod={} ips={} netns={} result={}{}", ClientText{pod.uid},
-                ClientText{pod.Key()}, ClientText{Ips(pod)}, ClientText{pod.netns_path},
-                PhaseName(s.phase),
-                s.reason.empty() ? "" : fmt::format(" reason={}", Logged(s.reason)));
+    LogRecord record("sync:");
+    record.Uid(pod.uid)
+        .Pod(pod.Key())
+        .Text("ips", Ips(pod))
+        .Netns(pod.netns_path)
+        .Word("result", PhaseName(s.phase));
+    if (!s.reason.empty()) {
+      record.Error(s.reason);
+    }
+    Log(ok ? spdlog::level::info : spdlog::level::warn, record);
     applied += ok;
     *resp->add_statuses() = agent::StateToWire(s);
   }
   for (std::string& uid : outcome.removed_uids) {
-    spdlog::info("sync: uid={} result=REMOVED", ClientText{uid});
+    Log(spdlog::level::info, LogRecord("sync:").Uid(uid).Word("result", "REMOVED"));
     resp->add_removed_uids(std::move(uid));
   }
-  spdlog::info("sync pods={} applied={} failed={} removed={} latency={}us", req->pods_size(),
-               applied, req->pods_size() - applied, resp->removed_uids_size(), watch.micros());
+  Log(spdlog::level::info, LogRecord("sync")
+                               .Number("pods", req->pods_size())
+                               .Number("applied", applied)
+                               .Number("failed", req->pods_size() - applied)
+                               .Number("removed", resp->removed_uids_size())
+                               .LatencyUs(watch.micros()));
   return grpc::Status::OK;
 }
 

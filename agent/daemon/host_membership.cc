@@ -4,6 +4,7 @@
 #include <iterator>
 
 #include "agent/daemon/log_format.h"
+#include "agent/daemon/log_record.h"
 #include "agent/daemon/reconciler_internal.h"
 #include "spdlog/spdlog.h"
 
@@ -206,19 +207,20 @@ void HostMembership::RepairLocked(const std::set<std::string>& check_owners,
   absl::StatusOr<netfilter::HostObservation> host = backend_.ObserveHost(rules_);
   if (!host.ok()) {
     ++report.failures;
-    spdlog::error("host table check: reading the host table back failed: {}",
-                  host.status().message());
+    Log(spdlog::level::err, LogRecord("host table check: reading the host table back failed")
+                                .Error(host.status().message()));
     return;
   }
   if (!host->table_present || !host->rules_match) {
     if (absl::Status st = EnsureHostLocked(); !st.ok()) {
       ++report.failures;
-      spdlog::error("host table check: re-creating the host table failed: {}", st.message());
+      Log(spdlog::level::err,
+          LogRecord("host table check: re-creating the host table failed").Error(st.message()));
       return;
     }
     ++report.repairs;
-    spdlog::warn("host table check: host table was {}; re-created",
-                 host->table_present ? "edited" : "missing");
+    Log(spdlog::level::warn, LogRecord("host table check: host table re-created")
+                                 .Word("was", host->table_present ? "edited" : "missing"));
     host = backend_.ObserveHost(rules_);
     if (!host.ok()) {
       ++report.failures;
@@ -258,15 +260,17 @@ void HostMembership::RepairLocked(const std::set<std::string>& check_owners,
   }
   if (absl::Status st = backend_.UpdateHostMembers(missing, extra); !st.ok()) {
     ++report.failures;
-    spdlog::error("host table check: repairing host set members failed: {}", st.message());
+    Log(spdlog::level::err,
+        LogRecord("host table check: repairing host set members failed").Error(st.message()));
     return;
   }
   for (const IpAddress& ip : extra) {
     ClaimLocked(ip);
   }
   ++report.repairs;
-  spdlog::warn("host table check: host set repaired (re-added {}; removed {})",
-               JoinIps(missing_ips), JoinIps(extra));
+  Log(spdlog::level::warn, LogRecord("host table check: host set repaired")
+                               .Text("readded", JoinIps(missing_ips))
+                               .Text("removed", JoinIps(extra)));
 }
 
 absl::StatusOr<std::vector<IpAddress>> HostMembership::RemoveUnheld(

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "agent/daemon/log_record.h"
 #include "spdlog/details/log_msg.h"
 #include "spdlog/pattern_formatter.h"
 #include "spdlog/sinks/stdout_sinks.h"
@@ -69,9 +70,11 @@ class OneRecordPerLine final : public spdlog::formatter {
       const std::string time =
           absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", absl::FromChrono(msg.time), absl::UTCTimeZone());
       const spdlog::string_view_t level = spdlog::level::to_string_view(msg.level);
-      const std::string line = absl::StrCat("{\"time\":\"", time, "\",\"level\":\"",
-                                            absl::string_view(level.data(), level.size()),
-                                            "\",\"msg\":", JsonString(payload), "}\n");
+      const LogRecord* record = CurrentLogRecord();
+      const std::string line = absl::StrCat(
+          "{\"ts\":\"", time, "\",\"level\":\"", absl::string_view(level.data(), level.size()),
+          "\",\"msg\":", JsonString(record != nullptr ? record->msg() : payload),
+          record != nullptr ? record->JsonFields() : "", "}\n");
       dest.append(line.data(), line.data() + line.size());
       return;
     }

@@ -17,7 +17,8 @@ void ConfigureLogging(spdlog::level::level_enum level, LogFormat format = LogFor
 // The formatter ConfigureLogging installs. Text: `<time> <level> <message>` with the message's
 // line breaks and other control bytes escaped (`\n`, `\r`, `\t`, `\xNN`), so a record that quotes
 // multi-line text (a refusal listing findings, a fix's YAML) stays one line. JSON: one object
-// `{"time":...,"level":...,"msg":...}` per line.
+// `{"ts":...,"level":...,"msg":...}` per line, with a LogRecord's fields as keys of their own
+// (log_record.h).
 std::unique_ptr<spdlog::formatter> MakeLogFormatter(LogFormat format);
 
 // `text` with its control bytes escaped as in the text format (nothing else changes).

@@ -18,9 +18,8 @@ bool IsPortText(const std::string& text) {
          absl::SimpleAtoi(text, &port) && IsPort(port);
 }
 
-}  // namespace
-
-absl::Status ValidateLoopbackListenAddress(const std::string& address) {
+// The host and port of "a.b.c.d:port" or "[v6]:port", both checked.
+absl::StatusOr<IpAddress> ParseListenAddress(const std::string& address) {
   std::string host, port;
   if (absl::StartsWith(address, "[")) {
     size_t close = address.find(']');
@@ -44,14 +43,42 @@ absl::Status ValidateLoopbackListenAddress(const std::string& address) {
   if (!ip.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("\"", host, "\" is not an IP address"));
   }
+  if (!IsPortText(port)) {
+    return absl::InvalidArgumentError(absl::StrCat("\"", port, "\" is not a port number 1-65535"));
+  }
+  return ip;
+}
+
+}  // namespace
+
+absl::Status ValidateLoopbackListenAddress(const std::string& address) {
+  absl::StatusOr<IpAddress> ip = ParseListenAddress(address);
+  if (!ip.ok()) {
+    return ip.status();
+  }
   if (!ip->is_loopback()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        host,
+        ip->ToString(),
         " is not a loopback address; the API is unauthenticated, so TCP is served only on "
         "127.0.0.0/8 or ::1"));
   }
-  if (!IsPortText(port)) {
-    return absl::InvalidArgumentError(absl::StrCat("\"", port, "\" is not a port number 1-65535"));
+  return absl::OkStatus();
+}
+
+absl::Status ValidateMetricsListenAddress(const std::string& address) {
+  absl::StatusOr<IpAddress> ip = ParseListenAddress(address);
+  if (!ip.ok()) {
+    return ip.status();
+  }
+  const std::string text = ip->ToString();
+  if (ip->is_unspecified()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(text,
+                     " would serve metrics on every interface; name one address: loopback, or the "
+                     "node's own (in a DaemonSet, status.hostIP)"));
+  }
+  if (ip->is_multicast() || ip->is_broadcast()) {
+    return absl::InvalidArgumentError(absl::StrCat(text, " is not a unicast address"));
   }
   return absl::OkStatus();
 }

@@ -11,6 +11,7 @@
 #include "agent/daemon/daemon.h"
 #include "agent/daemon/daemon_config.h"
 #include "agent/daemon/log_format.h"
+#include "agent/daemon/log_record.h"
 #include "agent/daemon/logging.h"
 #include "agent/daemon/run_directory.h"
 #include "agent/daemon/tcp_token_auth.h"
@@ -157,5 +158,6 @@ int main(int argc, char** argv) {
   spdlog::info("received {}, shutting down", strsignal(sig));
   (*daemon)->Stop();
   (*daemon)->reconciler().SetEnrolledListener({});
+  FlushRepeatSummaries(/*all=*/true);
   return 0;
 }

@@ -16,6 +16,7 @@ namespace {
 
 using reconciler_internal::JoinIps;
 using reconciler_internal::PodName;
+using reconciler_internal::PodRecord;
 
 }  // namespace
 
@@ -211,10 +212,11 @@ absl::Status Reconciler::ResolveConflicts(const DesiredPod& pod) {
     if (!slot->has_record) {
       continue;
     }
-    spdlog::warn(
-        "evicting stale pod {}: its network namespace {} is gone and pod {} claims its "
-        "addresses",
-        PodName(slot->record.desired.spec), path, PodName(pod.spec));
+    Log(spdlog::level::warn,
+        PodRecord("evicting a stale pod: its network namespace is gone and another pod claims "
+                  "its addresses",
+                  slot->record.desired.spec)
+            .Text("claimed_by", pod.spec.Key()));
     if (absl::Status st = RemoveLocked(slot->record); !st.ok()) {
       MarkRemovingLocked(slot->record);
       PublishLocked(*slot);
@@ -222,7 +224,9 @@ absl::Status Reconciler::ResolveConflicts(const DesiredPod& pod) {
           "removing stale pod ", PodName(slot->record.desired.spec), " failed: ", st.message()));
     }
     if (absl::Status st = ForgetLocked(*slot); !st.ok()) {
-      spdlog::error("{}", st.message());
+      Log(spdlog::level::err,
+          PodRecord("forgetting an evicted pod failed", slot->record.desired.spec)
+              .Error(st.message()));
     }
   }
   return absl::OkStatus();
@@ -339,7 +343,8 @@ void Reconciler::MarkRemovingLocked(Record& r) {
   r.removing = true;
   r.journaled = false;
   if (absl::Status st = JournalLocked(r); !st.ok()) {
-    spdlog::error("pod {}: {}", PodName(r.desired.spec), st.message());
+    Log(spdlog::level::err,
+        PodRecord("journaling a removal failed", r.desired.spec).Error(st.message()));
   }
 }
 
@@ -384,8 +389,9 @@ absl::Status Reconciler::ApplyLocked(Record& r, bool trim) {
   if (!failure.empty()) {
     // Roll back what this attempt added to the host set (addresses another pod holds stay).
     if (absl::Status rb = host_.Keep(uid, previous); !rb.ok()) {
-      spdlog::error("pod {}: rolling back the host set after a failed apply failed: {}",
-                    PodName(r.desired.spec), rb.message());
+      Log(spdlog::level::err,
+          PodRecord("rolling back the host set after a failed apply failed", r.desired.spec)
+              .Error(rb.message()));
     }
     return FailLocked(r, failure);
   }
@@ -396,8 +402,10 @@ absl::Status Reconciler::ApplyLocked(Record& r, bool trim) {
       continue;
     }
     if (absl::Status rm = backend_.RemovePod(it->second); !rm.ok()) {
-      spdlog::warn("pod {}: removing the table from its previous namespace {} failed: {}",
-                   PodName(r.desired.spec), it->second.path, rm.message());
+      Log(spdlog::level::warn,
+          PodRecord("removing the table from the pod's previous namespace failed", r.desired.spec)
+              .Text("previous_netns", it->second.path)
+              .Error(rm.message()));
       ++it;
     } else {
       it = r.pod_tables.erase(it);
@@ -506,11 +514,12 @@ absl::StatusOr<std::optional<agent::PodSpec>> Reconciler::Unenroll(const std::st
           absl::StrCat("unenrolling pod uid ", uid, ": ", released.status().message()));
     }
     if (!released->empty()) {
-      spdlog::warn(
-          "unenroll uid={}: not in the state (it was lost), but the kernel names it the owner of "
-          "host set members {}: removed; its pod table, in a network namespace the agent no longer "
-          "knows, stays until the pod is deleted",
-          uid, JoinIps(*released));
+      Log(spdlog::level::warn,
+          LogRecord("unenroll: not in the state (it was lost), but the kernel names it the owner "
+                    "of host set members: removed; its pod table, in a network namespace the "
+                    "agent no longer knows, stays until the pod is deleted")
+              .Uid(uid)
+              .Text("ips", JoinIps(*released)));
     }
     return std::nullopt;
   }
@@ -554,7 +563,8 @@ SyncOutcome Reconciler::Sync(std::vector<SyncItem> items) {
     }
     absl::StatusOr<std::optional<agent::PodSpec>> removed = RemoveSlot(*slot, "removal by Sync");
     if (!removed.ok()) {
-      spdlog::error("sync: pod uid {}: {}", uid, removed.status().message());
+      Log(spdlog::level::err,
+          LogRecord("sync: removing a pod failed").Uid(uid).Error(removed.status().message()));
     } else if (removed->has_value()) {
       out.removed_uids.push_back(uid);
     }
@@ -606,10 +616,12 @@ SyncOutcome Reconciler::Sync(std::vector<SyncItem> items) {
   // Host set members no pod accounts for (left by pods enrolled before a restart) go now.
   absl::StatusOr<std::vector<IpAddress>> extra = host_.RemoveUnheld(ClaimedIps());
   if (!extra.ok()) {
-    spdlog::error("sync: {}", extra.status().message());
+    Log(spdlog::level::err, LogRecord("sync: removing unclaimed host set members failed")
+                                .Error(extra.status().message()));
   } else if (!extra->empty()) {
-    spdlog::info("sync: removed host set members no enrolled pod accounts for: {}",
-                 JoinIps(*extra));
+    Log(spdlog::level::info,
+        LogRecord("sync: removed host set members no enrolled pod accounts for")
+            .Text("ips", JoinIps(*extra)));
   }
   synced_once_ = true;
   return out;

@@ -10,7 +10,7 @@
 namespace probesnat::daemon {
 
 using reconciler_internal::JoinIps;
-using reconciler_internal::PodName;
+using reconciler_internal::PodRecord;
 
 void Reconciler::AdoptOne(JournaledPod pod, std::map<std::string, std::vector<IpAddress>>& holders,
                           AdoptionReport& report) {
@@ -24,8 +24,8 @@ void Reconciler::AdoptOne(JournaledPod pod, std::map<std::string, std::vector<Ip
     absl::Status removed = same_namespace ? backend_.RemovePod(*netns) : absl::OkStatus();
     if (removed.ok() && (journal_ == nullptr || journal_->Erase(uid).ok())) {
       ++report.removals_finished;
-      spdlog::info("start-up: pod {}: removal under way at the last exit finished",
-                   PodName(pod.spec));
+      Log(spdlog::level::info,
+          PodRecord("start-up: removal under way at the last exit finished", pod.spec));
       return;
     }
     // Left for the drift check, as after a failed removal.
@@ -64,8 +64,11 @@ void Reconciler::AdoptOne(JournaledPod pod, std::map<std::string, std::vector<Ip
                      absl::StrCat(gone.message, " (found at start-up); addresses withdrawn from "
                                                 "the host set; waiting for Unenroll or Sync"),
                      Failure::kNetnsGone);
-    spdlog::warn("start-up: pod {}: {}; its addresses {} leave the host set", PodName(r.desired.spec),
-                 gone.message, JoinIps(r.desired.spec.ips));
+    Log(spdlog::level::warn,
+        PodRecord("start-up: network namespace gone; its addresses leave the host set",
+                  r.desired.spec)
+            .Text("ips", JoinIps(r.desired.spec.ips))
+            .Error(gone.message));
   } else {
     absl::StatusOr<netfilter::PodObservation> obs = backend_.ObservePod(r.desired.netns, r.rules);
     const bool ours = obs.ok() && obs->table_present && obs->rules_match && obs->owner.has_value() &&
@@ -77,12 +80,12 @@ void Reconciler::AdoptOne(JournaledPod pod, std::map<std::string, std::vector<Ip
       st = backend_.ApplyPod(r.desired.netns, r.rules, netfilter::TableOwner{uid, r.generation});
       if (st.ok()) {
         ++report.rewritten;
-        spdlog::info("start-up: pod {}: table in {} was {}; rewritten", PodName(r.desired.spec),
-                     path,
-                     !obs.ok()                 ? "unreadable"
-                     : !obs->table_present     ? "missing"
-                     : !obs->rules_match       ? "different"
-                                               : "not marked as this pod's");
+        Log(spdlog::level::info,
+            PodRecord("start-up: pod table rewritten", r.desired.spec)
+                .Text("was", !obs.ok()             ? "unreadable"
+                             : !obs->table_present ? "missing"
+                             : !obs->rules_match   ? "different"
+                                                   : "not marked as this pod's"));
       }
     }
     if (st.ok()) {
@@ -92,7 +95,8 @@ void Reconciler::AdoptOne(JournaledPod pod, std::map<std::string, std::vector<Ip
     } else {
       ++report.failed;
       (void)FailLocked(r, absl::StrCat("applying the pod table at start-up failed: ", st.message()));
-      spdlog::error("start-up: pod {}: {}", PodName(r.desired.spec), r.reason);
+      Log(spdlog::level::err,
+          PodRecord("start-up: applying the pod table failed", r.desired.spec).Error(r.reason));
     }
   }
   PublishLocked(*slot);
@@ -109,7 +113,8 @@ AdoptionReport Reconciler::Adopt(std::vector<JournaledPod> pods, bool state_trus
     report.host = *std::move(host);
   } else {
     // The drift check re-adds what the applied pods hold.
-    spdlog::error("start-up: {}", host.status().message());
+    Log(spdlog::level::err,
+        LogRecord("start-up: adopting the host table failed").Error(host.status().message()));
   }
   synced_once_ = state_trusted;
   adopted_.Notify();

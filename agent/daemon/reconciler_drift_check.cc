@@ -7,10 +7,15 @@
 namespace probesnat::daemon {
 
 using reconciler_internal::JoinIps;
-using reconciler_internal::PodName;
+using reconciler_internal::PodRecord;
+
+namespace {
+
+int64_t MicrosSince(absl::Time start) { return absl::ToInt64Microseconds(absl::Now() - start); }
+
+}  // namespace
 
 void Reconciler::RepairPodLocked(Record& r, const NetnsCheck& netns, ResyncReport& report) {
-  const std::string& path = r.desired.netns_path();
   if (netns.gone()) {
     // The pod is gone without an Unenroll: withdraw its addresses from the host set so that a pod
     // that reuses them is not SNATed by mistake; keep the record (and the handle, through which
@@ -21,8 +26,11 @@ void Reconciler::RepairPodLocked(Record& r, const NetnsCheck& netns, ResyncRepor
       ++report.failures;
     }
     if (r.failure != Failure::kNetnsGone || r.gone_kind != netns.kind) {
-      spdlog::warn("drift check: pod {}: {}; withdrew {} from the host set",
-                   PodName(r.desired.spec), netns.message, JoinIps(withdraw));
+      Log(spdlog::level::warn,
+          PodRecord("drift check: network namespace gone; addresses withdrawn from the host set",
+                    r.desired.spec)
+              .Text("ips", JoinIps(withdraw))
+              .Error(netns.message));
       (void)FailLocked(r,
                        absl::StrCat(netns.message,
                                     "; addresses withdrawn from the host set; "
@@ -35,23 +43,35 @@ void Reconciler::RepairPodLocked(Record& r, const NetnsCheck& netns, ResyncRepor
   absl::StatusOr<netfilter::PodObservation> obs = backend_.ObservePod(r.desired.netns, r.rules);
   if (!obs.ok()) {
     ++report.failures;
-    spdlog::error("drift check: reading back pod {} in {} failed: {}", PodName(r.desired.spec),
-                  path, obs.status().message());
+    Log(spdlog::level::err,
+        PodRecord("drift check: reading back the pod table failed", r.desired.spec)
+            .Error(obs.status().message()));
     return;
   }
   if (r.phase != agent::PodPhase::kApplied) {
     ++report.retries;
-    if (absl::Status st = ApplyLocked(r, /*trim=*/true); st.ok()) {
-      spdlog::info("drift check: pod {} applied on retry", PodName(r.desired.spec));
+    const absl::Time start = absl::Now();
+    absl::Status st = ApplyLocked(r, /*trim=*/true);
+    LogRecord record = PodRecord("drift check: retried applying the pod", r.desired.spec);
+    record.Word("result", st.ok() ? "APPLIED" : "FAILED").LatencyUs(MicrosSince(start));
+    if (!st.ok()) {
+      record.Error(st.message());
     }
+    Log(st.ok() ? spdlog::level::info : spdlog::level::warn, record);
   } else if (!obs->table_present || !obs->rules_match) {
-    spdlog::warn("drift check: pod {} table in {} was {}; re-applying", PodName(r.desired.spec),
-                 path, obs->table_present ? "edited" : "deleted");
-    if (absl::Status st = ApplyLocked(r, /*trim=*/true); st.ok()) {
+    const absl::Time start = absl::Now();
+    absl::Status st = ApplyLocked(r, /*trim=*/true);
+    LogRecord record = PodRecord("drift check: pod table repaired", r.desired.spec);
+    record.Word("was", obs->table_present ? "edited" : "deleted")
+        .Word("result", st.ok() ? "APPLIED" : "FAILED")
+        .LatencyUs(MicrosSince(start));
+    if (st.ok()) {
       ++report.pod_repairs;
     } else {
       ++report.failures;
+      record.Error(st.message());
     }
+    Log(spdlog::level::warn, record);
   }
 }
 
@@ -98,7 +118,9 @@ ResyncReport Reconciler::Resync() {
     if (r.removing) {
       if (absl::Status st = RemoveLocked(r); st.ok()) {
         if (absl::Status forgot = ForgetLocked(*t.slot); !forgot.ok()) {
-          spdlog::error("drift check: {}", forgot.message());
+          Log(spdlog::level::err,
+              PodRecord("drift check: forgetting a removed pod failed", r.desired.spec)
+                  .Error(forgot.message()));
           ++report.failures;
         }
       } else {

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "agent/daemon/log_record.h"
+
 // Helpers shared by the reconciler's source files; not part of its interface.
 #include <algorithm>
 #include <iterator>
@@ -33,5 +35,12 @@ inline std::string JoinIps(const std::vector<IpAddress>& ips) {
 
 // "ns/name (uid U)" for messages.
 inline std::string PodName(const agent::PodSpec& pod) { return pod.DisplayName(); }
+
+// A log record about `pod`, with its uid, ns/name and network namespace (log_record.h).
+inline LogRecord PodRecord(std::string msg, const agent::PodSpec& pod) {
+  LogRecord record(std::move(msg));
+  record.Uid(pod.uid).Pod(pod.Key()).Netns(pod.netns_path);
+  return record;
+}
 
 }  // namespace probesnat::daemon::reconciler_internal

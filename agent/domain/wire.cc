@@ -142,4 +142,35 @@ v1::Finding FindingToWire(Finding&& f) {
   return out;
 }
 
+absl::StatusOr<Finding> FindingFromWire(const v1::Finding& wire) {
+  Finding f;
+  if (wire.severity() < v1::SEVERITY_INFO || wire.severity() > v1::SEVERITY_ERROR) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("finding.severity: unknown value ", static_cast<int>(wire.severity())));
+  }
+  if (wire.kind() < v1::FINDING_KIND_HBONE_INGRESS || wire.kind() > v1::FINDING_KIND_NOT_CHECKED) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("finding.kind: unknown value ", static_cast<int>(wire.kind())));
+  }
+  if (wire.direction() == DirectionName(Direction::kIngress)) {
+    f.direction = Direction::kIngress;
+  } else if (wire.direction() == DirectionName(Direction::kEgress)) {
+    f.direction = Direction::kEgress;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat("finding.direction: \"", wire.direction(),
+                                                   "\" is neither ingress nor egress"));
+  }
+  f.severity = static_cast<Severity>(static_cast<int>(wire.severity()));
+  f.kind = static_cast<FindingKind>(static_cast<int>(wire.kind()));
+  f.subject = wire.subject();
+  f.policy_namespace = wire.policy_namespace();
+  f.policy_name = wire.policy_name();
+  f.rule_index = wire.rule_index();
+  f.message = wire.message();
+  f.affected_peers.assign(wire.affected_peers().begin(), wire.affected_peers().end());
+  f.cni_dependent = wire.cni_dependent();
+  f.fix_yaml = wire.fix_yaml();
+  return f;
+}
+
 }  // namespace probesnat::agent

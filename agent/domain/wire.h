@@ -23,5 +23,8 @@ v1::PodStatus StateToWire(const PodState& state);
 v1::Finding FindingToWire(const Finding& finding);
 // The same, moving the strings (messages, peers, corrected policies) instead of copying them.
 v1::Finding FindingToWire(Finding&& finding);
+// A finding as a client reads it back (probesnatctl check --agent). INVALID_ARGUMENT for a
+// severity, kind or direction this build does not know.
+absl::StatusOr<Finding> FindingFromWire(const v1::Finding& finding);
 
 }  // namespace probesnat::agent

@@ -59,8 +59,11 @@ ok "podman starts containers (runtime: $runtime)"
 # agent's args, readiness command, capabilities and memory limit; install-cni's capabilities.
 mkdir -p "$tmp/etc" "$tmp/cni-bin" "$tmp/cni-conf"
 mkdir -m 0700 "$tmp/run"
-python3 - "$here/daemonset.yaml" "$tmp/etc" <<'EOF'
-import json, sys, yaml
+# The node's address as the downward API gives it (status.hostIP), on a dummy interface of the
+# throwaway namespace: $(HOST_IP) in the agent's args is expanded as the kubelet expands it.
+host_ip=192.0.2.10
+python3 - "$here/daemonset.yaml" "$tmp/etc" "$host_ip" <<'EOF'
+import json, re, sys, yaml
 docs = list(yaml.safe_load_all(open(sys.argv[1])))
 config = next(d for d in docs if d["kind"] == "ConfigMap")
 for key, text in config["data"].items():
@@ -72,7 +75,12 @@ def caps(c):
 def memory(c):  # Kubernetes quantity (Mi, Gi) -> podman's (m, g)
     return c["resources"]["limits"]["memory"].replace("Mi", "m").replace("Gi", "g")
 agent, cni = containers["probesnatd"], containers["install-cni"]
-json.dump({"args": agent.get("args", []), "readiness": agent["readinessProbe"]["exec"]["command"],
+fields = {"status.hostIP": sys.argv[3]}
+env = {e["name"]: fields[e["valueFrom"]["fieldRef"]["fieldPath"]] if "valueFrom" in e else e["value"]
+       for e in agent.get("env", [])}
+args = [re.sub(r"\$\((\w+)\)", lambda m: env[m.group(1)], a) for a in agent.get("args", [])]
+metrics_port = next((p["containerPort"] for p in agent.get("ports", []) if p["name"] == "metrics"), 0)
+json.dump({"args": args, "metrics_port": metrics_port, "readiness": agent["readinessProbe"]["exec"]["command"],
            "agent_caps": caps(agent), "agent_memory": memory(agent),
            "cni_caps": caps(cni), "cni_memory": memory(cni)},
           open(f"{sys.argv[2]}/pod.json", "w"))
@@ -88,6 +96,9 @@ version_image=$("${podman[@]}" run --rm --network none "${run_options[@]}" "$ima
 
 ip netns add "$name"
 ip -n "$name" link set lo up
+ip -n "$name" link add node0 type veth peer name node1
+ip -n "$name" addr add "$host_ip/24" dev node0
+ip -n "$name" link set node0 up
 "${podman[@]}" run -d --name "$name" "${run_options[@]}" \
   --network "ns:/var/run/netns/$name" \
   --cap-drop all --cap-add "$(jq -r .agent_caps "$pod")" --memory "$(jq -r .agent_memory "$pod")" \
@@ -109,6 +120,15 @@ if [ $serving -eq 1 ]; then
   ok "SERVING over the bind-mounted socket (probesnat-cni STATUS from the host)"
 else
   bad "no SERVING within 20 s; container log: $("${podman[@]}" logs "$name" 2>&1 | tail -5)"
+fi
+metrics_url="http://$host_ip:$(jq -r .metrics_port "$pod")/metrics"
+if metrics=$(ip netns exec "$name" python3 -c \
+    'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' \
+    "$metrics_url") &&
+    grep -q '^probesnat_build_info{' <<<"$metrics"; then
+  ok "metrics on the node's address as the DaemonSet configures them: $metrics_url"
+else
+  bad "no probesnat metrics at $metrics_url (from the args $(jq -c .args "$pod"))"
 fi
 if out=$("${podman[@]}" exec "$name" "${readiness_command[@]}" 2>&1); then
   ok "the DaemonSet's readiness command passes in the container"

@@ -1,5 +1,6 @@
-// probesnatctl's operator commands (status, list, get, unenroll) against the real probesnatd over
-// its socket: what they print, their exit codes, and that unenroll really removes the rules.
+// probesnatctl's operator commands (status, list, get, unenroll, enroll, sync, watch, check
+// --agent) against the real probesnatd over its socket: what they print, their exit codes, and
+// that they really change (or, for check, do not change) the agent's state.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "grpcpp/client_context.h"
 #include "integration/harness/kernel_state.h"
 #include "integration/tests/test_support.h"
 
@@ -223,6 +225,112 @@ TEST_F(CtlTest, WatchPrintsEventsAndEndsCleanlyOnInterrupt) {
     }
   }
   EXPECT_EQ(ExitCode(status), 0) << "watch ended with status " << status;
+}
+
+// The namespace and both pods as the topology has them, and a policy that lets pod-b reach pod-a on
+// 8080 only: neither HBONE (15008) from pod-b nor the probes from the link-local address.
+std::string ClusterWithRestrictivePolicy(const v1::Pod& a, const v1::Pod& b) {
+  auto pod = [](const v1::Pod& p) {
+    return absl::StrCat("- apiVersion: v1\n  kind: Pod\n  metadata: {name: ", p.name(),
+                        ", namespace: default, labels: {app: ", p.name(),
+                        "}}\n  spec: {containers: [{name: app, ports: [{name: http, "
+                        "containerPort: 8080}]}]}\n  status: {phase: Running, podIP: ",
+                        p.ips(0), ", podIPs: [{ip: ", p.ips(0), "}, {ip: \"", p.ips(1), "\"}]}\n");
+  };
+  return absl::StrCat(
+      "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Namespace\n"
+      "  metadata: {name: default, labels: {kubernetes.io/metadata.name: default}}\n",
+      pod(a), pod(b),
+      "- apiVersion: networking.k8s.io/v1\n  kind: NetworkPolicy\n"
+      "  metadata: {name: pod-a-from-b, namespace: default}\n"
+      "  spec:\n    podSelector: {matchLabels: {app: pod-a}}\n    policyTypes: [Ingress]\n"
+      "    ingress:\n    - from: [{podSelector: {matchLabels: {app: pod-b}}}]\n"
+      "      ports: [{port: 8080, protocol: TCP}]\n");
+}
+
+// check --agent asks the agent's Policy.Check: what it says follows the snapshot the agent holds
+// (none, a restrictive one, the same with the printed fix applied), for an enrolled pod by uid and
+// for a pod file, and it changes nothing.
+TEST_F(CtlTest, CheckAgainstTheAgentsSnapshotFollowsTheSnapshot) {
+  ScopedDir dir("psnt-ctl-check");
+  const v1::Pod pod_a = PodA(), pod_b = PodB();
+  ASSERT_NO_FATAL_FAILURE(MustEnroll(pod_a));
+  ASSERT_NO_FATAL_FAILURE(MustEnroll(pod_b));
+  const std::string file_a = dir.path() + "/a.yaml";
+  std::string yaml_a = PodYaml(pod_a);
+  yaml_a.replace(yaml_a.find("{app: \"true\"}"), 15, "{app: pod-a}\nprobe_ports: [8080]");
+  WriteText(file_a, yaml_a);
+
+  Ctl none = Run("check --agent " + pod_a.uid());
+  EXPECT_EQ(none.exit_code, 2) << none.out << none.err;
+  EXPECT_TRUE(absl::StrContains(none.err, "no policy snapshot loaded")) << none.err;
+
+  auto replace = [&](const std::string& manifests) {
+    auto policy = v1::Policy::NewStub(daemon_->channel());
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    v1::ReplacePolicySnapshotRequest req;
+    req.add_manifests(manifests);
+    v1::ReplacePolicySnapshotResponse resp;
+    grpc::Status st = policy->ReplaceSnapshot(&ctx, req, &resp);
+    ASSERT_TRUE(st.ok()) << Describe(st);
+    ASSERT_EQ(resp.problems_size(), 0) << resp.DebugString();
+  };
+  ASSERT_NO_FATAL_FAILURE(replace(ClusterWithRestrictivePolicy(pod_a, pod_b)));
+
+  Ctl text = Run("check --agent " + pod_a.uid());
+  EXPECT_EQ(text.exit_code, 1) << text.out << text.err;
+  EXPECT_TRUE(absl::StrContains(text.out, "HBONE_INGRESS default/pod-a")) << text.out;
+  EXPECT_TRUE(absl::StrContains(text.out, "PROBE_INGRESS default/pod-a")) << text.out;
+  EXPECT_TRUE(absl::StrContains(text.out, "policy default/pod-a-from-b ingress rule 0"))
+      << text.out;
+  EXPECT_TRUE(absl::StrContains(text.out, "checked against probesnatd's policy snapshot"))
+      << text.out;
+  std::cout << "[ INFO     ] probesnatctl check --agent " << pod_a.uid() << ":\n" << text.out;
+
+  Ctl json = Run("check --agent -f " + file_a + " -o json");
+  EXPECT_EQ(json.exit_code, 1) << json.err;
+  nlohmann::json report = nlohmann::json::parse(json.out, nullptr, false);
+  ASSERT_FALSE(report.is_discarded()) << json.out;
+  EXPECT_EQ(report["compatible"], false);
+  EXPECT_EQ(report["subjects"], nlohmann::json::array({"default/pod-a"}));
+  std::set<std::string> kinds;
+  for (const auto& f : report["findings"]) {
+    kinds.insert(f["kind"].get<std::string>());
+    EXPECT_EQ(f["policy_name"], "pod-a-from-b") << f.dump();
+  }
+  EXPECT_EQ(kinds, (std::set<std::string>{"HBONE_INGRESS", "PROBE_INGRESS"}));
+
+  Ctl fixes = Run("check --agent -f " + file_a + " -o fixes");
+  EXPECT_EQ(fixes.exit_code, 1) << fixes.err;
+  EXPECT_TRUE(absl::StartsWith(fixes.out, "---\n")) << fixes.out;
+  EXPECT_TRUE(absl::StrContains(fixes.out, "15008")) << fixes.out;
+  EXPECT_TRUE(absl::StrContains(fixes.out, "169.254.7.127/32")) << fixes.out;
+  EXPECT_TRUE(
+      absl::StrContains(fixes.err, "corrected NetworkPolicies on stdout: default/pod-a-from-b"))
+      << fixes.err;
+
+  // The same cluster with the printed fix in place of the policy: nothing left to find.
+  std::string fixed = ClusterWithRestrictivePolicy(pod_a, pod_b);
+  fixed = fixed.substr(0, fixed.find("- apiVersion: networking.k8s.io/v1"));
+  ASSERT_NO_FATAL_FAILURE(replace(fixed));
+  ASSERT_NO_FATAL_FAILURE(replace(fixed + "---\n" + fixes.out.substr(4)));
+  Ctl clean = Run("check --agent " + pod_a.uid());
+  EXPECT_EQ(clean.exit_code, 0) << clean.out << clean.err;
+  EXPECT_TRUE(absl::StrContains(clean.out, "Compatible")) << clean.out;
+
+  Ctl unknown = Run("check --agent 00000000-0000-4000-8000-000000000000");
+  EXPECT_EQ(unknown.exit_code, 2) << unknown.out << unknown.err;
+  EXPECT_TRUE(absl::StrContains(unknown.err, "is not enrolled on this node")) << unknown.err;
+  Ctl absent = Run("check --agent " + pod_a.uid(), "/run/probesnat-ctl-test-nothing-here.sock");
+  EXPECT_EQ(absent.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(absent.err, "cannot reach probesnatd")) << absent.err;
+
+  // Checking enrolled nothing new and left both pods as they were.
+  Ctl list = Run("list -o json");
+  nlohmann::json pods = nlohmann::json::parse(list.out, nullptr, false);
+  ASSERT_FALSE(pods.is_discarded()) << list.out;
+  EXPECT_EQ(pods["pods"].size(), 2u) << list.out;
 }
 
 }  // namespace

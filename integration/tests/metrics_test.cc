@@ -2,10 +2,18 @@
 // node namespace: after a known sequence of enrolls, failures, an unenroll, a drift repair and a
 // restart, the series Prometheus stored have the expected values (queried through /api/v1/query).
 #include <algorithm>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "grpcpp/client_context.h"
 #include "integration/harness/http_get.h"
 #include "integration/harness/prometheus.h"
 #include "integration/tests/test_support.h"
@@ -173,6 +181,94 @@ TEST_F(MetricsTest, PrometheusScrapesTheAgentAndSeesEnrollsFailuresRepairsAndRes
   ExpectEventually("probesnat_readopted_host_members", 2);
   ExpectEventually("changes(probesnat_start_time_seconds[5m])", 1);
   ExpectEventually("probesnat_pods{phase=\"applied\"}", 0);  // not re-enrolled yet
+}
+
+// deploy/monitoring/grafana-dashboard.json against the real agent and a real Prometheus: every
+// panel's query names only series the agent's /metrics serves, and Prometheus runs it and returns
+// data once the agent has enrolled, refused and loaded a policy snapshot.
+TEST_F(MetricsTest, EveryDashboardQueryNamesServedSeriesAndReturnsData) {
+  std::ifstream in(GRAFANA_DASHBOARD);
+  std::stringstream text;
+  text << in.rdbuf();
+  nlohmann::json dashboard = nlohmann::json::parse(text.str(), nullptr, false);
+  ASSERT_FALSE(dashboard.is_discarded()) << GRAFANA_DASHBOARD << " is not JSON";
+  std::vector<std::string> queries;
+  for (const auto& panel : dashboard["panels"]) {
+    for (const auto& target : panel["targets"]) {
+      queries.push_back(target["expr"].get<std::string>());
+    }
+  }
+  ASSERT_GE(queries.size(), 5u);
+
+  ASSERT_NO_FATAL_FAILURE(StartAgent());
+  PrometheusServer::Options po;
+  po.netns = topo_->node().name();
+  po.port = kPrometheusPort;
+  po.targets = {absl::StrCat("127.0.0.1:", kMetricsPort)};
+  po.scrape_interval = absl::Seconds(1);
+  absl::StatusOr<std::unique_ptr<PrometheusServer>> p = PrometheusServer::Start(po);
+  ASSERT_TRUE(p.ok()) << p.status();
+  prometheus_ = std::move(*p);
+  ASSERT_TRUE(Enroll(*stub_, MakePod(kUidA, {a().v4, a().v6}, a().path(), "pod-a")).ok());
+  v1::Pod invalid = MakePod(kUidB, {b().v4}, "/tmp/not-a-netns", "pod-b");
+  EXPECT_EQ(Enroll(*stub_, invalid).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  {
+    auto policy = v1::Policy::NewStub(daemon_->channel());
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    v1::ReplacePolicySnapshotRequest req;
+    req.add_manifests(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: default, labels: "
+        "{kubernetes.io/metadata.name: default}}\n");
+    v1::ReplacePolicySnapshotResponse resp;
+    ASSERT_TRUE(policy->ReplaceSnapshot(&ctx, req, &resp).ok());
+  }
+
+  const std::string body = Get("/metrics").body;
+  const std::regex metric_name("\\bprobesnat_[a-z0-9_]+");
+  // The README's metric table names what the agent serves, and only that.
+  std::ifstream readme_in(README_PATH);
+  std::stringstream readme;
+  readme << readme_in.rdbuf();
+  const std::string readme_text = readme.str();
+  const std::regex documented("`(probesnat_[a-z0-9_]+)`");
+  int documented_count = 0;
+  for (auto it = std::sregex_iterator(readme_text.begin(), readme_text.end(), documented);
+       it != std::sregex_iterator(); ++it) {
+    ++documented_count;
+    EXPECT_TRUE(absl::StrContains(body, absl::StrCat("# TYPE ", (*it)[1].str(), " ")))
+        << "README names " << (*it)[1] << ", which the agent does not serve";
+  }
+  EXPECT_GE(documented_count, 10);
+  for (const std::string& query : queries) {
+    SCOPED_TRACE(query);
+    std::set<std::string> names;
+    for (auto it = std::sregex_iterator(query.begin(), query.end(), metric_name);
+         it != std::sregex_iterator(); ++it) {
+      names.insert(it->str());
+    }
+    EXPECT_FALSE(names.empty());
+    for (const std::string& name : names) {
+      EXPECT_TRUE(absl::StrContains(body, "\n" + name + "{") ||
+                  absl::StrContains(body, "\n" + name + " "))
+          << name << " is not a series of the agent's /metrics:\n"
+          << body;
+    }
+    // What Grafana would send for "all nodes" and its rate interval.
+    const std::string promql =
+        absl::StrReplaceAll(query, {{"$instance", ".*"}, {"$__rate_interval", "1m"}});
+    const absl::Time deadline = absl::Now() + absl::Seconds(20);
+    absl::StatusOr<std::vector<PrometheusServer::Sample>> got = absl::UnknownError("not queried");
+    while (absl::Now() < deadline) {
+      got = prometheus_->Query(promql);
+      if (got.ok() && !got->empty()) {
+        break;
+      }
+      absl::SleepFor(absl::Milliseconds(250));
+    }
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_FALSE(got->empty()) << promql << " returned no series";
+  }
 }
 
 }  // namespace

@@ -250,6 +250,28 @@ TEST(CheckCli, ErrorsExitTwo) {
   EXPECT_EQ(Exec("check --cluster /nonexistent -n open").code, 2);
 }
 
+// --cluster (files) and --agent (the running agent's snapshot) are the two sources; each takes
+// only its own options, and neither is an error naming both.
+TEST(CheckCli, ChecksFilesOrTheAgentNeverBothOrNeither) {
+  CliRun neither = Exec("check -n open");
+  EXPECT_EQ(neither.code, 2);
+  EXPECT_NE(neither.err.find("--cluster FILE (manifests) or --agent"), std::string::npos)
+      << neither.err;
+  EXPECT_EQ(Exec("check --agent --cluster " + kData + "/cli/compatible.yaml x").code, 2);
+  EXPECT_EQ(Exec("check --agent -n open x").code, 2);
+  EXPECT_EQ(Exec("check --cluster " + kData + "/cli/compatible.yaml -n open some-uid").code, 2)
+      << "a uid needs --agent";
+  CliRun nothing = Exec("check --agent");
+  EXPECT_EQ(nothing.code, 2);
+  EXPECT_NE(nothing.err.find("uid of an enrolled pod or -f pod.yaml"), std::string::npos)
+      << nothing.err;
+  CliRun absent = Exec("check --agent some-uid --socket /nonexistent/probesnat.sock");
+  EXPECT_EQ(absent.code, 2);
+  EXPECT_NE(absent.err.find("cannot reach probesnatd on unix:/nonexistent/probesnat.sock"),
+            std::string::npos)
+      << absent.err;
+}
+
 }  // namespace
 
 TEST(CheckCli, CyclicAliasIsAnInputErrorNotACrash) {

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/time/clock.h"
+#include "agent/daemon/log_record.h"
 #include "agent/daemon/logging.h"
 #include "spdlog/sinks/base_sink.h"
 #include "spdlog/spdlog.h"
@@ -13,6 +15,7 @@ namespace probesnat::daemon::testing {
 
 // Every record the default logger writes while this lives, formatted as ConfigureLogging's
 // logger formats it (one string per record); the previous default logger is restored after.
+// The repeat limit starts afresh (nothing held back from before), on the real clock.
 class LogCapture {
  public:
   explicit LogCapture(LogFormat format = LogFormat::kText)
@@ -21,6 +24,7 @@ class LogCapture {
     auto logger = std::make_shared<spdlog::logger>("capture", sink_);
     logger->set_level(spdlog::level::trace);
     spdlog::set_default_logger(logger);
+    SetRepeatLimit(kRepeatWindow, [] { return absl::Now(); });
   }
   ~LogCapture() { spdlog::set_default_logger(previous_); }
   LogCapture(const LogCapture&) = delete;

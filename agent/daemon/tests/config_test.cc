@@ -256,6 +256,19 @@ TEST_F(ConfigTest, ListenTcpMustBeLoopback) {
   ExpectError({"--listen-tcp", "0.0.0.0:50071"}, {"listen-tcp", "not a loopback address"});
   ExpectError({"--listen-tcp", "10.0.0.1:50071"}, {"not a loopback address"});
   ExpectError({"--listen-tcp", "[::]:50071"}, {"not a loopback address"});
+}
+
+TEST_F(ConfigTest, MetricsListenIsLoopbackOrOneNodeAddress) {
+  // Metrics only read: one node address is fine (Prometheus scrapes the DaemonSet's host IP),
+  // every interface is not.
+  for (const char* ok : {"127.0.0.1:9464", "[::1]:9464", "10.0.0.5:9464", "[fd00::5]:9464"}) {
+    absl::StatusOr<ConfigOutcome> got = Parse({"--metrics-listen", ok});
+    EXPECT_TRUE(got.ok()) << ok << ": " << got.status();
+  }
+  ExpectError({"--metrics-listen", "0.0.0.0:9464"}, {"metrics-listen", "every interface"});
+  ExpectError({"--metrics-listen", "[::]:9464"}, {"every interface"});
+  ExpectError({"--metrics-listen", "224.0.0.1:9464"}, {"not a unicast address"});
+  ExpectError({"--metrics-listen", "10.0.0.1"}, {"expected host:port"});
   ExpectError({"--listen-tcp", "localhost:50071"}, {"not an IP address"});
   ExpectError({"--listen-tcp", "::1:50071"}, {"[addr]:port"});
   ExpectError({"--listen-tcp", "127.0.0.1"}, {"host:port"});

@@ -79,7 +79,7 @@ TEST(LogRecordsTest, JsonIsOneObjectPerLineWithTheMessageIntact) {
   nlohmann::json j = nlohmann::json::parse(records[0]);
   EXPECT_EQ(j["msg"], message);
   EXPECT_EQ(j["level"], "error");
-  EXPECT_THAT(j["time"].get<std::string>(),
+  EXPECT_THAT(j["ts"].get<std::string>(),
               MatchesRegex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}Z"));
 }
 
@@ -99,12 +99,25 @@ TEST(LogRecordsTest, EachFindingIsOneRecordWithItsFix) {
       nlohmann::json j = nlohmann::json::parse(records[0]);
       EXPECT_EQ(j["level"], "warning");
       EXPECT_EQ(nlohmann::json::parse(records[1])["level"], "info");
-      first = j["msg"];
     } else {
-      EXPECT_THAT(records[0], HasSubstr(" warning enroll uid="));
-      EXPECT_THAT(records[1], HasSubstr(" info enroll uid="));
+      EXPECT_THAT(records[0], HasSubstr(" warning enroll finding 1/2 uid="));
+      EXPECT_THAT(records[1], HasSubstr(" info enroll finding 2/2 uid="));
     }
-    EXPECT_THAT(first, HasSubstr("enroll uid=\"uid-1\" pod=\"shop/web-0\" finding 1/2: "
+    if (format == LogFormat::kJson) {
+      // Every field is a key of its own; client text stays escaped as in the text format.
+      nlohmann::json j = nlohmann::json::parse(records[0]);
+      EXPECT_EQ(j["msg"], "enroll finding 1/2");
+      EXPECT_EQ(j["uid"], "uid-1");
+      EXPECT_EQ(j["pod"], "shop/web-0");
+      EXPECT_EQ(j["severity"], "ERROR");
+      EXPECT_EQ(j["kind"], "HBONE_INGRESS");
+      EXPECT_EQ(j["policy"], "shop/web");
+      EXPECT_EQ(j["message"], "first line\\x0asecond line");
+      EXPECT_THAT(j["fix"].get<std::string>(),
+                  HasSubstr("apiVersion: networking.k8s.io/v1\\x0akind: NetworkPolicy"));
+      continue;
+    }
+    EXPECT_THAT(first, HasSubstr("enroll finding 1/2 uid=\"uid-1\" pod=\"shop/web-0\" "
                                  "severity=ERROR kind=HBONE_INGRESS subject=\"shop/web-0\" "
                                  "policy=\"shop/web\" rule=\"ingress 0\" cni_dependent=false "
                                  "peers=\"shop/client,10.0.0.0/8\" "

@@ -132,6 +132,34 @@ TEST(StateToWireTest, CarriesPhaseReasonFindingsTimeAndGeneration) {
   EXPECT_EQ(wf.fix_yaml(), "kind: NetworkPolicy");
 }
 
+TEST(FindingFromWireTest, RoundTripsAndRefusesWhatItDoesNotKnow) {
+  Finding f;
+  f.severity = Severity::kWarning;
+  f.kind = FindingKind::kHboneEgress;
+  f.subject = "shop/web";
+  f.policy_namespace = "shop";
+  f.policy_name = "egress";
+  f.rule_index = 1;
+  f.direction = Direction::kEgress;
+  f.message = "HBONE blocked";
+  f.affected_peers = {"shop/db", "10.0.0.0/8"};
+  f.cni_dependent = true;
+  f.fix_yaml = "kind: NetworkPolicy";
+  absl::StatusOr<Finding> back = FindingFromWire(FindingToWire(f));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, f);
+
+  v1::Finding bad = FindingToWire(f);
+  bad.set_direction("sideways");
+  EXPECT_EQ(FindingFromWire(bad).status().code(), absl::StatusCode::kInvalidArgument);
+  bad = FindingToWire(f);
+  bad.set_kind(static_cast<v1::FindingKind>(99));
+  EXPECT_EQ(FindingFromWire(bad).status().code(), absl::StatusCode::kInvalidArgument);
+  bad = FindingToWire(f);
+  bad.set_severity(v1::SEVERITY_UNSPECIFIED);
+  EXPECT_EQ(FindingFromWire(bad).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(PhaseToWireTest, EveryPhaseHasItsWireName) {
   EXPECT_EQ(PhaseToWire(PodPhase::kPending), v1::POD_PHASE_PENDING);
   EXPECT_EQ(PhaseToWire(PodPhase::kApplied), v1::POD_PHASE_APPLIED);
