@@ -4,6 +4,7 @@
 // is SNATed and, in cgroup mode, also goes through the output chain's socket cgroupv2 match and
 // the ct mark). Not a test: figures only. Run as root: netfilter_cgroup_origin_bench [conns] [rounds]
 #include <netinet/in.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -40,19 +42,20 @@ std::string OwnCgroup() {
 }
 
 // One round: `n` connections from the node to 10.210.1.2:8080; returns connections per second.
-double Round(int node_fd, int n) {
+double Round(int n) {
   sockaddr_in dst{};
   dst.sin_family = AF_INET;
   dst.sin_port = htons(8080);
   dst.sin_addr.s_addr = htonl(0x0ad20102);
   const auto start = std::chrono::steady_clock::now();
   for (int i = 0; i < n; ++i) {
-    absl::StatusOr<UniqueFd> fd = SocketInNetnsOnCallingThread(node_fd, AF_INET, SOCK_STREAM, 0);
-    if (!fd.ok() || ::connect(fd->get(), reinterpret_cast<sockaddr*>(&dst), sizeof(dst)) != 0) {
+    UniqueFd fd(::socket(AF_INET, SOCK_STREAM, 0));
+    if (fd.get() < 0 || ::connect(fd.get(), reinterpret_cast<sockaddr*>(&dst), sizeof(dst)) != 0) {
+      std::fprintf(stderr, "connection %d: %s\n", i, std::strerror(errno));
       return -1;
     }
     linger l{1, 0};  // RST on close: no TIME_WAIT, the ports stay free
-    ::setsockopt(fd->get(), SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_LINGER, &l, sizeof(l));
   }
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return n / s;
@@ -75,7 +78,9 @@ int Main(int argc, char** argv) {
         absl::StrCat("ip -n ", pod->name(), " addr add 10.210.1.2/24 dev eth0"),
         absl::StrCat("ip -n ", node->name(), " link set vpod up"),
         absl::StrCat("ip -n ", pod->name(), " link set eth0 up"),
-        absl::StrCat("ip -n ", pod->name(), " link set lo up")}) {
+        absl::StrCat("ip -n ", pod->name(), " link set lo up"),
+        // Replies to the probe address go back through the node.
+        absl::StrCat("ip -n ", pod->name(), " route add default via 10.210.1.1")}) {
     if (!testing::Run(c).ok()) return Fail(c);
   }
   auto backend = MakeNftablesBackend(node->path());
@@ -115,19 +120,26 @@ int Main(int argc, char** argv) {
       ::close(c);
     }
   });
+  // This thread lives in the node namespace from now on (sockets without a setns each).
+  if (::setns(node_fd->get(), CLONE_NEWNET) != 0) return Fail("setns node");
   const std::string home = OwnCgroup();
   if (!kubelet->Enter(::getpid()).ok()) return Fail("enter cgroup");
   // Back home before anything returns: the cgroup's removal kills what is in it.
-  auto leave = [&] { std::ofstream(absl::StrCat(kubelet->root(), home, "/cgroup.procs")) << ::getpid(); };
+  auto leave = [&] {
+    std::ofstream(absl::StrCat(kubelet->root(), home, "/cgroup.procs")) << ::getpid();
+    ::shutdown(listener->get(), SHUT_RDWR);
+    acceptor.join();
+  };
   double sum[2] = {0, 0};
   for (int r = 0; r < rounds; ++r) {
-    for (int mode = 0; mode < 2; ++mode) {
+    for (int k = 0; k < 2; ++k) {
+      const int mode = (r % 2 == 0) ? k : 1 - k;  // ABBA: neither mode always runs first
       if (!(*backend)->EnsureHost(mode == 0 ? any_local : cgroup).ok()) {
         leave();
         return Fail("EnsureHost");
       }
       probe_seen = false;
-      const double rate = Round(node_fd->get(), n);
+      const double rate = Round(n);
       if (rate < 0) {
         leave();
         return Fail("connect failed");
@@ -140,8 +152,6 @@ int Main(int argc, char** argv) {
   std::printf("mean: any-local %.0f/s, cgroup %.0f/s (%+.1f%%), %d connections x %d rounds each\n",
               sum[0] / rounds, sum[1] / rounds, 100.0 * (sum[1] - sum[0]) / sum[0], n, rounds);
   leave();
-  ::shutdown(listener->get(), SHUT_RDWR);
-  acceptor.join();
   return 0;
 }
 
