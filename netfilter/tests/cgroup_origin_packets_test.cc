@@ -20,7 +20,9 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "netfilter/cgroup_v2.h"
+#include "netfilter/nft_readback.h"
 #include "netfilter/nft_ruleset.h"
+#include "netfilter/nft_socket.h"
 #include "netfilter/nftables_backend.h"
 #include "netfilter/rules_spec.h"
 #include "netfilter/testing/packet_sockets.h"
@@ -227,6 +229,29 @@ TEST_F(CgroupOriginTest, NftListsTheRulesAsTheBuilderWritesThem) {
     EXPECT_NE(expected.find(line), std::string::npos) << expected;
     EXPECT_NE(out.find(line), std::string::npos) << out;
   }
+}
+
+// And nft compiles the builder's text (the path resolved by nft) into exactly our bytecode.
+TEST_F(CgroupOriginTest, NftCompilesTheBuildersTextToOurBytecode) {
+  absl::StatusOr<ScopedNetns> scratch = ScopedNetns::Create("nft");
+  ASSERT_TRUE(scratch.ok()) << scratch.status();
+  char file[] = "/tmp/probesnat-cgroup-XXXXXX";
+  const int fd = ::mkstemp(file);
+  ASSERT_GE(fd, 0);
+  const std::string text = NftListText(BuildHostTable(rules_));
+  ASSERT_EQ(::write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  ::close(fd);
+  absl::Status st = Sh(absl::StrCat("nsenter --net=", scratch->path(), " nft -f ", file));
+  ::unlink(file);
+  ASSERT_TRUE(st.ok()) << st << "\n" << text;
+  absl::StatusOr<UniqueFd> ns = OpenNetns(scratch->path());
+  ASSERT_TRUE(ns.ok());
+  absl::StatusOr<NftSocket> socket = NftSocket::OpenIn(ns->get(), "scratch");
+  ASSERT_TRUE(socket.ok()) << socket.status();
+  absl::StatusOr<NftTableState> state = ReadTable(*socket, kTableName, {});
+  ASSERT_TRUE(state.ok()) << state.status();
+  ASSERT_TRUE(state->present);
+  EXPECT_EQ(RenderTable(state->table), RenderTable(BuildHostTable(rules_)));
 }
 
 }  // namespace
