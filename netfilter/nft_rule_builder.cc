@@ -189,6 +189,23 @@ NftRuleBuilder& NftRuleBuilder::HasLocalSocket() {
   return Text("meta skuid >= 0");
 }
 
+NftRuleBuilder& NftRuleBuilder::SocketCgroupV2(uint32_t level, uint64_t id,
+                                               const std::string& nft_path) {
+  nftnl_expr* e = NewExpr("socket");
+  nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_KEY, NFT_SOCKET_CGROUPV2);
+  nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_DREG, kReg);
+  nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_LEVEL, level);
+  Add(e);
+  Cmp(NFT_CMP_EQ, &id, sizeof(id));  // the kernel's u64, in host byte order
+  return Text(absl::StrCat("socket cgroupv2 level ", level, " \"", nft_path, "\""));
+}
+
+NftRuleBuilder& NftRuleBuilder::CtMarkSetBits(uint32_t bits) {
+  CtMarkSetMasked(bits, bits);
+  text_.pop_back();  // nft prints x & ~b ^ b as x | b
+  return Text(absl::StrCat("ct mark set ct mark | ", Hex(bits)));
+}
+
 NftRuleBuilder& NftRuleBuilder::CtMarkSetMasked(uint32_t keep_mask, uint32_t value) {
   nftnl_expr* load = NewExpr("ct");
   nftnl_expr_set_u32(load, NFTNL_EXPR_CT_KEY, NFT_CT_MARK);

@@ -39,10 +39,14 @@ class NftRuleBuilder {
   // meta skuid >= 0: true exactly when the packet belongs to a full socket of a process in this
   // namespace; the kernel ends the rule (no match) when there is none, e.g. for forwarded packets.
   NftRuleBuilder& HasLocalSocket();
+  // socket cgroupv2 level LEVEL "NFT_PATH": the packet's socket was created in the cgroup with
+  // this id at depth `level`, or below it. Only in prerouting, input and output.
+  NftRuleBuilder& SocketCgroupV2(uint32_t level, uint64_t id, const std::string& nft_path);
 
   // Statements.
   NftRuleBuilder& CtMarkSetMasked(uint32_t keep_mask,
                                   uint32_t value);  // ct mark set ct mark & ~m | v
+  NftRuleBuilder& CtMarkSetBits(uint32_t bits);     // ct mark set ct mark | BITS
   NftRuleBuilder& MetaMarkSetFromCtMark();          // meta mark set ct mark
   NftRuleBuilder& Accept();
   NftRuleBuilder& Drop();

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <map>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -30,6 +31,7 @@ constexpr uint32_t kTypeIpv6Addr = 8;
 
 constexpr char kNatPostrouting[] = "nat_postrouting";
 constexpr char kForwardAntispoof[] = "forward_antispoof";
+constexpr char kOriginOutput[] = "origin_output";
 constexpr char kManglePrerouting[] = "mangle_prerouting";
 constexpr char kMangleOutput[] = "mangle_output";
 constexpr char kNatPrerouting[] = "nat_prerouting";
@@ -68,8 +70,13 @@ std::string RenderExprs(const nftnl_rule* rule) {
   for (nftnl_expr* e = nftnl_expr_iter_next(it); e != nullptr; e = nftnl_expr_iter_next(it)) {
     buf[0] = '\0';
     nftnl_expr_snprintf(buf, sizeof(buf), e, NFTNL_OUTPUT_DEFAULT, 0);
-    absl::StrAppend(&out, "  [ ", nftnl_expr_get_str(e, NFTNL_EXPR_NAME), " ",
-                    absl::StripTrailingAsciiWhitespace(buf), " ]\n");
+    const char* name = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
+    absl::StrAppend(&out, "  [ ", name, " ", absl::StripTrailingAsciiWhitespace(buf));
+    // libnftnl 1.2.4 does not print a socket expression's cgroup level; it is part of the rule.
+    if (std::string_view(name) == "socket" && nftnl_expr_is_set(e, NFTNL_EXPR_SOCKET_LEVEL)) {
+      absl::StrAppend(&out, " level ", nftnl_expr_get_u32(e, NFTNL_EXPR_SOCKET_LEVEL));
+    }
+    absl::StrAppend(&out, " ]\n");
   }
   nftnl_expr_iter_destroy(it);
   return out;
@@ -139,21 +146,42 @@ std::string TableLabel(const std::string& name) { return absl::StrCat("table ine
 // So `meta skuid >= 0` is a stateless "local process socket" test that needs no mark bits that
 // could clash with the CNI's or kube-proxy's. Only the first packet of a connection reaches a nat
 // chain; priority srcnat - 10 runs before kube-proxy's masquerade (srcnat).
+//
+// Cgroup origin: only the kubelet's sockets are "the node". `socket` is not allowed in
+// postrouting, so an output chain (after conntrack, -200) sets a connection-mark bit on TCP towards
+// enrolled pods from sockets created in the kubelet's cgroup, and the SNAT rule requires that bit
+// as well as the local socket. The mark travels with the connection, not the packet, so it never
+// leaves the node (a pod namespace has its own conntrack) and no packet mark changes.
 NftTable BuildHostTable(const HostRules& rules) {
   NftTable t;
   t.name = kTableName;
+  const bool cgroup = rules.origin == ProbeOrigin::kCgroup;
   t.sets.push_back(AddressSet(t.name, kHostSetV4, true));
   t.sets.push_back(AddressSet(t.name, kHostSetV6, false));
+  if (cgroup) {
+    t.chains.push_back(
+        BaseChain(t.name, kOriginOutput, "filter", NF_INET_LOCAL_OUT, kPrioMangle));
+    for (const auto& [family, set] :
+         {std::pair{IpFamily::kV4, kHostSetV4}, std::pair{IpFamily::kV6, kHostSetV6}}) {
+      t.rules.push_back(NftRuleBuilder(t.name, kOriginOutput)
+                            .L4ProtoTcp()
+                            .DaddrInSet(family, set)
+                            .SocketCgroupV2(rules.kubelet_cgroup.level, rules.kubelet_cgroup.id,
+                                            rules.kubelet_cgroup.nft_path)
+                            .CtMarkSetBits(rules.origin_ct_mark)
+                            .Build());
+    }
+  }
   t.chains.push_back(
       BaseChain(t.name, kNatPostrouting, "nat", NF_INET_POST_ROUTING, kPrioSrcNat - 10));
   for (const auto& [family, set, probe] : {std::tuple{IpFamily::kV4, kHostSetV4, rules.probe_v4},
                                            std::tuple{IpFamily::kV6, kHostSetV6, rules.probe_v6}}) {
-    t.rules.push_back(NftRuleBuilder(t.name, kNatPostrouting)
-                          .L4ProtoTcp()
-                          .DaddrInSet(family, set)
-                          .HasLocalSocket()
-                          .SnatTo(probe)
-                          .Build());
+    NftRuleBuilder rule(t.name, kNatPostrouting);
+    rule.L4ProtoTcp().DaddrInSet(family, set).HasLocalSocket();
+    if (cgroup) {
+      rule.CtMarkMasked(rules.origin_ct_mark, rules.origin_ct_mark, true);
+    }
+    t.rules.push_back(rule.SnatTo(probe).Build());
   }
   // Anti-spoofing: inside an enrolled pod, TCP from the probe address bypasses mesh capture, so
   // the only legitimate such packets are the ones this node originates and SNATs above (they

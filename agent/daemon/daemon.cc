@@ -140,8 +140,17 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
                         absl::StrCat("state-file: ", state.status().message()));
   }
   LogLoadedState(state_path, loaded);
+  // The probe origin is decided before anything is served: the host table is written with it.
+  auto origin = std::make_unique<ProbeOriginTracker>(ProbeOriginTracker::Options{
+      .mode = config.probe_origin,
+      .kubelet_cgroup = config.kubelet_cgroup,
+      .cgroup_root = config.cgroup_root,
+  });
+  DaemonConfig resolved = config;
+  resolved.host_rules = origin->Start(config.host_rules);
   std::unique_ptr<Daemon> d(
-      new Daemon(config, std::move(deps), std::move(metrics), *std::move(state)));
+      new Daemon(resolved, std::move(deps), std::move(metrics), *std::move(state)));
+  d->origin_ = std::move(origin);
   // Sockets first: a start that cannot serve must not have touched the kernel.
   std::vector<grpc::Service*> services = {d->enrollment_.get()};
   services.insert(services.end(), d->deps_.extra_services.begin(), d->deps_.extra_services.end());
@@ -160,7 +169,9 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
   if (d->metrics_ != nullptr) {
     absl::StatusOr<std::unique_ptr<metrics::HttpServer>> http = ServeMetrics(
         config.metrics_listen, *d->metrics_, [raw = d.get()] { return raw->serving(); },
-        [raw = d.get()] { return raw->PolicySnapshotLine() + "\n"; });
+        [raw = d.get()] {
+          return raw->PolicySnapshotLine() + "\n" + raw->ProbeOriginLine() + "\n";
+        });
     if (!http.ok()) {
       return absl::Status(http.status().code(),
                           absl::StrCat("metrics-listen: ", http.status().message()));
@@ -242,7 +253,24 @@ void Daemon::SetServing(bool serving) {
   server_->SetServing(serving);
 }
 
+std::string Daemon::ProbeOriginLine() const {
+  return origin_ != nullptr ? origin_->Describe() : std::string();
+}
+
 void Daemon::CheckDrift() {
+  // The kubelet's cgroup first: re-created (new id) or moved (new path), the host rule follows in
+  // one transaction that keeps the members.
+  if (origin_ != nullptr) {
+    if (std::optional<netfilter::HostRules> next = origin_->Recheck(reconciler_->host_rules())) {
+      if (absl::Status st = reconciler_->ReplaceHostRules(*next); st.ok()) {
+        spdlog::info("host table re-programmed: {}", origin_->Describe());
+      } else {
+        spdlog::error("re-programming the host table for the kubelet cgroup failed: {}; retried "
+                      "at the next drift check",
+                      st.message());
+      }
+    }
+  }
   ResyncReport report = reconciler_->Resync();
   if (report.host_repairs + report.pod_repairs + report.retries + report.failures > 0) {
     Log(spdlog::level::info, LogRecord("drift check:")

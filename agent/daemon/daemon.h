@@ -57,6 +57,8 @@ class Daemon {
   // The policy gate's snapshot (none without a gate), and the line /readyz and the start log show.
   agent::PolicySnapshotInfo PolicySnapshot() const;
   std::string PolicySnapshotLine() const;
+  // Which sockets get the probe address now (ProbeOriginTracker::Describe), for /readyz.
+  std::string ProbeOriginLine() const;
 
  private:
   Daemon(const DaemonConfig& config, DaemonDeps deps, std::unique_ptr<DaemonMetrics> metrics,
@@ -73,6 +75,7 @@ class Daemon {
   StatusEventHub events_;
   std::unique_ptr<StateFile> state_;
   std::unique_ptr<TimedJournal> timed_journal_;  // with metrics: state_, timed
+  std::unique_ptr<ProbeOriginTracker> origin_;
   std::unique_ptr<Reconciler> reconciler_;
   std::unique_ptr<EnrollmentService> enrollment_;
   std::unique_ptr<GrpcServerHost> server_;

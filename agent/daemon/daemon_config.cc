@@ -234,6 +234,22 @@ struct PolicyModeCodec {
   static std::string Show(Value v) { return PolicyModeName(v); }
 };
 
+struct ProbeOriginCodec {
+  using Value = ProbeOriginMode;
+  static constexpr OptionShape kShape = OptionShape::kValue;
+  static absl::StatusOr<Value> Parse(const std::vector<std::string>& values) {
+    std::string name = absl::AsciiStrToLower(Single(values));
+    for (ProbeOriginMode mode :
+         {ProbeOriginMode::kAuto, ProbeOriginMode::kAnyLocal, ProbeOriginMode::kCgroup}) {
+      if (name == ProbeOriginModeName(mode)) {
+        return mode;
+      }
+    }
+    return absl::InvalidArgumentError("expected auto, any-local or cgroup");
+  }
+  static std::string Show(Value v) { return ProbeOriginModeName(v); }
+};
+
 // "5s", "500ms", "1m" (absl::ParseDuration) or plain seconds.
 struct DurationCodec {
   using Value = absl::Duration;
@@ -452,6 +468,16 @@ absl::Status CheckAcrossOptions(DaemonConfig& c) {
     }
     return absl::OkStatus();
   };
+  if (c.host_rules.origin_ct_mark == 0) {
+    return absl::InvalidArgumentError("origin-ct-mark must not be 0");
+  }
+  if (!c.kubelet_cgroup.empty() && c.probe_origin == ProbeOriginMode::kAnyLocal) {
+    c.warnings.push_back("kubelet-cgroup is set but probe-origin is any-local; it is unused");
+  }
+  if (absl::StrContains(c.kubelet_cgroup, "..")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("kubelet-cgroup ", c.kubelet_cgroup, " must not contain \"..\""));
+  }
   if (absl::Status st = mark("proxy", r.proxy_mark, r.proxy_mask); !st.ok()) {
     return st;
   }
@@ -564,6 +590,27 @@ const std::vector<DaemonOption>& DaemonOptions() {
       Row<MarkCodec>(
           "connection-mask", "mask for --connection-mark", nullptr,
           [](auto& c) -> auto& { return c.pod_rules.connection_mask; }),
+      Row<ProbeOriginCodec>(
+          "probe-origin",
+          "which local sockets get the probe address: cgroup (only the kubelet's cgroup v2), "
+          "any-local (every process in the node's network namespace) or auto (cgroup when a "
+          "kubelet cgroup is found at start, else any-local with a warning)",
+          nullptr, [](auto& c) -> auto& { return c.probe_origin; }),
+      Row<TextCodec>(
+          "kubelet-cgroup",
+          "the kubelet's cgroup v2 path relative to the hierarchy's root, e.g. "
+          "system.slice/kubelet.service (empty: from the kubelet process or its systemd unit)",
+          nullptr, [](auto& c) -> auto& { return c.kubelet_cgroup; }),
+      Row<TextCodec>(
+          "cgroup-root",
+          "where the node's cgroup v2 hierarchy is mounted (empty: the cgroup2 mount in "
+          "/proc/self/mountinfo)",
+          nullptr, [](auto& c) -> auto& { return c.cgroup_root; }),
+      Row<MarkCodec>(
+          "origin-ct-mark",
+          "connection-mark bit(s) the host table sets on the kubelet's connections to enrolled "
+          "pods (probe-origin cgroup)",
+          nullptr, [](auto& c) -> auto& { return c.host_rules.origin_ct_mark; }),
       Row<TextCodec>(
           "socket", "unix socket to serve on", CheckSocketPath,
           [](auto& c) -> auto& { return c.socket_path; }),

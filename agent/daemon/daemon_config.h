@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "agent/daemon/kubelet_cgroup.h"
 #include "agent/daemon/logging.h"
 #include "agent/daemon/peer_credentials.h"
 #include "agent/daemon/policy_admission.h"
@@ -26,6 +27,12 @@ struct DaemonConfig {
   // (capture on/off, enrolled families) are not options: each pod's enrollment sets them.
   netfilter::HostRules host_rules;
   netfilter::PodRules pod_rules;
+  // probe-origin, kubelet-cgroup, cgroup-root: which sockets get the probe address. The daemon
+  // resolves them into host_rules.origin and host_rules.kubelet_cgroup at start
+  // (ProbeOriginTracker); origin-ct-mark is host_rules.origin_ct_mark.
+  ProbeOriginMode probe_origin = ProbeOriginMode::kAuto;
+  std::string kubelet_cgroup;  // empty: detected
+  std::string cgroup_root;     // empty: the cgroup2 mount in /proc/self/mountinfo
   std::string socket_path = "/run/probesnat/probesnat.sock";
   std::string state_file;  // empty: "state" beside the socket; see StateFilePath
   std::string listen_tcp;             // empty: no TCP listener; else a loopback host:port

@@ -20,6 +20,17 @@ absl::Status HostMembership::EnsureHost() {
   return EnsureHostLocked();
 }
 
+absl::Status HostMembership::ReplaceRules(const netfilter::HostRules& rules) {
+  std::lock_guard<std::mutex> lock(mu_);
+  rules_ = rules;
+  return EnsureHostLocked();
+}
+
+netfilter::HostRules HostMembership::rules() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return rules_;
+}
+
 absl::Status HostMembership::EnsureHostLocked() {
   absl::Status st = backend_.EnsureHost(rules_);
   ready_ = st.ok();

@@ -40,6 +40,11 @@ class HostMembership {
 
   // Creates or repairs the host table, keeping its members.
   absl::Status EnsureHost();
+  // From now on the host table is `rules` (the kubelet's cgroup changed): replaced at once, in one
+  // transaction that keeps every member. On failure the new rules stay wanted: the next repair
+  // retries them.
+  absl::Status ReplaceRules(const netfilter::HostRules& rules);
+  netfilter::HostRules rules() const;
   bool ready() const { return ready_.load(); }
 
   // The addresses `owner` holds in the kernel's set.
@@ -93,7 +98,7 @@ class HostMembership {
                     const std::set<IpAddress>* accounted, HostRepair& report);
 
   netfilter::Backend& backend_;
-  const netfilter::HostRules rules_;
+  netfilter::HostRules rules_;  // guarded by mu_
   std::atomic<bool> ready_ = false;
   mutable std::mutex mu_;
   std::map<std::string, std::set<IpAddress>> held_;  // by owner (pod uid)

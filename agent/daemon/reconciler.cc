@@ -37,6 +37,12 @@ absl::Status Reconciler::EnsureHost() { return host_.EnsureHost(); }
 
 bool Reconciler::host_ready() const { return host_.ready(); }
 
+absl::Status Reconciler::ReplaceHostRules(const netfilter::HostRules& rules) {
+  return host_.ReplaceRules(rules);
+}
+
+netfilter::HostRules Reconciler::host_rules() const { return host_.rules(); }
+
 void Reconciler::SetEnrolledListener(EnrolledSetListener listener) {
   store_.SetListener(std::move(listener));
 }

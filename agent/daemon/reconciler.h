@@ -110,6 +110,9 @@ class Reconciler {
   // Creates or repairs the host table. Enroll does it too when it has not succeeded yet.
   absl::Status EnsureHost();
   bool host_ready() const;
+  // The host table's rules from now on (HostMembership::ReplaceRules), and the current ones.
+  absl::Status ReplaceHostRules(const netfilter::HostRules& rules);
+  netfilter::HostRules host_rules() const;
 
   // Told of every pod that enters the enrolled set or changes, and of every pod that leaves it
   // (the policy gate's view of the mesh); the pods already enrolled are reported at once.

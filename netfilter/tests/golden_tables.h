@@ -23,6 +23,18 @@ inline HostRules CustomHostRules() {
   return r;
 }
 
+// Cgroup origin with a cgroup that need not exist (the text is the builder's; the real-kernel
+// tests in cgroup_origin_packets_test.cc check it against nft with a real cgroup).
+inline HostRules KubeletCgroupHostRules() {
+  HostRules r;
+  r.origin = ProbeOrigin::kCgroup;
+  r.kubelet_cgroup = {.path = "system.slice/kubelet.service",
+                      .id = 4242,
+                      .level = 2,
+                      .nft_path = "system.slice/kubelet.service"};
+  return r;
+}
+
 // Non-default values everywhere, inbound capture off.
 inline PodRules CustomPodRules() {
   PodRules r;
@@ -66,6 +78,7 @@ inline std::vector<GoldenTable> GoldenTables() {
   return {
       {"host_default", true, HostRules{}, {}},
       {"host_custom", true, CustomHostRules(), {}},
+      {"host_cgroup", true, KubeletCgroupHostRules(), {}},
       {"pod_default", false, {}, PodRules{}},
       {"pod_custom_no_inbound", false, {}, CustomPodRules()},
       {"pod_no_outbound", false, {}, WithCapture(true, false)},

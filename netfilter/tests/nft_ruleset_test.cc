@@ -163,6 +163,50 @@ TEST(NftRuleset, HostTableUsesConfiguredProbeAddresses) {
   EXPECT_NE(text, RenderTable(BuildHostTable(HostRules{})));
 }
 
+// What `nft --debug=netlink` prints for the cgroup origin's rules (nftables 1.0.6), plus the
+// socket expression's level, which libnftnl 1.2.4 does not print but RenderTable compares.
+constexpr char kOriginOutputV4[] = R"(  [ meta load l4proto => reg 1 ]
+  [ cmp eq reg 1 0x00000006 ]
+  [ meta load nfproto => reg 1 ]
+  [ cmp eq reg 1 0x00000002 ]
+  [ payload load 4b @ network header + 16 => reg 1 ]
+  [ lookup reg 1 set pods_v4 0x0 ]
+  [ socket load cgroupv2 => reg 1 level 2 ]
+  [ cmp eq reg 1 0x00001092 0x00000000 ]
+  [ ct load mark => reg 1 ]
+  [ bitwise reg 1 = ( reg 1 & 0xffefffff ) ^ 0x00100000 ]
+  [ ct set mark with reg 1 ]
+)";
+
+TEST(NftRuleset, CgroupOriginMarksKubeletConnectionsAndSnatRequiresTheMark) {
+  const std::string text = RenderTable(BuildHostTable(testing::KubeletCgroupHostRules()));
+  EXPECT_NE(text.find(kOriginOutputV4), std::string::npos) << text;
+  EXPECT_NE(text.find("[ bitwise reg 1 = ( reg 1 & 0x00100000 ) ^ 0x00000000 ]\n"
+                      "  [ cmp eq reg 1 0x00100000 ]\n"
+                      "  [ immediate reg 1 0x7f07fea9 ]"),
+            std::string::npos)
+      << text;
+  // Still the local-socket proof before the mark.
+  EXPECT_EQ(Count(text, "[ meta load skuid => reg 1 ]"), 2u) << text;
+  EXPECT_EQ(Count(text, " rule\n"), 6u) << text;
+}
+
+// A cgroup re-created under the same path has a new id; a kubelet moved has another level: both
+// are other rules, so the drift check sees them and EnsureHost rewrites the table.
+TEST(NftRuleset, CgroupIdAndLevelArePartOfTheComparedTable) {
+  HostRules rules = testing::KubeletCgroupHostRules();
+  const std::string before = RenderTable(BuildHostTable(rules));
+  rules.kubelet_cgroup.id += 1;
+  EXPECT_NE(RenderTable(BuildHostTable(rules)), before);
+  rules = testing::KubeletCgroupHostRules();
+  rules.kubelet_cgroup.level = 3;
+  EXPECT_NE(RenderTable(BuildHostTable(rules)), before);
+  rules = testing::KubeletCgroupHostRules();
+  rules.kubelet_cgroup.nft_path = "elsewhere";  // text only
+  EXPECT_EQ(RenderTable(BuildHostTable(rules)), before);
+  EXPECT_NE(RenderTable(BuildHostTable(HostRules{})), before);
+}
+
 TEST(NftRuleset, PodTableMatchesNftBytecode) {
   std::string text = RenderTable(BuildPodTable(PodRules{}));
   EXPECT_NE(text.find(kPodNatPrerouting), std::string::npos) << text;

@@ -383,6 +383,10 @@ const std::map<std::string, Sample>& Samples() {
   static const std::map<std::string, Sample> kSamples = {
       {"probe-v4", {"169.254.1.2", "169.254.1.2"}},
       {"probe-v6", {"FE80::0:1", "fe80::1"}},
+      {"probe-origin", {"Cgroup", "cgroup"}},
+      {"kubelet-cgroup", {"system.slice/k3s.service", "system.slice/k3s.service"}},
+      {"cgroup-root", {"/host/sys/fs/cgroup", "/host/sys/fs/cgroup"}},
+      {"origin-ct-mark", {"0x200000", "0x200000"}},
       {"tunnel-port", {"16008", "16008"}},
       {"inbound-port", {"0x3e86", "16006"}},
       {"outbound-port", {"16001", "16001"}},
