@@ -132,6 +132,13 @@ projected = [s for s in volumes["api-credentials"]["projected"]["sources"]]
 check("the projection holds token and ca.crt (what kubernetes-credentials-dir reads)",
       any("serviceAccountToken" in s and s["serviceAccountToken"]["path"] == "token" for s in projected)
       and any("configMap" in s and s["configMap"]["items"][0]["path"] == "ca.crt" for s in projected))
+cgroup_root = yaml.safe_load(by_kind["ConfigMap"]["data"]["probesnat.yaml"]).get("cgroup-root")
+check("the agent sees the node's cgroup v2 hierarchy, read-only, where cgroup-root points (probe origin)",
+      volumes["host-cgroup"]["hostPath"]["path"] == "/sys/fs/cgroup"
+      and agent_mounts["host-cgroup"]["mountPath"] == cgroup_root
+      and agent_mounts["host-cgroup"].get("readOnly") is True)
+check("only the agent mounts the node's cgroups",
+      "host-cgroup" not in install_mounts)
 data = by_kind["ConfigMap"]["data"]
 entry = json.loads(data["cni-plugin.json"])
 check("plugin entry is probesnat-cni with the agent's socket",
