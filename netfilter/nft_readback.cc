@@ -1,9 +1,11 @@
 #include "netfilter/nft_readback.h"
 
+#include <libmnl/libmnl.h>
 #include <libnftnl/gen.h>
 #include <libnftnl/udata.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
 
 #include <cstring>
 
@@ -148,8 +150,61 @@ absl::Status ParseChainMessage(const nlmsghdr* nlh, const std::string& label,
   return absl::OkStatus();
 }
 
+namespace {
+
+// libnftnl 1.2.4 (bookworm) reads an expression's name without checking it is there
+// (nftnl_expr_alloc(mnl_attr_get_str(NULL)) crashes), in rules and in sets: found by
+// fuzz/netlink_readback_fuzzer.cc. Whether every expression held by the message's top-level
+// attribute `single` (one expression) or `list` (a list of them) carries a NUL-terminated name.
+bool ExpressionsAreNamed(const nlmsghdr* nlh, uint16_t single, uint16_t list) {
+  // The attributes of [begin, begin + len), each whole (mnl_attr_ok), calling `fn` on each.
+  auto each = [](const void* begin, size_t len, auto&& fn) {
+    const auto* attr = static_cast<const nlattr*>(begin);
+    const char* end = static_cast<const char*>(begin) + len;
+    while (mnl_attr_ok(attr, static_cast<int>(end - reinterpret_cast<const char*>(attr)))) {
+      if (!fn(attr)) {
+        return false;
+      }
+      attr = mnl_attr_next(attr);
+    }
+    return true;
+  };
+  auto named = [&](const nlattr* expression) {
+    bool found = false;
+    each(mnl_attr_get_payload(expression), mnl_attr_get_payload_len(expression),
+         [&](const nlattr* field) {
+           found = found || ((mnl_attr_get_type(field) & NLA_TYPE_MASK) == NFTA_EXPR_NAME &&
+                             mnl_attr_validate(field, MNL_TYPE_NUL_STRING) == 0);
+           return true;
+         });
+    return found;
+  };
+  if (nlh->nlmsg_len < MNL_NLMSG_HDRLEN + sizeof(nfgenmsg)) {
+    return true;  // libnftnl refuses it on its own
+  }
+  const void* payload = mnl_nlmsg_get_payload_offset(nlh, sizeof(nfgenmsg));
+  const size_t len = static_cast<const char*>(mnl_nlmsg_get_payload_tail(nlh)) -
+                     static_cast<const char*>(payload);
+  return each(payload, len, [&](const nlattr* attr) {
+    const uint16_t type = mnl_attr_get_type(attr) & NLA_TYPE_MASK;
+    if (type == single) {
+      return named(attr);
+    }
+    if (type == list) {
+      return each(mnl_attr_get_payload(attr), mnl_attr_get_payload_len(attr), named);
+    }
+    return true;
+  });
+}
+
+}  // namespace
+
 absl::Status ParseRuleMessage(const nlmsghdr* nlh, const std::string& label,
                               NftTableState& state) {
+  if (!ExpressionsAreNamed(nlh, /*single=*/0, NFTA_RULE_EXPRESSIONS)) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot parse a rule of ", label, ": an expression has no name"));
+  }
   NftnlRulePtr r(nftnl_rule_alloc());
   if (nftnl_rule_nlmsg_parse(nlh, r.get()) < 0) {
     return absl::UnavailableError(absl::StrCat("cannot parse a rule of ", label));
@@ -161,6 +216,10 @@ absl::Status ParseRuleMessage(const nlmsghdr* nlh, const std::string& label,
 }
 
 absl::Status ParseSetMessage(const nlmsghdr* nlh, const std::string& label, NftTableState& state) {
+  if (!ExpressionsAreNamed(nlh, NFTA_SET_EXPR, NFTA_SET_EXPRESSIONS)) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot parse a set of ", label, ": an expression has no name"));
+  }
   NftnlSetPtr s(nftnl_set_alloc());
   if (nftnl_set_nlmsg_parse(nlh, s.get()) < 0) {
     return absl::UnavailableError(absl::StrCat("cannot parse a set of ", label));
