@@ -190,8 +190,7 @@ absl::StatusOr<UniqueFd> OpenNetnsBeneath(const std::string& root, const std::st
   const std::string relative = path.substr(root.size() + 1);
   UniqueFd root_fd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!root_fd.valid()) {
-    return ErrnoStatus(errno, ErrnoOrigin::kAgentCall,
-                       absl::StrCat("cannot open the network namespace root ", root));
+    return OpenError(errno, path);  // a missing root: nothing at the path
   }
   UniqueFd located;
   if (root == "/proc") {
