@@ -78,6 +78,11 @@ class Backend {
   // namespace. Opening never blocks and refuses the host namespace (INVALID_ARGUMENT): our pod
   // table and our host table have the same name.
   virtual absl::StatusOr<NetnsHandle> OpenPodNetns(const std::string& netns_path) = 0;
+  // The same for a path that must stay beneath the directory `root` (OpenNetnsBeneath in
+  // netfilter/netns.h: no symlink below `root` is followed, `..` cannot leave it, the file is
+  // resolved once); what the agent uses for paths that callers send.
+  virtual absl::StatusOr<NetnsHandle> OpenPodNetnsBeneath(const std::string& root,
+                                                          const std::string& netns_path) = 0;
   // Atomically replaces our table with the one PodRules describe, owned by `owner`.
   virtual absl::Status ApplyPod(const NetnsHandle& netns, const PodRules& rules,
                                 const TableOwner& owner) = 0;

@@ -23,6 +23,19 @@ namespace probesnat::netfilter {
 //   UNAVAILABLE, RESOURCE_EXHAUSTED  transient kernel errors (base/errno_status.h)
 absl::StatusOr<UniqueFd> OpenNetns(const std::string& path);
 
+// Like OpenNetns, for a path that must stay beneath the directory `root` (a network namespace root
+// the agent is configured with; symlinks in `root` itself are followed, it is configuration). The
+// part of `path` below `root` is resolved with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+// RESOLVE_NO_MAGICLINKS) (a component-wise O_NOFOLLOW walk where openat2 is missing), so no
+// symlink and no `..` leads out of `root`; the file found is opened once, O_PATH (never blocks),
+// checked (nsfs, NS_GET_NSTYPE = network) and that same file is what the descriptor reaches. Under
+// root "/proc" only <pid>/ns/net and <pid>/task/<tid>/ns/net are accepted: the directory
+// <pid>/ns is resolved without symlinks and its "net" entry (a magic link to the process's
+// namespace) is followed from that directory's descriptor, so a pid that exits mid-way fails
+// (NOT_FOUND) rather than naming another process's namespace.
+//   INVALID_ARGUMENT     `path` is not beneath `root`, or a symlink is on the way; else as OpenNetns
+absl::StatusOr<UniqueFd> OpenNetnsBeneath(const std::string& root, const std::string& path);
+
 // The identity of the namespace `netns_fd` reaches.
 absl::StatusOr<NetnsId> IdentifyNetns(int netns_fd);
 
@@ -39,6 +52,8 @@ struct NetnsHandle {
 
 // OpenNetns + IdentifyNetns.
 absl::StatusOr<NetnsHandle> OpenNetnsHandle(const std::string& path);
+// OpenNetnsBeneath + IdentifyNetns.
+absl::StatusOr<NetnsHandle> OpenNetnsHandleBeneath(const std::string& root, const std::string& path);
 
 // Runs `fn` on a dedicated thread that has entered the namespace `netns_fd`, and waits for it. The
 // calling thread never changes namespace. The worker returns to its original namespace before it

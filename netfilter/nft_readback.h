@@ -36,4 +36,18 @@ struct NftTableState {
 absl::StatusOr<NftTableState> ReadTable(NftSocket& socket, const std::string& name,
                                         const std::vector<std::string>& element_sets);
 
+// What ReadTable does with each message of the kernel's answers (also the entry points of
+// fuzz/netlink_readback_fuzzer.cc). Each adds what one message says about table
+// `state.table.name` to `state` (objects of other tables are ignored); UNAVAILABLE if libnftnl
+// cannot parse it. `label` names the table in messages.
+absl::Status ParseTableMessage(const nlmsghdr* nlh, const std::string& label, NftTableState& state);
+absl::Status ParseChainMessage(const nlmsghdr* nlh, const std::string& label, NftTableState& state);
+absl::Status ParseRuleMessage(const nlmsghdr* nlh, const std::string& label, NftTableState& state);
+absl::Status ParseSetMessage(const nlmsghdr* nlh, const std::string& label, NftTableState& state);
+// Adds the elements one message holds to `holder` (a set named by family, table and name).
+absl::Status ParseSetElementsMessage(const nlmsghdr* nlh, const std::string& what,
+                                     nftnl_set* holder);
+// The elements `holder` accumulated: their keys and decoded comments, appended to `elements`.
+void CollectSetElements(nftnl_set* holder, std::vector<NftElement>& elements);
+
 }  // namespace probesnat::netfilter

@@ -47,6 +47,9 @@ std::string ExtackMessage(const nlmsghdr* nlh) {
   if ((nlh->nlmsg_flags & NLM_F_CAPPED) == 0) {
     offset += err->msg.nlmsg_len - sizeof(nlmsghdr);
   }
+  if (offset >= nlh->nlmsg_len) {
+    return {};
+  }
   const char* end = reinterpret_cast<const char*>(nlh) + nlh->nlmsg_len;
   const auto* attr = reinterpret_cast<const nlattr*>(reinterpret_cast<const char*>(nlh) + offset);
   while (reinterpret_cast<const char*>(attr) + sizeof(nlattr) <= end &&
@@ -109,6 +112,15 @@ absl::StatusOr<NftSocket> NftSocket::Configure(UniqueFd fd, std::string where) {
   if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0) {
     return ErrnoStatus(errno, ErrnoOrigin::kAgentCall,
                        absl::StrCat("cannot bind a netfilter netlink socket in the ", where));
+  }
+  // Connected to the kernel (portid 0): the kernel then refuses (ECONNREFUSED) messages another
+  // process sends to this socket's portid, so every answer read here comes from the kernel; a
+  // process in a pod's namespace cannot forge the read-back of its table.
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&kernel), sizeof(kernel)) != 0) {
+    return ErrnoStatus(errno, ErrnoOrigin::kAgentCall,
+                       absl::StrCat("cannot connect a netfilter netlink socket in the ", where));
   }
   return NftSocket(std::move(fd), std::move(where));
 }
@@ -194,9 +206,7 @@ absl::Status NftSocket::Commit(NftBatch& batch) {
       return ErrnoStatus(err, ErrnoOrigin::kAgentCall,
                          absl::StrCat("cannot read the kernel's answer in the ", where_));
     }
-    int len = static_cast<int>(n);
-    for (const auto* nlh = reinterpret_cast<const nlmsghdr*>(rx_.data()); mnl_nlmsg_ok(nlh, len);
-         nlh = mnl_nlmsg_next(nlh, &len)) {
+    for (const nlmsghdr* nlh : SplitNetlinkMessages(rx_.data(), static_cast<size_t>(n))) {
       if (nlh->nlmsg_type != NLMSG_ERROR) {
         continue;
       }
@@ -286,9 +296,7 @@ absl::Status NftSocket::Request(uint16_t nft_msg_type, uint16_t family, uint16_t
       return ErrnoStatus(errno, ErrnoOrigin::kAgentCall,
                          absl::StrCat("cannot read ", what, " in the ", where_));
     }
-    int len = static_cast<int>(n);
-    for (const auto* nlh = reinterpret_cast<const nlmsghdr*>(rx_.data()); mnl_nlmsg_ok(nlh, len);
-         nlh = mnl_nlmsg_next(nlh, &len)) {
+    for (const nlmsghdr* nlh : SplitNetlinkMessages(rx_.data(), static_cast<size_t>(n))) {
       if (nlh->nlmsg_seq != seq) {
         continue;
       }
@@ -326,6 +334,30 @@ absl::Status NftSocket::Request(uint16_t nft_msg_type, uint16_t family, uint16_t
       }
     }
   }
+}
+
+std::vector<const nlmsghdr*> SplitNetlinkMessages(const void* buffer, size_t size) {
+  std::vector<const nlmsghdr*> messages;
+  const char* at = static_cast<const char*>(buffer);
+  size_t left = size;
+  while (left >= sizeof(nlmsghdr)) {
+    const auto* nlh = reinterpret_cast<const nlmsghdr*>(at);
+    // mnl_nlmsg_ok() compares the length as an int: one above INT_MAX passed as negative.
+    if (nlh->nlmsg_len < sizeof(nlmsghdr) || nlh->nlmsg_len > left) {
+      break;
+    }
+    if (nlh->nlmsg_type == NLMSG_ERROR && nlh->nlmsg_len < NLMSG_LENGTH(sizeof(nlmsgerr))) {
+      break;
+    }
+    messages.push_back(nlh);
+    size_t step = NLMSG_ALIGN(nlh->nlmsg_len);
+    if (step >= left) {
+      break;
+    }
+    at += step;
+    left -= step;
+  }
+  return messages;
 }
 
 }  // namespace probesnat::netfilter

@@ -67,4 +67,8 @@ class NftSocket {
   size_t receive_buffer_bytes_ = 0;  // as last asked of the kernel
 };
 
+// The netlink messages one recv() returned, in order, each whole: the walk stops at a message
+// shorter than its header (an NLMSG_ERROR shorter than nlmsgerr) or longer than what is left.
+std::vector<const nlmsghdr*> SplitNetlinkMessages(const void* buffer, size_t size);
+
 }  // namespace probesnat::netfilter

@@ -148,7 +148,16 @@ class NftablesBackend : public Backend {
   using Backend::RemovePod;
 
   absl::StatusOr<NetnsHandle> OpenPodNetns(const std::string& netns_path) override {
-    absl::StatusOr<NetnsHandle> netns = OpenNetnsHandle(netns_path);
+    return RefuseHost(OpenNetnsHandle(netns_path), netns_path);
+  }
+
+  absl::StatusOr<NetnsHandle> OpenPodNetnsBeneath(const std::string& root,
+                                                  const std::string& netns_path) override {
+    return RefuseHost(OpenNetnsHandleBeneath(root, netns_path), netns_path);
+  }
+
+  absl::StatusOr<NetnsHandle> RefuseHost(absl::StatusOr<NetnsHandle> netns,
+                                         const std::string& netns_path) const {
     if (netns.ok() && netns->id == host_netns_) {
       return absl::InvalidArgumentError(absl::StrCat(
           "network namespace ", netns_path,

@@ -10,6 +10,7 @@ packages=(
   nftables iptables iproute2 procps
   containernetworking-plugins jq bc python3-kubernetes python3-yaml prometheus openssl
   mmdebstrap podman runc
+  clang libclang-rt-14-dev llvm  # sanitizer build and libFuzzer (scripts/test-sanitized.sh, fuzz.sh)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -13,6 +13,14 @@ fi
 before=$(ip netns list 2>/dev/null | awk '{print $1}' | sort)
 status=0
 ctest --test-dir "$build_dir" --output-on-failure --timeout 300 -j1 || status=$?
+# The unit suites again, built with clang under ASan+UBSan, then each libFuzzer harness for
+# FUZZ_SECONDS (default 30) on its seed corpus, from that same build (README "Security model").
+# SANITIZERS=0 skips both; scripts/test-sanitized.sh --all / --thread and scripts/fuzz.sh --time N
+# run more.
+if [ "${SANITIZERS:-1}" != 0 ]; then
+  scripts/test-sanitized.sh || status=1
+  scripts/fuzz.sh --time "${FUZZ_SECONDS:-30}" || status=1
+fi
 after=$(ip netns list 2>/dev/null | awk '{print $1}' | sort)
 leaked=$(comm -13 <(echo "$before") <(echo "$after") | tr '\n' ' ')
 if [ -n "${leaked// /}" ]; then

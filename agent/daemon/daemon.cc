@@ -105,10 +105,11 @@ Daemon::Daemon(const DaemonConfig& config, DaemonDeps deps, std::unique_ptr<Daem
   EnrollmentServiceOptions service;
   service.validation.allowed_netns_roots = config_.allowed_netns_roots;
   service.validation.probe_addresses = {config_.host_rules.probe_v4, config_.host_rules.probe_v6};
-  // Validation opens each pod's namespace the way the backend will use it (the backend refuses
-  // the host namespace); the handle travels with the pod to the reconciler.
-  service.validation.open_netns = [backend](const std::string& path) {
-    return backend->OpenPodNetns(path);
+  // Validation opens each pod's namespace the way the backend will use it: resolved once beneath
+  // its root without following symlinks, the host namespace refused; the handle travels with the
+  // pod to the reconciler.
+  service.validation.open_netns = [backend](const std::string& root, const std::string& path) {
+    return backend->OpenPodNetnsBeneath(root, path);
   };
   service.policy_mode = config_.policy_mode;
   service.policy_gate = deps_.policy_gate;

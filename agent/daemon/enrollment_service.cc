@@ -3,6 +3,7 @@
 #include <chrono>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "agent/daemon/finding_log.h"
 #include "agent/daemon/grpc_status.h"
@@ -272,6 +273,17 @@ grpc::Status EnrollmentService::Get(grpc::ServerContext* ctx, const v1::GetReque
 
 grpc::Status EnrollmentService::Watch(grpc::ServerContext* ctx, const v1::WatchRequest* req,
                                       grpc::ServerWriter<v1::Event>* writer) {
+  struct StreamSlot {
+    std::atomic<int>& open;
+    ~StreamSlot() { open.fetch_sub(1); }
+  } slot{watch_streams_};
+  if (watch_streams_.fetch_add(1) >= options_.max_watch_streams) {
+    spdlog::warn("Watch refused: {} streams are open already (at most {})",
+                 options_.max_watch_streams, options_.max_watch_streams);
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        absl::StrCat("too many Watch streams are open (at most ",
+                                     options_.max_watch_streams, "); try again later"));
+  }
   std::shared_ptr<StatusSubscription> sub = reconciler_.Watch(req->initial_state());
   struct Unwatch {
     Reconciler& r;

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <atomic>
+
 #include "absl/time/time.h"
 #include "agent/daemon/daemon_observer.h"
 #include "agent/daemon/pod_validation.h"
@@ -16,6 +18,8 @@ struct EnrollmentServiceOptions {
   const agent::PolicyGate* policy_gate = nullptr;       // null: the policy check finds nothing
   absl::Duration watch_poll = absl::Milliseconds(200);  // how often Watch notices a cancel
   DaemonObserver* observer = nullptr;                   // null: no metrics
+  // Watch streams open at once; one more is RESOURCE_EXHAUSTED (each holds a server thread).
+  int max_watch_streams = 32;
 };
 
 // probesnat.v1.Enrollment: request → validation → policy check → Reconciler; absl errors become
@@ -44,6 +48,7 @@ class EnrollmentService final : public v1::Enrollment::Service {
 
   Reconciler& reconciler_;
   const EnrollmentServiceOptions options_;
+  std::atomic<int> watch_streams_{0};
 };
 
 }  // namespace probesnat::daemon

@@ -10,6 +10,7 @@
 #include "grpc/grpc_security_constants.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/resource_quota.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
 #include "grpcpp/server_posix.h"
@@ -19,6 +20,9 @@
 namespace probesnat::daemon {
 
 constexpr int kMaxMessageBytes = 16 * 1024 * 1024;  // a Sync of every pod on a large node
+// Server threads, so calls in flight at once (Watch streams included, at most 32 of them); a call
+// beyond is answered RESOURCE_EXHAUSTED by gRPC instead of costing a thread and its stack.
+constexpr int kMaxServerThreads = 128;
 
 // Counts the calls that end when the server answers (unary and client-streaming); streams that
 // stay open while idle (Watch, health Watch, reflection) are not counted, shutdown cancels them.
@@ -104,6 +108,9 @@ absl::StatusOr<std::unique_ptr<GrpcServerHost>> GrpcServerHost::Start(
   grpc::ServerBuilder builder;
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
+  grpc::ResourceQuota quota("probesnatd");
+  quota.SetMaxThreads(kMaxServerThreads);
+  builder.SetResourceQuota(quota);
   if (!endpoints.listen_tcp.empty()) {
     // Local credentials: no bytes of their own on the wire (plaintext clients work), only
     // loopback peers, and an auth context the bearer-token processor can run in.

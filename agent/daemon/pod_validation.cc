@@ -267,16 +267,16 @@ absl::StatusOr<netfilter::NetnsHandle> ValidateNetnsPath(absl::string_view field
                                           " must be an absolute, normalized path (no '.', '..', "
                                           "'//' or trailing '/')"));
   }
-  bool allowed = std::any_of(options.allowed_netns_roots.begin(), options.allowed_netns_roots.end(),
-                             [&](const std::string& root) { return IsUnderRoot(path, root); });
-  if (!allowed) {
+  auto root = std::find_if(options.allowed_netns_roots.begin(), options.allowed_netns_roots.end(),
+                           [&](const std::string& r) { return IsUnderRoot(path, r); });
+  if (root == options.allowed_netns_roots.end()) {
     return FieldError(
         field,
         absl::StrCat(Quoted(path), " is not under an allowed network namespace root (",
                      absl::StrJoin(options.allowed_netns_roots, ", "),
                      "; under /proc only /proc/<pid>/ns/net and /proc/<pid>/task/<tid>/ns/net)"));
   }
-  absl::StatusOr<netfilter::NetnsHandle> netns = options.open_netns(path);
+  absl::StatusOr<netfilter::NetnsHandle> netns = options.open_netns(*root, path);
   if (absl::IsNotFound(netns.status())) {
     return FieldError(field, absl::StrCat(Quoted(path), " does not exist"));
   }

@@ -14,12 +14,14 @@
 
 namespace probesnat::daemon {
 
-// Opens the network namespace a pod would be enrolled in: NOT_FOUND when nothing is at `path`,
+// Opens the network namespace a pod would be enrolled in, at `path` beneath the allowed root `root`
+// (netfilter::OpenNetnsBeneath: no symlink below the root is followed): NOT_FOUND when nothing is at `path`,
 // INVALID_ARGUMENT when it is something else or a namespace no pod may have (the daemon passes its
 // backend's OpenPodNetns, which refuses the host namespace), other codes when the agent cannot
 // open it (netfilter/netns.h: FAILED_PRECONDITION for a missing privilege, UNAVAILABLE for a
 // transient error).
-using NetnsOpener = std::function<absl::StatusOr<netfilter::NetnsHandle>(const std::string& path)>;
+using NetnsOpener = std::function<absl::StatusOr<netfilter::NetnsHandle>(const std::string& root,
+                                                                         const std::string& path)>;
 // The node's own addresses, which no pod may be enrolled with.
 using NodeAddressLister = std::function<absl::StatusOr<std::vector<netfilter::InterfaceAddress>>()>;
 
@@ -36,7 +38,7 @@ struct ValidationOptions {
   // Network namespace paths must lie under one of these. "/proc" admits only /proc/<pid>/ns/net and
   // /proc/<pid>/task/<tid>/ns/net.
   std::vector<std::string> allowed_netns_roots = {"/run/netns", "/var/run/netns", "/proc"};
-  NetnsOpener open_netns = netfilter::OpenNetnsHandle;
+  NetnsOpener open_netns = netfilter::OpenNetnsHandleBeneath;
   // The probe SNAT addresses: a pod using one would have its real peers pass as kubelet probes.
   std::vector<IpAddress> probe_addresses;
   // The node's own addresses, which no pod may claim (its traffic would be captured and SNATed).

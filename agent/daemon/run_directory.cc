@@ -69,7 +69,56 @@ absl::Status MakeDirectories(const std::string& dir) {
   return absl::OkStatus();
 }
 
+namespace {
+
+bool TrustedDirectory(const struct stat& st, uid_t me) {
+  bool trusted_owner = st.st_uid == 0 || st.st_uid == me;
+  bool others_write = (st.st_mode & (S_IWGRP | S_IWOTH)) != 0;
+  return trusted_owner && (!others_write || (st.st_mode & S_ISVTX) != 0);
+}
+
+// The symlinks on the path as given, which realpath() hides: the socket directory itself must not
+// be one, and one above it must be owned by root (or this uid) in a directory no other user can
+// change; otherwise its owner could point the socket path elsewhere between this check and bind().
+absl::Status CheckSymlinksOnTheWay(const std::string& dir, uid_t me) {
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "socket directory ", dir, " is a symlink (owner uid ", st.st_uid,
+        "); give the directory itself, e.g. /run/probesnat"));
+  }
+  for (std::string up = ParentDirectory(dir); up != "/" && up != ".";
+       up = ParentDirectory(up)) {
+    if (::lstat(up.c_str(), &st) != 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot stat ", up, ": ", base::ErrnoText()));
+    }
+    if (!S_ISLNK(st.st_mode)) {
+      continue;
+    }
+    struct stat holder {};
+    const std::string where = ParentDirectory(up);
+    if (st.st_uid != 0 && st.st_uid != me) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("symlink ", up, " above the socket directory ", dir, " is owned by uid ",
+                       st.st_uid, ", who could point it elsewhere; it must be owned by root"));
+    }
+    if (::stat(where.c_str(), &holder) != 0 || !TrustedDirectory(holder, me)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("symlink ", up, " above the socket directory ", dir, " lies in ", where,
+                       ", which another user can change; it must be owned by root and not "
+                       "writable by group or others unless sticky"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status CheckPrivateDirectory(const std::string& dir) {
+  if (absl::Status st = CheckSymlinksOnTheWay(dir, ::geteuid()); !st.ok()) {
+    return st;
+  }
   char* resolved = ::realpath(dir.c_str(), nullptr);
   if (resolved == nullptr) {
     return absl::FailedPreconditionError(
@@ -100,9 +149,7 @@ absl::Status CheckPrivateDirectory(const std::string& dir) {
       return absl::FailedPreconditionError(
           absl::StrCat("cannot stat ", up, ": ", base::ErrnoText()));
     }
-    bool trusted_owner = st.st_uid == 0 || st.st_uid == me;
-    bool others_write = (st.st_mode & (S_IWGRP | S_IWOTH)) != 0;
-    if (!trusted_owner || (others_write && (st.st_mode & S_ISVTX) == 0)) {
+    if (!TrustedDirectory(st, me)) {
       return absl::FailedPreconditionError(absl::StrCat(
           "directory ", up, " above the socket directory ", shown, " (", ModeAndOwner(st),
           ") lets another user replace the socket directory; it must be owned by root (or uid ", me,

@@ -32,6 +32,10 @@ class TimedBackend final : public netfilter::Backend {
   absl::StatusOr<netfilter::NetnsHandle> OpenPodNetns(const std::string& netns_path) override {
     return inner_.OpenPodNetns(netns_path);
   }
+  absl::StatusOr<netfilter::NetnsHandle> OpenPodNetnsBeneath(
+      const std::string& root, const std::string& netns_path) override {
+    return inner_.OpenPodNetnsBeneath(root, netns_path);
+  }
   absl::Status ApplyPod(const netfilter::NetnsHandle& netns, const netfilter::PodRules& rules,
                         const netfilter::TableOwner& owner) override;
   absl::Status RemovePod(const netfilter::NetnsHandle& netns) override;

@@ -226,6 +226,31 @@ TEST_F(AccessTest, SocketDirectoryOthersCanWriteIsRefused) {
   EXPECT_FALSE(HasProbesnatTable(topo_->node().name()).value_or(true));
 }
 
+// Issue 10: a socket directory that is a symlink is refused (its owner could re-point it between
+// the check and bind()), and so is a symlink above it owned by another user; nothing is bound at
+// the directory it points to and the kernel is not touched.
+TEST_F(AccessTest, PlantedSymlinkSocketDirectoriesAreRefused) {
+  ScopedDir dir{"psnt-access"};
+  ASSERT_FALSE(dir.path().empty());
+  const std::string real = dir.path() + "/real";
+  ASSERT_EQ(::mkdir(real.c_str(), 0700), 0);
+  const std::string link = dir.path() + "/link";
+  ASSERT_EQ(::symlink(real.c_str(), link.c_str()), 0);
+  CommandResult direct = StartRefused({}, link + "/probesnatd.sock");
+  EXPECT_EQ(direct.exit_code, 1) << direct.output;
+  EXPECT_TRUE(absl::StrContains(direct.output, link + " is a symlink")) << direct.output;
+  EXPECT_FALSE(std::filesystem::exists(real + "/probesnatd.sock"));
+
+  const std::string up = dir.path() + "/up";
+  ASSERT_EQ(::symlink(dir.path().c_str(), up.c_str()), 0);
+  ASSERT_EQ(::lchown(up.c_str(), kNobody, kNobody), 0);
+  CommandResult above = StartRefused({}, up + "/real/probesnatd.sock");
+  EXPECT_EQ(above.exit_code, 1) << above.output;
+  EXPECT_TRUE(absl::StrContains(above.output, "owned by uid 65534")) << above.output;
+  EXPECT_FALSE(std::filesystem::exists(real + "/probesnatd.sock"));
+  EXPECT_FALSE(HasProbesnatTable(topo_->node().name()).value_or(true));
+}
+
 // 16.7: missing directories are created 0700 and the agent serves there.
 TEST_F(AccessTest, MissingSocketDirectoryIsCreatedPrivate) {
   ScopedDir dir{"psnt-access"};

@@ -133,8 +133,10 @@ TEST_F(NetnsIdentityTest, AFifoAtAnEnrolledPathDoesNotWedgeTheDaemon) {
   EXPECT_LT(absl::Now() - t1, absl::Seconds(3));
 }
 
-// 16.10: another path to pod B's namespace (a symlink) is the same namespace: refused, naming B.
-TEST_F(NetnsIdentityTest, ASymlinkToAnEnrolledNamespaceIsRefusedAndLeavesItsTableAlone) {
+// 16.10: another path to pod B's namespace is the same namespace: refused, naming B. A symlink
+// below a namespace root is not followed at all (INVALID_ARGUMENT); a bind mount of B's namespace
+// is another path to it (FAILED_PRECONDITION naming B).
+TEST_F(NetnsIdentityTest, AnotherPathToAnEnrolledNamespaceIsRefusedAndLeavesItsTableAlone) {
   MustEnroll(PodB());
   const std::string b_table = ProbesnatTableText(b().name());
   ASSERT_FALSE(b_table.empty());
@@ -142,6 +144,13 @@ TEST_F(NetnsIdentityTest, ASymlinkToAnEnrolledNamespaceIsRefusedAndLeavesItsTabl
   ASSERT_EQ(::symlink(b().path().c_str(), alias.c_str()), 0) << std::strerror(errno);
 
   grpc::Status st = Enroll(*stub_, PodWithoutCapture(kUidC, {"10.244.1.99"}, alias));
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << Describe(st);
+  EXPECT_NE(st.error_message().find("symlink"), std::string::npos) << Describe(st);
+  EXPECT_EQ(ProbesnatTableText(b().name()), b_table);
+
+  const std::string bound = OwnPath("bound");
+  BindNamespace(b().path(), bound);
+  st = Enroll(*stub_, PodWithoutCapture(kUidC, {"10.244.1.99"}, bound));
   EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << Describe(st);
   EXPECT_NE(st.error_message().find(kUidB), std::string::npos) << Describe(st);
   EXPECT_EQ(ProbesnatTableText(b().name()), b_table);

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -12,6 +13,8 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <future>
 #include <memory>
 #include <optional>
@@ -200,6 +203,85 @@ TEST(OpenNetnsTest, ASymlinkNamesTheSameNamespace) {
   absl::StatusOr<NetnsHandle> own = OpenNetnsHandle("/proc/self/ns/net");
   ASSERT_TRUE(own.ok()) << own.status();
   EXPECT_FALSE(own->id == direct->id);
+}
+
+// The root is a scratch directory; the namespace files in it are bind mounts of the test's own
+// namespace (root) or, without root, only the refusals that need no namespace file are checked.
+TEST(OpenNetnsBeneathTest, NothingBelowTheRootIsFollowedOutOfIt) {
+  ScratchDir dir;
+  const std::string root = dir.Path("root");
+  ASSERT_EQ(::mkdir(root.c_str(), 0700), 0);
+  const std::string own = "/proc/self/ns/net";
+
+  const std::string link = root + "/link";
+  ASSERT_EQ(::symlink(own.c_str(), link.c_str()), 0);
+  EXPECT_TRUE(OpenNetns(link).ok()) << "the plain opener follows symlinks";
+  absl::StatusOr<UniqueFd> fd = OpenNetnsBeneath(root, link);
+  EXPECT_EQ(fd.status().code(), absl::StatusCode::kInvalidArgument) << fd.status();
+  EXPECT_TRUE(absl::StrContains(fd.status().message(), "symlink")) << fd.status();
+
+  // A symlinked directory on the way, relative or absolute.
+  const std::string outside = dir.Path("outside");
+  ASSERT_EQ(::mkdir(outside.c_str(), 0700), 0);
+  ASSERT_EQ(::symlink(own.c_str(), (outside + "/net").c_str()), 0);
+  ASSERT_EQ(::symlink("../outside", (root + "/up").c_str()), 0);
+  fd = OpenNetnsBeneath(root, root + "/up/net");
+  EXPECT_EQ(fd.status().code(), absl::StatusCode::kInvalidArgument) << fd.status();
+  EXPECT_TRUE(absl::StrContains(fd.status().message(), "symlink")) << fd.status();
+
+  fd = OpenNetnsBeneath(root, root + "/../outside/net");
+  EXPECT_EQ(fd.status().code(), absl::StatusCode::kInvalidArgument) << fd.status();
+  EXPECT_TRUE(absl::StrContains(fd.status().message(), "leads out")) << fd.status();
+
+  fd = OpenNetnsBeneath(root, outside + "/net");
+  EXPECT_EQ(fd.status().code(), absl::StatusCode::kInvalidArgument) << fd.status();
+  EXPECT_TRUE(absl::StrContains(fd.status().message(), "not beneath")) << fd.status();
+
+  fd = OpenNetnsBeneath(root, root + "/missing");
+  EXPECT_EQ(fd.status().code(), absl::StatusCode::kNotFound) << fd.status();
+
+  const std::string fifo = root + "/fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto pending = std::async(std::launch::async, [&] { return OpenNetnsBeneath(root, fifo); });
+  if (pending.wait_for(std::chrono::seconds(2)) != std::future_status::ready) {
+    ADD_FAILURE() << "OpenNetnsBeneath(" << fifo << ") blocked";
+    UniqueFd writer(::open(fifo.c_str(), O_WRONLY | O_CLOEXEC));
+  }
+  fd = pending.get();
+  EXPECT_EQ(fd.status().code(), absl::StatusCode::kInvalidArgument) << fd.status();
+  EXPECT_TRUE(absl::StrContains(fd.status().message(), "not a network namespace")) << fd.status();
+
+  if (::geteuid() == 0) {
+    const std::string bound = root + "/bound";
+    std::ofstream(bound) << "";
+    ASSERT_EQ(::mount(own.c_str(), bound.c_str(), nullptr, MS_BIND, nullptr), 0)
+        << std::strerror(errno);
+    fd = OpenNetnsBeneath(root, bound);
+    EXPECT_TRUE(fd.ok()) << fd.status();
+    ::umount2(bound.c_str(), MNT_DETACH);
+  }
+}
+
+TEST(OpenNetnsBeneathTest, UnderProcOnlyAProcessesOwnNetLinkIsFollowed) {
+  const std::string pid = absl::StrCat(::getpid());
+  absl::StatusOr<UniqueFd> fd = OpenNetnsBeneath("/proc", "/proc/" + pid + "/ns/net");
+  ASSERT_TRUE(fd.ok()) << fd.status();
+  fd = OpenNetnsBeneath("/proc", "/proc/" + pid + "/task/" + pid + "/ns/net");
+  EXPECT_TRUE(fd.ok()) << fd.status();
+  for (const std::string& path : {std::string("/proc/self/ns/net"), "/proc/" + pid + "/ns/uts",
+                                  "/proc/" + pid + "/root/proc/1/ns/net", "/proc/" + pid}) {
+    fd = OpenNetnsBeneath("/proc", path);
+    EXPECT_EQ(fd.status().code(), absl::StatusCode::kInvalidArgument) << path << ": " << fd.status();
+  }
+  // A process that has exited: its directory is gone, whatever reuses the pid later.
+  pid_t child = ::fork();
+  if (child == 0) {
+    ::_exit(0);
+  }
+  ASSERT_GT(child, 0);
+  ::waitpid(child, nullptr, 0);
+  fd = OpenNetnsBeneath("/proc", absl::StrCat("/proc/", child, "/ns/net"));
+  EXPECT_EQ(fd.status().code(), absl::StatusCode::kNotFound) << fd.status();
 }
 
 class NetnsHandleTest : public ::testing::Test {

@@ -39,6 +39,11 @@ class FakeBackend : public netfilter::Backend {
   using netfilter::Backend::ObservePod;
   using netfilter::Backend::RemovePod;
   absl::StatusOr<netfilter::NetnsHandle> OpenPodNetns(const std::string& netns_path) override;
+  // The fake opens no file: `root` plays no part (the real confinement is tested in netfilter/).
+  absl::StatusOr<netfilter::NetnsHandle> OpenPodNetnsBeneath(
+      const std::string& root, const std::string& netns_path) override {
+    return OpenPodNetns(netns_path);
+  }
   absl::Status ApplyPod(const netfilter::NetnsHandle& netns, const netfilter::PodRules& rules,
                         const netfilter::TableOwner& owner) override;
   absl::Status RemovePod(const netfilter::NetnsHandle& netns) override;

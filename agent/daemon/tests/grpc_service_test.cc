@@ -444,6 +444,61 @@ TEST_F(GrpcServiceTest, WatchStreamsInitialStateThenChangesAndCancelsCleanly) {
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
 }
 
+// Issue 10: at most 32 Watch streams at once (each holds a server thread); one more is
+// RESOURCE_EXHAUSTED and leaves the others and the unary calls working; a closed stream frees
+// its place.
+TEST_F(GrpcServiceTest, WatchStreamsAreBounded) {
+  v1::EnrollResponse resp;
+  ASSERT_TRUE(Enroll(MakePod("u1", "10.0.0.1", 0), &resp).ok());
+  v1::WatchRequest req;
+  req.set_initial_state(true);
+  constexpr int kMax = 32;
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<std::unique_ptr<grpc::ClientReader<v1::Event>>> readers;
+  v1::Event ev;
+  for (int i = 0; i < kMax; ++i) {
+    contexts.push_back(std::make_unique<grpc::ClientContext>());
+    readers.push_back(stub_->Watch(contexts.back().get(), req));
+    ASSERT_TRUE(readers.back()->Read(&ev)) << "stream " << i << ": " << readers.back()->Finish().error_message();
+  }
+  {
+    grpc::ClientContext ctx;
+    std::unique_ptr<grpc::ClientReader<v1::Event>> extra = stub_->Watch(&ctx, req);
+    EXPECT_FALSE(extra->Read(&ev));
+    grpc::Status st = extra->Finish();
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << st.error_message();
+    EXPECT_THAT(st.error_message(), HasSubstr("at most 32"));
+  }
+  v1::PodStatus got;
+  EXPECT_TRUE(Get("u1", &got).ok());
+
+  contexts[0]->TryCancel();
+  while (readers[0]->Read(&ev)) {
+  }
+  EXPECT_EQ(readers[0]->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  // The server notices the cancel within its watch poll (200 ms).
+  bool reopened = false;
+  for (int attempt = 0; attempt < 50 && !reopened; ++attempt) {
+    grpc::ClientContext ctx;
+    std::unique_ptr<grpc::ClientReader<v1::Event>> again = stub_->Watch(&ctx, req);
+    reopened = again->Read(&ev);
+    ctx.TryCancel();
+    while (again->Read(&ev)) {
+    }
+    again->Finish();
+    if (!reopened) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  EXPECT_TRUE(reopened);
+  for (size_t i = 1; i < contexts.size(); ++i) {
+    contexts[i]->TryCancel();
+    while (readers[i]->Read(&ev)) {
+    }
+    readers[i]->Finish();
+  }
+}
+
 TEST_F(GrpcServiceTest, WatchEndsWhenTheDaemonStops) {
   grpc::ClientContext ctx;
   std::unique_ptr<grpc::ClientReader<v1::Event>> reader = stub_->Watch(&ctx, v1::WatchRequest());

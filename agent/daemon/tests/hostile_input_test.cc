@@ -45,7 +45,7 @@ v1::Pod GoodPod() {
 ValidationOptions Options() {
   ValidationOptions o;
   o.allowed_netns_roots = {"/run/netns", "/proc"};
-  o.open_netns = netfilter::OpenNetnsHandle;
+  o.open_netns = netfilter::OpenNetnsHandleBeneath;
   o.probe_addresses = {Ip("169.254.7.127"), Ip("fd16:9254:7127:1337:ffff:ffff:ffff:ffff")};
   o.node_addresses = []() -> absl::StatusOr<std::vector<InterfaceAddress>> {
     return std::vector<InterfaceAddress>{{"veth-a", Ip("10.244.1.1")}, {"eth0", Ip("fd00:99::1")}};

@@ -82,7 +82,7 @@ TEST_F(DurableStateTest, EnrollJournalsBeforeTheKernelIsWrittenAndOwnersAreMarke
   ASSERT_TRUE(first_->Enroll(Pod("u1", {"10.0.0.1", "fd00::1"}, "/run/netns/a"), {}).ok());
   EXPECT_THAT(kernel_at_put, ElementsAre("put u1 no-table no-members"));
   ASSERT_EQ(journal_.pods().count("u1"), 1u);
-  const JournaledPod& j = journal_.pods().at("u1");
+  const JournaledPod j = journal_.pods().at("u1");  // pods() returns a copy
   EXPECT_EQ(j.generation, 1u);
   EXPECT_FALSE(j.removing);
   EXPECT_EQ(j.netns, fake_.OpenPodNetns("/run/netns/a")->id);

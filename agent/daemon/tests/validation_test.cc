@@ -37,7 +37,7 @@ v1::Pod GoodPod() {
 ValidationOptions Options() {
   ValidationOptions o;
   o.allowed_netns_roots = {"/run/netns", "/proc"};
-  o.open_netns = netfilter::OpenNetnsHandle;
+  o.open_netns = netfilter::OpenNetnsHandleBeneath;
   return o;
 }
 
@@ -219,7 +219,7 @@ TEST(ValidateNetnsPathTest, SomethingThatIsNotANetworkNamespaceIsRejected) {
 // reports its refusal as the field's.
 TEST(ValidateNetnsPathTest, TheOpenersRefusalIsTheFieldsError) {
   ValidationOptions o = Options();
-  o.open_netns = [](const std::string& path) -> absl::StatusOr<netfilter::NetnsHandle> {
+  o.open_netns = [](const std::string&, const std::string& path) -> absl::StatusOr<netfilter::NetnsHandle> {
     return absl::InvalidArgumentError(
         absl::StrCat("network namespace ", path, " is the host network namespace"));
   };
@@ -232,7 +232,7 @@ TEST(ValidateNetnsPathTest, TheOpenersRefusalIsTheFieldsError) {
 TEST(ValidateNetnsPathTest, TheOpenedHandleTravelsWithThePod) {
   ValidationOptions o = Options();
   std::string seen;
-  o.open_netns = [&](const std::string& path) -> absl::StatusOr<netfilter::NetnsHandle> {
+  o.open_netns = [&](const std::string&, const std::string& path) -> absl::StatusOr<netfilter::NetnsHandle> {
     seen = path;
     return netfilter::NetnsHandle{nullptr, NetnsId{7, 42}, path};
   };
