@@ -232,8 +232,10 @@ absl::StatusOr<NetnsId> IdentifyNetns(int netns_fd) {
   return NetnsId{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
 }
 
-absl::StatusOr<NetnsHandle> OpenNetnsHandle(const std::string& path) {
-  absl::StatusOr<UniqueFd> fd = OpenNetns(path);
+namespace {
+
+// The handle of a namespace descriptor just opened from `path`.
+absl::StatusOr<NetnsHandle> HandleOf(absl::StatusOr<UniqueFd> fd, const std::string& path) {
   if (!fd.ok()) {
     return fd.status();
   }
@@ -244,17 +246,15 @@ absl::StatusOr<NetnsHandle> OpenNetnsHandle(const std::string& path) {
   return NetnsHandle{std::make_shared<const UniqueFd>(*std::move(fd)), *id, path};
 }
 
+}  // namespace
+
+absl::StatusOr<NetnsHandle> OpenNetnsHandle(const std::string& path) {
+  return HandleOf(OpenNetns(path), path);
+}
+
 absl::StatusOr<NetnsHandle> OpenNetnsHandleBeneath(const std::string& root,
                                                    const std::string& path) {
-  absl::StatusOr<UniqueFd> fd = OpenNetnsBeneath(root, path);
-  if (!fd.ok()) {
-    return fd.status();
-  }
-  absl::StatusOr<NetnsId> id = IdentifyNetns(fd->get());
-  if (!id.ok()) {
-    return id.status();
-  }
-  return NetnsHandle{std::make_shared<const UniqueFd>(*std::move(fd)), *id, path};
+  return HandleOf(OpenNetnsBeneath(root, path), path);
 }
 
 absl::Status RunInNetns(int netns_fd, absl::FunctionRef<absl::Status()> fn) {

@@ -25,6 +25,7 @@
 #include "netfilter/nft_socket.h"
 #include "netfilter/nftables_backend.h"
 #include "netfilter/rules_spec.h"
+#include "netfilter/testing/node_pod_topology.h"
 #include "netfilter/testing/packet_sockets.h"
 #include "netfilter/testing/scoped_cgroup.h"
 #include "netfilter/testing/scoped_child.h"
@@ -40,6 +41,7 @@ using ::probesnat::netfilter::testing::Listen;
 using ::probesnat::netfilter::testing::ScopedCgroup;
 using ::probesnat::netfilter::testing::ScopedChild;
 using ::probesnat::netfilter::testing::ScopedNetns;
+using ::probesnat::netfilter::testing::WireNodePodTopology;
 
 IpAddress Ip(const char* text) { return *IpAddress::Parse(text); }
 
@@ -72,40 +74,8 @@ class CgroupOriginTest : public ::testing::Test {
       ASSERT_TRUE(cg.ok()) << cg.status();
       slot->emplace(*std::move(cg));
     }
-    const std::string n = node_->name(), p = pod_->name(), o = outside_->name();
-    std::vector<std::string> commands;
-    for (const std::string& ns : {n, p, o}) {
-      commands.push_back(absl::StrCat("ip netns exec ", ns,
-                                      " sysctl -qw net.ipv6.conf.all.accept_dad=0"
-                                      " net.ipv6.conf.default.accept_dad=0"));
-    }
-    commands.push_back(
-        absl::StrCat("ip -n ", n, " link add vpod type veth peer name eth0 netns ", p));
-    commands.push_back(
-        absl::StrCat("ip -n ", n, " link add vout type veth peer name eth0 netns ", o));
-    for (const char* a : {"10.200.1.1/24 dev vpod", "fd00:1::1/64 dev vpod nodad",
-                          "10.200.2.1/24 dev vout", "fd00:2::1/64 dev vout nodad"}) {
-      commands.push_back(absl::StrCat("ip -n ", n, " addr add ", a));
-    }
-    for (const char* a : {"10.200.1.2/24 dev eth0", "fd00:1::2/64 dev eth0 nodad"}) {
-      commands.push_back(absl::StrCat("ip -n ", p, " addr add ", a));
-    }
-    for (const char* a : {"10.200.2.2/24 dev eth0", "fd00:2::2/64 dev eth0 nodad"}) {
-      commands.push_back(absl::StrCat("ip -n ", o, " addr add ", a));
-    }
-    for (const auto& [ns, dev] : {std::pair{n, "vpod"}, {n, "vout"}, {p, "eth0"}, {o, "eth0"}}) {
-      commands.push_back(absl::StrCat("ip -n ", ns, " link set ", dev, " up"));
-    }
-    commands.push_back(absl::StrCat("ip -n ", p, " route add default via 10.200.1.1"));
-    commands.push_back(absl::StrCat("ip -n ", p, " -6 route add default via fd00:1::1"));
-    commands.push_back(absl::StrCat("ip -n ", o, " route add default via 10.200.2.1"));
-    commands.push_back(absl::StrCat("ip -n ", o, " -6 route add default via fd00:2::1"));
-    commands.push_back(absl::StrCat("ip netns exec ", n,
-                                    " sysctl -qw net.ipv4.ip_forward=1"
-                                    " net.ipv6.conf.all.forwarding=1"));
-    for (const std::string& c : commands) {
-      ASSERT_TRUE(Sh(c).ok()) << c;
-    }
+    absl::Status wired = WireNodePodTopology(*node_, *pod_, *outside_);
+    ASSERT_TRUE(wired.ok()) << wired;
     absl::StatusOr<std::unique_ptr<Backend>> backend = MakeNftablesBackend(node_->path());
     ASSERT_TRUE(backend.ok()) << backend.status();
     backend_ = *std::move(backend);

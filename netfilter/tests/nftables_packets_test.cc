@@ -22,6 +22,7 @@
 #include "gtest/gtest.h"
 #include "netfilter/nftables_backend.h"
 #include "netfilter/rules_spec.h"
+#include "netfilter/testing/node_pod_topology.h"
 #include "netfilter/testing/packet_sockets.h"
 #include "netfilter/testing/scoped_netns.h"
 
@@ -34,11 +35,13 @@ using ::probesnat::netfilter::testing::BindUdp;
 using ::probesnat::netfilter::testing::Connect;
 using ::probesnat::netfilter::testing::kPacketTimeoutMs;
 using ::probesnat::netfilter::testing::Listen;
+using ::probesnat::netfilter::testing::NodePodTopologyOptions;
 using ::probesnat::netfilter::testing::Readable;
 using ::probesnat::netfilter::testing::ReceiveUdp;
 using ::probesnat::netfilter::testing::ScopedNetns;
 using ::probesnat::netfilter::testing::SendUdp;
 using ::probesnat::netfilter::testing::StartConnect;
+using ::probesnat::netfilter::testing::WireNodePodTopology;
 
 IpAddress Ip(const char* text) { return *IpAddress::Parse(text); }
 
@@ -58,43 +61,10 @@ class PacketTest : public ::testing::Test {
       ASSERT_TRUE(ns.ok()) << ns.status();
       slot->emplace(*std::move(ns));
     }
-    const std::string n = node_->name(), p = pod_->name(), o = outside_->name();
-    std::vector<std::string> commands;
-    for (const std::string& ns : {n, p, o}) {
-      commands.push_back(absl::StrCat("ip netns exec ", ns,
-                                      " sysctl -qw net.ipv6.conf.all.accept_dad=0"
-                                      " net.ipv6.conf.default.accept_dad=0"));
-    }
-    commands.push_back(
-        absl::StrCat("ip -n ", n, " link add vpod type veth peer name eth0 netns ", p));
-    commands.push_back(
-        absl::StrCat("ip -n ", n, " link add vout type veth peer name eth0 netns ", o));
-    for (const char* a : {"10.200.1.1/24 dev vpod", "fd00:1::1/64 dev vpod nodad",
-                          "10.200.2.1/24 dev vout", "fd00:2::1/64 dev vout nodad"}) {
-      commands.push_back(absl::StrCat("ip -n ", n, " addr add ", a));
-    }
-    for (const char* a : {"10.200.1.2/24 dev eth0", "10.200.1.3/24 dev eth0",
-                          "fd00:1::2/64 dev eth0 nodad", "fd00:1::3/64 dev eth0 nodad"}) {
-      commands.push_back(absl::StrCat("ip -n ", p, " addr add ", a));
-    }
-    for (const char* a : {"10.200.2.2/24 dev eth0", "fd00:2::2/64 dev eth0 nodad"}) {
-      commands.push_back(absl::StrCat("ip -n ", o, " addr add ", a));
-    }
-    commands.push_back(absl::StrCat("ip -n ", n, " link set vpod up"));
-    commands.push_back(absl::StrCat("ip -n ", n, " link set vout up"));
-    commands.push_back(absl::StrCat("ip -n ", p, " link set eth0 up"));
-    commands.push_back(absl::StrCat("ip -n ", o, " link set eth0 up"));
-    commands.push_back(absl::StrCat("ip -n ", p, " route add default via 10.200.1.1"));
-    commands.push_back(absl::StrCat("ip -n ", p, " -6 route add default via fd00:1::1"));
-    commands.push_back(absl::StrCat("ip -n ", o, " route add default via 10.200.2.1"));
-    commands.push_back(absl::StrCat("ip -n ", o, " -6 route add default via fd00:2::1"));
-    // Forwarding on inside the node namespace only.
-    commands.push_back(absl::StrCat("ip netns exec ", n,
-                                    " sysctl -qw net.ipv4.ip_forward=1"
-                                    " net.ipv6.conf.all.forwarding=1"));
-    for (const std::string& c : commands) {
-      ASSERT_TRUE(Sh(c).ok()) << c;
-    }
+    NodePodTopologyOptions topology;
+    topology.more_pod_addresses = {"10.200.1.3/24 dev eth0", "fd00:1::3/64 dev eth0 nodad"};
+    absl::Status wired = WireNodePodTopology(*node_, *pod_, *outside_, topology);
+    ASSERT_TRUE(wired.ok()) << wired;
     absl::StatusOr<std::unique_ptr<Backend>> backend = MakeNftablesBackend(node_->path());
     ASSERT_TRUE(backend.ok()) << backend.status();
     backend_ = *std::move(backend);

@@ -21,6 +21,7 @@
 #include "gtest/gtest.h"
 #include "netfilter/nftables_backend.h"
 #include "netfilter/rules_spec.h"
+#include "netfilter/testing/node_pod_topology.h"
 #include "netfilter/testing/packet_sockets.h"
 #include "netfilter/testing/scoped_netns.h"
 
@@ -31,8 +32,10 @@ using ::probesnat::netfilter::testing::Accepted;
 using ::probesnat::netfilter::testing::AcceptOne;
 using ::probesnat::netfilter::testing::Connect;
 using ::probesnat::netfilter::testing::Listen;
+using ::probesnat::netfilter::testing::NodePodTopologyOptions;
 using ::probesnat::netfilter::testing::ScopedNetns;
 using ::probesnat::netfilter::testing::StartConnect;
+using ::probesnat::netfilter::testing::WireNodePodTopology;
 
 constexpr uint16_t kAppPort = 8080;
 constexpr uint16_t kCapturePort = 15006;
@@ -62,46 +65,14 @@ class ProbeFamilyPacketTest : public ::testing::Test {
       ASSERT_TRUE(ns.ok()) << ns.status();
       slot->emplace(*std::move(ns));
     }
-    const std::string n = node_->name(), p = pod_->name(), o = outside_->name();
-    std::vector<std::string> commands;
-    for (const std::string& ns : {n, p, o}) {
-      commands.push_back(absl::StrCat("ip netns exec ", ns,
-                                      " sysctl -qw net.ipv6.conf.all.accept_dad=0"
-                                      " net.ipv6.conf.default.accept_dad=0"));
-    }
-    commands.push_back(
-        absl::StrCat("ip -n ", n, " link add vpod type veth peer name eth0 netns ", p));
-    commands.push_back(
-        absl::StrCat("ip -n ", n, " link add vout type veth peer name eth0 netns ", o));
-    for (const char* a : {"10.200.1.1/24 dev vpod", "fd00:1::1/64 dev vpod nodad",
-                          "10.200.2.1/24 dev vout", "fd00:2::1/64 dev vout nodad"}) {
-      commands.push_back(absl::StrCat("ip -n ", n, " addr add ", a));
-    }
-    commands.push_back(absl::StrCat("ip -n ", p, " addr add 10.200.1.2/24 dev eth0"));
-    commands.push_back(absl::StrCat("ip -n ", p, " addr add fd00:1::2/64 dev eth0 nodad"));
     // The forger outside holds both probe addresses; the node's default routes point at it, so the
     // pod's answers to a forged source reach the forger.
-    for (const std::string& a :
-         {std::string("10.200.2.2/24 dev eth0"), std::string("fd00:2::2/64 dev eth0 nodad"),
-          absl::StrCat(DefaultProbeV4().ToString(), "/32 dev eth0"),
-          absl::StrCat(DefaultProbeV6().ToString(), "/128 dev eth0 nodad")}) {
-      commands.push_back(absl::StrCat("ip -n ", o, " addr add ", a));
-    }
-    for (const auto& [ns, link] : {std::pair{n, "vpod"}, {n, "vout"}, {p, "eth0"}, {o, "eth0"}}) {
-      commands.push_back(absl::StrCat("ip -n ", ns, " link set ", link, " up"));
-    }
-    commands.push_back(absl::StrCat("ip -n ", p, " route add default via 10.200.1.1"));
-    commands.push_back(absl::StrCat("ip -n ", p, " -6 route add default via fd00:1::1"));
-    commands.push_back(absl::StrCat("ip -n ", o, " route add default via 10.200.2.1"));
-    commands.push_back(absl::StrCat("ip -n ", o, " -6 route add default via fd00:2::1"));
-    commands.push_back(absl::StrCat("ip -n ", n, " route add default via 10.200.2.2"));
-    commands.push_back(absl::StrCat("ip -n ", n, " -6 route add default via fd00:2::2"));
-    commands.push_back(absl::StrCat("ip netns exec ", n,
-                                    " sysctl -qw net.ipv4.ip_forward=1"
-                                    " net.ipv6.conf.all.forwarding=1"));
-    for (const std::string& c : commands) {
-      ASSERT_TRUE(::probesnat::netfilter::testing::Run(c).ok()) << c;
-    }
+    NodePodTopologyOptions topology;
+    topology.more_outside_addresses = {absl::StrCat(DefaultProbeV4().ToString(), "/32 dev eth0"),
+                                       absl::StrCat(DefaultProbeV6().ToString(), "/128 dev eth0 nodad")};
+    topology.node_default_via_outside = true;
+    absl::Status wired = WireNodePodTopology(*node_, *pod_, *outside_, topology);
+    ASSERT_TRUE(wired.ok()) << wired;
     absl::StatusOr<std::unique_ptr<Backend>> backend = MakeNftablesBackend(node_->path());
     ASSERT_TRUE(backend.ok()) << backend.status();
     backend_ = *std::move(backend);
